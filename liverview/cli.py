@@ -1,0 +1,38 @@
+"""`liverview <sub-command>`: the batch tools. Each sub-command lives in liverview/commands/<name>.py
+and exposes ``register(subparsers)``; that function sets ``func`` on its parser."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Modules under liverview.commands, in the order `liverview --help` lists them.
+COMMAND_MODULES = ["synth_ct", "info", "register_phases", "plugins_list"]
+
+
+class CliError(Exception):
+    """An error the user can act on: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="liverview", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"liverview.commands.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, FileNotFoundError, ValueError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"liverview {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""Shared test set-up: headless Qt, paths to the real data beside the repository."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data, or a skip with the reason when this checkout has none beside it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present beside this checkout")
+    return SHARED_DATA
