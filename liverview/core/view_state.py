@@ -42,7 +42,7 @@ class PaneView:
 @dataclass(frozen=True)
 class ViewChange:
     panes: frozenset[str]
-    fields: frozenset[str]  # subset of {"focus", "zoom", "pan", "window", "orientation"}
+    fields: frozenset[str]  # subset of {"focus", "zoom", "pan", "window", "orientation", "cursor"}
     origin: str  # "interactive" or "programmatic"
     source: str | None = None  # pane that caused it, if any
 
@@ -74,6 +74,7 @@ MIN_ZOOM, MAX_ZOOM = 0.05, 80.0
 class ViewState:
     panes: dict[str, PaneView] = field(default_factory=dict)
     links: Links = field(default_factory=Links)
+    cursor: np.ndarray | None = None  # LPS point under the mouse, shown by every pane
     _listeners: list[Listener] = field(default_factory=list, repr=False)
 
     # --- subscription ---------------------------------------------------------------------
@@ -169,6 +170,18 @@ class ViewState:
 
     def apply_preset(self, source: str, preset: WindowPreset) -> None:
         self.set_window(source, preset.center, preset.width)
+
+    # --- cursor (hover) ----------------------------------------------------------------------
+    def set_cursor(self, source: str | None, point: np.ndarray | None) -> None:
+        """The physical point under the mouse; every pane reports its own value there."""
+        if point is not None:
+            point = np.asarray(point, float).reshape(3)
+            if not np.all(np.isfinite(point)):
+                point = None
+        if point is None and self.cursor is None:
+            return
+        self.cursor = point
+        self._emit(set(self.panes), {"cursor"}, "interactive", source)
 
     # --- orientation -----------------------------------------------------------------------
     def set_orientation(self, pane_id: str, orientation: Orientation, origin: str = "interactive") -> None:

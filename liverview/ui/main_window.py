@@ -1,0 +1,291 @@
+"""The main window: phase panes linked through one ViewState, toolbar, background jobs, 3D view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from liverview.core.study import PhaseKind, Study
+from liverview.core.view_state import WINDOW_PRESETS, ViewState
+from liverview.ui.pane_grid import PaneGrid
+from liverview.ui.workers import Job, JobRunner
+
+StudyLoader = Callable[[list[str]], tuple[Study, list[str]]]
+
+
+class JobBar(QtWidgets.QWidget):
+    """Progress and cancel of the running background job, in the status bar."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.label = QtWidgets.QLabel()
+        self.bar = QtWidgets.QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setMaximumWidth(180)
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for w in (self.label, self.bar, self.cancel_button):
+            layout.addWidget(w)
+        self.job: Job | None = None
+        self.cancel_button.clicked.connect(self._cancel)
+        self.hide()
+
+    def track(self, job: Job) -> None:
+        self.job = job
+        self.label.setText(job.title)
+        self.bar.setValue(0)
+        job.progress.connect(lambda f: self.bar.setValue(int(max(0.0, min(1.0, f)) * 1000)))
+        job.ended.connect(self._ended)
+        self.show()
+
+    def _ended(self) -> None:
+        self.job = None
+        self.hide()
+
+    def _cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.label.setText(f"{self.job.title}: cancelling...")
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(
+        self,
+        study_loader: StudyLoader | None = None,
+        register_mode: str | None = "rigid",
+        cache_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("LiverView")
+        self.resize(1280, 900)
+        self.state = ViewState()
+        self.study: Study | None = None
+        self.study_loader = study_loader
+        self.register_mode = register_mode
+        self.cache_dir = cache_dir
+        self.runner = JobRunner(max_threads=1)
+        self.messages: list[str] = []  # every message shown to the user, newest last
+        self.registration_job: Job | None = None
+        self.volume_view = None  # the 3D pane, created on first use
+
+        self.grid = PaneGrid(self.state)
+        self.grid.on_phase_kind_changed = self._phase_kind_changed
+        self.placeholder = QtWidgets.QLabel(
+            "Open a DICOM folder or volume files (File > Open), or start with --demo."
+        )
+        self.placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.stack = QtWidgets.QStackedWidget()
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(self.grid)
+        self.setCentralWidget(self.stack)
+
+        self.job_bar = JobBar()
+        self.statusBar().addPermanentWidget(self.job_bar)
+        self._build_actions()
+
+    # --- chrome -----------------------------------------------------------------------------
+    def _build_actions(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        open_dir = file_menu.addAction("Open DICOM folder...")
+        open_dir.setShortcut(QtGui.QKeySequence.StandardKey.Open)
+        open_dir.triggered.connect(self._open_folder_dialog)
+        file_menu.addAction("Open volume files...").triggered.connect(self._open_files_dialog)
+        file_menu.addSeparator()
+        file_menu.addAction("Quit").triggered.connect(self.close)
+
+        tools = self.addToolBar("View")
+        tools.setObjectName("view-toolbar")
+        tools.addWidget(QtWidgets.QLabel(" Window "))
+        self.preset_combo = QtWidgets.QComboBox()
+        for preset in WINDOW_PRESETS:
+            self.preset_combo.addItem(f"{preset.name} ({preset.center:.0f}/{preset.width:.0f})", preset)
+        self.preset_combo.setCurrentIndex(1)
+        self.preset_combo.activated.connect(self._apply_preset)
+        tools.addWidget(self.preset_combo)
+        for n, preset in enumerate(WINDOW_PRESETS, start=1):
+            act = QtGui.QAction(f"Preset {preset.name}", self)
+            act.setShortcut(QtGui.QKeySequence(str(n)))
+            act.triggered.connect(lambda _=False, i=n - 1: self._apply_preset(i))
+            self.addAction(act)
+        tools.addSeparator()
+        tools.addWidget(QtWidgets.QLabel(" Link "))
+        self.link_boxes: dict[str, QtWidgets.QCheckBox] = {}
+        for name, label in [("slice", "Slice"), ("crosshair", "Crosshair"), ("zoom", "Zoom"), ("pan", "Pan"),
+                            ("window", "W/L")]:
+            box = QtWidgets.QCheckBox(label)
+            box.setChecked(getattr(self.state.links, name))
+            box.toggled.connect(lambda on, n=name: setattr(self.state.links, n, on))
+            tools.addWidget(box)
+            self.link_boxes[name] = box
+        tools.addSeparator()
+        self.reset_action = tools.addAction("Reset view")
+        self.reset_action.setShortcut(QtGui.QKeySequence("Ctrl+R"))
+        self.reset_action.triggered.connect(self.grid.reset_views)
+        self.register_action = tools.addAction("Register phases")
+        self.register_action.triggered.connect(lambda: self.start_registration(self.register_mode or "rigid"))
+        self.view3d_action = tools.addAction("3D view")
+        self.view3d_action.setCheckable(True)
+        self.view3d_action.toggled.connect(self.show_3d)
+
+        self.plugins_menu = self.menuBar().addMenu("&Plugins")
+        self._fill_plugins_menu()
+
+    def _fill_plugins_menu(self) -> None:
+        try:
+            from liverview.plugin_registry import discover_plugins
+        except ImportError:
+            self.plugins_menu.addAction("(plugin registry unavailable)").setEnabled(False)
+            return
+        catalog = discover_plugins()
+        for manifest in catalog.plugins:
+            sub = self.plugins_menu.addMenu(manifest.display_name)
+            for contribution in manifest.contributes:
+                sub.addAction(f"{contribution.kind}: {contribution.title}").setEnabled(False)
+        for problem in catalog.problems:
+            self.plugins_menu.addAction(f"problem: {problem}").setEnabled(False)
+
+    # --- messages ---------------------------------------------------------------------------
+    def notify(self, text: str) -> None:
+        self.messages.append(text)
+        self.statusBar().showMessage(text, 10000)
+
+    def show_error(self, title: str, text: str) -> None:
+        """A clear, non-blocking message; the session and its data stay as they were."""
+        self.messages.append(f"{title}: {text}")
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, title, text, parent=self)
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.statusBar().showMessage(f"{title}: {text.splitlines()[0] if text else ''}", 15000)
+
+    # --- study ------------------------------------------------------------------------------
+    def open_paths(self, paths: list[str]) -> bool:
+        if self.study_loader is None:
+            self.show_error("Cannot open", "no study loader is configured")
+            return False
+        try:
+            study, problems = self.study_loader(paths)
+        except Exception as exc:  # any load failure is shown; the current study stays open
+            self.show_error("Could not open the study", str(exc))
+            return False
+        self.set_study(study)
+        if problems:
+            self.show_error("Opened with problems", "\n".join(problems[:20]))
+        return True
+
+    def set_study(self, study: Study) -> None:
+        if self.registration_job is not None:
+            self.registration_job.cancel()
+        self.study = study
+        self.grid.show_study(study)
+        self.stack.setCurrentWidget(self.grid)
+        QtWidgets.QApplication.processEvents()
+        self.grid.reset_views()
+        names = ", ".join(p.label for p in study.phases)
+        self.setWindowTitle(f"LiverView - {study.patient_id or study.description or 'study'} ({names})")
+        self.notify(f"Opened {len(study.phases)} phase(s): {names}")
+        if self.volume_view is not None:
+            self.volume_view.set_volume(study.reference.volume)
+        if self.register_mode and len(study.phases) > 1:
+            self.start_registration(self.register_mode)
+
+    def _phase_kind_changed(self, index: int, kind: PhaseKind) -> None:
+        if self.study is None:
+            return
+        self.study.phases[index].kind = kind
+        self.grid.retitle(self.study)
+        self.notify(f"Phase {index + 1} set to {kind.value}")
+
+    def _apply_preset(self, index: int) -> None:
+        pane = self.grid.active_pane()
+        if pane is None:
+            return
+        self.preset_combo.setCurrentIndex(index)
+        self.state.apply_preset(pane.pane_id, WINDOW_PRESETS[index])
+
+    def _open_folder_dialog(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open DICOM folder")
+        if folder:
+            self.open_paths([folder])
+
+    def _open_files_dialog(self) -> None:
+        files, _ = QtWidgets.QFileDialog.getOpenFileNames(
+            self, "Open volumes (one per phase)", "", "Volumes (*.nii *.nii.gz *.nrrd *.mha *.mhd);;All (*)"
+        )
+        if files:
+            self.open_paths(files)
+
+    # --- registration in the background ---------------------------------------------------------
+    def start_registration(self, mode: str) -> Job | None:
+        study = self.study
+        if study is None or len(study.phases) < 2:
+            return None
+        if self.registration_job is not None and not self.registration_job.done:
+            return self.registration_job
+        from liverview.registration.phase_registration import register_study
+
+        cache = self.cache_dir
+
+        def work(progress, cancelled):
+            return register_study(study, mode=mode, progress=progress, cancel=cancelled, cache_dir=cache)
+
+        for n, pane in enumerate(self.grid.panes):
+            if n != study.reference_index:
+                pane.set_status_text("registering...")
+        job = self.runner.start(f"Registering phases ({mode})", work)
+        self.registration_job = job
+        self.job_bar.track(job)
+        job.succeeded.connect(lambda results, s=study: self._registration_done(s, results))
+        job.failed.connect(lambda msg: self._registration_ended("Registration failed", msg))
+        job.cancelled.connect(lambda: self._registration_ended("Registration cancelled", ""))
+        return job
+
+    def _registration_done(self, study: Study, results) -> None:
+        if study is not self.study:
+            return  # the user opened another study meanwhile
+        for result in results:
+            index = result.phase_index
+            if index == study.reference_index:
+                continue
+            pane = self.grid.panes[index]
+            pane.set_volume(result.resampled, status_text="registered")
+        self.notify("Phases registered to the reference phase")
+
+    def _registration_ended(self, title: str, message: str) -> None:
+        for n, pane in enumerate(self.grid.panes):
+            if self.study is not None and n != self.study.reference_index:
+                pane.set_status_text("not registered")
+        if message:
+            self.show_error(title, message)
+        else:
+            self.notify(title)
+
+    # --- 3D ---------------------------------------------------------------------------------
+    def show_3d(self, on: bool) -> None:
+        if on and self.volume_view is None:
+            try:
+                from liverview.ui.panes.volume_view import VolumeView
+            except Exception as exc:  # VTK missing or no OpenGL: tell, keep the 2D panes
+                self.show_error("3D view unavailable", str(exc))
+                self.view3d_action.setChecked(False)
+                return
+            self.volume_view = VolumeView(self.state)
+            dock = QtWidgets.QDockWidget("3D", self)
+            dock.setObjectName("dock-3d")
+            dock.setWidget(self.volume_view)
+            self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
+            self._dock_3d = dock
+            if self.study is not None:
+                self.volume_view.set_volume(self.study.reference.volume)
+        if self.volume_view is not None:
+            self._dock_3d.setVisible(on)
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802
+        self.runner.cancel_all()
+        self.runner.wait(5000)
+        if self.volume_view is not None:
+            self.volume_view.shutdown()
+        super().closeEvent(ev)

@@ -1,0 +1,339 @@
+"""One 2D pane: shows one phase cut through the shared focus point, in mm, with its own overlays.
+
+The pane only *reads* the ViewState to draw and *reports* user actions to it; it never writes
+while redrawing, so linked panes cannot echo.
+
+Mouse: wheel = slice, Ctrl+wheel = zoom, left click = move crosshair, left drag = window/level,
+middle drag or Shift+left drag = pan, right drag = zoom. Keys: Up/Down (or Left/Right) = one
+slice, PgUp/PgDn = five slices, Home/End = first/last slice, R = reset view.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from liverview.core.slicing import Orientation, SliceGeometry, extract_slice, slice_geometry
+from liverview.core.view_state import ViewChange, ViewState
+from liverview.core.volume import Volume
+from liverview.ui.panes.windowing import GreyMapper
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+SLICE_KEYS = {
+    QtCore.Qt.Key.Key_Up: 1,
+    QtCore.Qt.Key.Key_Right: 1,
+    QtCore.Qt.Key.Key_Down: -1,
+    QtCore.Qt.Key.Key_Left: -1,
+    QtCore.Qt.Key.Key_PageUp: 5,
+    QtCore.Qt.Key.Key_PageDown: -5,
+}
+
+
+class _PaneViewBox(pg.ViewBox):
+    """A ViewBox whose mouse input goes to the pane (pyqtgraph's own pan/zoom is off)."""
+
+    def __init__(self, pane: "SlicePane") -> None:
+        super().__init__(enableMenu=False, invertY=True, lockAspect=False)
+        self.setMouseEnabled(False, False)
+        self._pane = pane
+
+    def wheelEvent(self, ev, axis=None):  # noqa: N802 (Qt naming)
+        self._pane.handle_wheel(ev.delta(), ev.modifiers())
+        ev.accept()
+
+    def mouseClickEvent(self, ev):  # noqa: N802
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            self._pane.handle_click(self.mapToView(ev.pos()))
+        ev.accept()
+
+    def mouseDragEvent(self, ev, axis=None):  # noqa: N802
+        self._pane.handle_drag(ev)
+        ev.accept()
+
+
+class _PaneGraphicsView(pg.GraphicsView):
+    def __init__(self, pane: "SlicePane") -> None:
+        self._pane: "SlicePane | None" = None  # pyqtgraph resizes during its __init__
+        super().__init__()
+        self._pane = pane
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
+
+    def keyPressEvent(self, ev: QtGui.QKeyEvent) -> None:  # noqa: N802
+        if not self._pane.handle_key(ev):
+            super().keyPressEvent(ev)
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802
+        super().resizeEvent(ev)
+        if self._pane is not None and hasattr(self._pane, "viewbox"):
+            self._pane.apply_view_range()
+
+    def focusInEvent(self, ev) -> None:  # noqa: N802
+        super().focusInEvent(ev)
+        self._pane.activated(self._pane.pane_id)
+
+
+class SlicePane(QtWidgets.QFrame):
+    """Draws one volume at the state's focus point; reports user actions to the ViewState."""
+
+    def __init__(self, pane_id: str, state: ViewState, volume: Volume, title: str, parent=None) -> None:
+        super().__init__(parent)
+        self.pane_id = pane_id
+        self.state = state
+        self.title = title
+        self.volume = volume
+        self.status_text = ""  # e.g. "registered" / "registering 40 %"
+        self.activated: Callable[[str], None] = lambda pane_id: None
+        self._grey = GreyMapper()
+        self._geom: SliceGeometry = slice_geometry(volume, state.panes[pane_id].orientation)
+        self._shown_slice: int | None = None
+        self._drag_start: tuple[float, float, float, float] | None = None
+
+        self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
+        self.view = _PaneGraphicsView(self)
+        self.view.setBackground("k")
+        self.viewbox = _PaneViewBox(self)
+        self.view.setCentralItem(self.viewbox)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.viewbox.addItem(self.image)
+        pen = pg.mkPen((255, 200, 0, 150), width=1)
+        self.vline = pg.InfiniteLine(angle=90, movable=False, pen=pen)
+        self.hline = pg.InfiniteLine(angle=0, movable=False, pen=pen)
+        self.viewbox.addItem(self.vline, ignoreBounds=True)
+        self.viewbox.addItem(self.hline, ignoreBounds=True)
+        self.view.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+        self.corner_tl = self._corner_label()
+        self.corner_tr = self._corner_label(QtCore.Qt.AlignmentFlag.AlignRight)
+        self.corner_bl = self._corner_label()
+        self.corner_br = self._corner_label(QtCore.Qt.AlignmentFlag.AlignRight)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(1, 1, 1, 1)
+        layout.addWidget(self.view)
+        self._unsubscribe = state.subscribe(self.on_view_change)
+        self.redraw_all()
+
+    # --- construction helpers ---------------------------------------------------------------
+    def _corner_label(self, align=QtCore.Qt.AlignmentFlag.AlignLeft) -> QtWidgets.QLabel:
+        label = QtWidgets.QLabel(self.view)
+        label.setStyleSheet("color: #e8e8e8; background: transparent; font: 11px monospace;")
+        label.setAlignment(align)
+        label.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        return label
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802
+        super().resizeEvent(ev)
+        self._place_corners()
+
+    def _place_corners(self) -> None:
+        w, h = self.view.width(), self.view.height()
+        for label in (self.corner_tl, self.corner_tr, self.corner_bl, self.corner_br):
+            label.adjustSize()
+        self.corner_tl.move(4, 2)
+        self.corner_tr.move(max(w - self.corner_tr.width() - 4, 0), 2)
+        self.corner_bl.move(4, max(h - self.corner_bl.height() - 2, 0))
+        self.corner_br.move(max(w - self.corner_br.width() - 4, 0), max(h - self.corner_br.height() - 2, 0))
+
+    def close_pane(self) -> None:
+        self._unsubscribe()
+
+    # --- what is shown ----------------------------------------------------------------------
+    @property
+    def pane_view(self):
+        return self.state.panes[self.pane_id]
+
+    @property
+    def geometry(self) -> SliceGeometry:
+        return self._geom
+
+    @property
+    def shown_slice(self) -> int | None:
+        """Index of the cut on screen, or None when the focus lies outside this volume."""
+        return self._shown_slice
+
+    def set_volume(self, volume: Volume, status_text: str | None = None) -> None:
+        """Swap the volume shown (e.g. the registered copy of the same phase)."""
+        self.volume = volume
+        if status_text is not None:
+            self.status_text = status_text
+        self._geom = slice_geometry(volume, self.pane_view.orientation)
+        self._shown_slice = None
+        self.redraw_all()
+
+    def set_status_text(self, text: str) -> None:
+        self.status_text = text
+        self._update_labels()
+
+    def on_view_change(self, change: ViewChange) -> None:
+        if self.pane_id not in change.panes:
+            return
+        if "orientation" in change.fields:
+            self._geom = slice_geometry(self.volume, self.pane_view.orientation)
+            self._shown_slice = None
+        if change.fields & {"focus", "window", "orientation"}:
+            self._draw_image(force="window" in change.fields or "orientation" in change.fields)
+            self._draw_crosshair()
+        if change.fields & {"zoom", "pan", "orientation"}:
+            self.apply_view_range()
+        self._update_labels()
+
+    def redraw_all(self) -> None:
+        self._draw_image(force=True)
+        self._draw_crosshair()
+        self.apply_view_range()
+        self._update_labels()
+
+    def _draw_image(self, force: bool = False) -> None:
+        view = self.pane_view
+        s = self._geom.nearest_slice(view.focus)
+        if s is None:
+            self._shown_slice = None
+            self.image.clear()
+            return
+        if s == self._shown_slice and not force:
+            return
+        self._shown_slice = s
+        grey = self._grey(extract_slice(self.volume, self._geom, s), view.window_center, view.window_width)
+        self.image.setImage(grey, levels=(0, 255), autoLevels=False)
+        a = self._geom.pixel_to_scene(s)
+        # ImageItem puts pixel (c, r)'s centre at (c + 0.5, r + 0.5): shift by half a pixel.
+        dx = a[0, 2] - 0.5 * (a[0, 0] + a[0, 1])
+        dy = a[1, 2] - 0.5 * (a[1, 0] + a[1, 1])
+        self.image.setTransform(QtGui.QTransform(a[0, 0], a[1, 0], a[0, 1], a[1, 1], dx, dy))
+
+    def _draw_crosshair(self) -> None:
+        u, v = self._geom.scene_of_world(self.pane_view.focus)
+        self.vline.setPos(u)
+        self.hline.setPos(v)
+
+    def apply_view_range(self) -> None:
+        view = self.pane_view
+        w = max(self.viewbox.width(), 1.0)
+        h = max(self.viewbox.height(), 1.0)
+        cu, cv = view.center_uv
+        half_w, half_h = w / view.zoom / 2.0, h / view.zoom / 2.0
+        self.viewbox.setRange(xRange=(cu - half_w, cu + half_w), yRange=(cv - half_h, cv + half_h), padding=0)
+
+    def _update_labels(self) -> None:
+        view = self.pane_view
+        focus = view.focus
+        self.corner_tl.setText(f"{self.title}\n{view.orientation.value}  {self.status_text}".rstrip())
+        if self._shown_slice is None:
+            where = "outside this phase"
+        else:
+            where = f"slice {self._shown_slice + 1}/{self._geom.slice_count}"
+        pos = float(focus @ self._geom.n)
+        self.corner_bl.setText(f"{where}\n{'xyz'[int(np.argmax(np.abs(self._geom.n)))]} = {pos:.1f} mm")
+        self.corner_br.setText(f"W {view.window_width:.0f}  L {view.window_center:.0f}\nzoom {view.zoom:.2f} px/mm")
+        self.corner_tr.setText(self.cursor_text())
+        self._place_corners()
+
+    def cursor_text(self) -> str:
+        """HU and LPS mm of this phase at the shared cursor point."""
+        p = self.state.cursor
+        if p is None:
+            return ""
+        value = self.volume.value_at_world(p)
+        hu = "outside" if value is None else f"{value:.0f} HU"
+        return f"{hu}\n({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f}) mm"
+
+    # --- geometry of the screen -------------------------------------------------------------
+    def world_at_scene(self, u: float, v: float) -> np.ndarray:
+        """The physical point under a scene position, on the plane of the slice shown."""
+        s = self._shown_slice
+        if s is None:
+            s_cont = self._geom.slice_of_world(self.pane_view.focus)
+            return self._geom.scene_to_world((u, v), s_cont)
+        return self._geom.scene_to_world((u, v), s)
+
+    def fit_zoom(self) -> float:
+        """Pixels per mm that fit this volume's cut in the pane."""
+        lo, hi = self.volume.world_bounds()
+        extent_u = float(abs((hi - lo) @ np.abs(self._geom.u))) + 1.0
+        extent_v = float(abs((hi - lo) @ np.abs(self._geom.v))) + 1.0
+        w = max(self.viewbox.width(), 50.0)
+        h = max(self.viewbox.height(), 50.0)
+        return 0.95 * min(w / extent_u, h / extent_v)
+
+    # --- user actions -> ViewState ------------------------------------------------------------
+    def step_slices(self, count: int) -> None:
+        """Move the focus by whole slices of this volume, along this pane's viewing normal."""
+        g = self._geom
+        m_inv = np.linalg.inv(g.index_to_world)
+        rate = float((m_inv[:3, :3] @ g.n)[g.slice_axis])  # slice index change per mm along n
+        current = g.slice_of_world(self.pane_view.focus)
+        target = float(np.clip(np.rint(current) + count, 0, g.slice_count - 1))
+        if abs(rate) < 1e-12:
+            return
+        self.state.set_focus(self.pane_id, self.pane_view.focus + (target - current) / rate * g.n)
+
+    def go_to_slice(self, index: int) -> None:
+        self.step_slices(index - int(np.rint(self._geom.slice_of_world(self.pane_view.focus))))
+
+    def reset_view(self) -> None:
+        center = self.volume.center_world()
+        self.state.set_zoom(self.pane_id, self.fit_zoom())
+        self.state.set_center(self.pane_id, self._geom.scene_of_world(center))
+
+    def handle_wheel(self, delta: int, modifiers) -> None:
+        steps = int(np.sign(delta)) if abs(delta) < 120 else int(delta / 120)
+        if modifiers & QtCore.Qt.KeyboardModifier.ControlModifier:
+            self.state.set_zoom(self.pane_id, self.pane_view.zoom * (1.15**steps))
+        else:
+            self.step_slices(steps)
+
+    def handle_click(self, scene_pos: QtCore.QPointF) -> None:
+        self.activated(self.pane_id)
+        self.state.set_focus(self.pane_id, self.world_at_scene(scene_pos.x(), scene_pos.y()))
+
+    def handle_drag(self, ev) -> None:
+        view = self.pane_view
+        button = ev.button()
+        mods = ev.modifiers()
+        if ev.isStart():
+            self._drag_start = (view.window_center, view.window_width, view.zoom, 0.0)
+            self._drag_center = view.center_uv
+            self.activated(self.pane_id)
+        if self._drag_start is None:
+            return
+        dx = ev.pos().x() - ev.buttonDownPos().x()
+        dy = ev.pos().y() - ev.buttonDownPos().y()
+        pan = button == QtCore.Qt.MouseButton.MiddleButton or (
+            button == QtCore.Qt.MouseButton.LeftButton and mods & QtCore.Qt.KeyboardModifier.ShiftModifier
+        )
+        if pan:
+            cu, cv = self._drag_center
+            self.state.set_center(self.pane_id, (cu - dx / view.zoom, cv - dy / view.zoom))
+        elif button == QtCore.Qt.MouseButton.RightButton:
+            self.state.set_zoom(self.pane_id, self._drag_start[2] * float(np.exp(-dy / 200.0)))
+        elif button == QtCore.Qt.MouseButton.LeftButton:
+            center0, width0 = self._drag_start[0], self._drag_start[1]
+            self.state.set_window(self.pane_id, center0 + dy * 1.0, max(width0 + dx * 2.0, 1.0))
+        if ev.isFinish():
+            self._drag_start = None
+
+    def handle_key(self, ev: QtGui.QKeyEvent) -> bool:
+        key = ev.key()
+        if key in SLICE_KEYS:
+            self.step_slices(SLICE_KEYS[key])
+        elif key == QtCore.Qt.Key.Key_Home:
+            self.go_to_slice(0)
+        elif key == QtCore.Qt.Key.Key_End:
+            self.go_to_slice(self._geom.slice_count - 1)
+        elif key == QtCore.Qt.Key.Key_R:
+            self.reset_view()
+        else:
+            return False
+        return True
+
+    def _on_mouse_moved(self, scene_pos: QtCore.QPointF) -> None:
+        if not self.viewbox.sceneBoundingRect().contains(scene_pos):
+            return
+        p = self.viewbox.mapSceneToView(scene_pos)
+        self.state.set_cursor(self.pane_id, self.world_at_scene(p.x(), p.y()))
+
+    def set_orientation(self, orientation: Orientation) -> None:
+        self.state.set_orientation(self.pane_id, orientation)

@@ -1,0 +1,149 @@
+"""The 3D pane (VTK): volume rendering of the reference phase, with the shared focus point as a marker.
+
+VTK draws in patient LPS mm, like everything else; the marker follows the ViewState's focus.
+Headless: set VTK_DEFAULT_OPENGL_WINDOW=vtkOSOpenGLRenderWindow (OSMesa) or run under Xvfb;
+``widget.grab()`` never holds VTK's pixels, read them with ``render_to_array``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtWidgets
+from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+from vtkmodules.util import numpy_support
+from vtkmodules.vtkCommonCore import vtkPoints  # noqa: F401  (keeps vtkCommonCore loaded)
+from vtkmodules.vtkCommonDataModel import vtkImageData, vtkPiecewiseFunction
+from vtkmodules.vtkFiltersSources import vtkSphereSource
+from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
+from vtkmodules.vtkIOImage import vtkImageExport  # noqa: F401
+from vtkmodules.vtkRenderingCore import (
+    vtkActor,
+    vtkColorTransferFunction,
+    vtkPolyDataMapper,
+    vtkRenderer,
+    vtkVolume,
+    vtkVolumeProperty,
+    vtkWindowToImageFilter,
+)
+from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper
+import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL back end)
+import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401
+
+from liverview.core.view_state import ViewChange, ViewState
+from liverview.core.volume import Volume
+
+MAX_VOXELS_3D = 160**3  # downsample above this so rotation stays interactive on a laptop CPU
+
+
+def volume_to_vtk_image(volume: Volume, max_voxels: int = MAX_VOXELS_3D) -> vtkImageData:
+    """A vtkImageData in LPS mm (origin, spacing and direction kept), downsampled if large."""
+    arr = volume.array
+    step = 1
+    while arr[::step, ::step, ::step].size > max_voxels:
+        step += 1
+    arr = np.ascontiguousarray(arr[::step, ::step, ::step], dtype=np.float32)
+    image = vtkImageData()
+    k, j, i = arr.shape
+    image.SetDimensions(i, j, k)
+    image.SetSpacing(*(s * step for s in volume.spacing))
+    image.SetOrigin(*volume.origin)
+    image.SetDirectionMatrix(*volume.direction.flatten())
+    scalars = numpy_support.numpy_to_vtk(arr.ravel(), deep=True)
+    image.GetPointData().SetScalars(scalars)
+    return image
+
+
+class VolumeView(QtWidgets.QWidget):
+    """Renders the reference phase in 3D and marks the focus point."""
+
+    def __init__(self, state: ViewState, parent=None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.interactor = QVTKRenderWindowInteractor(self)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.interactor)
+        self.renderer = vtkRenderer()
+        self.renderer.SetBackground(0.05, 0.05, 0.08)
+        self.render_window = self.interactor.GetRenderWindow()
+        self.render_window.AddRenderer(self.renderer)
+        # The default style ignored synthetic drags in tests; trackball is what users expect anyway.
+        self.interactor.SetInteractorStyle(vtkInteractorStyleTrackballCamera())
+        self._image: vtkImageData | None = None  # VTK objects kept referenced (inline temporaries crash)
+        self._mapper = vtkFixedPointVolumeRayCastMapper()
+        self._volume_actor = vtkVolume()
+        self._sphere = vtkSphereSource()
+        self._sphere.SetRadius(4.0)
+        self._sphere_mapper = vtkPolyDataMapper()
+        self._sphere_mapper.SetInputConnection(self._sphere.GetOutputPort())
+        self._marker = vtkActor()
+        self._marker.SetMapper(self._sphere_mapper)
+        self._marker.GetProperty().SetColor(1.0, 0.8, 0.0)
+        self._unsubscribe = state.subscribe(self._on_change)
+        self.interactor.Initialize()
+
+    def set_volume(self, volume: Volume) -> None:
+        self._image = volume_to_vtk_image(volume)
+        self._mapper.SetInputData(self._image)
+        prop = vtkVolumeProperty()
+        colors = vtkColorTransferFunction()
+        for hu, rgb in [(-1000, (0, 0, 0)), (-100, (0.6, 0.4, 0.3)), (40, (0.95, 0.55, 0.45)),
+                        (150, (1.0, 0.8, 0.7)), (700, (1.0, 1.0, 0.95))]:
+            colors.AddRGBPoint(hu, *rgb)
+        opacity = vtkPiecewiseFunction()
+        for hu, a in [(-1000, 0.0), (-150, 0.0), (20, 0.01), (80, 0.05), (150, 0.5), (400, 0.85)]:
+            opacity.AddPoint(hu, a)
+        prop.SetColor(colors)
+        prop.SetScalarOpacity(opacity)
+        prop.SetInterpolationTypeToLinear()
+        prop.ShadeOn()
+        self._colors, self._opacity, self._property = colors, opacity, prop
+        self._volume_actor.SetMapper(self._mapper)
+        self._volume_actor.SetProperty(prop)
+        self.renderer.RemoveAllViewProps()
+        self.renderer.AddVolume(self._volume_actor)
+        self.renderer.AddActor(self._marker)
+        self._place_marker()
+        self.reset_camera()
+        self.render()
+
+    def reset_camera(self) -> None:
+        """Look at the patient from the front (anterior is -y in LPS), head up."""
+        camera = self.renderer.GetActiveCamera()
+        x0, x1, y0, y1, z0, z1 = self._image.GetBounds()
+        center = ((x0 + x1) / 2, (y0 + y1) / 2, (z0 + z1) / 2)
+        camera.SetFocalPoint(*center)
+        camera.SetPosition(center[0], center[1] - 3 * max(x1 - x0, z1 - z0, 1.0), center[2])
+        camera.SetViewUp(0, 0, 1)
+        self.renderer.ResetCamera()
+
+    def _place_marker(self) -> None:
+        if self.state.panes:
+            focus = next(iter(self.state.panes.values())).focus
+            self._sphere.SetCenter(*focus)
+
+    def _on_change(self, change: ViewChange) -> None:
+        if "focus" in change.fields and self._image is not None:
+            self._place_marker()
+            self.render()
+
+    def render(self) -> None:
+        if self.isVisible():
+            self.render_window.Render()
+
+    def render_to_array(self) -> np.ndarray:
+        """Render now and return the pixels as (rows, cols, 3) uint8, top row first."""
+        self.render_window.Render()
+        grabber = vtkWindowToImageFilter()
+        grabber.SetInput(self.render_window)
+        grabber.ReadFrontBufferOff()
+        grabber.Update()
+        out = grabber.GetOutput()
+        w, h, _ = out.GetDimensions()
+        pixels = numpy_support.vtk_to_numpy(out.GetPointData().GetScalars()).reshape(h, w, -1)
+        return pixels[::-1, :, :3].copy()
+
+    def shutdown(self) -> None:
+        self._unsubscribe()
+        self.render_window.Finalize()
+        self.interactor.close()
