@@ -88,10 +88,10 @@ class PaneGrid(QtWidgets.QWidget):
             pane.activated = self._set_active
             header = PaneHeader(phase.kind, Orientation.AXIAL)
             header.orientation_combo.currentIndexChanged.connect(
-                lambda _i, p=pane, h=header: p.set_orientation(h.orientation_combo.currentData())
+                lambda _i, p=pane, h=header: p.set_orientation(Orientation(h.orientation_combo.currentData()))
             )
             header.phase_combo.currentIndexChanged.connect(
-                lambda _i, idx=n, h=header: self.on_phase_kind_changed(idx, h.phase_combo.currentData())
+                lambda _i, idx=n, h=header: self.on_phase_kind_changed(idx, PhaseKind(h.phase_combo.currentData()))
             )
             box = QtWidgets.QWidget()
             box_layout = QtWidgets.QVBoxLayout(box)

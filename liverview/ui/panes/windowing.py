@@ -15,15 +15,18 @@ class GreyMapper:
         self._lut: np.ndarray | None = None
 
     def _table(self, center: float, width: float) -> np.ndarray:
+        """Indexed by the int16 value's bit pattern read as uint16 (so no widening copy)."""
         if self._key != (center, width) or self._lut is None:
-            hu = np.arange(-_INT16_OFFSET, _INT16_OFFSET, dtype=np.float32)
-            self._lut = window_to_uint8(hu, center, width)
+            hu = np.arange(0, 2 * _INT16_OFFSET, dtype=np.uint32).astype(np.uint16).view(np.int16)
+            self._lut = window_to_uint8(hu.astype(np.float32), center, width)
             self._key = (center, width)
         return self._lut
 
     def __call__(self, image: np.ndarray, center: float, width: float) -> np.ndarray:
-        if image.dtype in (np.int16, np.int8, np.uint8):
-            return self._table(center, width)[image.astype(np.int32) + _INT16_OFFSET]
+        if image.dtype == np.int16:
+            return np.take(self._table(center, width), image.view(np.uint16))
+        if image.dtype in (np.int8, np.uint8):
+            return np.take(self._table(center, width), image.astype(np.int16).view(np.uint16))
         return window_to_uint8(image, center, width)
 
 

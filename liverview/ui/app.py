@@ -1,0 +1,71 @@
+"""Start the desktop app: `python main.py [PATH ...] [--demo] [--screenshot PNG]`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="main.py", description="LiverView multi-phase liver CT workstation")
+    p.add_argument("paths", nargs="*", help="a DICOM folder, or one volume file per phase (NIfTI/NRRD/MHA)")
+    p.add_argument("--demo", action="store_true", help="open the synthetic 4-phase demo study")
+    p.add_argument("--screenshot", metavar="PNG", help="render the main window to PNG after loading, then exit")
+    p.add_argument("--register", choices=["rigid", "affine", "bspline", "off"], default="rigid",
+                   help="register the phases to the reference phase in the background (default: rigid)")
+    p.add_argument("--3d", dest="show_3d", action="store_true", help="open the 3D view")
+    p.add_argument("--wait", type=float, default=180.0,
+                   help="with --screenshot: seconds to wait for background work (registration) first")
+    return p
+
+
+def load_for_window(paths: list[str]):
+    """Adapter from the IO layer to what the window needs: (study, problems)."""
+    from liverview.io.study_loader import load_study
+
+    loaded = load_study([Path(p) for p in paths])
+    return loaded.study, list(loaded.problems)
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from PySide6 import QtWidgets
+
+    from liverview.ui.main_window import MainWindow
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("LiverView")
+    paths = list(args.paths)
+    if args.demo:
+        from liverview.synth.demo import demo_study_dir
+
+        print("Preparing the demo study (generated once, then cached)...", file=sys.stderr)
+        paths.append(str(demo_study_dir()))
+    window = MainWindow(study_loader=load_for_window,
+                        register_mode=None if args.register == "off" else args.register)
+    window.show()
+    app.processEvents()
+    opened = True
+    if paths:
+        opened = window.open_paths(paths)
+        if not opened:
+            print(f"main.py: error: {window.messages[-1]}", file=sys.stderr)
+    if args.show_3d:
+        window.view3d_action.setChecked(True)
+    if args.screenshot:
+        window.runner.wait(int(args.wait * 1000))
+        for _ in range(5):
+            app.processEvents()
+        ok = window.grab().save(args.screenshot)
+        window.close()
+        if not ok:
+            print(f"main.py: error: could not write {args.screenshot}", file=sys.stderr)
+            return 2
+        print(f"Screenshot written to {args.screenshot}", file=sys.stderr)
+        return 0 if opened else 2
+    return app.exec()

@@ -1,0 +1,67 @@
+"""The 3D pane renders the reference phase in patient mm and follows the shared focus point."""
+
+import numpy as np
+import pytest
+
+from liverview.core.view_state import PaneView, ViewState
+from liverview.core.volume import Volume
+
+pytestmark = pytest.mark.gui
+
+BACKGROUND = np.array([13, 13, 20])  # (0.05, 0.05, 0.08) * 255
+
+
+@pytest.fixture
+def view(qtbot):
+    from liverview.ui.panes.volume_view import VolumeView
+
+    state = ViewState()
+    state.add_pane("a", PaneView(focus=np.array([0.0, 0.0, 0.0])))
+    v = VolumeView(state)
+    qtbot.addWidget(v)
+    v.resize(300, 300)
+    v.show()
+    yield v, state
+    v.shutdown()
+
+
+def dense_ball_volume(center_x_mm: float) -> Volume:
+    z, y, x = np.mgrid[0:30, 0:60, 0:60]
+    xs, ys, zs = x * 2.0 - 60, y * 2.0 - 60, z * 3.0 - 45
+    arr = np.full(x.shape, -1000, np.int16)
+    arr[(xs - center_x_mm) ** 2 + ys**2 + zs**2 < 15**2] = 700  # bone-dense: opaque, near white
+    return Volume(arr, (2.0, 2.0, 3.0), (-60.0, -60.0, -45.0))
+
+
+def bright_columns(pixels: np.ndarray) -> np.ndarray:
+    bright = (pixels.astype(int) - BACKGROUND).sum(axis=2) > 150
+    return np.nonzero(bright.any(axis=0))[0]
+
+
+def test_a_dense_ball_on_the_patients_right_is_drawn_on_the_screens_left(view):
+    v, _ = view
+    v.set_volume(dense_ball_volume(center_x_mm=-30.0))  # LPS: negative x = patient's right
+    pixels = v.render_to_array()
+    cols = bright_columns(pixels)
+    assert cols.size > 5, "the ball was not rendered"
+    # seen from the front, the patient's right is on the viewer's left
+    assert cols.mean() < pixels.shape[1] / 2 - 10
+    v.set_volume(dense_ball_volume(center_x_mm=+30.0))
+    assert bright_columns(v.render_to_array()).mean() > pixels.shape[1] / 2 + 10
+
+
+def test_the_focus_marker_is_drawn_in_yellow_where_the_focus_is(view):
+    v, state = view
+    vol = Volume(np.full((10, 40, 40), -1000, np.int16), (2.0, 2.0, 3.0), (-40.0, -40.0, -15.0))
+    v.set_volume(vol)
+
+    def yellow_centroid() -> np.ndarray:
+        px = v.render_to_array().astype(int)
+        yellow = (px[..., 0] > 150) & (px[..., 1] > 120) & (px[..., 2] < 80)
+        assert yellow.sum() > 3, "no marker visible"
+        return np.argwhere(yellow).mean(axis=0)
+
+    left = yellow_centroid()
+    state.set_focus("a", np.array([25.0, 0.0, 0.0]))  # towards the patient's left
+    right = yellow_centroid()
+    assert right[1] > left[1] + 10
