@@ -183,3 +183,30 @@ def test_screenshot_is_not_blank_and_every_pane_has_content(window, tmp_path):
         grab = pane.view.grab().toImage().convertToFormat(QtGui.QImage.Format.Format_Grayscale8)
         px = np.frombuffer(grab.constBits(), np.uint8).reshape(grab.height(), grab.bytesPerLine())
         assert (px > 100).mean() > 0.05  # the body is drawn, not a black pane
+
+
+def test_one_slice_and_nan_phases_are_shown_without_crashing(qtbot):
+    from liverview.core.study import Phase, PhaseKind, Study
+    from liverview.core.volume import Volume
+
+    flat = Volume(np.full((1, 64, 64), 50, np.int16), (1.0, 1.0, 5.0), (-32.0, -32.0, 0.0))
+    nan_arr = np.full((10, 64, 64), 30.0, np.float32)
+    nan_arr[:, :10, :10] = np.nan
+    holes = Volume(nan_arr, (1.0, 1.0, 1.0), (-32.0, -32.0, -5.0))
+    w = MainWindow(register_mode=None)
+    qtbot.addWidget(w)
+    w.show()
+    w.set_study(Study([Phase(PhaseKind.ARTERIAL, flat), Phase(PhaseKind.PORTAL_VENOUS, holes)]))
+    flat_pane, nan_pane = w.grid.panes
+    assert flat_pane.shown_slice == 0 and nan_pane.shown_slice is not None
+    wheel(flat_pane, 1)  # nowhere to go: stays on its only slice
+    assert flat_pane.shown_slice == 0
+    focus = nan_pane.pane_view.focus.copy()
+    focus[2] = 2.0  # within the single 5 mm slice centred at z = 0
+    w.state.set_focus(nan_pane.pane_id, focus)
+    assert flat_pane.shown_slice == 0 and nan_pane.shown_slice == 7
+    focus[2] = 4.0  # beyond it: that pane says so instead of showing a wrong slice
+    w.state.set_focus(nan_pane.pane_id, focus)
+    assert flat_pane.shown_slice is None and "outside" in flat_pane.corner_bl.text()
+    assert nan_pane.shown_slice == 9
+    w.close()
