@@ -1,0 +1,49 @@
+"""`liverview plugins`: list the plugins found, what they contribute, and any broken manifests."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from liverview.plugin_registry import CONTRIBUTION_KINDS, DEFAULT_PLUGIN_DIR, PluginCatalog, discover_plugins
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "plugins", help="list plugins and their contributions",
+        description="List the plugins found in plugin folders and through the 'liverview.plugins' entry points, "
+                    "with their contributions and any manifest problems.")
+    parser.add_argument("--kind", choices=CONTRIBUTION_KINDS, help="show only contributions of this kind")
+    parser.add_argument("--plugin-dir", type=Path, action="append", default=[], metavar="DIR",
+                        help="also search DIR/<name>/plugin.json (repeatable)")
+    parser.add_argument("--no-entry-points", action="store_true", help="ignore installed third-party plugins")
+    parser.add_argument("--check", action="store_true", help="exit with status 1 when any manifest has problems")
+    parser.set_defaults(func=run)
+
+
+def format_catalog(catalog: PluginCatalog, kind: str | None = None) -> list[str]:
+    """Human-readable lines: one per plugin, one indented line per contribution, then the problems."""
+    lines: list[str] = []
+    for plugin in catalog.plugins:
+        shown = [c for c in plugin.contributions if kind is None or c.kind == kind]
+        if kind is not None and not shown:
+            continue
+        lines.append(f"{plugin.name} {plugin.version} - {plugin.display_name}  [{plugin.source}]")
+        for c in shown:
+            extra = f" [{', '.join(c.modalities)}]" if c.modalities else ""
+            if c.weights is not None:
+                extra += f" weights: {c.weights}" + ("" if c.weights.exists() else " (missing)")
+            lines.append(f"  {c.kind:<12} {c.title} -> {c.command}{extra}")
+    if not lines:
+        lines.append("no plugins found" + (f" contributing a {kind}" if kind else ""))
+    if catalog.problems:
+        lines.append(f"problems ({len(catalog.problems)}):")
+        lines.extend(f"  {p}" for p in catalog.problems)
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    catalog = discover_plugins([DEFAULT_PLUGIN_DIR, *args.plugin_dir], include_entry_points=not args.no_entry_points)
+    for line in format_catalog(catalog, args.kind):
+        print(line)
+    return 1 if args.check and catalog.problems else 0

@@ -1,0 +1,1 @@
+"""Phase registration as a tool plugin (see plugin.json; code in liverview.registration)."""
