@@ -1,0 +1,681 @@
+"""Load every DICOM image series of a folder into Volumes with their patient geometry.
+
+Files are read once each (header and pixels in one pydicom pass: faster than a header scan followed
+by a pixel pass). Slices are grouped by SeriesInstanceUID, and a series is split further where its
+slices differ in orientation, image size or pixel spacing. Within a group the slices are ordered by
+their position along the slice normal (row cosine x column cosine), never by InstanceNumber or name,
+the same way ITK/GDCM orders them, so the geometry agrees with SimpleITK's ImageSeriesReader.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from liverview.core.volume import GeometryError, Volume
+from liverview.io.errors import LoadError, MissingInputError, NoImageSeriesError
+
+log = logging.getLogger(__name__)
+
+# Objects that may carry pixels or positions but are not images to show as a volume.
+NON_IMAGE_MODALITIES = {"SR", "RTSTRUCT", "RTPLAN", "RTRECORD", "RTDOSE", "SEG", "PR", "KO", "REG", "DOC"}
+_NATIVE_LE = {ImplicitVRLittleEndian, ExplicitVRLittleEndian}
+_ORIENTATION_TOL = 1e-3  # max difference of direction cosines within one volume
+_DUPLICATE_TOL_MM = 1e-3  # slices closer than this along the normal are at the same place
+_SPACING_TOL = 0.01  # relative deviation of slice steps that earns a warning
+
+
+@dataclass
+class DicomSeries:
+    """One image series (or one part of a split series) as a Volume plus the tags the UI shows."""
+
+    uid: str
+    description: str
+    modality: str
+    volume: Volume
+    files: list[Path]
+    acquisition_time_s: float | None = None  # seconds since midnight (earliest slice)
+    contrast_agent: str | None = None  # ContrastBolusAgent as written (may say "NONE")
+    frame_of_reference_uid: str = ""
+    patient_id: str = ""
+    study_uid: str = ""
+    warnings: list[str] = field(default_factory=list)
+    protocol_name: str = ""
+    series_number: int | None = None
+    contrast_start_time_s: float | None = None  # ContrastBolusStartTime, seconds since midnight
+    patient_name: str = ""
+    study_description: str = ""
+    image_type: tuple[str, ...] = ()
+    part: int = 0  # 1, 2, ... when one SeriesInstanceUID was split into several volumes; else 0
+
+    @property
+    def is_localizer(self) -> bool:
+        """True for scout / topogram images (ImageType says LOCALIZER)."""
+        return "LOCALIZER" in self.image_type
+
+    @property
+    def label(self) -> str:
+        """Short human name: description, else modality and series number."""
+        base = self.description or f"{self.modality or 'DICOM'} series {self.series_number or '?'}"
+        return f"{base} (part {self.part})" if self.part else base
+
+
+@dataclass
+class ScanReport:
+    """Image series found in a folder and the files that were not used, each with its reason."""
+
+    series: list[DicomSeries]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+class _Skip(Exception):
+    """A file is not usable as an image slice; the message is the reason shown to the user."""
+
+
+@dataclass
+class _Header:
+    """One file's dataset with the tags every slice needs; the rest is read on demand (faster)."""
+
+    path: Path
+    ds: Dataset
+    series_uid: str
+    modality: str
+
+    def text(self, keyword: str) -> str:
+        return _text(self.ds, keyword)
+
+    @property
+    def instance_number(self) -> int:
+        return _int(self.ds.get("InstanceNumber")) or 0
+
+    @property
+    def acquisition_time_s(self) -> float | None:
+        return _acquisition_time(self.ds)
+
+    @property
+    def slice_thickness(self) -> float | None:
+        return _float(self.ds.get("SliceThickness"))
+
+    @property
+    def spacing_between_slices(self) -> float | None:
+        return _float(self.ds.get("SpacingBetweenSlices"))
+
+    @property
+    def series_number(self) -> int | None:
+        return _int(self.ds.get("SeriesNumber"))
+
+
+@dataclass
+class _Slice:
+    """One 2D image (a file, or one frame of a multi-frame file) with its geometry and raw pixels."""
+
+    header: _Header
+    position: np.ndarray  # ImagePositionPatient, LPS mm
+    row_cos: np.ndarray  # direction of increasing column index i
+    col_cos: np.ndarray  # direction of increasing row index j
+    spacing_ij: tuple[float, float]  # (between columns, between rows) = (PixelSpacing[1], PixelSpacing[0])
+    pixels: np.ndarray  # raw stored values, shape (rows, cols)
+    slope: float
+    intercept: float
+    frame: int = 0
+    enhanced: bool = False  # geometry came from functional groups of a multi-frame file
+
+    @property
+    def temporal(self) -> str:
+        """What tells repeated acquisitions at one position apart (acquisition, time point, echo)."""
+        if self.enhanced:
+            content = _functional_item(self.header.ds, self.frame, "FrameContentSequence")
+            if content is None:
+                return ""
+            return "/".join(_text(content, k) for k in ("TemporalPositionIndex", "StackID"))
+        return "/".join(
+            _text(self.header.ds, k) for k in ("AcquisitionNumber", "TemporalPositionIdentifier", "EchoNumbers")
+        )
+
+    @property
+    def normal(self) -> np.ndarray:
+        n = np.cross(self.row_cos, self.col_cos)
+        return n / np.linalg.norm(n)
+
+
+# --- small tag helpers ---------------------------------------------------------------------------
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword, "")
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, MultiValue)):
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def _float(value: Any) -> float | None:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if np.isfinite(f) else None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_dicom_time(value: Any) -> float | None:
+    """DICOM TM ('HHMMSS.FFFFFF', 'HHMM', 'HH:MM:SS') or the time part of a DT -> seconds since midnight."""
+    text = str(value or "").strip().replace(":", "")
+    if not text:
+        return None
+    if len(text) >= 14 and text[:8].isdigit() and "." not in text[:8]:  # a DT: YYYYMMDDHHMMSS...
+        text = text[8:]
+    for sep in "+-":  # a DT may end in a UTC offset
+        if sep in text:
+            text = text.split(sep)[0]
+    main, _, frac = text.partition(".")
+    if not main.isdigit() or len(main) < 2:
+        return None
+    hh, mm, ss = int(main[0:2]), int(main[2:4] or 0), int(main[4:6] or 0)
+    if hh > 23 or mm > 59 or ss > 60:
+        return None
+    seconds = hh * 3600 + mm * 60 + ss
+    if frac.isdigit():
+        seconds += float("0." + frac)
+    return float(seconds)
+
+
+def _contrast_agent(ds: Dataset) -> str | None:
+    agent = _text(ds, "ContrastBolusAgent")
+    if agent:
+        return agent
+    for seq_name in ("ContrastBolusAgentSequence", "EnhancedContrastBolusSequence"):
+        for item in ds.get(seq_name, []) or []:
+            meaning = _text(item, "CodeMeaning")
+            if meaning:
+                return meaning
+            for sub in item.get("ContrastBolusAgentSequence", []) or []:
+                meaning = _text(sub, "CodeMeaning")
+                if meaning:
+                    return meaning
+    return None
+
+
+def _acquisition_time(ds: Dataset) -> float | None:
+    for keyword in ("AcquisitionTime", "AcquisitionDateTime", "ContentTime", "SeriesTime"):
+        t = parse_dicom_time(ds.get(keyword))
+        if t is not None:
+            return t
+    return None
+
+
+# --- pixels --------------------------------------------------------------------------------------
+def _fix_unused_bits(arr: np.ndarray, bits_stored: int, signed: bool) -> np.ndarray:
+    """Mask (unsigned) or sign-extend (signed) values stored in fewer bits than allocated."""
+    width = arr.dtype.itemsize * 8
+    if arr.dtype.kind not in "ui" or not 0 < bits_stored < width:
+        return arr
+    if signed:
+        shift = width - bits_stored
+        return (arr << shift) >> shift
+    return arr & arr.dtype.type((1 << bits_stored) - 1)
+
+
+def _native_pixels(ds: Dataset, rows: int, cols: int) -> np.ndarray | None:
+    """Uncompressed little-endian single-sample pixels read straight from the bytes (fast path)."""
+    tsyntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    bits = _int(ds.get("BitsAllocated"))
+    if tsyntax not in _NATIVE_LE or _int(ds.get("SamplesPerPixel", 1)) != 1 or bits not in (8, 16, 32):
+        return None
+    signed = _int(ds.get("PixelRepresentation", 0)) == 1
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+    data = ds.PixelData
+    expected = rows * cols * dtype.itemsize
+    if len(data) < expected:
+        raise _Skip(f"truncated pixel data ({len(data)} of {expected} bytes); the file is incomplete")
+    arr = np.frombuffer(data, dtype=dtype, count=rows * cols).reshape(rows, cols)
+    bits_stored = _int(ds.get("BitsStored")) or bits
+    if bits_stored < bits:
+        arr = _fix_unused_bits(arr, bits_stored, signed)
+    return arr
+
+
+def _decoded_pixels(ds: Dataset, frames: int, warnings: list[str]) -> np.ndarray:
+    """Pixels through pydicom's decoders (compressed, big-endian, colour, multi-frame), as (F, R, C)."""
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:  # pydicom raises many kinds: missing decoder, bad length, ...
+        tsyntax = ds.file_meta.get("TransferSyntaxUID", "?") if hasattr(ds, "file_meta") else "?"
+        name = getattr(tsyntax, "name", str(tsyntax))
+        raise _Skip(f"pixel data cannot be decoded ({name}): {exc}") from exc
+    samples = _int(ds.get("SamplesPerPixel", 1)) or 1
+    if samples > 1:
+        rgb = arr[..., :3].astype(np.float32)
+        arr = (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]).astype(np.float32)
+        warnings.append("colour image converted to grey (luminance)")
+    if frames == 1 and arr.ndim == 2:
+        arr = arr[np.newaxis]
+    return arr
+
+
+# --- geometry per frame --------------------------------------------------------------------------
+def _functional_item(ds: Dataset, frame: int, sequence: str) -> Dataset | None:
+    """First item of a functional group macro for a frame: per-frame first, then shared."""
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if per_frame is not None and frame < len(per_frame):
+        seq = per_frame[frame].get(sequence)
+        if seq:
+            return seq[0]
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared:
+        seq = shared[0].get(sequence)
+        if seq:
+            return seq[0]
+    return None
+
+
+def _vector(values: Any, n: int, what: str) -> np.ndarray:
+    try:
+        arr = np.asarray([float(v) for v in values], dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise _Skip(f"{what} is not numeric ({values!r})") from exc
+    if arr.shape != (n,) or not np.all(np.isfinite(arr)):
+        raise _Skip(f"{what} must hold {n} finite numbers, got {values!r}")
+    return arr
+
+
+def _orientation(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    iop = _vector(values, 6, "ImageOrientationPatient")
+    row, col = iop[:3], iop[3:]
+    nr, nc = np.linalg.norm(row), np.linalg.norm(col)
+    if nr < 1e-6 or nc < 1e-6 or np.linalg.norm(np.cross(row, col)) < 1e-6 * nr * nc:
+        raise _Skip(f"ImageOrientationPatient {list(iop)} does not define a plane")
+    return row / nr, col / nc
+
+
+def _pixel_spacing(item: Dataset | None, ds: Dataset, warnings: list[str]) -> tuple[float, float]:
+    for source in (item, ds):
+        if source is None:
+            continue
+        for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+            value = source.get(keyword)
+            if value is not None and len(value) == 2:
+                dj, di = (_float(v) for v in value)  # PixelSpacing = (between rows, between columns)
+                if di and dj and di > 0 and dj > 0:
+                    return di, dj
+    warnings.append("no PixelSpacing: 1 mm assumed in-plane")
+    return 1.0, 1.0
+
+
+def _rescale(item: Dataset | None, ds: Dataset) -> tuple[float, float]:
+    for source in (item, ds):
+        if source is not None and ("RescaleSlope" in source or "RescaleIntercept" in source):
+            slope = _float(source.get("RescaleSlope", 1.0))
+            intercept = _float(source.get("RescaleIntercept", 0.0))
+            return (slope if slope not in (None, 0.0) else 1.0), (intercept or 0.0)
+    return 1.0, 0.0
+
+
+def _frame_slices(ds: Dataset, header: _Header, warnings: list[str]) -> list[_Slice]:
+    """All frames of a file as slices (one for a classic single-frame image)."""
+    rows, cols = _int(ds.get("Rows")), _int(ds.get("Columns"))
+    if not rows or not cols:
+        raise _Skip("image without Rows/Columns")
+    frames = _int(ds.get("NumberOfFrames", 1)) or 1
+    enhanced = "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds
+
+    if frames == 1 and not enhanced:
+        if "ImagePositionPatient" not in ds or "ImageOrientationPatient" not in ds:
+            raise _Skip(
+                "no ImagePositionPatient/ImageOrientationPatient: not a slice of a volume "
+                f"(modality {header.modality or '?'}; e.g. a projection, ultrasound or secondary capture)"
+            )
+        row, col = _orientation(ds.ImageOrientationPatient)
+        position = _vector(ds.ImagePositionPatient, 3, "ImagePositionPatient")
+        spacing = _pixel_spacing(None, ds, warnings)
+        slope, intercept = _rescale(None, ds)
+        pixels = _native_pixels(ds, rows, cols)
+        if pixels is None:
+            pixels = _decoded_pixels(ds, 1, warnings)[0]
+        return [_Slice(header, position, row, col, spacing, pixels, slope, intercept, 0, False)]
+
+    pixels_all = _decoded_pixels(ds, frames, warnings)
+    if pixels_all.shape[0] != frames:
+        raise _Skip(f"NumberOfFrames is {frames} but the pixel data holds {pixels_all.shape[0]} frame(s)")
+    slices: list[_Slice] = []
+    legacy_offsets: np.ndarray | None = None
+    for f in range(frames):
+        pos_item = _functional_item(ds, f, "PlanePositionSequence")
+        ori_item = _functional_item(ds, f, "PlaneOrientationSequence")
+        measures = _functional_item(ds, f, "PixelMeasuresSequence")
+        transform = _functional_item(ds, f, "PixelValueTransformationSequence")
+        iop = (ori_item or ds).get("ImageOrientationPatient")
+        if iop is None:
+            raise _Skip(f"multi-frame image without ImageOrientationPatient (frame {f + 1})")
+        row, col = _orientation(iop)
+        if pos_item is not None and "ImagePositionPatient" in pos_item:
+            position = _vector(pos_item.ImagePositionPatient, 3, "ImagePositionPatient")
+        elif "ImagePositionPatient" in ds:
+            # Legacy multi-frame: frames stacked along the normal from the one position given.
+            if legacy_offsets is None:
+                legacy_offsets = _legacy_frame_offsets(ds, header, frames, warnings)
+            normal = np.cross(row, col)
+            normal /= np.linalg.norm(normal)
+            position = _vector(ds.ImagePositionPatient, 3, "ImagePositionPatient") + legacy_offsets[f] * normal
+        else:
+            raise _Skip(f"multi-frame image without ImagePositionPatient (frame {f + 1})")
+        spacing = _pixel_spacing(measures, ds, warnings if f == 0 else [])
+        slope, intercept = _rescale(transform, ds)
+        slices.append(_Slice(header, position, row, col, spacing, pixels_all[f], slope, intercept, f, True))
+    return slices
+
+
+def _legacy_frame_offsets(ds: Dataset, header: _Header, frames: int, warnings: list[str]) -> np.ndarray:
+    """Offsets (mm along the normal) of the frames of a multi-frame file without per-frame positions."""
+    grid = ds.get("GridFrameOffsetVector")
+    if grid is not None and len(grid) == frames:
+        return np.asarray([float(v) for v in grid])
+    step = header.spacing_between_slices or header.slice_thickness
+    if not step:
+        raise _Skip("multi-frame image without per-frame positions or slice spacing")
+    warnings.append(f"frame positions derived from one ImagePositionPatient and a {step:g} mm step")
+    return np.arange(frames) * step
+
+
+def _read_file(path: Path) -> tuple[list[_Slice], list[str]]:
+    """Slices of one file plus warnings; raises _Skip with the reason when it is no usable image."""
+    try:
+        ds = pydicom.dcmread(path, force=False)
+    except InvalidDicomError:
+        raise _Skip("not a DICOM file") from None
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types on broken files; one bad file must not stop the scan
+        raise _Skip(f"unreadable DICOM file ({type(exc).__name__}: {exc})") from exc
+    warnings: list[str] = []
+    try:
+        modality = _text(ds, "Modality").upper()
+        if modality in NON_IMAGE_MODALITIES:
+            raise _Skip(f"not an image series (Modality {modality})")
+        if "PixelData" not in ds:
+            if "DirectoryRecordSequence" in ds:
+                raise _Skip("DICOMDIR index file, not an image")
+            sop = ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID", "")
+            name = getattr(sop, "name", str(sop)) or "unknown object"
+            raise _Skip(f"no pixel data ({name}, Modality {modality or '?'}); not an image, or the file is truncated")
+        header = _Header(path, ds, _text(ds, "SeriesInstanceUID"), modality)
+        if not header.series_uid:
+            raise _Skip("no SeriesInstanceUID")
+        slices = _frame_slices(ds, header, warnings)
+    except _Skip:
+        raise
+    except Exception as exc:  # noqa: BLE001 - malformed values surface as any exception type when parsed
+        raise _Skip(f"broken DICOM tags ({type(exc).__name__}: {exc})") from exc
+    return slices, warnings
+
+
+# --- grouping and assembly -----------------------------------------------------------------------
+def _same_grid(a: _Slice, b: _Slice) -> bool:
+    """Same image size, orientation (within _ORIENTATION_TOL) and pixel spacing (within 0.1 %)."""
+    if a.pixels.shape != b.pixels.shape:
+        return False
+    if max(abs(x - y) for x, y in zip((*a.row_cos, *a.col_cos), (*b.row_cos, *b.col_cos))) > _ORIENTATION_TOL:
+        return False
+    return all(abs(x - y) <= 1e-3 * max(x, y) for x, y in zip(a.spacing_ij, b.spacing_ij))
+
+
+def _group(slices: list[_Slice]) -> list[list[_Slice]]:
+    """Groups by SeriesInstanceUID, then by orientation / image size / pixel spacing within a series."""
+    by_uid: dict[str, list[list[_Slice]]] = {}
+    for s in slices:
+        groups = by_uid.setdefault(s.header.series_uid, [])
+        for g in groups:
+            if _same_grid(g[0], s):
+                g.append(s)
+                break
+        else:
+            groups.append([s])
+    return [g for groups in by_uid.values() for g in groups]
+
+
+def _split_repeats(group: list[_Slice], warnings: list[str]) -> list[list[_Slice]]:
+    """Separate repeated acquisitions at the same positions; drop true duplicates with a warning."""
+    normal = group[0].normal
+    proj = np.array([s.position @ normal for s in group])
+    order = np.argsort(proj, kind="stable")
+    if len(group) < 2 or np.min(np.diff(proj[order])) >= _DUPLICATE_TOL_MM:
+        return [group]
+    by_temporal: dict[str, list[_Slice]] = {}
+    for s in group:
+        by_temporal.setdefault(s.temporal, []).append(s)
+    if len(by_temporal) > 1:
+        parts = list(by_temporal.values())
+        clean = all(
+            len(p) < 2 or np.min(np.diff(np.sort([s.position @ normal for s in p]))) >= _DUPLICATE_TOL_MM
+            for p in parts
+        )
+        if clean:
+            warnings.append(
+                f"{len(parts)} acquisitions at the same positions (AcquisitionNumber / temporal position) "
+                "were loaded as separate volumes"
+            )
+            return parts
+    kept: list[_Slice] = []
+    last: float | None = None
+    for idx in sorted(range(len(group)), key=lambda n: (proj[n], group[n].header.instance_number)):
+        if last is not None and abs(proj[idx] - last) < _DUPLICATE_TOL_MM:
+            continue
+        kept.append(group[idx])
+        last = proj[idx]
+    warnings.append(f"{len(group) - len(kept)} slice(s) at a position already filled were ignored (duplicates)")
+    return [kept]
+
+
+def _output_dtype(slices: list[_Slice]) -> tuple[np.dtype, bool]:
+    """dtype of the rescaled volume and whether any slice needs rescaling at all.
+
+    Integer pixels with integer slope/intercept stay integer (int16 when the rescaled range fits,
+    as for CT in HU, else int32); anything else becomes float32.
+    """
+    needs = any(s.slope != 1.0 or s.intercept != 0.0 for s in slices)
+    kinds = {s.pixels.dtype for s in slices}
+    if any(d.kind not in "ui" for d in kinds):
+        return np.dtype(np.float32), needs
+    if not all(float(s.slope).is_integer() and float(s.intercept).is_integer() for s in slices):
+        return np.dtype(np.float32), needs
+    if not needs and len(kinds) == 1:
+        (only,) = kinds
+        if only in (np.dtype(np.int16), np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.int32)):
+            return only, False
+    lo = min(min(s.slope * np.iinfo(s.pixels.dtype).min, s.slope * np.iinfo(s.pixels.dtype).max) + s.intercept for s in slices)
+    hi = max(max(s.slope * np.iinfo(s.pixels.dtype).min, s.slope * np.iinfo(s.pixels.dtype).max) + s.intercept for s in slices)
+    if lo < np.iinfo(np.int16).min or hi > np.iinfo(np.int16).max:
+        # The dtype's full range does not fit: look at the actual values before widening.
+        lo = min(float(s.pixels.min()) * s.slope + s.intercept for s in slices)
+        hi = max(float(s.pixels.max()) * s.slope + s.intercept for s in slices)
+        lo, hi = min(lo, hi), max(lo, hi)
+    for candidate in (np.int16, np.int32):
+        info = np.iinfo(candidate)
+        if info.min <= lo and hi <= info.max:
+            return np.dtype(candidate), needs
+    return np.dtype(np.float64), needs
+
+
+def _assemble(group: list[_Slice], warnings: list[str]) -> tuple[Volume, list[_Slice]]:
+    """Sort the slices along the normal and stack them into a Volume with LPS geometry."""
+    first = group[0]
+    normal = first.normal
+    proj = np.array([s.position @ normal for s in group])
+    order = np.argsort(proj, kind="stable")
+    ordered = [group[n] for n in order]
+    proj = proj[order]
+    n = len(ordered)
+    if n > 1:
+        step = (proj[-1] - proj[0]) / (n - 1)
+        gaps = np.diff(proj)
+        if np.max(np.abs(gaps - step)) > _SPACING_TOL * step:
+            warnings.append(
+                f"slice spacing is not uniform ({gaps.min():.3f} to {gaps.max():.3f} mm, mean {step:.3f} mm): "
+                "missing slices? The volume uses the mean spacing, so positions along the slice axis are approximate"
+            )
+        shift = (ordered[-1].position - ordered[0].position) / (n - 1)
+        in_plane = shift - (shift @ normal) * normal
+        if np.linalg.norm(in_plane) > max(1e-3, 0.01 * step):
+            angle = np.degrees(np.arctan2(np.linalg.norm(in_plane), step))
+            warnings.append(
+                f"slices are offset in-plane from one to the next (gantry tilt about {angle:.1f} deg); "
+                "the volume is treated as unsheared, as SimpleITK does, so its geometry is approximate"
+            )
+    else:
+        step = first.header.slice_thickness or first.header.spacing_between_slices or 1.0
+        if step <= 0:
+            step = 1.0
+    if abs(float(first.row_cos @ first.col_cos)) > 1e-3:
+        warnings.append("row and column directions are not perpendicular (ImageOrientationPatient)")
+
+    dtype, needs_rescale = _output_dtype(ordered)
+    rows, cols = first.pixels.shape
+    array = np.empty((n, rows, cols), dtype=dtype)
+    for k, s in enumerate(ordered):
+        if not needs_rescale or (s.slope == 1.0 and s.intercept == 0.0):
+            array[k] = s.pixels
+        elif dtype.kind == "f":
+            np.multiply(s.pixels, s.slope, out=array[k], casting="unsafe")
+            array[k] += dtype.type(s.intercept)
+        elif s.slope == 1.0:
+            # Copy, then add in the output dtype. Integer wrap-around is modular, so the result is exact
+            # whenever the rescaled value fits the output dtype, which _output_dtype checked.
+            array[k] = s.pixels
+            array[k] += dtype.type(int(s.intercept))
+        else:
+            array[k] = s.pixels.astype(np.int64) * int(s.slope) + int(s.intercept)
+    direction = np.column_stack([first.row_cos, first.col_cos, normal])
+    spacing = (first.spacing_ij[0], first.spacing_ij[1], float(step))
+    description = first.header.text("SeriesDescription")
+    name = description or f"{first.header.modality or 'DICOM'} series {first.header.series_number or ''}".strip()
+    try:
+        volume = Volume(array, spacing, tuple(ordered[0].position), direction, name)
+    except GeometryError as exc:
+        raise LoadError(f"series {first.header.series_uid} ({first.header.path.parent}): {exc}") from exc
+    return volume, ordered
+
+
+def _series(group: list[_Slice], file_warnings: dict[Path, list[str]], part: int) -> DicomSeries:
+    warnings: list[str] = []
+    seen: set[str] = set()
+    for s in group:
+        for w in file_warnings.get(s.header.path, []):
+            if w not in seen:
+                seen.add(w)
+                warnings.append(w)
+    volume, ordered = _assemble(group, warnings)
+    files: list[Path] = list(dict.fromkeys(s.header.path for s in ordered))
+    h = ordered[0].header
+    ds = h.ds
+    # Acquisition runs from one end of the stack to the other: the earliest of the two ends.
+    times = [t for t in (h.acquisition_time_s, ordered[-1].header.acquisition_time_s) if t is not None]
+    return DicomSeries(
+        uid=h.series_uid,
+        description=h.text("SeriesDescription"),
+        modality=h.modality,
+        volume=volume,
+        files=files,
+        acquisition_time_s=min(times) if times else None,
+        contrast_agent=_contrast_agent(ds),
+        frame_of_reference_uid=h.text("FrameOfReferenceUID"),
+        patient_id=h.text("PatientID"),
+        study_uid=h.text("StudyInstanceUID"),
+        warnings=warnings,
+        protocol_name=h.text("ProtocolName"),
+        series_number=h.series_number,
+        contrast_start_time_s=parse_dicom_time(ds.get("ContrastBolusStartTime")),
+        patient_name=h.text("PatientName"),
+        study_description=h.text("StudyDescription"),
+        image_type=tuple(v.upper() for v in h.text("ImageType").split("\\") if v),
+        part=part,
+    )
+
+
+def _iter_files(folder: Path) -> Iterable[Path]:
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            yield Path(root) / name
+
+
+def load_dicom_files(files: Iterable[str | Path], source: str = "") -> ScanReport:
+    """Load the image series held by the given files (any order, any mix of series).
+
+    Non-DICOM, broken, truncated and non-image files are listed in ``skipped`` with the reason.
+    Raises NoImageSeriesError when no file is an image slice.
+    """
+    paths = [Path(f) for f in files]
+    skipped: list[tuple[Path, str]] = []
+    slices: list[_Slice] = []
+    file_warnings: dict[Path, list[str]] = {}
+    for path in paths:
+        try:
+            got, warnings = _read_file(path)
+        except _Skip as exc:
+            skipped.append((path, str(exc)))
+            continue
+        slices.extend(got)
+        if warnings:
+            file_warnings[path] = warnings
+    where = source or (str(paths[0].parent) if paths else "the input")
+    if not slices:
+        if not paths:
+            raise NoImageSeriesError(f"{where}: no files found")
+        reasons = sorted({r for _, r in skipped})
+        listed = "; ".join(reasons[:3]) + (" ..." if len(reasons) > 3 else "")
+        raise NoImageSeriesError(
+            f"{where}: no DICOM image series among {len(paths)} file(s) ({listed})"
+        )
+    series: list[DicomSeries] = []
+    groups = _group(slices)
+    uid_count: dict[str, int] = {}
+    expanded: list[tuple[list[_Slice], list[str]]] = []
+    for g in groups:
+        split_warnings: list[str] = []
+        for part in _split_repeats(g, split_warnings):
+            expanded.append((part, split_warnings))
+            uid_count[g[0].header.series_uid] = uid_count.get(g[0].header.series_uid, 0) + 1
+    uid_seen: dict[str, int] = {}
+    for part_slices, split_warnings in expanded:
+        uid = part_slices[0].header.series_uid
+        part = 0
+        if uid_count[uid] > 1:
+            part = uid_seen.get(uid, 0) + 1
+            uid_seen[uid] = part
+        s = _series(part_slices, file_warnings, part)
+        s.warnings[:0] = split_warnings
+        if part:
+            s.warnings.insert(
+                0, f"series {uid} holds {uid_count[uid]} volumes (different orientation, size, spacing or "
+                f"acquisition); this is part {part}",
+            )
+        for w in s.warnings:
+            log.warning("%s: %s", s.label, w)
+        series.append(s)
+    return ScanReport(series=series, skipped=skipped)
+
+
+def load_dicom_folder(folder: str | Path) -> ScanReport:
+    """Load every DICOM image series found (recursively) in a folder; see load_dicom_files."""
+    p = Path(folder)
+    if not p.exists():
+        raise MissingInputError(f"{p}: no such folder")
+    if not p.is_dir():
+        return load_dicom_files([p], source=str(p))
+    files = list(_iter_files(p))
+    if not files:
+        raise NoImageSeriesError(f"{p}: the folder is empty (no files in it or its sub-folders)")
+    return load_dicom_files(files, source=str(p))

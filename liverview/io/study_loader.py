@@ -1,0 +1,191 @@
+"""Turn what the user opened (DICOM folders, volume files, folders of volume files) into one Study.
+
+Each input becomes one or more phases; their kinds come from liverview.io.phase_inference, judged
+over all inputs together. Phases are ordered NC, ART, PV, DEL; the reference is the portal venous
+phase when there is one, else the first. Everything odd along the way is listed in ``problems``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from liverview.core.study import Phase, PhaseKind, Study
+from liverview.core.volume import Volume
+from liverview.io.dicom_series import DicomSeries, load_dicom_files, load_dicom_folder
+from liverview.io.errors import LoadError, MissingInputError, NoImageSeriesError
+from liverview.io.phase_inference import PhaseEvidence, infer_phases
+from liverview.io.volumes import VOLUME_SUFFIXES, is_volume_file, read_volume, volume_stem
+
+# Words in a file name that mark a label map / mask rather than an image (skipped in folders).
+_LABEL_WORDS = {
+    "label", "labels", "mask", "masks", "seg", "segmentation", "segmentations", "lesion", "lesions",
+    "tumor", "tumors", "tumour", "tumours", "instances", "annotation", "annotations", "gt",
+}
+MAX_LISTED_SKIPPED = 20  # skipped files listed one by one in problems; the rest are counted
+
+
+@dataclass
+class LoadedStudy:
+    """A loaded Study plus why each phase got its kind and what went wrong on the way."""
+
+    study: Study
+    problems: list[str] = field(default_factory=list)
+    reasons: dict[Phase, str] = field(default_factory=dict)  # Phase objects hash by identity
+    series: list[DicomSeries] = field(default_factory=list)  # the DICOM series used, if any
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    def reason_for(self, phase: Phase) -> str:
+        """Why ``phase`` was given its kind (empty when unknown to this load)."""
+        return self.reasons.get(phase, "")
+
+
+@dataclass
+class _Input:
+    """One future phase: its volume, where it came from and the evidence for its kind."""
+
+    volume: Volume
+    source: Path
+    evidence: PhaseEvidence
+    series: DicomSeries | None = None
+
+
+def looks_like_label_map(path: str | Path) -> bool:
+    """True when a volume file's name says it holds labels / masks / lesions, not an image."""
+    words = set(re.split(r"[^a-z0-9]+", volume_stem(path).lower()))
+    return bool(words & _LABEL_WORDS)
+
+
+def _volume_files_in(folder: Path, problems: list[str]) -> list[Path]:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_volume_file(p))
+    images = []
+    for f in files:
+        if looks_like_label_map(f):
+            problems.append(f"{f}: not loaded as a phase (its name says it is a label map or mask)")
+        else:
+            images.append(f)
+    return images
+
+
+def _from_volume_file(path: Path, problems: list[str]) -> _Input:
+    volume = read_volume(path, problems)
+    return _Input(volume, path, PhaseEvidence(file_name=volume_stem(path)))
+
+
+def _from_dicom(paths: list[Path], source: Path, problems: list[str],
+                skipped: list[tuple[Path, str]]) -> list[_Input]:
+    try:
+        report = load_dicom_folder(source) if source.is_dir() else load_dicom_files(paths, source=str(source))
+    except NoImageSeriesError as exc:
+        hint = f"; volume files ({', '.join(VOLUME_SUFFIXES)}) are read too" if source.is_dir() else ""
+        raise NoImageSeriesError(f"{exc}{hint}") from exc
+    skipped.extend(report.skipped)
+    series = [s for s in report.series if not s.is_localizer]
+    for s in report.series:
+        if s.is_localizer:
+            problems.append(f"{source}: localizer series '{s.label}' not loaded as a phase")
+    if not series:
+        raise NoImageSeriesError(f"{source}: holds only localizer (scout) images, no image series")
+    inputs = []
+    for s in series:
+        # A folder holding one series may be named after its phase ("arterial/").
+        folder_name = source.name if source.is_dir() and len(series) == 1 else ""
+        evidence = PhaseEvidence(
+            description=s.description, protocol_name=s.protocol_name, file_name=folder_name,
+            contrast_agent=s.contrast_agent, contrast_start_time_s=s.contrast_start_time_s,
+            acquisition_time_s=s.acquisition_time_s, series_number=s.series_number,
+        )
+        inputs.append(_Input(s.volume, source, evidence, s))
+        problems.extend(f"{s.label}: {w}" for w in s.warnings)
+    return inputs
+
+
+def _skipped_problems(skipped: list[tuple[Path, str]]) -> list[str]:
+    lines = [f"skipped {path}: {reason}" for path, reason in skipped[:MAX_LISTED_SKIPPED]]
+    if len(skipped) > MAX_LISTED_SKIPPED:
+        lines.append(f"... and {len(skipped) - MAX_LISTED_SKIPPED} more skipped file(s)")
+    return lines
+
+
+def _check_consistency(inputs: list[_Input], problems: list[str]) -> None:
+    patients = sorted({i.series.patient_id for i in inputs if i.series and i.series.patient_id})
+    if len(patients) > 1:
+        problems.append(f"the series belong to {len(patients)} different patients ({', '.join(patients)}): "
+                        "check that these inputs belong together")
+    studies = {i.series.study_uid for i in inputs if i.series and i.series.study_uid}
+    if len(studies) > 1:
+        problems.append(f"the series come from {len(studies)} different studies (StudyInstanceUID)")
+
+
+def load_study(paths: Sequence[str | Path]) -> LoadedStudy:
+    """Load DICOM folders / files and NIfTI / NRRD / MetaImage files (or folders of them) as one Study.
+
+    A folder holding volume files at its top level is read as one volume per phase (label-map-named
+    files left out); any other folder is scanned recursively for DICOM. Raises LoadError (a subclass)
+    when an input is missing or nothing loadable is found.
+    """
+    if not paths:
+        raise LoadError("no input given: name one or more DICOM folders or volume files")
+    problems: list[str] = []
+    skipped: list[tuple[Path, str]] = []
+    inputs: list[_Input] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise MissingInputError(f"{path}: no such file or folder")
+        if path.is_dir():
+            volume_files = _volume_files_in(path, problems)
+            if volume_files:
+                inputs.extend(_from_volume_file(f, problems) for f in volume_files)
+            else:
+                inputs.extend(_from_dicom([], path, problems, skipped))
+        elif is_volume_file(path):
+            inputs.append(_from_volume_file(path, problems))
+        else:
+            inputs.extend(_from_dicom([path], path, problems, skipped))
+    if not inputs:
+        raise NoImageSeriesError(
+            f"no image found in {', '.join(str(p) for p in paths)} (only label maps or non-image files)"
+        )
+
+    guesses = infer_phases([i.evidence for i in inputs])
+    phases: list[Phase] = []
+    reasons: dict[Phase, str] = {}
+    for item, guess in zip(inputs, guesses):
+        s = item.series
+        phase = Phase(
+            kind=guess.kind,
+            volume=item.volume,
+            source=str(item.source),
+            series_uid=s.uid if s else "",
+            description=(s.label if s else volume_stem(item.source)),
+            acquisition_time_s=s.acquisition_time_s if s else None,
+            frame_of_reference_uid=s.frame_of_reference_uid if s else "",
+        )
+        phases.append(phase)
+        reasons[phase] = guess.reason
+    kinds_seen: dict[PhaseKind, Phase] = {}
+    for phase in phases:
+        if phase.kind is not PhaseKind.UNKNOWN and phase.kind in kinds_seen:
+            problems.append(f"two inputs were taken as {phase.kind.value}: "
+                            f"'{kinds_seen[phase.kind].description}' and '{phase.description}'")
+        kinds_seen.setdefault(phase.kind, phase)
+    _check_consistency(inputs, problems)
+    problems.extend(_skipped_problems(skipped))
+
+    first_series = next((i.series for i in inputs if i.series), None)
+    study = Study(
+        phases=phases,
+        patient_id=first_series.patient_id if first_series else "",
+        study_uid=first_series.study_uid if first_series else "",
+        description=(first_series.study_description if first_series else "") or Path(paths[0]).name,
+    )
+    study.sort_by_phase()
+    pv = [n for n, p in enumerate(study.phases) if p.kind is PhaseKind.PORTAL_VENOUS]
+    study.reference_index = pv[0] if pv else 0
+    return LoadedStudy(
+        study=study, problems=problems, reasons=reasons,
+        series=[i.series for i in inputs if i.series], skipped=skipped,
+    )
