@@ -1,0 +1,154 @@
+"""Schema versions of a project database: read the version, refuse newer ones, upgrade older ones.
+
+The version lives in ``meta('schema_version')``. Step N turns a version N-1 database into version N;
+step 1 creates the base schema (``schema.sql``) in an empty database, so a new project and an old one
+take the same path. All pending steps run in one transaction: a failing step leaves the file as it was.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from typing import Callable, Iterator, Sequence
+
+from liverview.store.records import StoreError
+
+
+class SchemaError(StoreError):
+    """The database's schema cannot be used as it is."""
+
+
+class NotAProjectError(SchemaError):
+    """The file is not a LiverView project (not SQLite, or SQLite without LiverView's tables)."""
+
+
+class NewerSchemaError(SchemaError):
+    """The project was written by a newer LiverView; this one must not touch it."""
+
+
+class MigrationError(SchemaError):
+    """Upgrading an older project failed; the file was left unchanged."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One upgrade step: ``apply`` turns a version ``version - 1`` database into version ``version``.
+    It runs inside the upgrade transaction and must not commit."""
+
+    version: int
+    description: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+def split_statements(script: str) -> Iterator[str]:
+    """The SQL statements of a script, one at a time (executescript would commit first)."""
+    buffer: list[str] = []
+    for line in script.splitlines(keepends=True):
+        buffer.append(line)
+        text = "".join(buffer)
+        if sqlite3.complete_statement(text):
+            yield text
+            buffer.clear()
+    rest = [ln for ln in "".join(buffer).splitlines() if ln.strip() and not ln.strip().startswith("--")]
+    if rest:
+        raise MigrationError(f"the schema script ends with an incomplete statement: {' '.join(rest)[:80]}")
+
+
+def _create_base_schema(conn: sqlite3.Connection) -> None:
+    script = resources.files("liverview.store").joinpath("schema.sql").read_text(encoding="utf-8")
+    for statement in split_statements(script):
+        conn.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "create the base schema (studies, lesions, RECIST, boxes, masks, proposals, audit, undo)",
+              _create_base_schema),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def read_version(conn: sqlite3.Connection, where: str = "the database") -> int:
+    """Schema version of the database: 0 for an empty one. Raises NotAProjectError for other files."""
+    try:
+        tables = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+    except sqlite3.DatabaseError as err:
+        raise NotAProjectError(f"{where} is not a LiverView project ({err}): choose a project file") from None
+    if not tables:
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() \
+        if "meta" in tables else None
+    if row is None:
+        raise NotAProjectError(
+            f"{where} is an SQLite database but not a LiverView project (it has no schema version): "
+            "choose a project file, or create a new project")
+    try:
+        return int(row[0])
+    except ValueError:
+        raise NotAProjectError(f"{where} has an unreadable schema version {row[0]!r}: it is damaged") from None
+
+
+def check_version(conn: sqlite3.Connection, latest: int = SCHEMA_VERSION, where: str = "this project") -> int:
+    """The database's version; NewerSchemaError when it is newer than ``latest`` (what this code knows)."""
+    version = read_version(conn, where)
+    if version > latest:
+        raise NewerSchemaError(
+            f"{where}: this project was written by a newer LiverView (schema {version} > {latest}): "
+            "upgrade LiverView to open it")
+    return version
+
+
+def _check_steps(migrations: Sequence[Migration]) -> None:
+    versions = [m.version for m in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise ValueError(f"migration steps must be numbered 1, 2, 3, ... in order, got {versions}")
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS,
+            where: str = "this project", app_version: str = "") -> int:
+    """Bring the database to the last step's version in one transaction; returns that version.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``). Foreign keys are switched off while
+    steps run (so a step may rebuild a table, as SQLite's ALTER TABLE guide prescribes) and checked
+    before the commit.
+    """
+    _check_steps(migrations)
+    latest = migrations[-1].version if migrations else 0
+    version = check_version(conn, latest, where)
+    if version == latest:
+        return version
+    foreign_keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = check_version(conn, latest, where)  # another writer may have upgraded meanwhile
+            for step in migrations[version:]:
+                try:
+                    step.apply(conn)
+                except Exception as err:
+                    raise MigrationError(
+                        f"{where}: upgrading to schema {step.version} ({step.description}) failed: {err}; "
+                        "the project was left unchanged") from err
+            broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise MigrationError(f"{where}: the upgrade to schema {latest} left broken references in "
+                                     f"{sorted({r[0] for r in broken})}; the project was left unchanged")
+            now = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+            rows = [("schema_version", str(latest)), ("migrated_at", now)]
+            if version == 0:
+                rows.append(("created_at", now))
+            if app_version:
+                rows.append(("written_by", app_version))
+            conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?) "
+                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value", rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+    return latest
