@@ -142,7 +142,7 @@ class MainWindow(QtWidgets.QMainWindow):
         catalog = discover_plugins()
         for manifest in catalog.plugins:
             sub = self.plugins_menu.addMenu(manifest.display_name)
-            for contribution in manifest.contributes:
+            for contribution in manifest.contributions:
                 sub.addAction(f"{contribution.kind}: {contribution.title}").setEnabled(False)
         for problem in catalog.problems:
             self.plugins_menu.addAction(f"problem: {problem}").setEnabled(False)
