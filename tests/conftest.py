@@ -19,3 +19,9 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present beside this checkout")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Projects, demo studies and registration caches of a test go to a temporary folder."""
+    monkeypatch.setenv("LIVERVIEW_CACHE", str(tmp_path_factory.mktemp("liverview-cache")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Callable
 
@@ -9,7 +10,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from liverview.core.study import PhaseKind, Study
 from liverview.core.view_state import WINDOW_PRESETS, ViewState
+from liverview.store.project import Project, ProjectLockedError
+from liverview.store.records import StoreError
+from liverview.store.study_link import default_project_path, ensure_study
+from liverview.ui.annotation_session import AnnotationSession
 from liverview.ui.pane_grid import PaneGrid
+from liverview.ui.panels.lesion_list import LesionListPanel
 from liverview.ui.workers import Job, JobRunner
 
 StudyLoader = Callable[[list[str]], tuple[Study, list[str]]]
@@ -57,6 +63,9 @@ class MainWindow(QtWidgets.QMainWindow):
         study_loader: StudyLoader | None = None,
         register_mode: str | None = "rigid",
         cache_dir: Path | None = None,
+        project_path: Path | None = None,
+        project_root: Path | None = None,
+        user: str | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("LiverView")
@@ -70,6 +79,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.messages: list[str] = []  # every message shown to the user, newest last
         self.registration_job: Job | None = None
         self.volume_view = None  # the 3D pane, created on first use
+        self.project_path = project_path  # None: one project per study under project_root
+        self.project_root = project_root
+        self.user = user or getpass.getuser()
+        self.session: AnnotationSession | None = None
+        self.lesion_panel = LesionListPanel()
+        self._lesion_dock = QtWidgets.QDockWidget("Lesions", self)
+        self._lesion_dock.setObjectName("dock-lesions")
+        self._lesion_dock.setWidget(self.lesion_panel)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self._lesion_dock)
 
         self.grid = PaneGrid(self.state)
         self.grid.on_phase_kind_changed = self._phase_kind_changed
@@ -126,6 +144,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.reset_action.triggered.connect(self.grid.reset_views)
         self.register_action = tools.addAction("Register phases")
         self.register_action.triggered.connect(lambda: self.start_registration(self.register_mode or "rigid"))
+        tools.addSeparator()
+        self.measure_action = tools.addAction("RECIST (M)")
+        self.measure_action.setCheckable(True)
+        self.measure_action.setShortcut(QtGui.QKeySequence("M"))
+        self.measure_action.setToolTip("Left drag draws a long axis; drag an end point to edit")
+        self.measure_action.toggled.connect(self._set_measuring)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        self.undo_action = edit_menu.addAction("Undo")
+        self.undo_action.setShortcuts([QtGui.QKeySequence.StandardKey.Undo])
+        self.undo_action.triggered.connect(self.undo)
+        self.redo_action = edit_menu.addAction("Redo")
+        self.redo_action.setShortcuts([QtGui.QKeySequence("Ctrl+Shift+Z"), QtGui.QKeySequence("Ctrl+Y")])
+        self.redo_action.triggered.connect(self.redo)
+        self.delete_action = edit_menu.addAction("Delete selected lesion")
+        self.delete_action.setShortcut(QtGui.QKeySequence.StandardKey.Delete)
+        self.delete_action.triggered.connect(self.delete_selected)
         self.view3d_action = tools.addAction("3D view")
         self.view3d_action.setCheckable(True)
         self.view3d_action.toggled.connect(self.show_3d)
@@ -178,8 +212,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def set_study(self, study: Study) -> None:
         if self.registration_job is not None:
             self.registration_job.cancel()
+        self._close_session()
         self.study = study
         self.grid.show_study(study)
+        for pane, phase in zip(self.grid.panes, study.phases):
+            pane.phase_name = phase.kind.value
         self.stack.setCurrentWidget(self.grid)
         QtWidgets.QApplication.processEvents()
         self.grid.reset_views()
@@ -188,6 +225,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.notify(f"Opened {len(study.phases)} phase(s): {names}")
         if self.volume_view is not None:
             self.volume_view.set_volume(study.reference.volume)
+        self._open_session(study)
         if self.register_mode and len(study.phases) > 1:
             self.start_registration(self.register_mode)
 
@@ -195,6 +233,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.study is None:
             return
         self.study.phases[index].kind = kind
+        self.grid.panes[index].phase_name = kind.value
         self.grid.retitle(self.study)
         self.notify(f"Phase {index + 1} set to {kind.value}")
 
@@ -216,6 +255,60 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         if files:
             self.open_paths(files)
+
+    # --- annotations ------------------------------------------------------------------------
+    def _open_session(self, study: Study) -> None:
+        """Open (or create) the study's project; on failure the viewer still works, without edits."""
+        try:
+            path = self.project_path or default_project_path(study, self.project_root)
+            read_only = False
+            if Path(path).exists():
+                try:
+                    project = Project.open(path, self.user)
+                except ProjectLockedError as exc:
+                    project = Project.open(path, self.user, read_only=True)
+                    read_only = True
+                    self.show_error("Project opened read-only", str(exc))
+            else:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                project = Project.create(path, self.user)
+            study_id = ensure_study(project, study)
+        except (StoreError, OSError, ValueError) as exc:
+            self.show_error("Annotations unavailable", f"{exc}\nThe images can be read; edits cannot be saved.")
+            self.measure_action.setEnabled(False)
+            return
+        self.session = AnnotationSession(project, study_id, self.grid, self.state, self.lesion_panel,
+                                         on_error=lambda msg: self.show_error("Edit not saved", msg))
+        self.measure_action.setEnabled(not read_only)
+        self.session.set_measuring(self.measure_action.isChecked() and not read_only)
+        self.notify(f"Annotations are saved as you make them in {path}")
+
+    def _close_session(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    def _set_measuring(self, on: bool) -> None:
+        if self.session is not None:
+            self.session.set_measuring(on)
+
+    def _guarded(self, what: str, fn) -> None:
+        try:
+            fn()
+        except StoreError as exc:
+            self.show_error(f"Could not {what}", str(exc))
+
+    def undo(self) -> None:
+        if self.session is not None:
+            self._guarded("undo", self.session.undo)
+
+    def redo(self) -> None:
+        if self.session is not None:
+            self._guarded("redo", self.session.redo)
+
+    def delete_selected(self) -> None:
+        if self.session is not None:
+            self._guarded("delete the lesion", self.session.delete_selected)
 
     # --- registration in the background ---------------------------------------------------------
     def start_registration(self, mode: str) -> Job | None:
@@ -288,4 +381,5 @@ class MainWindow(QtWidgets.QMainWindow):
         self.runner.wait(5000)
         if self.volume_view is not None:
             self.volume_view.shutdown()
+        self._close_session()
         super().closeEvent(ev)

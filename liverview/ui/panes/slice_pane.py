@@ -91,6 +91,10 @@ class SlicePane(QtWidgets.QFrame):
         self._geom: SliceGeometry = slice_geometry(volume, state.panes[pane_id].orientation)
         self._shown_slice: int | None = None
         self._drag_start: tuple[float, float, float, float] | None = None
+        self.phase_name = ""  # contrast phase shown, for annotations made here
+        self.tool = None  # an annotation tool taking left-button input (see liverview.ui.tools)
+        self._tool_drag = False
+        self.overlays: list[Callable[["SlicePane"], None]] = []  # redrawn when the slice changes
 
         self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
         self.view = _PaneGraphicsView(self)
@@ -192,6 +196,7 @@ class SlicePane(QtWidgets.QFrame):
         if s is None:
             self._shown_slice = None
             self.image.clear()
+            self.redraw_overlays()
             return
         if s == self._shown_slice and not force:
             return
@@ -203,6 +208,22 @@ class SlicePane(QtWidgets.QFrame):
         dx = a[0, 2] - 0.5 * (a[0, 0] + a[0, 1])
         dy = a[1, 2] - 0.5 * (a[1, 0] + a[1, 1])
         self.image.setTransform(QtGui.QTransform(a[0, 0], a[1, 0], a[0, 1], a[1, 1], dx, dy))
+        self.redraw_overlays()
+
+    def redraw_overlays(self) -> None:
+        for overlay in self.overlays:
+            overlay(self)
+
+    def plane_normal(self) -> np.ndarray:
+        """Unit normal of the cut actually shown (exact for oblique volumes)."""
+        g = self._geom
+        o = g.world(g.pixel_to_index(0.0, 0.0, 0.0))
+        n = np.cross(g.world(g.pixel_to_index(1.0, 0.0, 0.0)) - o, g.world(g.pixel_to_index(0.0, 1.0, 0.0)) - o)
+        n = n / np.linalg.norm(n)
+        return n if n @ g.n >= 0 else -n
+
+    def mm_per_screen_pixel(self) -> float:
+        return 1.0 / max(self.pane_view.zoom, 1e-6)
 
     def _draw_crosshair(self) -> None:
         u, v = self._geom.scene_of_world(self.pane_view.focus)
@@ -287,12 +308,30 @@ class SlicePane(QtWidgets.QFrame):
 
     def handle_click(self, scene_pos: QtCore.QPointF) -> None:
         self.activated(self.pane_id)
+        world = self.world_at_scene(scene_pos.x(), scene_pos.y())
+        if self.tool is not None and self.tool.click(self, world):
+            return
         self.state.set_focus(self.pane_id, self.world_at_scene(scene_pos.x(), scene_pos.y()))
 
     def handle_drag(self, ev) -> None:
         view = self.pane_view
         button = ev.button()
         mods = ev.modifiers()
+        left = button == QtCore.Qt.MouseButton.LeftButton
+        shift = bool(mods & QtCore.Qt.KeyboardModifier.ShiftModifier)
+        if ev.isStart() and left and not shift and self.tool is not None and self._shown_slice is not None:
+            self._tool_drag = True
+            down = self.viewbox.mapToView(ev.buttonDownPos())
+            self.tool.press(self, self.world_at_scene(down.x(), down.y()))
+        if self._tool_drag:
+            here = self.viewbox.mapToView(ev.pos())
+            world = self.world_at_scene(here.x(), here.y())
+            if ev.isFinish():
+                self._tool_drag = False
+                self.tool.release(self, world)
+            else:
+                self.tool.move(self, world)
+            return
         if ev.isStart():
             self._drag_start = (view.window_center, view.window_width, view.zoom, 0.0)
             self._drag_center = view.center_uv

@@ -1,0 +1,113 @@
+"""The lesion list: class, phase, long/short axis in mm, slice. Selecting a row brings every pane there."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from liverview.store.records import LESION_CLASSES, LesionRecord
+
+COLUMNS = ["#", "Class", "Phase", "Long (mm)", "Short (mm)", "Slice", "Status"]
+
+
+class LesionListPanel(QtWidgets.QWidget):
+    """Shows the study's lesions from the project; edits the class of the selected one."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.class_combo = QtWidgets.QComboBox()
+        self.class_combo.addItems(list(LESION_CLASSES))
+        self.class_combo.setToolTip("Class of the selected lesion")
+        self.delete_button = QtWidgets.QPushButton("Delete")
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(QtWidgets.QLabel("Class"))
+        row.addWidget(self.class_combo, 1)
+        row.addWidget(self.delete_button)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(row)
+        layout.addWidget(self.table)
+        self.lesions: list[LesionRecord] = []
+        self.on_selected: Callable[[LesionRecord | None], None] = lambda lesion: None
+        self.on_class_chosen: Callable[[int, str], None] = lambda lesion_id, cls: None
+        self.on_delete: Callable[[int], None] = lambda lesion_id: None
+        self._updating = False
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.class_combo.activated.connect(self._class_chosen)
+        self.delete_button.clicked.connect(self._delete_clicked)
+
+    def show_lesions(self, lesions: list[LesionRecord], selected_id: int | None) -> None:
+        self._updating = True
+        try:
+            self.lesions = list(lesions)
+            self.table.setRowCount(len(self.lesions))
+            for r, lesion in enumerate(self.lesions):
+                rec = lesion.recist
+                cells = [
+                    str(lesion.id),
+                    lesion.lesion_class,
+                    rec.phase if rec else "",
+                    f"{rec.long_mm:.1f}" if rec else "",
+                    f"{rec.short_mm:.1f}" if rec and rec.short_mm is not None else "",
+                    str(rec.key_slice + 1) if rec else "",
+                    lesion.status,
+                ]
+                for c, text in enumerate(cells):
+                    item = QtWidgets.QTableWidgetItem(text)
+                    if c in (0, 3, 4, 5):
+                        item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+                    self.table.setItem(r, c, item)
+            self.select_id(selected_id)
+        finally:
+            self._updating = False
+
+    def select_id(self, lesion_id: int | None) -> None:
+        was = self._updating
+        self._updating = True
+        try:
+            for r, lesion in enumerate(self.lesions):
+                if lesion.id == lesion_id:
+                    self.table.selectRow(r)
+                    self.class_combo.setCurrentText(lesion.lesion_class)
+                    return
+            self.table.clearSelection()
+        finally:
+            self._updating = was
+
+    def selected(self) -> LesionRecord | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.lesions[rows[0].row()] if rows else None
+
+    def _selection_changed(self) -> None:
+        lesion = self.selected()
+        if lesion is not None:
+            self.class_combo.setCurrentText(lesion.lesion_class)
+        if not self._updating:
+            self.on_selected(lesion)
+
+    def _class_chosen(self, _index: int) -> None:
+        lesion = self.selected()
+        if lesion is not None and lesion.lesion_class != self.class_combo.currentText():
+            self.on_class_chosen(lesion.id, self.class_combo.currentText())
+
+    def _delete_clicked(self) -> None:
+        lesion = self.selected()
+        if lesion is not None:
+            self.on_delete(lesion.id)
+
+
+def lesion_focus_point(lesion: LesionRecord) -> np.ndarray | None:
+    """Where to bring the panes for a lesion: the middle of its long axis."""
+    if lesion.recist is None:
+        return None
+    a, b = (np.asarray(p, float) for p in lesion.recist.long_axis)
+    return (a + b) / 2
