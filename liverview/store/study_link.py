@@ -6,18 +6,29 @@ import hashlib
 import os
 from pathlib import Path
 
+import numpy as np
+
 from liverview.core.study import Study
 from liverview.store.project import Project
 
 
 def study_key(study: Study) -> str:
-    """A stable identity for a study: its DICOM StudyInstanceUID, else a hash of its source files."""
+    """A stable identity for a study: its DICOM StudyInstanceUID, else a hash of its source files,
+    else (a study built in memory) a hash of every phase's geometry and voxels."""
     if study.study_uid:
         return study.study_uid
+    if not study.phases:
+        raise ValueError("the study has no phases to identify it by")
     sources = sorted(str(Path(p.source).resolve()) for p in study.phases if p.source)
-    if not sources:
-        raise ValueError("the study has neither a StudyInstanceUID nor source files to identify it")
-    return "files:" + hashlib.sha1("\n".join(sources).encode()).hexdigest()[:20]
+    if len(sources) == len(study.phases):
+        return "files:" + hashlib.sha1("\n".join(sources).encode()).hexdigest()[:20]
+    digest = hashlib.sha1()
+    for phase in study.phases:
+        v = phase.volume
+        digest.update(repr((phase.kind.value, v.array.shape, str(v.array.dtype), v.spacing, v.origin,
+                            v.direction.round(9).tolist())).encode())
+        digest.update(np.ascontiguousarray(v.array[:, ::4, ::4]).tobytes())
+    return "content:" + digest.hexdigest()[:20]
 
 
 def default_project_path(study: Study, cache_root: Path | None = None) -> Path:

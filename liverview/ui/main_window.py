@@ -87,6 +87,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._lesion_dock = QtWidgets.QDockWidget("Lesions", self)
         self._lesion_dock.setObjectName("dock-lesions")
         self._lesion_dock.setWidget(self.lesion_panel)
+        self._lesion_dock.setMinimumWidth(380)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self._lesion_dock)
 
         self.grid = PaneGrid(self.state)

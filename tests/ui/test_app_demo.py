@@ -53,8 +53,7 @@ def test_registration_runs_in_the_background_and_panes_switch_to_the_registered_
     progress = []
     job = w.start_registration("rigid")
     job.progress.connect(progress.append)
-    with qtbot.waitSignal(job.ended, timeout=120_000):
-        pass
+    qtbot.waitUntil(lambda: job.done, timeout=120_000)
     assert progress and max(progress) <= 1.0
     ref_geom = study.reference.volume
     for n, pane in enumerate(w.grid.panes):
@@ -75,8 +74,7 @@ def test_cancelled_registration_leaves_the_raw_phases_shown(qtbot, tmp_path):
     raw = [p.volume for p in w.grid.panes]
     job = w.start_registration("bspline")
     job.cancel()
-    with qtbot.waitSignal(job.ended, timeout=120_000):
-        pass
+    qtbot.waitUntil(lambda: job.done, timeout=120_000)
     assert [p.volume for p in w.grid.panes] == raw
     assert any("cancelled" in m.lower() for m in w.messages)
     w.close()

@@ -66,6 +66,7 @@ class LesionListPanel(QtWidgets.QWidget):
                     if c in (0, 3, 4, 5):
                         item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
                     self.table.setItem(r, c, item)
+            self.table.resizeColumnsToContents()
             self.select_id(selected_id)
         finally:
             self._updating = False

@@ -152,6 +152,10 @@ class RecistTool:
         plane = pane_plane(pane)
         if plane is None:
             return
+        # Put the shared focus on the plane being measured, so every pane shows its cut nearest to it.
+        focus = pane.pane_view.focus
+        on_plane = focus - ((focus - plane.point) @ plane.normal) * plane.normal
+        pane.state.set_focus(pane.pane_id, on_plane, origin="programmatic")
         self.editor.press(world, plane, HANDLE_PICK_PX * pane.mm_per_screen_pixel())
         if self.editor.selected_id is not None:
             self.on_selection(self.editor.selected_id)

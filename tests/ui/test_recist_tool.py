@@ -1,0 +1,135 @@
+"""RECIST in the viewer: draw with the mouse, drag an end point, undo, redo — saved as it happens."""
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from liverview.store.project import Project
+from liverview.ui.main_window import MainWindow
+from tests.ui.study_fixtures import multi_grid_study
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    w = MainWindow(register_mode=None, project_path=tmp_path / "edits.lvproj", user="dr-test")
+    qtbot.addWidget(w)
+    w.resize(1300, 850)
+    w.show()
+    qtbot.waitExposed(w)
+    w.set_study(multi_grid_study())
+    w.measure_action.setChecked(True)
+    QtWidgets.QApplication.processEvents()
+    yield w
+    w.close()
+
+
+def drag(qtbot, widget, start: QtCore.QPoint, end: QtCore.QPoint, steps: int = 8) -> None:
+    qtbot.mousePress(widget, QtCore.Qt.MouseButton.LeftButton, pos=start)
+    for t in np.linspace(0, 1, steps + 1)[1:]:
+        qtbot.mouseMove(widget, start + (end - start) * float(t))
+    qtbot.mouseRelease(widget, QtCore.Qt.MouseButton.LeftButton, pos=end)
+
+
+def world_at(pane, pos: QtCore.QPoint) -> np.ndarray:
+    uv = pane.viewbox.mapSceneToView(pane.view.mapToScene(pos))
+    return pane.world_at_scene(uv.x(), uv.y())
+
+
+def screen_of(pane, world) -> QtCore.QPoint:
+    u, v = pane.geometry.scene_of_world(np.asarray(world))
+    scene = pane.viewbox.mapViewToScene(QtCore.QPointF(u, v))
+    return pane.view.mapFromScene(scene)
+
+
+def drawn_points(window, pane) -> np.ndarray:
+    marks = window.session.tool._marks[pane.pane_id]
+    xs, ys = [], []
+    for item in (marks.lines, marks.selected_lines):
+        x, y = item.getData()
+        if x is not None:
+            xs.extend(x)
+            ys.extend(y)
+    return np.column_stack([xs, ys]) if xs else np.zeros((0, 2))
+
+
+def test_draw_drag_undo_redo_with_the_mouse(window, qtbot, tmp_path):
+    pane = window.grid.panes[0]
+    vp = pane.view.viewport()
+    a, b = QtCore.QPoint(vp.width() // 2 - 120, vp.height() // 2), QtCore.QPoint(vp.width() // 2 + 60, vp.height() // 2 + 80)
+    drag(qtbot, vp, a, b)
+    lesions = window.session.project.list_lesions(window.session.study_id)
+    assert len(lesions) == 1
+    r = lesions[0].recist
+    expected = np.linalg.norm(world_at(pane, b) - world_at(pane, a))
+    assert r.long_mm == pytest.approx(expected, rel=0.02)  # lengths in mm, not pixels
+    d_long = np.subtract(r.long_axis[1], r.long_axis[0])
+    d_short = np.subtract(r.short_axis[1], r.short_axis[0])
+    assert abs(d_long @ d_short) < 1e-6
+    assert window.lesion_panel.table.rowCount() == 1
+    assert window.lesion_panel.table.item(0, 3).text() == f"{r.long_mm:.1f}"
+
+    # every synchronized pane draws the mark at the same physical place
+    ends_uv = np.array([pane.geometry.scene_of_world(np.asarray(p)) for p in r.long_axis])
+    for other in window.grid.panes:
+        pts = drawn_points(window, other)
+        assert len(pts) == 4, other.title
+        assert np.allclose(pts[:2], ends_uv, atol=1e-6)
+
+    # drag the long axis' end point to a new place
+    grab = screen_of(pane, r.long_axis[1])
+    target = grab + QtCore.QPoint(40, -70)
+    drag(qtbot, vp, grab, target)
+    moved = window.session.project.get_lesion(lesions[0].id).recist
+    assert np.allclose(moved.long_axis[0], r.long_axis[0])
+    assert np.linalg.norm(np.subtract(moved.long_axis[1], world_at(pane, target))) < 1.5 * pane.mm_per_screen_pixel()
+    d_long = np.subtract(moved.long_axis[1], moved.long_axis[0])
+    d_short = np.subtract(moved.short_axis[1], moved.short_axis[0])
+    assert abs(d_long @ d_short) / (np.linalg.norm(d_long) * np.linalg.norm(d_short)) < 1e-9
+
+    grab_png = tmp_path / "recist.png"
+    assert window.grab().save(str(grab_png))
+
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert window.session.project.get_lesion(lesions[0].id).recist == r
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Z,
+                   QtCore.Qt.KeyboardModifier.ControlModifier | QtCore.Qt.KeyboardModifier.ShiftModifier)
+    assert window.session.project.get_lesion(lesions[0].id).recist == moved
+    assert window.lesion_panel.table.item(0, 3).text() == f"{moved.long_mm:.1f}"
+
+    # everything is in the project file already, for another reader
+    window.close()
+    with Project.open(tmp_path / "edits.lvproj", "someone-else", read_only=True) as reopened:
+        (saved,) = reopened.list_lesions()
+        assert saved.recist == moved and saved.created_by == "dr-test"
+
+
+def test_lesion_list_row_brings_every_pane_to_the_lesion_and_sets_class(window, qtbot):
+    pane = window.grid.panes[0]
+    vp = pane.view.viewport()
+    drag(qtbot, vp, QtCore.QPoint(200, 200), QtCore.QPoint(260, 230))
+    (lesion,) = window.session.project.list_lesions(window.session.study_id)
+    pane.step_slices(5)
+    assert pane.shown_slice != lesion.recist.key_slice
+    window.lesion_panel.table.clearSelection()
+    window.lesion_panel.table.selectRow(0)
+    middle = np.mean(np.asarray(lesion.recist.long_axis), axis=0)
+    for p in window.grid.panes:
+        assert np.allclose(p.pane_view.focus, middle)
+    assert pane.shown_slice == lesion.recist.key_slice
+    window.lesion_panel.class_combo.setCurrentText("hcc")
+    window.lesion_panel.class_combo.activated.emit(window.lesion_panel.class_combo.currentIndex())
+    assert window.session.project.get_lesion(lesion.id).lesion_class == "hcc"
+    window.delete_action.trigger()
+    assert window.session.project.list_lesions(window.session.study_id) == []
+    window.undo()
+    assert len(window.session.project.list_lesions(window.session.study_id)) == 1
+
+
+def test_without_measure_mode_left_drag_is_window_level(window, qtbot):
+    window.measure_action.setChecked(False)
+    pane = window.grid.panes[0]
+    drag(qtbot, pane.view.viewport(), QtCore.QPoint(200, 200), QtCore.QPoint(260, 230))
+    assert window.session.project.list_lesions(window.session.study_id) == []
+    assert pane.pane_view.window_width != 400
