@@ -1,0 +1,1 @@
+"""Evaluation metrics (detection FROC / IoU, segmentation, classification); no Qt, no torch."""
