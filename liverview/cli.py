@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # Modules under liverview.commands, in the order `liverview --help` lists them.
-COMMAND_MODULES = ["synth_ct", "info", "register_phases", "plugins_list"]
+COMMAND_MODULES = ["synth_ct", "info", "register_phases", "plugins_list", "export_annotations", "import_csv"]
 
 
 class CliError(Exception):
@@ -35,4 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m liverview.cli`: run the imported module, so commands raise the same CliError class we catch.
+    from liverview.cli import main as _main
+
+    sys.exit(_main())

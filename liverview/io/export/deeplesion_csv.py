@@ -105,6 +105,7 @@ class DeepLesionRow:
     patient_age: float | None
     train_val_test: int
     extra: dict[str, str] = field(default_factory=dict)
+    line: int = field(default=0, compare=False)  # line in the file it was read from (0: not read from a file)
 
     @property
     def long_axis_px(self) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -242,7 +243,9 @@ def read_deeplesion_csv(path: str | Path) -> tuple[list[DeepLesionRow], list[Csv
             named = dict(zip(header, cells))
             extra = {h: v for h, v in named.items() if h not in DL_INFO_COLUMNS}
             try:
-                rows.append(_parse_row(named, extra))
+                row = _parse_row(named, extra)
+                row.line = reader.line_num
+                rows.append(row)
             except _CellError as e:
                 errors.append(CsvRowError(reader.line_num, str(e)))
     return rows, errors

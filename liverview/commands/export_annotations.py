@@ -1,0 +1,75 @@
+"""`liverview export STUDY... --format F --out FILE`: write a study's annotations for other tools.
+
+The study is opened from the same paths as in the app, so it finds the same per-study project
+(or the one named by --project). The project is opened read-only: exporting never blocks the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+from pathlib import Path
+
+from liverview.cli import CliError
+from liverview.io.errors import LoadError
+from liverview.io.export.project_export import EXPORT_FORMATS, ExportError, export_annotations
+from liverview.io.study_loader import load_study
+from liverview.store.project import Project
+from liverview.store.records import StoreError
+from liverview.store.study_link import default_project_path, ensure_study, study_key
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    formats = "; ".join(f"{k}: {v}" for k, v in EXPORT_FORMATS.items())
+    parser = subparsers.add_parser(
+        "export", help="export a study's lesions (JSON, DeepLesion CSV, NIfTI labels, DICOM SR / SEG)",
+        description=f"Export the annotations of the study at PATH... Formats: {formats}.")
+    parser.add_argument("paths", metavar="PATH", nargs="+", help="the study: DICOM folder(s) or volume files")
+    parser.add_argument("--format", required=True, choices=sorted(EXPORT_FORMATS), help="file format")
+    parser.add_argument("--out", required=True, type=Path, help="file to write")
+    parser.add_argument("--project", type=Path, help="project file (default: the study's own project)")
+    parser.add_argument("--observer", help="reader name for DICOM SR, as Family^Given (default: the project user)")
+    parser.set_defaults(func=run)
+
+
+def open_study_project(paths: list[str], project_path: Path | None, read_only: bool):
+    """(study, project, study id) for the study at ``paths``; CliError when either cannot be opened."""
+    try:
+        study = load_study(paths).study
+    except LoadError as exc:
+        raise CliError(str(exc)) from exc
+    path = project_path or default_project_path(study)
+    try:
+        if not path.exists():
+            if read_only:
+                raise CliError(f"no annotations for this study: project {path} does not exist "
+                               "(open the study in the app, or pass --project)")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            project = Project.create(path, getpass.getuser())
+        else:
+            project = Project.open(path, getpass.getuser(), read_only=read_only)
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
+    key = study_key(study)
+    record = next((s for s in project.list_studies() if s.uid == key), None)
+    if record is None:
+        if read_only:
+            project.close()
+            raise CliError(f"project {path} holds no annotations of this study")
+        return study, project, ensure_study(project, study)
+    return study, project, record.id
+
+
+def run(args: argparse.Namespace) -> int:
+    study, project, study_id = open_study_project(args.paths, args.project, read_only=True)
+    try:
+        observer = args.observer or project.user.replace(" ", "^")
+        result = export_annotations(project, study_id, study, args.format, args.out, observer=observer)
+    except ExportError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        project.close()
+    print(f"wrote {result.written} lesion(s) to {result.path} ({EXPORT_FORMATS[args.format]})")
+    for line in result.skipped:
+        print(f"  left out: {line}")
+    return 0

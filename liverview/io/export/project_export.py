@@ -1,0 +1,249 @@
+"""Export a study's annotations from the project in the formats other tools read, and import DeepLesion CSV.
+
+The format modules beside this one write files from plain measurements and masks; this module picks a
+study's lesions out of the project, finds the phase volume each was measured on, and reports every lesion
+it could not write (no short axis, not on an axial slice, no mask, ...) instead of failing the whole export.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pydicom
+
+from liverview.core.study import Phase, PhaseKind, Study
+from liverview.io.export.deeplesion_csv import (
+    DeepLesionGeometryError, DeepLesionScan, deeplesion_row_to_recist, read_deeplesion_csv,
+    recist_to_deeplesion_row, write_deeplesion_csv,
+)
+from liverview.io.export.json_export import LesionRecord as JsonLesion
+from liverview.io.export.json_export import write_lesions_json
+from liverview.io.export.nifti_labels import LesionMask, write_label_map
+from liverview.measure.recist import RecistMeasurement
+from liverview.store.project import Project
+from liverview.store.records import LesionRecord, RecistRecord
+
+EXPORT_FORMATS: dict[str, str] = {
+    "json": "LiverView lesion JSON (RECIST in mm)",
+    "csv": "DeepLesion DL_info.csv layout",
+    "nifti": "NIfTI label map of lesion masks (+ JSON sidecar)",
+    "sr": "DICOM SR TID 1500 measurement report (RECIST)",
+    "seg": "DICOM SEG of lesion masks",
+}
+DEFAULT_SUFFIX = {"json": ".json", "csv": ".csv", "nifti": ".nii.gz", "sr": ".dcm", "seg": ".dcm"}
+_LIVER_COARSE_TYPE = 4  # DeepLesion's coarse type "liver"
+
+
+class ExportError(ValueError):
+    """Nothing could be exported, or the format cannot be written for this study; the message says why."""
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    written: int  # lesions in the file
+    skipped: list[str] = field(default_factory=list)  # "lesion 3: why", one per lesion left out
+
+
+@dataclass
+class ImportResult:
+    added: list[int]  # ids of the lesions created in the project
+    problems: list[str]  # "line N: why", one per row not imported
+
+
+def _phase_of(study: Study, name: str) -> Phase | None:
+    return next((p for p in study.phases if p.kind.value == name), None)
+
+
+def _measurement(lesion: LesionRecord) -> RecistMeasurement:
+    r = lesion.recist
+    assert r is not None
+    return RecistMeasurement(r.long_axis, r.short_axis, r.key_slice, lesion_id=str(lesion.id))
+
+
+def _measured(project: Project, study_id: int, study: Study, skipped: list[str]
+              ) -> list[tuple[LesionRecord, Phase]]:
+    """Lesions with a RECIST mark on a phase the study has, in id order."""
+    out = []
+    for lesion in project.list_lesions(study_id):
+        if lesion.recist is None:
+            skipped.append(f"lesion {lesion.id}: has no RECIST measurement")
+            continue
+        phase = _phase_of(study, lesion.recist.phase)
+        if phase is None:
+            skipped.append(f"lesion {lesion.id}: measured on the {lesion.recist.phase} phase, which this study lacks")
+            continue
+        out.append((lesion, phase))
+    return out
+
+
+def _masks_on(project: Project, study_id: int, reference: Phase, skipped: list[str]) -> list[tuple[LesionRecord, np.ndarray]]:
+    """Each lesion's mask on the reference phase's grid (masks stored on another grid are reported)."""
+    ref = reference.volume
+    out = []
+    for lesion in project.list_lesions(study_id):
+        mask = None
+        phases = [reference.kind.value] + ([lesion.recist.phase] if lesion.recist else [])
+        for name in dict.fromkeys(phases):
+            mask = project.get_mask(lesion.id, name)
+            if mask is not None:
+                break
+        if mask is None:
+            skipped.append(f"lesion {lesion.id}: has no mask")
+            continue
+        same = (mask.array.shape == ref.array.shape and np.allclose(mask.spacing, ref.spacing, atol=1e-4)
+                and np.allclose(mask.origin, ref.origin, atol=1e-3)
+                and np.allclose(mask.direction, ref.direction, atol=1e-6))
+        if not same:
+            skipped.append(f"lesion {lesion.id}: its mask is not on the {reference.kind.value} grid")
+            continue
+        if not mask.array.any():
+            skipped.append(f"lesion {lesion.id}: its mask is empty")
+            continue
+        out.append((lesion, mask.array.astype(bool)))
+    return out
+
+
+def dicom_source_images(phase: Phase) -> list[pydicom.Dataset]:
+    """The DICOM images of a phase's series (headers and pixels), read from the folder it was loaded from."""
+    source = Path(phase.source) if phase.source else None
+    if source is None or not phase.series_uid:
+        raise ExportError(f"the {phase.kind.value} phase was not loaded from DICOM: DICOM SR and SEG reference the "
+                          "source images, so open the study from its DICOM folder to export them")
+    files = sorted(source.rglob("*")) if source.is_dir() else [source]
+    images = []
+    for f in files:
+        if not f.is_file():
+            continue
+        try:
+            ds = pydicom.dcmread(f)
+        except Exception:  # other files in the folder are not ours to judge
+            continue
+        if str(getattr(ds, "SeriesInstanceUID", "")) == phase.series_uid and "PixelData" in ds:
+            images.append(ds)
+    if len(images) != phase.volume.array.shape[0]:
+        raise ExportError(f"found {len(images)} images of series {phase.series_uid} in {source}, the phase has "
+                          f"{phase.volume.array.shape[0]} slices: have the files moved?")
+    return images
+
+
+def export_annotations(project: Project, study_id: int, study: Study, fmt: str, out: str | Path,
+                       observer: str | None = None) -> ExportResult:
+    """Write the study's lesions to ``out`` in ``fmt`` (one of EXPORT_FORMATS)."""
+    if fmt not in EXPORT_FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    skipped: list[str] = []
+    reference = study.reference
+    written = _WRITERS[fmt](project, study_id, study, reference, out, skipped, observer)
+    if written == 0:
+        raise ExportError(f"nothing to export as {fmt}: " + ("; ".join(skipped) if skipped else "the study has no lesions"))
+    return ExportResult(out, written, skipped)
+
+
+def _write_json(project, study_id, study, reference, out, skipped, observer) -> int:
+    lesions = []
+    for lesion in project.list_lesions(study_id):
+        measurements = []
+        if lesion.recist is not None:
+            if lesion.recist.phase != reference.kind.value:
+                skipped.append(f"lesion {lesion.id}: measured on {lesion.recist.phase}; the file's key slices "
+                               f"index the {reference.kind.value} grid, so its measurement is left out")
+            else:
+                measurements = [_measurement(lesion)]
+        lesions.append(JsonLesion(str(lesion.id), lesion.lesion_class, measurements, lesion.notes))
+    if lesions:
+        write_lesions_json(lesions, out, reference.volume)
+    return len(lesions)
+
+
+def _write_csv(project, study_id, study, reference, out, skipped, observer) -> int:
+    rows = []
+    scan = DeepLesionScan(patient_index=1, study_index=1, series_id=1)
+    for lesion, phase in _measured(project, study_id, study, skipped):
+        try:
+            rows.append(recist_to_deeplesion_row(_measurement(lesion), phase.volume, scan,
+                                                 coarse_lesion_type=_LIVER_COARSE_TYPE))
+        except DeepLesionGeometryError as exc:
+            skipped.append(f"lesion {lesion.id}: {exc}")
+    if rows:
+        write_deeplesion_csv(rows, out)
+    return len(rows)
+
+
+def _write_nifti(project, study_id, study, reference, out, skipped, observer) -> int:
+    masks = [LesionMask(str(lesion.id), mask, lesion.lesion_class)
+             for lesion, mask in _masks_on(project, study_id, reference, skipped)]
+    if masks:
+        write_label_map(masks, reference.volume, out)
+    return len(masks)
+
+
+def _write_sr(project, study_id, study, reference, out, skipped, observer) -> int:
+    from liverview.io.export.dicom_sr import write_recist_sr  # highdicom: only when asked for
+
+    measured = _measured(project, study_id, study, skipped)
+    by_phase: dict[str, list[tuple[LesionRecord, Phase]]] = {}
+    for lesion, phase in measured:
+        by_phase.setdefault(phase.kind.value, []).append((lesion, phase))
+    if len(by_phase) > 1:
+        keep = reference.kind.value if reference.kind.value in by_phase else next(iter(by_phase))
+        for name, items in by_phase.items():
+            if name != keep:
+                skipped.extend(f"lesion {lesion.id}: measured on {name}; one SR references one series "
+                               f"({keep}) — export again from that phase" for lesion, _ in items)
+        measured = by_phase[keep]
+    if not measured:
+        return 0
+    images = dicom_source_images(measured[0][1])
+    write_recist_sr([_measurement(lesion) for lesion, _ in measured], images, out, observer=observer,
+                    lesion_classes={str(lesion.id): lesion.lesion_class for lesion, _ in measured})
+    return len(measured)
+
+
+def _write_seg(project, study_id, study, reference, out, skipped, observer) -> int:
+    from liverview.io.export.dicom_seg import write_seg, sort_along_normal
+
+    masks = _masks_on(project, study_id, reference, skipped)
+    if not masks:
+        return 0
+    images = sort_along_normal(dicom_source_images(reference))
+    write_seg([LesionMask(str(lesion.id), mask, lesion.lesion_class) for lesion, mask in masks], images, out)
+    return len(masks)
+
+
+_WRITERS: dict[str, Callable[..., int]] = {"json": _write_json, "csv": _write_csv, "nifti": _write_nifti,
+                                           "sr": _write_sr, "seg": _write_seg}
+
+
+def import_deeplesion_csv(project: Project, study_id: int, study: Study, path: str | Path,
+                          phase: PhaseKind | None = None) -> ImportResult:
+    """Add a lesion with its RECIST mark for every row of a DL_info-style CSV that fits the study's grid.
+
+    Rows are measured on ``phase`` (default: the reference phase). A row whose Slice_range spans exactly the
+    volume's slices numbers them from Slice_range[0]; otherwise slice 1 is the volume's first slice. Malformed
+    rows and rows that do not fit the volume are reported with their line numbers; the rest are imported.
+    """
+    target = study.reference if phase is None else _phase_of(study, phase.value)
+    if target is None:
+        raise ExportError(f"the study has no {phase.value if phase else 'reference'} phase to import onto")
+    rows, errors = read_deeplesion_csv(path)
+    problems = [str(e) for e in errors]
+    added = []
+    n_slices = target.volume.array.shape[0]
+    for row in rows:
+        lo, hi = row.slice_range
+        first = lo if hi - lo + 1 == n_slices else 1
+        try:
+            m = deeplesion_row_to_recist(row, target.volume, first_slice_number=first)
+        except DeepLesionGeometryError as exc:
+            problems.append(f"line {row.line}: {exc}")
+            continue
+        note = f"imported from {Path(path).name} line {row.line} ({row.file_name})"
+        added.append(project.add_lesion(study_id, "unknown", notes=note,
+                                        recist=RecistRecord.from_measurement(m, target.kind)).id)
+    return ImportResult(added, problems)
