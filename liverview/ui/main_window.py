@@ -10,6 +10,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from liverview.core.study import PhaseKind, Study
 from liverview.core.view_state import WINDOW_PRESETS, ViewState
+from liverview.io.export.project_export import (DEFAULT_SUFFIX, EXPORT_FORMATS, ExportError, ExportResult,
+                                                ImportResult, export_annotations, import_deeplesion_csv)
 from liverview.store.project import Project, ProjectLockedError
 from liverview.store.records import StoreError
 from liverview.store.study_link import default_project_path, ensure_study
@@ -112,6 +114,12 @@ class MainWindow(QtWidgets.QMainWindow):
         open_dir.setShortcut(QtGui.QKeySequence.StandardKey.Open)
         open_dir.triggered.connect(self._open_folder_dialog)
         file_menu.addAction("Open volume files...").triggered.connect(self._open_files_dialog)
+        file_menu.addSeparator()
+        self.export_menu = file_menu.addMenu("Export annotations")
+        for fmt, title in EXPORT_FORMATS.items():
+            self.export_menu.addAction(title + "...").triggered.connect(
+                lambda _=False, f=fmt: self._export_dialog(f))
+        file_menu.addAction("Import DeepLesion CSV...").triggered.connect(self._import_csv_dialog)
         file_menu.addSeparator()
         file_menu.addAction("Quit").triggered.connect(self.close)
 
@@ -256,6 +264,51 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         if files:
             self.open_paths(files)
+
+    # --- exports and imports ----------------------------------------------------------------
+    def _export_dialog(self, fmt: str) -> None:
+        if self.session is None:
+            self.show_error("Nothing to export", "open a study first")
+            return
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, f"Export {EXPORT_FORMATS[fmt]}", f"lesions{DEFAULT_SUFFIX[fmt]}")
+        if path:
+            self.export_annotations(fmt, Path(path))
+
+    def export_annotations(self, fmt: str, path: Path) -> ExportResult | None:
+        """Write the open study's lesions; what was left out is said, a failure is shown, nothing changes."""
+        if self.session is None or self.study is None:
+            self.show_error("Nothing to export", "open a study first")
+            return None
+        try:
+            result = export_annotations(self.session.project, self.session.study_id, self.study, fmt, path,
+                                        observer=self.user.replace(" ", "^"))
+        except (ExportError, OSError, ValueError) as exc:
+            self.show_error("Export failed", str(exc))
+            return None
+        self.notify(f"Exported {result.written} lesion(s) to {result.path}")
+        if result.skipped:
+            self.show_error("Some lesions were left out", "\n".join(result.skipped[:20]))
+        return result
+
+    def _import_csv_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Import DeepLesion CSV", "", "CSV (*.csv);;All (*)")
+        if path:
+            self.import_deeplesion_csv(Path(path))
+
+    def import_deeplesion_csv(self, path: Path) -> ImportResult | None:
+        if self.session is None or self.study is None or self.session.project.read_only:
+            self.show_error("Cannot import", "open a study whose project is writable first")
+            return None
+        try:
+            result = import_deeplesion_csv(self.session.project, self.session.study_id, self.study, path)
+        except (ExportError, OSError, ValueError, StoreError) as exc:
+            self.show_error("Import failed", str(exc))
+            return None
+        self.notify(f"Imported {len(result.added)} lesion(s) from {path.name}")
+        if result.problems:
+            self.show_error(f"{len(result.problems)} row(s) not imported", "\n".join(result.problems[:20]))
+        return result
 
     # --- annotations ------------------------------------------------------------------------
     def _open_session(self, study: Study) -> None:
