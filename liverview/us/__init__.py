@@ -1,0 +1,1 @@
+"""Ultrasound: image loading, click interaction model and mask measurements (no Qt, no torch)."""

@@ -1,0 +1,56 @@
+"""The click interaction model (Qt-free): clicks, box -> clicks, and their distance-map encoding.
+
+The network sees two maps besides the image: the Euclidean distance (pixels) of every pixel to the
+nearest foreground click and to the nearest background click, clipped at 255; a map with no clicks
+is the constant 255 (as in Ryu et al. 2021).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+DISTANCE_CAP = 255.0
+
+
+@dataclass(frozen=True)
+class Click:
+    """One click in image pixel coordinates (x = column, y = row); positive = inside the lesion."""
+
+    x: float
+    y: float
+    positive: bool
+
+
+def box_to_clicks(x0: float, y0: float, x1: float, y1: float) -> list[Click]:
+    """Two-click mode: a box becomes 1 foreground click at its centre and 4 background clicks at its corners."""
+    xa, xb = sorted((float(x0), float(x1)))
+    ya, yb = sorted((float(y0), float(y1)))
+    if not all(np.isfinite([xa, xb, ya, yb])):
+        raise ValueError(f"box corners must be finite numbers, got {(x0, y0, x1, y1)}")
+    if xb - xa < 1 or yb - ya < 1:
+        raise ValueError(f"the box ({x0}, {y0}, {x1}, {y1}) is less than one pixel wide or tall")
+    return [Click((xa + xb) / 2, (ya + yb) / 2, True),
+            Click(xa, ya, False), Click(xb, ya, False), Click(xa, yb, False), Click(xb, yb, False)]
+
+
+def _distance_map(shape: tuple[int, int], points: list[tuple[float, float]]) -> np.ndarray:
+    h, w = shape
+    if not points:
+        return np.full((h, w), DISTANCE_CAP, np.float32)
+    ys = np.arange(h, dtype=np.float32)[:, None]
+    xs = np.arange(w, dtype=np.float32)[None, :]
+    best = np.full((h, w), np.inf, np.float32)
+    for x, y in points:  # few clicks: direct minimum beats a distance transform
+        np.minimum(best, (xs - x) ** 2 + (ys - y) ** 2, out=best)
+    return np.minimum(np.sqrt(best), DISTANCE_CAP)
+
+
+def click_maps(shape: tuple[int, int], clicks: Sequence[Click]) -> np.ndarray:
+    """[2, H, W] float32: distance to the nearest foreground click, then background click (cap 255)."""
+    h, w = int(shape[0]), int(shape[1])
+    fg = [(c.x, c.y) for c in clicks if c.positive]
+    bg = [(c.x, c.y) for c in clicks if not c.positive]
+    return np.stack([_distance_map((h, w), fg), _distance_map((h, w), bg)])

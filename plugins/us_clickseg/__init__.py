@@ -1,0 +1,1 @@
+"""Click-guided joint segmentation + classification of ultrasound lesions (Ryu et al. 2021)."""

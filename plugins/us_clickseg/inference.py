@@ -1,0 +1,125 @@
+"""Segment and classify one ultrasound lesion from clicks: the API the US workspace and CLI call.
+
+The net runs on a square crop placed from the clicks (see :mod:`plugins.us_clickseg.crop`), resized to
+the net's fixed input; its mask is pasted back at native resolution, so a click costs the same on any
+image size.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from liverview.us.clicks import Click
+from plugins.us_clickseg.crop import net_input, paste_back
+from plugins.us_clickseg.model import CLASS_NAMES, MALIGNANT_CLASSES, JointSegClsNet, NetConfig
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "us_clickseg" / "us_clickseg.pt"
+
+
+class UsModelError(RuntimeError):
+    """Weights missing or not a us_clickseg checkpoint."""
+
+
+@dataclass
+class UsPrediction:
+    mask: np.ndarray  # bool [H, W] at the image's native resolution
+    class_probs: dict[str, float]  # over CLASS_NAMES
+    malignant_prob: float  # metastasis + hcc
+    time_ms: float
+    probability: np.ndarray | None = field(default=None, repr=False)  # float32 [H, W] lesion probability
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsModelError("--device cuda was asked for but no CUDA device is available; use --device cpu")
+    return torch.device(device)
+
+
+def _keep_clicked_components(mask: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
+    """Drop islands: keep the components under a foreground click (the largest when none is hit)."""
+    labels, n = ndimage.label(mask)
+    if n <= 1:
+        return mask
+    h, w = mask.shape
+    hit = {int(labels[int(round(c.y)), int(round(c.x))]) for c in clicks
+           if c.positive and 0 <= round(c.y) < h and 0 <= round(c.x) < w}
+    hit.discard(0)
+    if not hit:
+        sizes = np.bincount(labels.ravel())
+        sizes[0] = 0
+        hit = {int(sizes.argmax())}
+    return np.isin(labels, sorted(hit))
+
+
+class UsSegmenter:
+    """A loaded network; call :meth:`predict` once per interaction (clicks so far, in image pixels)."""
+
+    def __init__(self, net: JointSegClsNet, device: torch.device, name: str, label_mode: str = "four-class",
+                 meta: dict | None = None):
+        self.net = net.to(device).eval()
+        self.device = device
+        self.name = name
+        self.label_mode = label_mode  # "four-class", or "benign-malignant" when only that was trained
+        self.meta = meta or {}
+        self.input_size = net.config.input_size
+
+    @torch.no_grad()
+    def predict(self, image: np.ndarray, clicks: Sequence[Click], threshold: float = 0.5) -> UsPrediction:
+        start = time.perf_counter()
+        img = np.asarray(image, np.float32)
+        if img.ndim != 2:
+            raise ValueError(f"predict needs a grey [H, W] image, got shape {img.shape}")
+        if not np.all(np.isfinite(img)):
+            raise ValueError("the image holds NaN or infinite values")
+        h, w = img.shape
+        for c in clicks:
+            if not (np.isfinite(c.x) and np.isfinite(c.y)):
+                raise ValueError(f"click {c} is not finite")
+            if c.positive and not (-0.5 <= c.x < w - 0.5 and -0.5 <= c.y < h - 0.5):
+                raise ValueError(f"foreground click ({c.x:.1f}, {c.y:.1f}) lies outside the {w}x{h} image")
+        x, window = net_input(img, clicks, self.input_size)
+        xt = torch.from_numpy(x)[None].to(self.device)
+        seg_logits, cls_logits = self.net(xt)
+        crop_prob = torch.sigmoid(seg_logits[0, 0]).float().cpu().numpy()
+        probs = torch.softmax(cls_logits[0].float(), 0).cpu().numpy()
+        prob = paste_back(crop_prob, window, (h, w))
+        mask = _keep_clicked_components(prob > threshold, clicks)
+        class_probs = {n: float(p) for n, p in zip(CLASS_NAMES, probs)}
+        malignant = float(sum(class_probs[n] for n in MALIGNANT_CLASSES))
+        return UsPrediction(mask=mask, class_probs=class_probs, malignant_prob=malignant,
+                            time_ms=(time.perf_counter() - start) * 1000.0, probability=prob)
+
+
+def save_checkpoint_weights(path: Path, net: JointSegClsNet, name: str, label_mode: str, meta: dict) -> None:
+    """Inference weights: config + state dict + provenance, loadable by :func:`load_segmenter`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    torch.save({"format": "us_clickseg/1", "name": name, "label_mode": label_mode,
+                "config": net.config.to_dict(), "state_dict": state, "meta": meta}, path)
+
+
+def load_segmenter(weights: str | Path | None = None, device: str = "auto") -> UsSegmenter:
+    """Load weights (default: models/us_clickseg/us_clickseg.pt, synthetic-trained) on the chosen device."""
+    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+    if not path.is_file():
+        raise UsModelError(f"no us_clickseg weights at {path}: train them with `liverview train-us` "
+                           "or pass --weights")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise UsModelError(f"{path} is not a readable torch checkpoint: {exc}") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != "us_clickseg/1":
+        raise UsModelError(f"{path} is not us_clickseg weights (format us_clickseg/1)")
+    net = JointSegClsNet(NetConfig.from_dict(ckpt["config"]))
+    net.load_state_dict(ckpt["state_dict"])
+    return UsSegmenter(net, pick_device(device), str(ckpt.get("name", path.stem)), ckpt.get("label_mode", "four-class"),
+                       ckpt.get("meta", {}))
