@@ -1,0 +1,1 @@
+"""Harvest verification without Qt: proposal import, the review queue, RECIST proposed from the image."""

@@ -1,0 +1,153 @@
+"""A RECIST proposed from the image inside a proposal's box, for the reviewer to adjust.
+
+On the proposal's key slice: the liver around the box gives the parenchyma's grey level and noise
+(robust median / MAD of a ring outside the box, soft-tissue values only); pixels inside the box that
+differ from it clearly (after smoothing) are lesion candidates, whether darker or brighter; morphology
+closes and smooths them, the component at the box centre is kept, holes are filled, and
+``recist_from_mask`` measures it exactly. When the image gives no usable region (no contrast, a box
+on the liver edge), the ellipse inscribed in the box is measured instead and the result says so
+(``method == "box-ellipse"``): it is a starting point for the reviewer, never a measurement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from liverview.core.volume import Volume
+from liverview.measure.recist import RecistMeasurement, recist_from_mask
+
+SOFT_TISSUE_HU = (-60.0, 260.0)  # ring pixels outside this (fat, air, bone, contrast) are not liver
+MIN_CONTRAST_HU = 8.0  # a lesion must differ from the liver by at least this much (after smoothing)
+NOISE_FACTOR = 1.6  # ... and by this many robust noise standard deviations of the smoothed ring
+MIN_FILL = 0.08  # a segmented region smaller than this fraction of the box is not trusted
+
+
+class AutoRecistError(ValueError):
+    """No RECIST can be proposed for this box (outside the volume, empty, ...)."""
+
+
+@dataclass(frozen=True)
+class AutoRecist:
+    measurement: RecistMeasurement
+    mask: np.ndarray  # bool (rows j, cols i) of the whole key slice: the region measured
+    method: str  # "segmented" or "box-ellipse"
+    liver_hu: float  # grey level the lesion was told apart from
+    contrast_hu: float  # mean lesion - liver grey level (smoothed) inside the region
+
+
+def _disk(radius_px: float) -> np.ndarray:
+    r = max(int(round(radius_px)), 1)
+    y, x = np.ogrid[-r:r + 1, -r:r + 1]
+    return x * x + y * y <= r * r + 0.5
+
+
+def _box_ellipse(shape: tuple[int, int], j0: int, j1: int, i0: int, i1: int) -> np.ndarray:
+    jj, ii = np.ogrid[:shape[0], :shape[1]]
+    cj, ci = (j0 + j1) / 2, (i0 + i1) / 2
+    rj, ri = max((j1 - j0 + 1) / 2, 0.5), max((i1 - i0 + 1) / 2, 0.5)
+    return ((jj - cj) / rj) ** 2 + ((ii - ci) / ri) ** 2 <= 1.0
+
+
+def auto_recist(volume: Volume, box_ijk: tuple[tuple[int, int, int], tuple[int, int, int]],
+                key_slice: int) -> AutoRecist:
+    """Propose a RECIST for the lesion in ``box_ijk`` (inclusive voxel indices (i, j, k) of ``volume``)
+    on axial slice ``key_slice``."""
+    (i0, j0, k0), (i1, j1, k1) = box_ijk
+    nx, ny, nz = volume.size_ijk
+    if not 0 <= key_slice < nz:
+        raise AutoRecistError(f"key slice {key_slice} is outside the volume (0..{nz - 1})")
+    i0, i1 = max(int(i0), 0), min(int(i1), nx - 1)
+    j0, j1 = max(int(j0), 0), min(int(j1), ny - 1)
+    if i1 < i0 or j1 < j0:
+        raise AutoRecistError(f"the box {box_ijk} does not overlap slice {key_slice} of the volume")
+    sx, sy = volume.spacing[0], volume.spacing[1]
+    image = volume.array[key_slice].astype(np.float32)
+    if not np.all(np.isfinite(image[j0:j1 + 1, i0:i1 + 1])):
+        image = np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0)
+
+    # A patch: the box and a ring of liver around it (at least 5 mm, or a quarter of the box).
+    margin_i = int(np.ceil(max(5.0 / sx, 0.25 * (i1 - i0 + 1))))
+    margin_j = int(np.ceil(max(5.0 / sy, 0.25 * (j1 - j0 + 1))))
+    pi0, pi1 = max(i0 - margin_i, 0), min(i1 + margin_i, nx - 1)
+    pj0, pj1 = max(j0 - margin_j, 0), min(j1 + margin_j, ny - 1)
+    patch = image[pj0:pj1 + 1, pi0:pi1 + 1]
+    sigma_px = (1.2 / sy, 1.2 / sx)  # ~1 mm smoothing tames CT noise without moving edges much
+    smooth = ndimage.gaussian_filter(ndimage.median_filter(patch, size=3), sigma=sigma_px)
+    in_box = np.zeros(patch.shape, bool)
+    in_box[j0 - pj0:j1 - pj0 + 1, i0 - pi0:i1 - pi0 + 1] = True
+
+    ring = ~ndimage.binary_dilation(in_box, iterations=1) & (smooth > SOFT_TISSUE_HU[0]) \
+        & (smooth < SOFT_TISSUE_HU[1])
+    full_shape = image.shape
+    mask_full = np.zeros(full_shape, bool)
+    method, liver, contrast = "box-ellipse", float("nan"), 0.0
+    region = None
+    if ring.sum() >= 20:
+        values = smooth[ring]
+        liver = float(np.median(values))
+        spread = float(1.4826 * np.median(np.abs(values - liver)))
+        threshold = max(MIN_CONTRAST_HU, NOISE_FACTOR * spread)
+        candidate = in_box & (np.abs(smooth - liver) > threshold) & (smooth > SOFT_TISSUE_HU[0])
+        region = _clean_region(candidate, in_box, (sx, sy))
+        if region is not None:
+            # Second pass: the edge where the grey level is half-way between liver and lesion core
+            # (the first, noise-level threshold puts it on the blurred skirt and over-measures).
+            core = ndimage.binary_erosion(region, structure=_disk(1.0 / min(sx, sy)))
+            level = float(np.median(smooth[core if core.any() else region]))
+            sign = 1.0 if level >= liver else -1.0
+            half = max(abs(level - liver) / 2, threshold)
+            deviation = sign * (smooth - liver)
+            refined = in_box & (smooth > SOFT_TISSUE_HU[0]) & ((deviation > half) | ((-deviation > threshold) & region))
+            second = _clean_region(refined, in_box, (sx, sy))
+            region = second if second is not None else region
+        if region is not None and region.sum() >= MIN_FILL * in_box.sum():
+            method = "segmented"
+            contrast = float(smooth[region].mean() - liver)
+        else:
+            region = None
+    if region is None:
+        mask_full[:] = _box_ellipse(full_shape, j0, j1, i0, i1)
+    else:
+        mask_full[pj0:pj1 + 1, pi0:pi1 + 1] = region
+    measurement = recist_from_mask(mask_full, volume, key_slice)
+    return AutoRecist(measurement, mask_full, method, liver, contrast)
+
+
+def _clean_region(candidate: np.ndarray, in_box: np.ndarray, spacing_xy: tuple[float, float]) -> np.ndarray | None:
+    """Close gaps (a heterogeneous lesion is dark and bright in patches), keep the part at the box
+    centre, fill its holes, smooth its outline."""
+    px = min(spacing_xy)
+    closed = ndimage.binary_closing(candidate, structure=_disk(2.5 / px), iterations=1) & in_box
+    opened = ndimage.binary_opening(closed, structure=_disk(1.5 / px))
+    labels, n = ndimage.label(opened)
+    if n == 0:
+        return None
+    rows, cols = np.nonzero(in_box)
+    cj, ci = (rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2
+    # The component covering most of the box's central half (the detector centred its box on it).
+    hj, hi = (rows.max() - rows.min()) / 4 + 1, (cols.max() - cols.min()) / 4 + 1
+    jj, ii = np.ogrid[:in_box.shape[0], :in_box.shape[1]]
+    central = (np.abs(jj - cj) <= hj) & (np.abs(ii - ci) <= hi)
+    overlap = np.bincount(labels[central].ravel(), minlength=n + 1)
+    overlap[0] = 0
+    if overlap.max() == 0:
+        return None
+    region = labels == int(np.argmax(overlap))
+    region = ndimage.binary_fill_holes(region)
+    region = ndimage.binary_closing(region, structure=_disk(1.5 / px)) & in_box
+    return ndimage.binary_fill_holes(region)
+
+
+def auto_recist_best(volumes: list[Volume], box_ijk, key_slice: int) -> AutoRecist:
+    """Among phases on the same grid (e.g. registered to the reference), the segmented proposal with the
+    strongest lesion/liver contrast; the box ellipse only when no phase segments."""
+    if not volumes:
+        raise AutoRecistError("no volume to propose a RECIST from")
+    results = [auto_recist(v, box_ijk, key_slice) for v in volumes]
+    segmented = [r for r in results if r.method == "segmented"]
+    if not segmented:
+        return results[0]
+    return max(segmented, key=lambda r: abs(r.contrast_hu))
