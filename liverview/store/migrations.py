@@ -62,9 +62,20 @@ def _create_base_schema(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _add_ultrasound(conn: sqlite3.Connection) -> None:
+    """Schema 2: a study says its modality (CT, US) and a phase whether its pixels have a size in mm.
+    Old rows are CT in mm, which is what every schema-1 project holds. The phase name 'ultrasound'
+    needs no column: phase names are checked in liverview/store/records.py."""
+    conn.execute("ALTER TABLE studies ADD COLUMN modality TEXT NOT NULL DEFAULT 'CT' "
+                 "CHECK (modality IN ('CT', 'US'))")
+    conn.execute("ALTER TABLE phases ADD COLUMN pixel_units TEXT NOT NULL DEFAULT 'mm' "
+                 "CHECK (pixel_units IN ('mm', 'px'))")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create the base schema (studies, lesions, RECIST, boxes, masks, proposals, audit, undo)",
               _create_base_schema),
+    Migration(2, "ultrasound studies: study modality, phase pixel units (mm or px)", _add_ultrasound),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -51,6 +51,8 @@ from liverview.store.records import (
     check_decision,
     check_lesion_class,
     check_lesion_status,
+    check_modality,
+    check_pixel_units,
     check_proposal_status,
     normalize_phase,
 )
@@ -656,23 +658,28 @@ class Project:
         return r
 
     # --- studies and phases ----------------------------------------------------------------------
-    def add_study(self, uid: str = "", description: str = "", patient_id: str = "") -> int:
+    def add_study(self, uid: str = "", description: str = "", patient_id: str = "", modality: str = "CT") -> int:
         """Register a study (identifiers only); returns its id. A non-empty UID may appear once.
-        Audited, but not on the undo stack: undo takes back the reader's annotations, not the set-up."""
+        ``modality`` is "CT" or "US". Audited, but not on the undo stack: undo takes back the reader's
+        annotations, not the set-up."""
+        modality = check_modality(modality)
         with self._edit("add_study", "study", undoable=False) as edit:
             if uid:
                 same = self._conn.execute("SELECT id FROM studies WHERE uid = ?", (uid,)).fetchone()
                 if same is not None:
                     raise InvalidRecordError(f"study {uid} is already in the project (id {same['id']})")
             edit.entity_id = edit.insert("studies", {"uid": uid, "description": description,
-                                                     "patient_id": patient_id, "created_at": _now()})
+                                                     "patient_id": patient_id, "created_at": _now(),
+                                                     "modality": modality})
         return int(edit.entity_id)
 
     def add_phase(self, study_id: int, kind: str | PhaseKind, source_path: str | os.PathLike[str],
-                  series_uid: str = "", reference: bool | None = None) -> int:
+                  series_uid: str = "", reference: bool | None = None, pixel_units: str = "mm") -> int:
         """Record where a phase's volume lives; returns its id. ``reference=None`` makes the study's
-        first phase its reference; ``True`` moves the reference to this phase. Audited, not undoable."""
+        first phase its reference; ``True`` moves the reference to this phase. ``pixel_units="px"``
+        marks an image without a stated pixel size. Audited, not undoable."""
         kind_name = normalize_phase(kind)
+        pixel_units = check_pixel_units(pixel_units)
         with self._edit("add_phase", "phase", undoable=False) as edit:
             self._require("studies", study_id, "study")
             current = self._conn.execute("SELECT id FROM phases WHERE study_id = ? AND is_reference = 1",
@@ -682,16 +689,17 @@ class Project:
                 edit.update("phases", current["id"], {"is_reference": 0})
             edit.entity_id = edit.insert("phases", {
                 "study_id": study_id, "kind": kind_name, "source_path": str(source_path),
-                "series_uid": series_uid, "is_reference": int(is_ref)})
+                "series_uid": series_uid, "is_reference": int(is_ref), "pixel_units": pixel_units})
         return int(edit.entity_id)
 
     def list_studies(self) -> list[StudyRecord]:
-        return [StudyRecord(r["id"], r["uid"], r["description"], r["patient_id"], _time(r["created_at"]))
+        return [StudyRecord(r["id"], r["uid"], r["description"], r["patient_id"], _time(r["created_at"]),
+                            modality=r["modality"])
                 for r in self._conn.execute("SELECT * FROM studies ORDER BY id")]
 
     def list_phases(self, study_id: int) -> list[PhaseRecord]:
         return [PhaseRecord(r["id"], r["study_id"], r["kind"], r["source_path"], r["series_uid"],
-                            bool(r["is_reference"]))
+                            bool(r["is_reference"]), pixel_units=r["pixel_units"])
                 for r in self._conn.execute("SELECT * FROM phases WHERE study_id = ? ORDER BY id", (study_id,))]
 
     # --- lesions ---------------------------------------------------------------------------------

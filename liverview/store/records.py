@@ -25,7 +25,11 @@ LESION_STATUSES = ("draft", "confirmed", "flagged")
 PROPOSAL_STATUSES = ("pending", "accepted", "rejected", "edited", "flagged")
 DECISIONS = ("accepted", "rejected", "edited", "flagged")
 BOX_KINDS = ("2d", "3d")
-_PHASE_NAMES = frozenset(k.value for k in PhaseKind)
+MODALITIES = ("CT", "US")
+PIXEL_UNITS = ("mm", "px")  # "px": the image states no pixel size; its geometry counts pixels, not mm
+US_PHASE = "ultrasound"  # the one "phase" of an ultrasound study (an image or a cine)
+_PHASE_NAMES = frozenset(k.value for k in PhaseKind) | {US_PHASE}
+_US_ALIASES = frozenset({"us", "ultrasound"})
 
 
 class StoreError(Exception):
@@ -59,12 +63,23 @@ def check_decision(value: object) -> str:
     return _choice(value, DECISIONS, "review decision")
 
 
+def check_modality(value: object) -> str:
+    return _choice(value, MODALITIES, "study modality")
+
+
+def check_pixel_units(value: object) -> str:
+    return _choice(value, PIXEL_UNITS, "pixel units")
+
+
 def normalize_phase(value: str | PhaseKind) -> str:
-    """The canonical phase name ('arterial', 'portal venous', ...) of a PhaseKind or an alias like 'PV'."""
+    """The canonical phase name ('arterial', 'portal venous', ..., or 'ultrasound') of a PhaseKind or an
+    alias like 'PV' or 'US'."""
     if isinstance(value, PhaseKind):
         return value.value
     if value in _PHASE_NAMES:
         return str(value)
+    if str(value).strip().lower() in _US_ALIASES:
+        return US_PHASE
     try:
         return PhaseKind.parse(str(value)).value
     except ValueError as err:
@@ -189,11 +204,13 @@ class StudyRecord:
     description: str
     patient_id: str
     created_at: datetime
+    modality: str = "CT"
 
 
 @dataclass(frozen=True)
 class PhaseRecord:
-    """One phase of a study: where its volume lives (path and series UID), not a copy of it."""
+    """One phase of a study: where its volume lives (path and series UID), not a copy of it.
+    ``pixel_units`` is "px" when the image states no pixel size (coordinates then count pixels)."""
 
     id: int
     study_id: int
@@ -201,6 +218,7 @@ class PhaseRecord:
     source_path: str
     series_uid: str
     is_reference: bool
+    pixel_units: str = "mm"
 
 
 @dataclass(frozen=True)

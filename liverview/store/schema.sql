@@ -3,6 +3,8 @@
 -- study's reference phase; times are UTC ISO 8601 text. Vocabularies (lesion classes, statuses) are
 -- checked by liverview/store/records.py so a new class needs no table rebuild.
 -- AUTOINCREMENT everywhere: an id is never reused, so the audit log and undo never confuse two rows.
+-- Later schema versions change this base by migration steps (migrations.py): schema 2 adds
+-- studies.modality ('CT' | 'US') and phases.pixel_units ('mm' | 'px').
 
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,

@@ -114,12 +114,12 @@ def test_create_writes_schema_version_1_in_wal_mode_with_full_sync(project: Proj
     conn = sqlite3.connect(path)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert set(CONTENT_TABLES) | {"audit", "undo_stack"} <= tables
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"lesions_study", "lesions_status", "proposals_study_score", "proposals_score"} <= indexes
     conn.close()
-    assert project.schema_version == SCHEMA_VERSION == 1
+    assert project.schema_version == SCHEMA_VERSION == 2
     # Per-connection settings can only be read on the project's own connection.
     assert project._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert project._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -137,10 +137,11 @@ def test_create_refuses_an_existing_file_and_open_a_missing_one(project: Project
 def test_a_newer_schema_is_refused_with_a_message_saying_to_upgrade(project: Project, path: Path):
     project.close()
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
     conn.commit()
     conn.close()
-    expected = "this project was written by a newer LiverView (schema 3 > 1): upgrade LiverView to open it"
+    expected = (f"this project was written by a newer LiverView (schema {SCHEMA_VERSION + 1} > {SCHEMA_VERSION}): "
+                "upgrade LiverView to open it")
     for read_only in (False, True):
         with pytest.raises(NewerSchemaError) as info:
             Project.open(path, "alice", read_only=read_only)
@@ -170,7 +171,7 @@ def test_an_empty_database_version_0_is_migrated_to_version_1_on_open(tmp_path: 
     with pytest.raises(SchemaError, match="open it once for editing"):
         Project.open(empty, "alice", read_only=True)
     with Project.open(empty, "alice") as p:
-        assert p.schema_version == 1
+        assert p.schema_version == SCHEMA_VERSION
         assert p.add_lesion(p.add_study(), "cyst").id == 1
 
 
@@ -178,16 +179,17 @@ def test_migration_steps_run_in_order_and_keep_the_data(project: Project, path: 
     lesion = project.add_lesion(project.add_study(), "hemangioma", "keep me")
     project.close()
     steps = MIGRATIONS + (
-        Migration(2, "lesion colour", lambda c: c.execute("ALTER TABLE lesions ADD COLUMN colour TEXT")),
+        Migration(SCHEMA_VERSION + 1, "lesion colour",
+                  lambda c: c.execute("ALTER TABLE lesions ADD COLUMN colour TEXT")),
     )
     conn = sqlite3.connect(path, isolation_level=None)
-    assert migrate(conn, steps) == 2
-    assert read_version(conn) == 2
+    assert migrate(conn, steps) == SCHEMA_VERSION + 1
+    assert read_version(conn) == SCHEMA_VERSION + 1
     columns = [r[1] for r in conn.execute("PRAGMA table_info(lesions)")]
     assert "colour" in columns
     assert conn.execute("SELECT notes FROM lesions WHERE id = ?", (lesion.id,)).fetchone() == ("keep me",)
     conn.close()
-    with pytest.raises(NewerSchemaError, match=r"schema 2 > 1"):  # this code only knows version 1
+    with pytest.raises(NewerSchemaError, match=rf"schema {SCHEMA_VERSION + 1} > {SCHEMA_VERSION}"):
         Project.open(path, "alice")
 
 
@@ -200,9 +202,9 @@ def test_a_failing_migration_step_leaves_the_file_unchanged(project: Project, pa
         raise RuntimeError("disk says no")
 
     conn = sqlite3.connect(path, isolation_level=None)
-    with pytest.raises(MigrationError, match="upgrading to schema 2 .* failed: disk says no"):
-        migrate(conn, MIGRATIONS + (Migration(2, "broken", broken),))
-    assert read_version(conn) == 1
+    with pytest.raises(MigrationError, match=f"upgrading to schema {SCHEMA_VERSION + 1} .* failed: disk says no"):
+        migrate(conn, MIGRATIONS + (Migration(SCHEMA_VERSION + 1, "broken", broken),))
+    assert read_version(conn) == SCHEMA_VERSION
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'").fetchone() is None
     conn.close()
     assert snapshot(path) == before
