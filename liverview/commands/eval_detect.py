@@ -1,0 +1,146 @@
+"""`liverview eval-detect --pred P [P ...] --gt G [G ...]`: FROC, AP and class accuracy of lesion proposals."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Sequence
+
+from liverview.cli import CliError
+from liverview.detection.proposals import Proposal3D, ProposalFormatError, read_proposals
+from liverview.metrics.detection import (CRITERIA, DetectionReport, criterion_available, evaluate_detections,
+                                         format_report, padded)
+from liverview.metrics.ground_truth import GroundTruthError, GroundTruthLesion, load_ground_truth, proposals_from_box_table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval-detect", help="FROC / AP / class accuracy of lesion proposals against ground truth",
+        description="Evaluate 3D lesion proposals: recall at 0.125..8 false positives per volume (FROC), AP, "
+                    "recall at 90 %% precision and per-class accuracy of matched lesions, under the pseudo-3D "
+                    "IoU criterion (proposal spans the mark's key slice and its 2D IoU >= threshold) and under "
+                    "3D IoU when the ground truth has 3D boxes.")
+    parser.add_argument("--pred", nargs="+", required=True, type=Path, metavar="P",
+                        help="proposals.json files, folders searched for proposals.json, or a box table CSV "
+                             "(volume_id,x_min,y_min,x_max,y_max,z_min,z_max[,score])")
+    parser.add_argument("--gt", nargs="+", required=True, type=Path, metavar="G",
+                        help="phantom folders or lesions.csv, a DL_info.csv, or a box table CSV "
+                             "(Lesion Harvester or DeepLesion manual-1K layout)")
+    parser.add_argument("--criterion", choices=(*CRITERIA, "both"), default="both",
+                        help="match criterion (default both: every one the ground truth supports)")
+    parser.add_argument("--iou", type=float, default=0.5, help="overlap threshold (default 0.5)")
+    parser.add_argument("--pad-pred", type=float, default=0.0, metavar="PX",
+                        help="grow predicted 2D boxes by PX pixels per side (5 compares tight boxes with "
+                             "DeepLesion's RECIST boxes, which are padded by 5 px)")
+    parser.add_argument("--volumes", choices=("gt", "predicted", "common"), default="gt",
+                        help="which volumes to evaluate: every ground-truth volume (default; predicted "
+                             "volumes without ground truth are an error), only those with predictions, or "
+                             "only those present in both")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="write the numbers to OUT as JSON")
+    parser.set_defaults(func=run)
+
+
+def _proposal_files(paths: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(p.rglob("proposals.json")) or sorted(p.glob("*.json"))
+            if not found:
+                raise CliError(f"{p} holds no proposals.json")
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise CliError(f"{p} does not exist")
+    return files
+
+
+def load_predictions(paths: Sequence[Path]) -> dict[str, list[Proposal3D]]:
+    """Proposals keyed by volume: a proposals.json's volume is its 'study' field, else its folder's name."""
+    out: dict[str, list[Proposal3D]] = {}
+    for f in _proposal_files(paths):
+        if f.suffix.lower() == ".csv":
+            for volume, props in proposals_from_box_table(f).items():
+                out.setdefault(volume, []).extend(props)
+            continue
+        try:
+            ps = read_proposals(f)
+        except ProposalFormatError as exc:
+            raise CliError(str(exc)) from None
+        volume = ps.study or f.parent.name
+        if volume in out:
+            raise CliError(f"two proposal files name volume {volume!r} (the second is {f}); "
+                           f"give each study its own 'study' id or folder")
+        out[volume] = list(ps.proposals)
+    return out
+
+
+def load_all_ground_truth(paths: Sequence[Path]) -> dict[str, list[GroundTruthLesion]]:
+    out: dict[str, list[GroundTruthLesion]] = {}
+    for p in paths:
+        try:
+            gt = load_ground_truth(p)
+        except GroundTruthError as exc:
+            raise CliError(str(exc)) from None
+        for volume, lesions in gt.items():
+            if volume in out:
+                raise CliError(f"volume {volume!r} appears in two ground-truth sources (the second is {p})")
+            out[volume] = lesions
+    return out
+
+
+def pair_volumes(pred: dict[str, list[Proposal3D]], gt: dict[str, list[GroundTruthLesion]],
+                 volumes: str = "gt") -> tuple[dict, dict]:
+    """Match prediction volumes to ground-truth volumes by id; one of each pairs whatever their names."""
+    if len(pred) == 1 and len(gt) == 1 and set(pred) != set(gt):
+        (pv, props), (gv, _) = next(iter(pred.items())), next(iter(gt.items()))
+        pred = {gv: props}
+    if volumes == "common":
+        pred = {v: ps for v, ps in pred.items() if v in gt}
+        gt = {v: ls for v, ls in gt.items() if v in pred}
+        if not gt:
+            raise CliError("the predictions and the ground truth share no volume")
+    orphans = sorted(set(pred) - set(gt))
+    if orphans:
+        raise CliError(f"no ground truth for predicted volume(s) {', '.join(orphans[:5])}"
+                       f"{' ...' if len(orphans) > 5 else ''}; ground-truth volumes are e.g. "
+                       f"{', '.join(sorted(gt)[:3])}")
+    if volumes == "predicted":
+        gt = {v: gt[v] for v in pred}
+    return pred, gt
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 < args.iou <= 1:
+        raise CliError(f"--iou must be in (0, 1], got {args.iou}")
+    pred = load_predictions(args.pred)
+    gt = load_all_ground_truth(args.gt)
+    pred, gt = pair_volumes(pred, gt, args.volumes)
+    if args.pad_pred:
+        pred = {v: [padded(p, args.pad_pred) for p in ps] for v, ps in pred.items()}
+    wanted = CRITERIA if args.criterion == "both" else (args.criterion,)
+    reports: dict[str, DetectionReport] = {}
+    unavailable: dict[str, str] = {}
+    for criterion in wanted:
+        if not criterion_available(gt, criterion):
+            unavailable[criterion] = ("the ground truth has no 3D boxes (DeepLesion marks lie on one slice)"
+                                      if criterion == "iou3d" else "the ground truth has no key-slice marks")
+            continue
+        reports[criterion] = evaluate_detections(pred, gt, criterion, args.iou)
+    if not reports:
+        raise CliError("no criterion can be evaluated: " + "; ".join(f"{k}: {v}" for k, v in unavailable.items()))
+    print(f"{sum(map(len, pred.values()))} proposals in {len(pred)} volume(s); "
+          f"{sum(map(len, gt.values()))} lesions in {len(gt)} ground-truth volume(s)")
+    for criterion, report in reports.items():
+        print(format_report(report))
+    for criterion, why in unavailable.items():
+        print(f"criterion {criterion}: unavailable, {why}")
+    if args.json:
+        doc = {"predictions": [str(p) for p in args.pred], "ground_truth": [str(p) for p in args.gt],
+               "pad_pred_px": args.pad_pred, "results": {k: r.to_json() for k, r in reports.items()},
+               "unavailable": unavailable}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0

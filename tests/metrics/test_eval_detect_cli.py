@@ -1,0 +1,82 @@
+"""`liverview eval-detect`: table, JSON and clear errors, on a phantom study and a DeepLesion-layout CSV."""
+
+import json
+
+import pytest
+
+from liverview.cli import main
+from liverview.detection.proposals import Proposal3D, ProposalSet, write_proposals
+from liverview.metrics.ground_truth import read_phantom_ground_truth
+from liverview.synth.ct_phantom import generate_ct_study, write_phantom_study
+
+
+@pytest.fixture(scope="module")
+def phantom_with_proposals(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evalcli")
+    study = generate_ct_study(4, n_lesions=4, shape=(32, 128, 128), spacing_mm=(1.6, 1.6, 5.0))
+    folder = root / "study-4"
+    write_phantom_study(study, folder)
+    gt = read_phantom_ground_truth(folder)
+    # three true boxes (the first with the wrong class), one box far from every lesion with the top score
+    def wrong(cls):
+        return "cyst" if cls != "cyst" else "hcc"
+
+    props = [Proposal3D(g.box_3d[:4], g.box_3d[4:], 0.8 - 0.1 * n, g.key_slice,
+                        {(wrong(g.lesion_class) if n == 0 else g.lesion_class): 1.0})
+             for n, g in enumerate(gt[:3])]
+    props.append(Proposal3D((0, 0, 4, 4), (0, 1), 0.95, 0, {"cyst": 1.0}))
+    pred = write_proposals(root / "pred" / "proposals.json",
+                           ProposalSet.for_volume(props, study.liver_mask, study="study-4", model="test"))
+    return folder, pred, gt
+
+
+def test_eval_detect_prints_both_criteria_and_writes_json(phantom_with_proposals, tmp_path, capsys):
+    folder, pred, gt = phantom_with_proposals
+    out = tmp_path / "r.json"
+    assert main(["eval-detect", "--pred", str(pred), "--gt", str(folder), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "pseudo-3D IoU >= 0.5" in text and "3D IoU >= 0.5" in text
+    doc = json.loads(out.read_text())
+    for criterion in ("p3d", "iou3d"):
+        r = doc["results"][criterion]
+        assert (r["volumes"], r["lesions"], r["proposals"], r["true_positives"]) == (1, 4, 4, 3)
+        # ranked FP TP TP TP in one volume: recall 0 until 1 FP, then 3/4
+        assert r["froc"]["0.5"] == 0.0 and r["froc"]["1"] == 0.75 and r["froc"]["8"] == 0.75
+        assert r["ap"] == pytest.approx(0.75 * 3 / 4)  # precision envelope 3/4 over recall 0..3/4
+        assert r["class_accuracy"]["overall"] == {"correct": 2, "matched": 3, "accuracy": pytest.approx(2 / 3)}
+
+
+def test_a_folder_of_predictions_and_a_dl_info_ground_truth(tmp_path, capsys):
+    dl = tmp_path / "DL_info.csv"
+    header = ("File_name,Patient_index,Study_index,Series_ID,Key_slice_index,Measurement_coordinates,"
+              "Bounding_boxes,Lesion_diameters_Pixel_,Normalized_lesion_location,Coarse_lesion_type,"
+              "Possibly_noisy,Slice_range,Spacing_mm_px_,Image_size,DICOM_windows,Patient_gender,Patient_age,"
+              "Train_Val_Test\n")
+    row = ('000001_01_01_109.png,1,1,1,109,"233.537, 95.0204, 234.057, 106.977, 231.169, 101.605, 236.252, '
+           '101.143","226.169, 90.0204, 241.252, 111.977","11.9677, 5.10387","0.44666, 0.283794, 0.434454",3,0,'
+           '"103, 115","0.488281, 0.488281, 5","512, 512","-175, 275",F,62.0,3\n')
+    dl.write_text(header + row)
+    props = [Proposal3D((226.169, 90.0204, 241.252, 111.977), (5, 7), 0.9, 6)]
+    write_proposals(tmp_path / "preds" / "000001_01_01_103-115" / "proposals.json", ProposalSet(tuple(props)))
+    assert main(["eval-detect", "--pred", str(tmp_path / "preds"), "--gt", str(dl)]) == 0
+    text = capsys.readouterr().out
+    assert "true positives 1" in text and "criterion iou3d: unavailable" in text
+    assert main(["eval-detect", "--pred", str(tmp_path / "preds"), "--gt", str(dl), "--criterion", "iou3d"]) == 2
+    assert "no 3D boxes" in capsys.readouterr().err
+
+
+def test_unmatched_volume_names_and_bad_files_exit_2(phantom_with_proposals, tmp_path, capsys):
+    folder, pred, _ = phantom_with_proposals
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "lesions.csv").write_text((folder / "lesions.csv").read_text())
+    (other / "study.json").write_text((folder / "study.json").read_text())
+    # two ground-truth volumes, the prediction names study-4 which exists: fine; a wrong name is refused
+    assert main(["eval-detect", "--pred", str(pred), "--gt", str(folder), str(other)]) == 0
+    capsys.readouterr()
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["eval-detect", "--pred", str(bad), "--gt", str(folder)]) == 2
+    assert "not a readable JSON file" in capsys.readouterr().err
+    assert main(["eval-detect", "--pred", str(pred), "--gt", str(tmp_path / "none")]) == 2
+    assert "does not exist" in capsys.readouterr().err
