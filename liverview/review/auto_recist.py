@@ -22,6 +22,7 @@ from liverview.measure.recist import RecistMeasurement, recist_from_mask
 SOFT_TISSUE_HU = (-60.0, 260.0)  # ring pixels outside this (fat, air, bone, contrast) are not liver
 MIN_CONTRAST_HU = 8.0  # a lesion must differ from the liver by at least this much (after smoothing)
 NOISE_FACTOR = 1.6  # ... and by this many robust noise standard deviations of the smoothed ring
+KEEP_FRACTION = 0.6  # the refined outline must keep this much of the first one's area
 MIN_FILL = 0.08  # a segmented region smaller than this fraction of the box is not trusted
 
 
@@ -102,7 +103,10 @@ def auto_recist(volume: Volume, box_ijk: tuple[tuple[int, int, int], tuple[int, 
             deviation = sign * (smooth - liver)
             refined = in_box & (smooth > SOFT_TISSUE_HU[0]) & ((deviation > half) | ((-deviation > threshold) & region))
             second = _clean_region(refined, in_box, (sx, sy))
-            region = second if second is not None else region
+            # A heterogeneous lesion (dark core, rim near liver grey) loses its rim at the half-way level:
+            # keep the first outline then.
+            if second is not None and second.sum() >= KEEP_FRACTION * region.sum():
+                region = second
         if region is not None and region.sum() >= MIN_FILL * in_box.sum():
             method = "segmented"
             contrast = float(smooth[region].mean() - liver)
@@ -141,13 +145,15 @@ def _clean_region(candidate: np.ndarray, in_box: np.ndarray, spacing_xy: tuple[f
     return ndimage.binary_fill_holes(region)
 
 
-def auto_recist_best(volumes: list[Volume], box_ijk, key_slice: int) -> AutoRecist:
-    """Among phases on the same grid (e.g. registered to the reference), the segmented proposal with the
-    strongest lesion/liver contrast; the box ellipse only when no phase segments."""
+def auto_recist_best(volumes: list[Volume], box_ijk, key_slice: int) -> tuple[int, AutoRecist]:
+    """Among phases on the same grid (e.g. registered to the reference): the index and result of the
+    segmented proposal with the strongest lesion/liver contrast; the first volume's box ellipse when
+    no phase segments."""
     if not volumes:
         raise AutoRecistError("no volume to propose a RECIST from")
     results = [auto_recist(v, box_ijk, key_slice) for v in volumes]
-    segmented = [r for r in results if r.method == "segmented"]
+    segmented = [n for n, r in enumerate(results) if r.method == "segmented"]
     if not segmented:
-        return results[0]
-    return max(segmented, key=lambda r: abs(r.contrast_hu))
+        return 0, results[0]
+    best = max(segmented, key=lambda n: abs(results[n].contrast_hu))
+    return best, results[best]

@@ -175,6 +175,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.plugins_menu = self.menuBar().addMenu("&Plugins")
         self._fill_plugins_menu()
+        from liverview.ui.review.review_controller import ReviewController  # Review menu: detect, import, queue
+
+        self.review = ReviewController(self)
 
     def _fill_plugins_menu(self) -> None:
         try:
@@ -235,6 +238,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.volume_view is not None:
             self.volume_view.set_volume(study.reference.volume)
         self._open_session(study)
+        self.review.study_opened()
         if self.register_mode and len(study.phases) > 1:
             self.start_registration(self.register_mode)
 

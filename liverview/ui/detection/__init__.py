@@ -1,0 +1,1 @@
+"""Detect lesions from the viewer: the detector plugin run in the background, results stored as proposals."""

@@ -1,0 +1,165 @@
+"""Review > Detect lesions: the detector plugin found through the registry, run off the UI thread with a
+progress bar and Cancel; its proposals are stored in the project and shown in the review dock (sorted
+by score) and as boxes in every pane.
+
+A detector contribution's command is a factory ``load_detector(weights=None, device="auto")`` returning
+an object with ``name`` and ``detect(volumes, reference, progress=None, cancelled=None) -> ProposalSet``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from PySide6 import QtCore, QtWidgets
+
+from liverview.core.study import PhaseKind, Study
+from liverview.detection.proposals import ProposalSet
+from liverview.plugin_registry import Contribution, PluginError, discover_plugins
+from liverview.review.proposal_import import ProposalGridError, records_from_set
+from liverview.ui.workers import Job, JobRunner
+
+if TYPE_CHECKING:
+    from liverview.ui.main_window import MainWindow
+    from liverview.ui.review.review_controller import ReviewController
+
+
+class DetectionUnavailable(RuntimeError):
+    """No detector plugin can be used; the message says why and what to install."""
+
+
+def find_detector(plugin_dirs: list[Path] | None = None) -> Contribution:
+    """The first detector contribution of the plugin registry."""
+    catalog = discover_plugins(plugin_dirs)
+    found = catalog.contributions("detector")
+    if not found:
+        problems = "; ".join(catalog.problems[:5])
+        raise DetectionUnavailable("no detector plugin is installed (a plugin.json contributing kind 'detector')"
+                                   + (f"; plugin problems: {problems}" if problems else ""))
+    return found[0]
+
+
+def detector_inputs(study: Study) -> tuple[dict[PhaseKind, Any], PhaseKind]:
+    """One volume per known phase (the first of each kind), and the reference phase's kind."""
+    volumes: dict[PhaseKind, Any] = {}
+    for phase in study.phases:
+        volumes.setdefault(phase.kind, phase.volume)
+    return volumes, study.reference.kind
+
+
+class DetectionBar(QtWidgets.QWidget):
+    """Status-bar progress and Cancel of the running detection (apart from the registration bar)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.label = QtWidgets.QLabel("Detecting lesions")
+        self.bar = QtWidgets.QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setMaximumWidth(180)
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for w in (self.label, self.bar, self.cancel_button):
+            layout.addWidget(w)
+        self.hide()
+
+
+class DetectionController:
+    """Starts one detection at a time for the open study; results go to the review controller."""
+
+    def __init__(self, window: "MainWindow", review: "ReviewController",
+                 plugin_dirs: list[Path] | None = None) -> None:
+        self.window = window
+        self.review = review
+        self.plugin_dirs = plugin_dirs
+        self.runner = JobRunner(max_threads=1)
+        self.job: Job | None = None
+        self.bar = DetectionBar()
+        window.statusBar().addPermanentWidget(self.bar)
+        self.bar.cancel_button.clicked.connect(self.cancel)
+        self.last_result: ProposalSet | None = None
+        self.factory_override: Callable[..., Any] | None = None  # tests: a detector factory to use instead
+        window.installEventFilter(_CloseWatcher(window, self))
+
+    def start(self) -> Job | None:
+        study = self.window.study
+        if study is None:
+            self.window.show_error("Nothing to detect on", "open a study first")
+            return None
+        if self.window.session is None:
+            self.window.show_error("Cannot store detections", "the study's project is not open; "
+                                   "detections could not be saved")
+            return None
+        if self.job is not None and not self.job.done:
+            return self.job
+        try:
+            if self.factory_override is not None:
+                factory, weights = self.factory_override, None
+            else:
+                contribution = find_detector(self.plugin_dirs)
+                factory = contribution.load()
+                weights = contribution.weights if contribution.weights and contribution.weights.exists() else None
+        except (DetectionUnavailable, PluginError) as exc:
+            self.window.show_error("Lesion detection unavailable", str(exc))
+            return None
+        volumes, reference = detector_inputs(study)
+
+        def work(progress, cancelled):
+            progress(0.0)
+            detector = factory(weights=weights, device="auto") if weights is not None else factory(device="auto")
+            if cancelled():
+                return None
+            result = detector.detect(volumes, reference, progress=progress, cancelled=cancelled)
+            name = str(getattr(detector, "name", "") or "detector")
+            return result if result.model else dataclasses.replace(result, model=name)
+
+        job = self.runner.start("Detecting lesions", work)
+        self.job = job
+        self.bar.label.setText("Detecting lesions")
+        self.bar.bar.setValue(0)
+        self.bar.show()
+        self.review.detect_action.setEnabled(False)
+        job.progress.connect(lambda f: self.bar.bar.setValue(int(max(0.0, min(1.0, f)) * 1000)))
+        job.succeeded.connect(lambda result, s=study: self._done(s, result))
+        job.failed.connect(lambda msg: self.window.show_error("Lesion detection failed", msg))
+        job.cancelled.connect(lambda: self.window.notify("Lesion detection cancelled; nothing was stored"))
+        job.ended.connect(self._ended)
+        self.window.notify("Detecting lesions in the background...")
+        return job
+
+    def cancel(self) -> None:
+        if self.job is not None and not self.job.done:
+            self.job.cancel()
+            self.bar.label.setText("Cancelling...")
+
+    def _ended(self) -> None:
+        self.bar.hide()
+        self.review.detect_action.setEnabled(True)
+
+    def _done(self, study: Study, result: ProposalSet | None) -> None:
+        if result is None or study is not self.window.study:
+            return  # cancelled at the start, or the user opened another study meanwhile
+        self.last_result = result
+        try:
+            imported = records_from_set(result, study.reference.volume, source=f"detector {result.model}")
+        except ProposalGridError as exc:
+            self.window.show_error("Detections do not fit the study", str(exc))
+            return
+        added = self.review.add_imported(imported, f"detector {result.model}")
+        if added == 0 and not imported.records:
+            self.window.notify(f"The detector ({result.model}) found no lesion")
+
+
+class _CloseWatcher(QtCore.QObject):
+    """Cancel and wait for a running detection when the window closes."""
+
+    def __init__(self, window, controller: DetectionController) -> None:
+        super().__init__(window)
+        self.controller = controller
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if event.type() == QtCore.QEvent.Type.Close:
+            self.controller.runner.cancel_all()
+            self.controller.runner.wait(10000)
+        return False

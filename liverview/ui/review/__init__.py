@@ -1,0 +1,1 @@
+"""Harvest verification in the viewer: review dock, proposal boxes in the panes, thumbnails."""

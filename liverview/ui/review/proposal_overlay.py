@@ -1,0 +1,157 @@
+"""Proposal boxes drawn in every pane: each box's cross-section with the plane the pane shows.
+
+The current proposal is drawn bright with its score; the others dim, coloured by review status. The
+auto-proposed RECIST of the current proposal is drawn dashed on its key plane, until the reviewer
+makes it a lesion (then the RECIST tool draws it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore
+
+from liverview.measure.recist import RecistMeasurement
+from liverview.review.box_section import box_section, boxes_cut_by_plane
+from liverview.store.records import ProposalRecord
+from liverview.ui.panes.slice_pane import SlicePane
+from liverview.ui.tools.recist_tool import pane_plane
+
+STATUS_COLORS = {
+    "pending": (255, 140, 0),
+    "accepted": (60, 220, 60),
+    "edited": (60, 220, 60),
+    "rejected": (200, 60, 60),
+    "flagged": (220, 80, 220),
+}
+CURRENT_COLOR = (255, 255, 0)
+
+
+class _PaneItems:
+    def __init__(self, pane: SlicePane) -> None:
+        self.current = pg.PlotCurveItem(connect="finite", pen=pg.mkPen(CURRENT_COLOR, width=2))
+        self.recist = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen((0, 255, 160), width=2,
+                                                                      style=QtCore.Qt.PenStyle.DashLine))
+        self.label = pg.TextItem(color=CURRENT_COLOR, anchor=(0, 1), fill=pg.mkBrush(0, 0, 0, 150))
+        self.status_items: dict[str, pg.PlotCurveItem] = {}
+        for item in (self.current, self.recist, self.label):
+            pane.viewbox.addItem(item, ignoreBounds=True)
+        self.pane = pane
+
+    def status_item(self, status: str) -> pg.PlotCurveItem:
+        item = self.status_items.get(status)
+        if item is None:
+            color = STATUS_COLORS.get(status, (255, 140, 0))
+            item = pg.PlotCurveItem(connect="finite", pen=pg.mkPen((*color, 190), width=1))
+            self.pane.viewbox.addItem(item, ignoreBounds=True)
+            self.status_items[status] = item
+        return item
+
+    def remove(self) -> None:
+        for item in (self.current, self.recist, self.label, *self.status_items.values()):
+            self.pane.viewbox.removeItem(item)
+
+
+def _polyline_xy(pane: SlicePane, polygons: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Closed polygons as one (x, y) run separated by NaN (drawn with connect='finite')."""
+    if not polygons:
+        return np.zeros(0), np.zeros(0)
+    g = pane.geometry
+    chunks = []
+    for poly in polygons:
+        closed = np.vstack([poly, poly[:1]])
+        chunks.append(np.column_stack([closed @ g.u, closed @ g.v]))
+        chunks.append(np.full((1, 2), np.nan))
+    xy = np.vstack(chunks)
+    return xy[:, 0], xy[:, 1]
+
+
+class ProposalOverlay:
+    """Draws the proposals in every pane; ``set_proposals`` / ``set_current`` redraw."""
+
+    def __init__(self, panes: list[SlicePane]) -> None:
+        self.panes = list(panes)
+        self.proposals: list[ProposalRecord] = []
+        self.current_id: int | None = None
+        self.recist: RecistMeasurement | None = None
+        self.visible = True
+        self._mins = np.zeros((0, 3))
+        self._maxs = np.zeros((0, 3))
+        self._items: dict[str, _PaneItems] = {}
+        for pane in self.panes:
+            self._items[pane.pane_id] = _PaneItems(pane)
+            pane.overlays.append(self.draw)
+
+    def close(self) -> None:
+        for pane in self.panes:
+            if self.draw in pane.overlays:
+                pane.overlays.remove(self.draw)
+            items = self._items.get(pane.pane_id)
+            if items is not None:
+                items.remove()
+        self._items.clear()
+
+    def set_proposals(self, proposals: list[ProposalRecord], current_id: int | None) -> None:
+        self.proposals = list(proposals)
+        self._mins = np.array([p.box.min_mm for p in self.proposals], float).reshape(-1, 3)
+        self._maxs = np.array([p.box.max_mm for p in self.proposals], float).reshape(-1, 3)
+        self.current_id = current_id
+        self.redraw_all()
+
+    def set_current(self, current_id: int | None, recist: RecistMeasurement | None = None) -> None:
+        self.current_id = current_id
+        self.recist = recist
+        self.redraw_all()
+
+    def set_recist(self, recist: RecistMeasurement | None) -> None:
+        self.recist = recist
+        self.redraw_all()
+
+    def set_visible(self, on: bool) -> None:
+        self.visible = on
+        self.redraw_all()
+
+    def redraw_all(self) -> None:
+        for pane in self.panes:
+            self.draw(pane)
+
+    def draw(self, pane: SlicePane) -> None:
+        items = self._items.get(pane.pane_id)
+        if items is None:
+            return
+        plane = pane_plane(pane) if self.visible else None
+        by_status: dict[str, list[np.ndarray]] = {}
+        current: list[np.ndarray] = []
+        label_at = None
+        current_proposal = None
+        if plane is not None and self.proposals:
+            hit = np.flatnonzero(boxes_cut_by_plane(self._mins, self._maxs, plane.point, plane.normal))
+            for n in hit:
+                p = self.proposals[n]
+                poly = box_section(self._mins[n], self._maxs[n], plane.point, plane.normal)
+                if len(poly) < 3:
+                    continue
+                if p.id == self.current_id:
+                    current.append(poly)
+                    current_proposal = p
+                    corner = poly[np.argmin(poly @ pane.geometry.u + poly @ pane.geometry.v)]
+                    label_at = pane.geometry.scene_of_world(corner)
+                else:
+                    by_status.setdefault(p.status, []).append(poly)
+        for status in set(by_status) | set(items.status_items):
+            items.status_item(status).setData(*_polyline_xy(pane, by_status.get(status, [])))
+        items.current.setData(*_polyline_xy(pane, current))
+        if label_at is not None and current_proposal is not None:
+            items.label.setText(f"{current_proposal.score:.2f} {current_proposal.lesion_class}")
+            items.label.setPos(*label_at)
+            items.label.show()
+        else:
+            items.label.hide()
+        m = self.recist
+        if m is not None and plane is not None and self.visible and all(
+                plane.contains(np.asarray(q)) for q in m.long_axis):
+            pts = list(m.long_axis) + (list(m.short_axis) if m.short_axis else [])
+            uv = np.array([pane.geometry.scene_of_world(np.asarray(q)) for q in pts])
+            items.recist.setData(uv[:, 0], uv[:, 1])
+        else:
+            items.recist.setData([], [])

@@ -1,0 +1,358 @@
+"""The review of a study's proposals in the main window: Review menu, dock, keys, panes brought to each
+proposal, decisions stored at once.
+
+Keys (window-wide, only while the review dock is shown, so panes keep their own keys otherwise):
+A accept, R reject, E edit (RECIST tool on, the auto-proposed RECIST made a lesion linked to the
+proposal), F flag, N / P next / previous, U undo. Arrows, PgUp/PgDn, Home/End stay with the panes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from liverview.core.volume import Volume
+from liverview.detection.proposals import ProposalFormatError
+from liverview.review.auto_recist import AutoRecist, AutoRecistError, auto_recist_best
+from liverview.review.proposal_import import ProposalGridError, ProposalImport, import_proposals_file
+from liverview.review.review_queue import QueueFilter, ReviewQueue
+from liverview.store.records import BoxRecord, ProposalRecord, RecistRecord, StoreChange, StoreError
+from liverview.ui.review.proposal_overlay import ProposalOverlay
+from liverview.ui.review.review_panel import ReviewPanel
+from liverview.ui.review.thumbnails import proposal_centre
+
+if TYPE_CHECKING:
+    from liverview.ui.main_window import MainWindow
+
+REVIEW_KEYS = {"A": "accept", "R": "reject", "E": "edit", "F": "flag", "N": "next", "P": "previous", "U": "undo"}
+
+
+def _same_grid(a: Volume, b: Volume) -> bool:
+    return (a.array.shape == b.array.shape and np.allclose(a.spacing, b.spacing)
+            and np.allclose(a.origin, b.origin) and np.allclose(a.direction, b.direction))
+
+
+class ReviewController:
+    """Owns the review dock and, per open study, the queue and the proposal overlay."""
+
+    def __init__(self, window: "MainWindow") -> None:
+        self.window = window
+        self.panel = ReviewPanel()
+        self.dock = QtWidgets.QDockWidget("Review proposals", window)
+        self.dock.setObjectName("dock-review")
+        self.dock.setWidget(self.panel)
+        self.dock.setMinimumWidth(480)
+        window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        self.dock.hide()
+        self.queue: ReviewQueue | None = None
+        self.overlay: ProposalOverlay | None = None
+        self._session = None
+        self._unsubscribe = lambda: None
+        self._busy = False
+        self._recists: dict[int, tuple[str, AutoRecist]] = {}  # proposal id -> (phase, proposed RECIST)
+        self._refresh_pending = False
+
+        menu = window.menuBar().addMenu("&Review")
+        self.menu = menu
+        self.detect_action = menu.addAction("Detect lesions")
+        self.import_action = menu.addAction("Import proposals (JSON / CSV)...")
+        self.import_action.triggered.connect(self._import_dialog)
+        self.show_action = self.dock.toggleViewAction()
+        self.show_action.setText("Review queue")
+        menu.addAction(self.show_action)
+        self.shortcuts: dict[str, QtGui.QShortcut] = {}
+        for key, action in REVIEW_KEYS.items():
+            sc = QtGui.QShortcut(QtGui.QKeySequence(key), window)
+            sc.setContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+            sc.setAutoRepeat(False)
+            sc.activated.connect(lambda a=action: self.act(a))
+            self.shortcuts[action] = sc
+        self.dock.visibilityChanged.connect(self._dock_visibility)
+        self._dock_visibility(False)
+        self.panel.on_action = self.act
+        self.panel.on_row_chosen = self._row_chosen
+        self.panel.on_filter_changed = self._filter_changed
+
+        from liverview.ui.detection.detect_action import DetectionController
+
+        self.detection = DetectionController(window, self)
+        self.detect_action.triggered.connect(self.detection.start)
+
+    # --- per study ---------------------------------------------------------------------------------
+    def study_opened(self) -> None:
+        """Called by the window once a study and its project session are open: a fresh queue."""
+        self._detach()
+        session = self.window.session
+        if session is None or self.window.study is None:
+            self.panel.show_queue([], None, _empty_progress())
+            return
+        self._session = session
+        self.queue = ReviewQueue(session.project, session.study_id, self.panel.current_filter())
+        self.overlay = ProposalOverlay(self.window.grid.panes)
+        self._unsubscribe = session.project.subscribe(self._on_store_change)
+        self.refresh(centre=False)
+        if self.queue.items:
+            self.window.notify(f"{len(self.queue.items)} lesion proposals; {self.queue.progress()} "
+                               "(Review > Review queue)")
+
+    def _detach(self) -> None:
+        self._unsubscribe()
+        self._unsubscribe = lambda: None
+        if self.overlay is not None:
+            self.overlay.close()
+        self.overlay = None
+        self.queue = None
+        self._session = None
+        self._recists.clear()
+
+    def _live(self) -> bool:
+        """A queue of the session that is open now (a closed project is never touched)."""
+        if self.queue is not None and self._session is not self.window.session:
+            self._detach()
+        return self.queue is not None
+
+    @property
+    def reference(self) -> Volume | None:
+        study = self.window.study
+        return None if study is None else study.reference.volume
+
+    # --- proposals in -------------------------------------------------------------------------------
+    def _import_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self.window, "Import lesion proposals", "", "Proposals (*.json *.csv);;All (*)")
+        if path:
+            self.import_file(Path(path))
+
+    def import_file(self, path: Path) -> int:
+        """Add the proposals of a proposals.json / CSV file to the study; returns how many were added."""
+        if not self._live() or self.reference is None:
+            self.window.show_error("Cannot import proposals", "open a study first (with a writable project)")
+            return 0
+        try:
+            imported = import_proposals_file(path, self.reference)
+        except (OSError, ProposalFormatError, ProposalGridError, ValueError) as exc:
+            self.window.show_error("Could not import the proposals", str(exc))
+            return 0
+        return self.add_imported(imported, str(path))
+
+    def add_imported(self, imported: ProposalImport, source: str) -> int:
+        if not self._live():
+            return 0
+        try:
+            self._busy = True
+            saved = self.queue.project.add_proposals(self.queue.study_id, imported.records)
+        except StoreError as exc:
+            self.window.show_error("Could not store the proposals", str(exc))
+            return 0
+        finally:
+            self._busy = False
+        self.refresh(centre=False)
+        self.queue.go_to_resume_point()
+        self.dock.show()
+        self._show_current()
+        text = f"{len(saved)} proposals from {Path(source).name} ({imported.model})"
+        if imported.problems:
+            self.window.show_error(f"Imported {text}; {len(imported.problems)} left out",
+                                   "\n".join(imported.problems[:30]))
+        else:
+            self.window.notify(f"Imported {text}")
+        return len(saved)
+
+    # --- keys and buttons ---------------------------------------------------------------------------
+    def _dock_visibility(self, visible: bool) -> None:
+        for sc in self.shortcuts.values():
+            sc.setEnabled(bool(visible))
+
+    def act(self, action: str) -> None:
+        if not self._live():
+            return
+        handlers = {"accept": lambda: self._decide("accepted"), "reject": lambda: self._decide("rejected"),
+                    "flag": lambda: self._decide("flagged"), "edit": self.edit, "next": self.next,
+                    "previous": self.previous, "undo": self.undo}
+        try:
+            handlers[action]()
+        except StoreError as exc:  # read-only project, conflict: tell, keep the queue as it is
+            self.window.show_error(f"Could not {action}", str(exc))
+            self.refresh(centre=False)
+
+    def next(self) -> None:
+        self.queue.next()
+        self._show_current()
+
+    def previous(self) -> None:
+        self.queue.previous()
+        self._show_current()
+
+    def _decide(self, decision: str) -> None:
+        if self.queue.current is None:
+            return
+        self._busy = True
+        try:
+            self.queue.decide(decision)
+        finally:
+            self._busy = False
+        self._show_current()
+
+    def undo(self) -> None:
+        self._busy = True
+        try:
+            change = self.queue.undo()
+        finally:
+            self._busy = False
+        if change is None:
+            self.window.notify("Nothing to undo")
+        self._show_current()
+
+    def edit(self) -> None:
+        """Make the auto-proposed RECIST a lesion linked to the proposal ('edited') and switch the RECIST
+        tool on to adjust it; a proposal already edited selects its lesion again."""
+        p = self.queue.current
+        session = self.window.session
+        if p is None or session is None:
+            return
+        lesion_id = p.lesion_id
+        live = {lesion.id for lesion in session.project.list_lesions(self.queue.study_id)}
+        if lesion_id is None or lesion_id not in live:
+            phase, proposed = self.recist_for(p)
+            box = BoxRecord("3d", p.box.min_mm, p.box.max_mm, p.box.min_ijk, p.box.max_ijk)
+            self._busy = True
+            try:
+                lesion = session.project.add_lesion(
+                    self.queue.study_id, p.lesion_class, notes=f"from proposal {p.id} ({p.source_model}), "
+                    f"RECIST proposed by {proposed.method}",
+                    recist=RecistRecord.from_measurement(proposed.measurement, phase), box=box)
+                self.queue.edited(lesion.id)
+            finally:
+                self._busy = False
+            lesion_id = lesion.id
+        self.window.measure_action.setChecked(True)
+        session.tool.select(lesion_id)
+        self._show_current()
+
+    # --- showing ------------------------------------------------------------------------------------
+    def refresh(self, centre: bool = True) -> None:
+        """Reload the queue from the project and show it."""
+        if not self._live():
+            return
+        self.queue.reload()
+        if centre:
+            self._show_current()
+        else:
+            self._show_list()
+
+    def _show_list(self) -> None:
+        q = self.queue
+        self.panel.show_queue(q.items, q.index, q.progress())
+        if self.overlay is not None:
+            current = q.current
+            self.overlay.set_proposals(q.items, None if current is None else current.id)
+
+    def _show_current(self) -> None:
+        """The list, the boxes in the panes, every pane centred on the current proposal's key slice."""
+        q = self.queue
+        if q is None:
+            return
+        self._show_list()
+        p = q.current
+        ref = self.reference
+        if p is None or ref is None:
+            self.panel.thumbnails.show_proposal(None, None)
+            self.panel.recist_label.setText("")
+            return
+        self.centre_on(p)
+        pane = self.window.grid.active_pane() or (self.window.grid.panes[0] if self.window.grid.panes else None)
+        window = None if pane is None else (pane.pane_view.window_center, pane.pane_view.window_width)
+        self.panel.thumbnails.show_proposal(p, ref, window)
+        cached = self._recists.get(p.id)
+        shows_recist = p.lesion_id is None
+        self.overlay.set_recist(cached[1].measurement if cached and shows_recist else None)
+        self._describe(p, cached)
+        if cached is None:
+            QtCore.QTimer.singleShot(0, lambda pid=p.id: self._propose_later(pid))
+
+    def centre_on(self, p: ProposalRecord) -> None:
+        ref = self.reference
+        if ref is None:
+            return
+        point = proposal_centre(p, ref)
+        state = self.window.state
+        for pane in self.window.grid.panes:
+            state.set_focus(pane.pane_id, point, origin="programmatic")
+        for pane in self.window.grid.panes:
+            state.set_center(pane.pane_id, pane.geometry.scene_of_world(point), origin="programmatic")
+
+    def _describe(self, p: ProposalRecord, cached: tuple[str, AutoRecist] | None) -> None:
+        text = f"Proposal {p.id}: score {p.score:.3f}, {p.lesion_class}, {p.status}, slice " \
+               f"{'' if p.key_slice is None else p.key_slice + 1}, model {p.source_model}"
+        if cached is not None:
+            phase, r = cached
+            m = r.measurement
+            how = "segmented" if r.method == "segmented" else "box ellipse: no clear lesion edge, adjust it"
+            text += f"\nProposed RECIST {m.long_axis_mm:.1f} x {m.short_axis_mm:.1f} mm ({phase}, {how})"
+        self.panel.recist_label.setText(text)
+
+    def _propose_later(self, proposal_id: int) -> None:
+        q = self.queue
+        if q is None or q.current is None or q.current.id != proposal_id:
+            return  # the reviewer has moved on
+        try:
+            self.recist_for(q.current)
+        except (AutoRecistError, ValueError) as exc:
+            self.panel.recist_label.setText(f"No RECIST proposed: {exc}")
+            return
+        p = q.current
+        cached = self._recists[p.id]
+        if self.overlay is not None and p.lesion_id is None:
+            self.overlay.set_recist(cached[1].measurement)
+        self._describe(p, cached)
+
+    def recist_for(self, p: ProposalRecord) -> tuple[str, AutoRecist]:
+        """The RECIST proposed from the image in the box (cached): from the phases on the reference grid
+        (the reference, and registered copies), the one with the clearest lesion."""
+        if p.id in self._recists:
+            return self._recists[p.id]
+        study = self.window.study
+        ref = study.reference.volume
+        candidates: list[tuple[str, Volume]] = [(study.reference.kind.value, ref)]
+        for n, pane in enumerate(self.window.grid.panes):
+            # Only phases registered onto the reference grid: an unregistered phase is off by the breathing.
+            if n != study.reference_index and n < len(study.phases) and pane.status_text == "registered" \
+                    and _same_grid(pane.volume, ref):
+                candidates.append((study.phases[n].kind.value, pane.volume))
+        key = p.key_slice if p.key_slice is not None else (p.box.min_ijk[2] + p.box.max_ijk[2]) // 2
+        best, result = auto_recist_best([v for _, v in candidates], (p.box.min_ijk, p.box.max_ijk), key)
+        self._recists[p.id] = (candidates[best][0], result)
+        return self._recists[p.id]
+
+    # --- panel callbacks ----------------------------------------------------------------------------
+    def _row_chosen(self, index: int) -> None:
+        if self._live():
+            self.queue.go_to(index)
+            self._show_current()
+
+    def _filter_changed(self, new_filter: QueueFilter) -> None:
+        if self._live():
+            self.queue.set_filter(new_filter)
+            self._show_current()
+
+    def _on_store_change(self, change: StoreChange) -> None:
+        """Edits made elsewhere (Ctrl+Z in the Edit menu, a detection finishing) reach the list."""
+        if self._busy or self._refresh_pending:
+            return
+        if change.entity in ("proposal", "study") or change.action.startswith(("undo:decide", "redo:decide")):
+            self._refresh_pending = True
+            QtCore.QTimer.singleShot(0, self._deferred_refresh)
+
+    def _deferred_refresh(self) -> None:
+        self._refresh_pending = False
+        if self._live():
+            self.refresh(centre=False)
+
+
+def _empty_progress():
+    from liverview.review.review_queue import ReviewProgress
+
+    return ReviewProgress(0, 0, 0)

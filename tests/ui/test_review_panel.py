@@ -1,0 +1,140 @@
+"""The review dock in the real window: import, boxes in every pane, keys with a pane focused, edit, screenshot."""
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from liverview.review.box_section import box_section
+from liverview.ui.main_window import MainWindow
+from liverview.ui.review.thumbnails import proposal_centre
+from tests.ui.review_fixtures import phantom, write_phantom_proposals
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    w = MainWindow(register_mode=None, project_path=tmp_path / "review.lvproj", user="dr-review")
+    qtbot.addWidget(w)
+    w.resize(1500, 950)
+    w.show()
+    qtbot.waitExposed(w)
+    w.set_study(phantom().to_study())
+    QtWidgets.QApplication.processEvents()
+    yield w
+    w.close()
+
+
+def drawn_boxes(window, pane):
+    items = window.review.overlay._items[pane.pane_id]
+    x, y = items.current.getData()
+    return np.zeros((0, 2)) if x is None else np.column_stack([x, y])
+
+
+def key(qtbot, widget, k):
+    qtbot.keyClick(widget, k)
+    QtWidgets.QApplication.processEvents()
+
+
+def test_import_navigate_decide_with_keys(window, qtbot, tmp_path):
+    path = write_phantom_proposals(tmp_path / "proposals.json", 12)
+    assert window.review.import_file(path) == 12
+    review = window.review
+    assert review.dock.isVisible()
+    assert review.panel.table.rowCount() == 12
+    scores = [float(review.panel.table.item(r, 1).text()) for r in range(12)]
+    assert scores == sorted(scores, reverse=True)
+    assert review.panel.progress_label.text().startswith("0 / 12 reviewed")
+
+    p = review.queue.current
+    ref = window.study.reference.volume
+    centre = proposal_centre(p, ref)
+    for pane in window.grid.panes:  # every pane is centred on the proposal's key slice
+        assert np.allclose(pane.pane_view.focus, centre)
+        assert np.allclose(pane.pane_view.center_uv, pane.geometry.scene_of_world(centre))
+        pts = drawn_boxes(window, pane)
+        finite = pts[np.isfinite(pts[:, 0])]
+        assert len(finite) == 5, pane.title  # one closed rectangle
+        plane_pt = centre
+        poly = box_section(p.box.min_mm, p.box.max_mm, plane_pt, pane.plane_normal())
+        expect = np.array([pane.geometry.scene_of_world(q) for q in poly])
+        assert np.allclose(np.sort(finite[:4], axis=0), np.sort(expect, axis=0), atol=1e-6)
+
+    # other orientations: the same box, cut by coronal and sagittal planes
+    window.grid.panes[1].set_orientation(window.grid.panes[1].pane_view.orientation.__class__("coronal"))
+    window.grid.panes[2].set_orientation(window.grid.panes[2].pane_view.orientation.__class__("sagittal"))
+    QtWidgets.QApplication.processEvents()
+    review.centre_on(p)
+    for pane in window.grid.panes[1:3]:
+        pts = drawn_boxes(window, pane)
+        assert np.isfinite(pts[:, 0]).sum() == 5, pane.pane_view.orientation
+
+    # keys work while a pane has the keyboard focus; arrows still step slices there
+    pane = window.grid.panes[0]
+    pane.view.setFocus()
+    QtWidgets.QApplication.processEvents()
+    first = review.queue.current.id
+    key(qtbot, pane.view, QtCore.Qt.Key.Key_A)
+    assert window.session.project.get_proposal(first).status == "accepted"
+    second = review.queue.current.id
+    assert second != first
+    key(qtbot, pane.view, QtCore.Qt.Key.Key_R)
+    assert window.session.project.get_proposal(second).status == "rejected"
+    key(qtbot, pane.view, QtCore.Qt.Key.Key_P)
+    assert review.queue.current.id == second
+    key(qtbot, pane.view, QtCore.Qt.Key.Key_U)
+    assert window.session.project.get_proposal(second).status == "pending"
+    assert review.queue.current.id == second
+    z = pane.pane_view.focus[2]
+    key(qtbot, pane.view, QtCore.Qt.Key.Key_Up)
+    assert pane.pane_view.focus[2] != z, "arrows stay with the panes"
+    key(qtbot, pane.view, QtCore.Qt.Key.Key_N)
+    assert review.queue.index == 2
+    assert review.panel.progress_label.text().startswith("1 / 12 reviewed")
+    decisions = window.session.project.decisions(first)
+    assert [(d.decision, d.reviewer, d.model) for d in decisions] == [("accepted", "dr-review", "test-boxes")]
+
+
+def test_edit_makes_a_lesion_with_the_proposed_recist(window, qtbot, tmp_path):
+    window.review.import_file(write_phantom_proposals(tmp_path / "p.json", 6))
+    review = window.review
+    p = review.queue.current
+    les = [x for x in phantom().lesions if x.key_slice == p.key_slice][0]
+    window.grid.panes[0].view.setFocus()
+    key(qtbot, window.grid.panes[0].view, QtCore.Qt.Key.Key_E)
+    saved = window.session.project.get_proposal(p.id)
+    assert saved.status == "edited" and saved.lesion_id is not None
+    lesion = window.session.project.get_lesion(saved.lesion_id)
+    assert lesion.recist is not None and lesion.box("3d") is not None
+    phase, proposed = review.recist_for(p)  # the lesion holds exactly the RECIST proposed from the image
+    assert lesion.recist.long_mm == pytest.approx(proposed.measurement.long_axis_mm, abs=1e-6)
+    assert lesion.recist.phase == phase == "non-contrast"  # unregistered phases are not used
+    assert lesion.recist.long_mm == pytest.approx(les.long_axis_length_mm, rel=0.35)  # synthetic phantom
+    assert window.measure_action.isChecked()
+    assert window.session.editor.selected_id == lesion.id
+    assert window.lesion_panel.table.rowCount() == 1
+    # the tool draws it in the panes now (on the key slice every pane is centred on)
+    marks = window.session.tool._marks[window.grid.panes[0].pane_id]
+    assert len(marks.selected_lines.getData()[0]) == 4
+
+
+def test_screenshot_with_review_dock_and_boxes(window, qtbot, tmp_path):
+    window.review.import_file(write_phantom_proposals(tmp_path / "p.json", 12))
+    window.review.recist_for(window.review.queue.current)
+    window.review._show_current()
+    QtWidgets.QApplication.processEvents()
+    image = window.grab().toImage()
+    path = tmp_path / "review.png"
+    image.save(str(path))
+    arr = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    assert arr.std() > 20  # not a blank window
+    # the current box is drawn in yellow in the first pane: look for yellow pixels there
+    pane = window.grid.panes[0]
+    sub = pane.grab().toImage().convertToFormat(image.Format.Format_RGB888)
+    rgb = np.frombuffer(sub.constBits(), np.uint8).reshape(sub.height(), sub.bytesPerLine())[:, :sub.width() * 3]
+    rgb = rgb.reshape(sub.height(), sub.width(), 3).astype(int)
+    yellow = (rgb[..., 0] > 200) & (rgb[..., 1] > 200) & (rgb[..., 2] < 80)
+    assert yellow.sum() > 50
+    import os
+    if os.environ.get("LIVERVIEW_SHOT_DIR"):
+        image.save(os.path.join(os.environ["LIVERVIEW_SHOT_DIR"], "review_dock.png"))
