@@ -1,0 +1,100 @@
+"""`liverview detect STUDY --out proposals.json`: 3D lesion proposals (class, scores, key slice) from the
+multi-phase CT detector, on the reference phase's voxel grid."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from liverview.cli import CliError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "detect", help="detect liver lesions in a CT study and write proposals.json",
+        description="Run the multi-phase CT lesion detector (plugins/mscn_detector) on STUDY: a phantom folder "
+                    "(study.json), a folder of one volume per phase, a volume file or a DICOM folder. Phases are "
+                    "resampled onto the reference phase by patient coordinates (no registration); missing phases "
+                    "are left out of the model's attention. CUDA with mixed precision when available.")
+    parser.add_argument("study", metavar="STUDY", type=Path, help="study folder or file")
+    parser.add_argument("--out", type=Path, required=True, help="proposals.json to write")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu or cuda")
+    parser.add_argument("--weights", type=Path, default=None, help="model weights (default: models/mscn_detector)")
+    parser.add_argument("--reference", default=None, metavar="PHASE",
+                        help="reference phase (default: the study's: non-contrast for phantoms, else portal venous)")
+    parser.add_argument("--assume-phase", default="portal venous", metavar="PHASE",
+                        help="phase kind given to a single phase of unknown kind (default portal venous)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch")
+    parser.set_defaults(func=run)
+
+
+def load_study_phases(study_path: Path, assume_phase: str = "portal venous"):
+    """(volumes by PhaseKind, default reference kind, study name) for a phantom folder or anything
+    liverview.io.study_loader reads."""
+    from liverview.core.study import PhaseKind
+    from liverview.io.errors import LoadError
+    from liverview.io.volumes import read_volume
+
+    if not study_path.exists():
+        raise CliError(f"{study_path}: no such file or folder")
+    meta_file = study_path / "study.json"
+    if meta_file.is_file():
+        meta = json.loads(meta_file.read_text())
+        volumes = {PhaseKind(name): read_volume(study_path / info["file"]) for name, info in meta["phases"].items()}
+        return volumes, PhaseKind(meta.get("reference_phase", "non-contrast")), study_path.name
+    from liverview.io.study_loader import load_study
+
+    try:
+        loaded = load_study([study_path])
+    except LoadError as exc:
+        raise CliError(str(exc)) from None
+    study = loaded.study
+    phases = list(study.phases)
+    if len(phases) == 1 and phases[0].kind is PhaseKind.UNKNOWN:
+        kind = PhaseKind.parse(assume_phase)
+        print(f"note: the single phase's kind is unknown; read as {kind.value} (--assume-phase)", file=sys.stderr)
+        return {kind: phases[0].volume}, kind, study.description or study_path.name
+    volumes = {}
+    for p in phases:
+        if p.kind is PhaseKind.UNKNOWN or p.kind in volumes:
+            print(f"note: phase '{p.label}' left out (unknown or repeated kind)", file=sys.stderr)
+            continue
+        volumes[p.kind] = p.volume
+    if not volumes:
+        raise CliError(f"{study_path}: no phase of a known kind; name the files by phase (e.g. arterial.nii.gz)")
+    ref = study.reference.kind if study.reference.kind in volumes else next(iter(volumes))
+    return volumes, ref, study.description or study_path.name
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from liverview.core.study import PhaseKind
+    from liverview.detection.proposals import ProposalSet, write_proposals
+    from plugins.mscn_detector.inference import load_detector
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    volumes, reference, name = load_study_phases(args.study, args.assume_phase)
+    if args.reference:
+        reference = PhaseKind.parse(args.reference)
+        if reference not in volumes:
+            raise CliError(f"--reference {reference.value}: the study has no such phase "
+                           f"({', '.join(k.value for k in volumes)})")
+    detector = load_detector(args.weights, args.device)
+    start = time.perf_counter()
+    result = detector.detect(volumes, reference)
+    result = ProposalSet(result.proposals, name, result.model, result.reference_phase, result.shape,
+                         result.spacing_mm, result.origin_mm, result.direction)
+    write_proposals(args.out, result)
+    z = volumes[reference].array.shape[0]
+    print(f"{len(result.proposals)} proposals on {z} slices of {reference.value} "
+          f"({', '.join(k.short for k in volumes)} read) in {time.perf_counter() - start:.1f} s on "
+          f"{detector.device} -> {args.out}")
+    for p in result.sorted_by_score()[:10]:
+        print(f"  {p.lesion_class:<10} score {p.score:.2f}  slices {p.z_range[0]}-{p.z_range[1]} key {p.key_slice}  "
+              f"box x {p.box[0]:.0f}-{p.box[2]:.0f} y {p.box[1]:.0f}-{p.box[3]:.0f}")
+    return 0

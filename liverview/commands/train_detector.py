@@ -1,0 +1,84 @@
+"""`liverview train-detector --data DIR --out DIR`: train the multi-phase CT lesion detector on a folder of
+studies (phantoms written by `liverview synth-ct`: one NIfTI per phase, lesions.csv, study.json)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from liverview.cli import CliError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train-detector", help="train the multi-phase CT lesion detector on a folder of studies",
+        description="Train the MSCN-style lesion detector (plugins/mscn_detector) on every study under DIR "
+                    "(subfolders with study.json + lesions.csv, as `liverview synth-ct` writes them). Writes "
+                    "last.pt after every epoch (a rerun with the same OUT resumes from it), and at the end "
+                    "mscn_detector.pt and train_log.json. The seed is fixed (--seed).")
+    parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="folder of training studies")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="run folder (checkpoints, weights)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu or cuda")
+    parser.add_argument("--epochs", type=int, default=None, metavar="N", help="epochs (default from the config: 10)")
+    parser.add_argument("--steps-per-epoch", type=int, default=None, metavar="N", help="batches per epoch (default 150)")
+    parser.add_argument("--batch-size", type=int, default=None, metavar="N", help="slices per batch (default 8)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--slices", type=int, choices=(1, 3, 9), default=9, help="adjacent slices per phase (default 9)")
+    parser.add_argument("--phases", default="all", metavar="LIST",
+                        help="comma-separated phases the model reads, e.g. 'portal venous' (default all four)")
+    parser.add_argument("--no-pyramid", action="store_true", help="ablation: no shallow-to-deep pyramid fusion")
+    parser.add_argument("--no-attention", action="store_true", help="ablation: no cross-phase attention block")
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch")
+    parser.add_argument("--init-weights", type=Path, default=None, help="start from these weights (fine-tuning)")
+    parser.set_defaults(func=run)
+
+
+class _Bar:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.last = -1
+
+    def __call__(self, fraction: float) -> None:
+        pct = int(fraction * 100)
+        if pct == self.last:
+            return
+        self.last = pct
+        el = time.perf_counter() - self.start
+        eta = el / max(fraction, 1e-6) - el
+        bar = "#" * (pct // 4) + "-" * (25 - pct // 4)
+        end = "\n" if pct >= 100 else ""
+        print(f"\r[{bar}] {pct:3d}%  {el:6.0f} s elapsed, ~{eta:5.0f} s left", end=end, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from liverview.core.study import PhaseKind
+    from plugins.mscn_detector.config import ALL_PHASES, DetectorConfig
+    from plugins.mscn_detector.training import load_cases_from_folder, train_detector
+
+    if not args.data.is_dir():
+        raise CliError(f"--data {args.data} is not a folder")
+    if args.out.exists() and not args.out.is_dir():
+        raise CliError(f"--out {args.out} exists and is not a folder")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    phases = ALL_PHASES if args.phases == "all" else tuple(PhaseKind.parse(p).value for p in args.phases.split(","))
+    changes: dict = {"seed": args.seed, "n_slices": args.slices, "phases": phases,
+                     "pyramid_fusion": not args.no_pyramid, "cross_phase_attention": not args.no_attention}
+    for key in ("epochs", "steps_per_epoch", "batch_size"):
+        value = getattr(args, key)
+        if value is not None:
+            if value < 1:
+                raise CliError(f"--{key.replace('_', '-')} must be at least 1")
+            changes[key] = value
+    config = DetectorConfig().replace(**changes)
+    cases = load_cases_from_folder(args.data)
+    print(f"training on {len(cases)} studies from {args.data} -> {args.out} "
+          f"({config.epochs} epochs x {config.steps_per_epoch} batches of {config.batch_size})", file=sys.stderr)
+    weights = train_detector(cases, config, args.out, init_weights=args.init_weights, device=args.device,
+                             progress=_Bar(), log=lambda m: print(f"\n{m}", file=sys.stderr, flush=True))
+    print(f"weights: {weights}")
+    return 0

@@ -1,0 +1,121 @@
+"""2D detections -> 3D proposals, the lesion harvester's rule (Cai et al. 2020, section 2D -> 3D).
+
+1. keep 2D boxes with score > t_G (0.1);
+2. link a box to a chain ending on the slice just above when their 2D IoU > 0.8 (best IoU wins, one box
+   per chain and slice);
+3. extend every chain one slice up and down (clipped to the volume) and merge two chains whose slice
+   ranges then overlap and whose 2D boxes overlap with IoU >= 0.8 (repeated until nothing merges);
+4. the 3D score is the maximum 2D score, the key slice is that box's slice, the 3D box is the union of
+   the 2D boxes, class probabilities are the score-weighted mean of the chain's 2D class probabilities.
+
+Pure numpy / stdlib: the detector and the harvest loop share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from liverview.detection.proposals import Box2D, Detection2D, Proposal3D, box_iou
+
+SCORE_THRESHOLD = 0.1  # t_G
+LINK_IOU = 0.8
+MERGE_IOU = 0.8
+
+
+@dataclass
+class _Chain:
+    detections: list[Detection2D] = field(default_factory=list)
+    z0: int = 0
+    z1: int = 0
+
+    @property
+    def last(self) -> Detection2D:
+        return self.detections[-1]
+
+    @property
+    def box(self) -> Box2D:
+        boxes = [d.box for d in self.detections]
+        return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+    @property
+    def best(self) -> Detection2D:
+        return max(self.detections, key=lambda d: d.score)
+
+
+def _link(detections: list[Detection2D], link_iou: float) -> list[_Chain]:
+    by_slice: dict[int, list[Detection2D]] = {}
+    for d in detections:
+        by_slice.setdefault(d.slice_index, []).append(d)
+    chains: list[_Chain] = []
+    open_chains: list[_Chain] = []  # chains whose last box is on the previous slice
+    for z in sorted(by_slice):
+        still_open: list[_Chain] = []
+        candidates = [c for c in open_chains if c.last.slice_index == z - 1]
+        for d in sorted(by_slice[z], key=lambda d: -d.score):
+            best, best_iou = None, link_iou
+            for c in candidates:
+                iou = box_iou(c.last.box, d.box)
+                if iou > best_iou:
+                    best, best_iou = c, iou
+            if best is None:
+                best = _Chain([d], z, z)
+                chains.append(best)
+            else:
+                candidates.remove(best)
+                best.detections.append(d)
+                best.z1 = z
+            still_open.append(best)
+        open_chains = still_open
+    return chains
+
+
+def _merge(chains: list[_Chain], merge_iou: float) -> list[_Chain]:
+    merged = True
+    while merged:
+        merged = False
+        for a in range(len(chains)):
+            for b in range(a + 1, len(chains)):
+                ca, cb = chains[a], chains[b]
+                if ca.z1 < cb.z0 or cb.z1 < ca.z0:
+                    continue
+                if box_iou(ca.box, cb.box) >= merge_iou:
+                    ca.detections = sorted(ca.detections + cb.detections, key=lambda d: d.slice_index)
+                    ca.z0, ca.z1 = min(ca.z0, cb.z0), max(ca.z1, cb.z1)
+                    del chains[b]
+                    merged = True
+                    break
+            if merged:
+                break
+    return chains
+
+
+def _class_probs(chain: _Chain) -> dict[str, float]:
+    total = sum(d.score for d in chain.detections if d.class_probs)
+    if total <= 0:
+        return dict(chain.best.class_probs)
+    probs: dict[str, float] = {}
+    for d in chain.detections:
+        for name, p in d.class_probs.items():
+            probs[name] = probs.get(name, 0.0) + d.score * p / total
+    return probs
+
+
+def stack_detections(detections: Iterable[Detection2D], n_slices: int | None = None,
+                     score_threshold: float = SCORE_THRESHOLD, link_iou: float = LINK_IOU,
+                     merge_iou: float = MERGE_IOU, extend: int = 1) -> list[Proposal3D]:
+    """3D proposals from 2D detections (slice indices of one volume); ``n_slices`` clips the one-slice
+    extension to the volume (None: no clipping except at slice 0). Sorted by score, best first."""
+    kept = [d for d in detections if d.score > score_threshold]
+    chains = _link(kept, link_iou)
+    last = None if n_slices is None else n_slices - 1
+    for c in chains:
+        c.z0 = max(0, c.z0 - extend)
+        c.z1 = c.z1 + extend if last is None else min(last, c.z1 + extend)
+    chains = _merge(chains, merge_iou)
+    proposals = []
+    for c in chains:
+        best = c.best
+        proposals.append(Proposal3D(box=c.box, z_range=(c.z0, c.z1), score=best.score,
+                                    key_slice=best.slice_index, class_probs=_class_probs(c)))
+    return sorted(proposals, key=lambda p: -p.score)

@@ -1,0 +1,223 @@
+"""Training data: studies (phase volumes + lesion boxes + hard negatives) prepared once on the working
+grid, and random batches of 2.5D slice stacks with their CenterNet targets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from liverview.core.study import PhaseKind
+from liverview.core.volume import Volume
+from liverview.detection.proposals import Proposal3D
+from liverview.io.volumes import read_volume
+from plugins.mscn_detector.config import DetectorConfig
+from plugins.mscn_detector.preprocess import WorkingGrid, prepare_phases
+from plugins.mscn_detector.targets import SliceBox, build_targets
+
+
+@dataclass(frozen=True)
+class TrainingLesion:
+    """One labelled lesion in reference voxels: inclusive box (x0, y0, z0, x1, y1, z1), class, key slice;
+    ``label_id`` is its value in TrainingCase.lesion_labels when a label map is given."""
+
+    box_ijk: tuple[int, int, int, int, int, int]
+    lesion_class: str
+    key_slice: int
+    label_id: int | None = None
+
+
+@dataclass
+class TrainingCase:
+    """One study to train on. ``phases``: a path or Volume per phase kind; ``lesions``: boxes + class + key
+    slice in reference voxels; ``hard_negatives``: proposals known to be no lesion (HNSL);
+    ``lesion_labels``: optional label map (reference grid) giving exact per-slice boxes. Without it only
+    the key slices count as positive slices and slices inside a lesion's z-range are not used as targets."""
+
+    phases: Mapping[PhaseKind, str | Path | Volume]
+    lesions: list[TrainingLesion]
+    hard_negatives: list[Proposal3D] = field(default_factory=list)
+    reference: PhaseKind = PhaseKind.NON_CONTRAST
+    lesion_labels: str | Path | Volume | None = None
+    name: str = ""
+
+
+def _as_volume(v: str | Path | Volume) -> Volume:
+    return v if isinstance(v, Volume) else read_volume(v)
+
+
+@dataclass
+class PreparedCase:
+    """A case on the working grid: uint8 slices (P, nz, ny, nx), boxes per working slice, usable slices."""
+
+    name: str
+    image: np.ndarray
+    present: np.ndarray
+    grid: WorkingGrid
+    boxes: dict[int, list[SliceBox]]  # positives per working slice
+    hard: dict[int, list[SliceBox]]  # hard negatives per working slice
+    target_slices: np.ndarray  # working slices whose labels are complete
+
+
+def _boxes_from_labels(labels: np.ndarray, lesion: TrainingLesion, grid: WorkingGrid, cls: int
+                       ) -> dict[int, SliceBox]:
+    x0, y0, z0, x1, y1, z1 = lesion.box_ijk
+    sub = labels[z0:z1 + 1, y0:y1 + 1, x0:x1 + 1] == lesion.label_id
+    out: dict[int, SliceBox] = {}
+    nz = grid.shape[0]
+    for kw in range(nz):
+        z = int(round(grid.ref_slice(kw)))
+        if not z0 <= z <= z1:
+            continue
+        m = sub[z - z0]
+        if not m.any():
+            continue
+        rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+        box = grid.box_to_work((x0 + cols[0], y0 + rows[0], x0 + cols[-1] + 1, y0 + rows[-1] + 1))
+        out[kw] = SliceBox(*box, cls)
+    return out
+
+
+def prepare_case(case: TrainingCase, config: DetectorConfig) -> PreparedCase:
+    volumes = {k: _as_volume(v) for k, v in case.phases.items()}
+    image, present, grid = prepare_phases(volumes, case.reference, config)
+    nz = grid.shape[0]
+    labels = None
+    if case.lesion_labels is not None:
+        labels = _as_volume(case.lesion_labels).array
+    boxes: dict[int, list[SliceBox]] = {}
+    covered = np.zeros(nz, bool)  # working slices inside some lesion's z-range
+    complete = np.ones(nz, bool)
+    for les in case.lesions:
+        if les.lesion_class not in config.classes:
+            raise ValueError(f"{case.name}: unknown lesion class {les.lesion_class!r}")
+        cls = config.classes.index(les.lesion_class)
+        x0, y0, z0, x1, y1, z1 = les.box_ijk
+        if labels is not None and les.label_id is not None:
+            per_slice = _boxes_from_labels(labels, les, grid, cls)
+        else:  # only the key slice is known: a box on it, the lesion's other slices are left out
+            kw = int(round(grid.work_slice(les.key_slice)))
+            per_slice = {kw: SliceBox(*grid.box_to_work((x0, y0, x1 + 1, y1 + 1)), cls)} if 0 <= kw < nz else {}
+            lo, hi = int(np.floor(grid.work_slice(z0))), int(np.ceil(grid.work_slice(z1)))
+            complete[max(0, lo):hi + 1] = False
+            if 0 <= kw < nz:
+                complete[kw] = True
+        for kw, b in per_slice.items():
+            boxes.setdefault(kw, []).append(b)
+            covered[kw] = True
+    hard: dict[int, list[SliceBox]] = {}
+    for hn in case.hard_negatives:
+        kw0 = max(0, int(round(grid.work_slice(hn.z_range[0]))))
+        kw1 = min(nz - 1, int(round(grid.work_slice(hn.z_range[1]))))
+        for kw in range(kw0, kw1 + 1):
+            hard.setdefault(kw, []).append(SliceBox(*grid.box_to_work(hn.box), -1))
+    return PreparedCase(case.name, image, present, grid, boxes, hard, np.flatnonzero(complete))
+
+
+def load_cases_from_folder(folder: str | Path) -> list[TrainingCase]:
+    """Every phantom study under ``folder`` (each subfolder with study.json + lesions.csv; or ``folder`` itself)."""
+    from liverview.synth.ct_phantom import PHASE_FILES, read_lesion_table
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"training data folder {folder} does not exist")
+    studies = [folder] if (folder / "study.json").is_file() else sorted(
+        p for p in folder.iterdir() if (p / "study.json").is_file())
+    if not studies:
+        raise FileNotFoundError(f"{folder} holds no study (a subfolder with study.json + lesions.csv, as written "
+                                f"by `liverview synth-ct`)")
+    cases = []
+    for s in studies:
+        meta = json.loads((s / "study.json").read_text())
+        phases = {PhaseKind(name): s / info["file"] for name, info in meta["phases"].items()}
+        lesions = [TrainingLesion(tuple(l.box_ijk), l.lesion_class, l.key_slice, l.lesion_id)  # type: ignore[arg-type]
+                   for l in read_lesion_table(s / meta.get("lesion_table", "lesions.csv"))]
+        labels = s / meta["lesion_labels"] if meta.get("lesion_labels") else None
+        cases.append(TrainingCase(phases, lesions, reference=PhaseKind(meta.get("reference_phase", "non-contrast")),
+                                  lesion_labels=labels, name=s.name))
+    _ = PHASE_FILES
+    return cases
+
+
+def slice_stack(image: np.ndarray, k: int, n_slices: int) -> np.ndarray:
+    """(P, S, ny, nx) slices k - S//2 .. k + S//2, edge slices repeated beyond the volume."""
+    half = n_slices // 2
+    idx = np.clip(np.arange(k - half, k + half + 1), 0, image.shape[1] - 1)
+    return image[:, idx]
+
+
+class BatchSampler:
+    """Random 2.5D training samples: crops centred near lesions (positive_fraction), near hard negatives,
+    or anywhere on usable slices; phase dropout; the random stream is (seed, step) so resume repeats it."""
+
+    def __init__(self, cases: Sequence[PreparedCase], config: DetectorConfig) -> None:
+        if not cases:
+            raise ValueError("no training cases")
+        self.cases = list(cases)
+        self.config = config
+        self.positives = [(c, k, b) for c, pc in enumerate(self.cases) for k, bs in pc.boxes.items()
+                          for b in bs if k in set(pc.target_slices.tolist())]
+        self.hard = [(c, k, b) for c, pc in enumerate(self.cases) for k, bs in pc.hard.items() for b in bs
+                     if k in set(pc.target_slices.tolist())]
+
+    def _crop_origin(self, rng: np.random.Generator, size: tuple[int, int], centre: tuple[float, float] | None
+                     ) -> tuple[int, int]:
+        crop = self.config.crop_px
+        out = []
+        for n, c in zip(size, centre if centre is not None else (None, None)):
+            if n <= crop:
+                out.append(-int(rng.integers(0, crop - n + 1)))  # pad: image placed anywhere in the crop
+            elif c is None:
+                out.append(int(rng.integers(0, n - crop + 1)))
+            else:
+                lo = int(np.clip(c - crop + 16, 0, n - crop))
+                hi = int(np.clip(c - 16, 0, n - crop))
+                out.append(int(rng.integers(lo, hi + 1)))
+        return out[0], out[1]  # y, x
+
+    def sample(self, step: int) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        rng = np.random.default_rng([cfg.seed, step])
+        crop, stride = cfg.crop_px, cfg.OUTPUT_STRIDE
+        xs, presents, tgts = [], [], []
+        for _ in range(cfg.batch_size):
+            u = rng.random()
+            centre = None
+            if self.positives and u < cfg.positive_fraction:
+                c, k, b = self.positives[int(rng.integers(len(self.positives)))]
+                centre = ((b.y0 + b.y1) / 2, (b.x0 + b.x1) / 2)
+            elif self.hard and u < cfg.positive_fraction + cfg.hard_negative_fraction:
+                c, k, b = self.hard[int(rng.integers(len(self.hard)))]
+                centre = ((b.y0 + b.y1) / 2, (b.x0 + b.x1) / 2)
+            else:
+                c = int(rng.integers(len(self.cases)))
+                ts = self.cases[c].target_slices
+                k = int(ts[rng.integers(len(ts))])
+            pc = self.cases[c]
+            _, _, ny, nx = pc.image.shape
+            oy, ox = self._crop_origin(rng, (ny, nx), centre)
+            stack = slice_stack(pc.image, k, cfg.n_slices)
+            x = np.zeros((stack.shape[0], cfg.n_slices, crop, crop), np.uint8)
+            sy0, sx0 = max(oy, 0), max(ox, 0)
+            sy1, sx1 = min(oy + crop, ny), min(ox + crop, nx)
+            x[:, :, sy0 - oy:sy1 - oy, sx0 - ox:sx1 - ox] = stack[:, :, sy0:sy1, sx0:sx1]
+            present = pc.present.copy()
+            if cfg.phase_dropout > 0 and present.sum() > 1 and rng.random() < cfg.phase_dropout:
+                have = np.flatnonzero(present)
+                keep = rng.choice(have, size=int(rng.integers(1, len(have))), replace=False)
+                present[:] = False
+                present[keep] = True
+                x[~present] = 0
+            shifted = [SliceBox(b.x0 - ox, b.y0 - oy, b.x1 - ox, b.y1 - oy, b.label)
+                       for b in pc.boxes.get(k, []) + pc.hard.get(k, [])]
+            tgts.append(build_targets(shifted, crop // stride, crop // stride, cfg.n_classes, stride))
+            xs.append(x)
+            presents.append(present)
+        batch = {k: torch.from_numpy(np.stack([t[k] for t in tgts])) for k in tgts[0]}
+        batch["image"] = torch.from_numpy(np.stack(xs))
+        batch["present"] = torch.from_numpy(np.stack(presents))
+        return batch

@@ -1,0 +1,147 @@
+"""Run the detector on a study: 3D lesion proposals on the reference phase's voxel grid.
+
+What ``detect`` does with the phases:
+- every phase is resampled onto the working grid of the *reference* phase (its field of view, 1.6 mm
+  pixels, 2.5 mm slices) by patient (world) coordinates; phases on the reference grid are resampled
+  directly. No registration is run: the model was trained on phantom phases with their breathing shifts
+  of a few mm left in, so it reads phases as they lie. Register the phases first (liverview
+  register-phases) when they are far apart.
+- a phase the model expects but the study lacks is fed as zeros and marked absent: the cross-phase
+  attention ignores it and its features are zeroed before fusion (the model was trained with random
+  phase dropout for this). A single-phase CT (e.g. portal venous only) therefore works, with lower class
+  accuracy, since classes differ by their enhancement across phases.
+- 2D peaks on every working slice (batched) are stacked into 3D proposals by
+  liverview.detection.stacking, then mapped back to reference voxels and slices.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+
+from liverview.core.study import PhaseKind
+from liverview.core.volume import Volume
+from liverview.detection.proposals import Detection2D, Proposal3D, ProposalSet
+from liverview.detection.stacking import SCORE_THRESHOLD, stack_detections
+from plugins.mscn_detector.config import DetectorConfig
+from plugins.mscn_detector.dataset import slice_stack
+from plugins.mscn_detector.decoding import decode
+from plugins.mscn_detector.model import MultiPhaseCenterNet
+from plugins.mscn_detector.preprocess import InvalidInputError, prepare_phases
+
+MODEL_NAME = "mscn_detector"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "mscn_detector" / "mscn_detector.pt"
+TRAIN_COMMAND = ("liverview train-detector --data PHANTOMS --out runs/mscn  "
+                 "(see models/mscn_detector/MODEL_CARD.md for the exact data and command)")
+
+__all__ = ["Detector", "DetectionCancelled", "InvalidInputError", "load_detector", "resolve_device"]
+
+
+class DetectionCancelled(Exception):
+    """The caller's cancelled() turned true; no proposals were produced."""
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """The weights file does not exist (the message says how to train it)."""
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device '{device}' requested but CUDA is not available; use --device cpu or auto")
+    return torch.device(device)
+
+
+class Detector:
+    """A loaded model ready to detect; ``name`` (model name + version) goes into proposals.json."""
+
+    def __init__(self, model: MultiPhaseCenterNet, config: DetectorConfig, name: str,
+                 device: torch.device, batch_slices: int = 8) -> None:
+        self.model = model.to(device).eval()
+        self.config = config
+        self.name = name
+        self.device = device
+        self.batch_slices = batch_slices
+
+    def detect(self, volumes: Mapping[PhaseKind, Volume], reference: PhaseKind,
+               progress: Callable[[float], None] | None = None,
+               cancelled: Callable[[], bool] | None = None) -> ProposalSet:
+        def check() -> None:
+            if cancelled is not None and cancelled():
+                raise DetectionCancelled("detection cancelled")
+
+        check()
+        try:
+            image, present, grid = prepare_phases(volumes, reference, self.config, cancelled)
+        except InterruptedError:
+            raise DetectionCancelled("detection cancelled") from None
+        if progress:
+            progress(0.1)
+        detections = self._detect_slices(image, present, check, progress)
+        stacked = stack_detections(detections, n_slices=grid.shape[0], score_threshold=SCORE_THRESHOLD)
+        proposals = []
+        last = grid.ref_shape[0] - 1
+        for p in stacked:
+            z0, z1 = grid.slices_to_ref(*p.z_range)
+            key = int(min(max(round(grid.ref_slice(p.key_slice)), z0), z1))
+            box = grid.box_to_ref(p.box)
+            box = (max(0.0, box[0]), max(0.0, box[1]), min(float(grid.ref_shape[2]), box[2]),
+                   min(float(grid.ref_shape[1]), box[3]))
+            if box[2] <= box[0] or box[3] <= box[1]:
+                continue
+            proposals.append(Proposal3D(box, (z0, min(z1, last)), p.score, key, p.class_probs))
+        if progress:
+            progress(1.0)
+        return ProposalSet.for_volume(proposals, volumes[reference], model=self.name,
+                                      reference_phase=reference.value)
+
+    @torch.no_grad()
+    def _detect_slices(self, image: np.ndarray, present: np.ndarray, check: Callable[[], None],
+                       progress: Callable[[float], None] | None) -> list[Detection2D]:
+        cfg = self.config
+        p, nz, ny, nx = image.shape
+        hp, wp = max(16, -(-ny // 16) * 16), max(16, -(-nx // 16) * 16)
+        present_t = torch.from_numpy(present)[None].to(self.device)
+        out: list[Detection2D] = []
+        use_amp = self.device.type == "cuda"
+        for start in range(0, nz, self.batch_slices):
+            check()
+            ks = list(range(start, min(nz, start + self.batch_slices)))
+            batch = np.zeros((len(ks), p, cfg.n_slices, hp, wp), np.uint8)
+            for n, k in enumerate(ks):
+                batch[n, :, :, :ny, :nx] = slice_stack(image, k, cfg.n_slices)
+            x = torch.from_numpy(batch).to(self.device).float().div_(255.0)
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=use_amp):
+                outputs = self.model(x, present_t.expand(len(ks), -1))
+            for k, peaks in zip(ks, decode(outputs, cfg.OUTPUT_STRIDE, threshold=SCORE_THRESHOLD)):
+                for pk in peaks:
+                    x0, y0, x1, y1 = pk.box
+                    box = (max(0.0, x0), max(0.0, y0), min(float(nx), x1), min(float(ny), y1))
+                    if box[2] <= box[0] or box[3] <= box[1]:
+                        continue
+                    out.append(Detection2D(k, box, pk.score, dict(zip(cfg.classes, pk.class_probs))))
+            if progress:
+                progress(0.1 + 0.85 * (start + len(ks)) / nz)
+        return out
+
+
+def load_detector(weights: str | Path | None = None, device: str = "auto") -> Detector:
+    """Load a trained detector (None = the default weights in models/mscn_detector/)."""
+    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+    if not path.is_file():
+        raise WeightsNotFoundError(f"detector weights {path} not found; train them with: {TRAIN_COMMAND}")
+    dev = resolve_device(device)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        config = DetectorConfig.from_dict(ckpt["config"])
+        model = MultiPhaseCenterNet(config)
+        model.load_state_dict(ckpt["model"])
+    except (KeyError, RuntimeError, ValueError, EOFError, OSError) as exc:
+        raise ValueError(f"{path} is not a usable mscn_detector checkpoint ({exc})") from None
+    model.float()
+    name = f"{MODEL_NAME}/{ckpt.get('version', '0')}"
+    return Detector(model, config, name, dev)

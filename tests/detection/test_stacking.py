@@ -1,0 +1,62 @@
+"""2D -> 3D stacking (liverview.detection.stacking): hand-made cases for each rule."""
+
+from liverview.detection.proposals import Detection2D
+from liverview.detection.stacking import stack_detections
+
+
+def det(z, box, score, probs=None):
+    return Detection2D(z, box, score, probs or {})
+
+
+def test_boxes_on_adjacent_slices_with_high_iou_link_into_one_proposal():
+    dets = [det(3, (10, 10, 20, 20), 0.5), det(4, (10, 10, 20, 21), 0.9), det(5, (10, 10, 20, 20), 0.4)]
+    [p] = stack_detections(dets, n_slices=20)
+    assert p.z_range == (2, 6)  # 3..5 extended by one slice each way
+    assert p.score == 0.9 and p.key_slice == 4  # max 2D score and its slice
+    assert p.box == (10, 10, 20, 21)  # union of the 2D boxes
+
+
+def test_low_iou_or_non_adjacent_boxes_do_not_link():
+    far = [det(3, (10, 10, 20, 20), 0.5), det(4, (14, 14, 24, 24), 0.6)]  # IoU 36/164 < 0.8
+    assert len(stack_detections(far, n_slices=20)) == 2
+    gap = [det(3, (10, 10, 20, 20), 0.5), det(6, (10, 10, 20, 20), 0.6)]  # extended 2-4 and 5-7: no overlap
+    assert len(stack_detections(gap, n_slices=20)) == 2
+
+
+def test_one_slice_gap_is_bridged_by_the_extension_and_merge():
+    dets = [det(3, (10, 10, 20, 20), 0.5), det(5, (10, 10, 20, 20), 0.7)]  # slice 4 missed
+    [p] = stack_detections(dets, n_slices=20)
+    assert p.z_range == (2, 6) and p.score == 0.7 and p.key_slice == 5
+
+
+def test_merge_needs_iou_of_at_least_0_8():
+    dets = [det(3, (10, 10, 20, 20), 0.5), det(5, (10, 10, 20, 25), 0.7)]  # IoU 100/150 = 0.67
+    assert len(stack_detections(dets, n_slices=20)) == 2
+
+
+def test_score_threshold_t_g_drops_weak_boxes():
+    dets = [det(3, (10, 10, 20, 20), 0.1), det(8, (10, 10, 20, 20), 0.11)]
+    props = stack_detections(dets, n_slices=20)
+    assert len(props) == 1 and props[0].key_slice == 8  # score must be > 0.1
+    assert stack_detections([det(0, (0, 0, 5, 5), 0.05)]) == []
+
+
+def test_extension_is_clipped_to_the_volume():
+    [p] = stack_detections([det(0, (0, 0, 5, 5), 0.5)], n_slices=1)
+    assert p.z_range == (0, 0)
+
+
+def test_class_probabilities_are_score_weighted():
+    dets = [det(3, (10, 10, 20, 20), 0.75, {"cyst": 1.0}), det(4, (10, 10, 20, 20), 0.25, {"hcc": 1.0})]
+    [p] = stack_detections(dets, n_slices=20)
+    assert abs(p.class_probs["cyst"] - 0.75) < 1e-9 and abs(p.class_probs["hcc"] - 0.25) < 1e-9
+    assert p.lesion_class == "cyst"
+
+
+def test_two_lesions_on_the_same_slices_stay_apart():
+    dets = []
+    for z in range(5, 9):
+        dets += [det(z, (10, 10, 20, 20), 0.6), det(z, (50, 50, 70, 70), 0.8)]
+    props = stack_detections(dets, n_slices=20)
+    assert len(props) == 2
+    assert props[0].box == (50, 50, 70, 70) and props[0].z_range == (4, 9)

@@ -1,0 +1,90 @@
+"""Network pieces: head shapes, cross-phase attention masking, focal loss and HNSL values, targets, decoding."""
+
+import math
+
+import pytest
+import torch
+
+from plugins.mscn_detector.cross_phase_attention import CrossPhaseAttention
+from plugins.mscn_detector.decoding import decode
+from plugins.mscn_detector.losses import focal_loss, hnsl_target
+from plugins.mscn_detector.model import MultiPhaseCenterNet
+from plugins.mscn_detector.targets import SliceBox, build_targets
+
+
+def test_heads_have_class_agnostic_wh_and_offset_channels_at_stride_4(tiny_config):
+    model = MultiPhaseCenterNet(tiny_config)
+    out = model(torch.rand(2, 4, 3, 32, 48), torch.tensor([[True] * 4, [True, False, True, False]]))
+    assert out["heatmap"].shape == (2, 5, 8, 12)  # 4 classes + any lesion
+    assert out["wh"].shape == (2, 2, 8, 12) and out["offset"].shape == (2, 2, 8, 12)
+    with pytest.raises(ValueError, match="expects"):
+        model(torch.rand(1, 4, 9, 32, 32))
+
+
+@pytest.mark.parametrize("variant", [{"n_slices": 1}, {"phases": ("portal venous",)}, {"pyramid_fusion": False}])
+def test_ablation_variants_build_and_run(tiny_config, variant):
+    cfg = tiny_config.replace(**variant)
+    model = MultiPhaseCenterNet(cfg)
+    out = model(torch.rand(1, len(cfg.phases), cfg.n_slices, 32, 32))
+    assert out["heatmap"].shape == (1, 5, 8, 8)
+
+
+def test_attention_ignores_absent_phases_and_relates_present_ones():
+    torch.manual_seed(0)
+    att = CrossPhaseAttention(6, 4)
+    torch.nn.init.normal_(att.w.weight)  # zero-initialised W would hide the relation
+    x = torch.randn(1, 3, 6, 4, 4)
+    present = torch.tensor([[True, True, False]])
+    y = att(x, present)
+    x2 = x.clone()
+    x2[:, 2] = torch.randn(6, 4, 4)  # change the absent phase
+    assert torch.allclose(att(x2, present)[:, 0], y[:, 0])
+    x3 = x.clone()
+    x3[:, 1] = torch.randn(6, 4, 4)  # change the other present phase: phase 0 must change
+    assert not torch.allclose(att(x3, present)[:, 0], y[:, 0])
+    alone = att(x, torch.tensor([[True, False, False]]))
+    assert torch.allclose(alone[:, 0], x[:, 0])  # no other phase: no relation term
+
+
+def test_focal_loss_matches_hand_computed_values():
+    logits = torch.zeros(1, 1, 1, 3)  # p = 0.5 everywhere
+    target = torch.tensor([[[[1.0, 0.0, 0.5]]]])
+    log2 = math.log(2)
+    expected = 0.25 * log2 + 0.25 * log2 + (0.5 ** 4) * 0.25 * log2  # one peak -> divided by 1
+    assert focal_loss(logits, target).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_hnsl_penalises_a_hard_negative_16_times_background():
+    logits = torch.full((1, 1, 1, 2), 1.0)
+    gt = torch.zeros(1, 1, 1, 2)
+    hard = torch.tensor([[[[1.0, 0.0]]]])
+    target = hnsl_target(gt, hard)
+    assert target.tolist() == [[[[-1.0, 0.0]]]]
+    per_pixel = [focal_loss(logits[..., i:i + 1], target[..., i:i + 1]).item() for i in range(2)]
+    assert per_pixel[0] == pytest.approx(16 * per_pixel[1], rel=1e-6)
+    assert hnsl_target(gt, None) is gt
+
+
+def test_targets_put_a_peak_with_size_and_offset_at_the_box_centre():
+    t = build_targets([SliceBox(10, 20, 26, 28, 2), SliceBox(40, 40, 48, 48, -1)], 16, 16, 4, stride=4)
+    cx, cy = 18 / 4, 24 / 4
+    assert t["heatmap"][2, int(cy), int(cx)] == 1.0 and t["heatmap"][4, int(cy), int(cx)] == 1.0
+    assert t["heatmap"][0].max() == 0.0  # other classes untouched
+    assert t["mask"].sum() == 1 and tuple(t["wh"][:, 6, 4]) == (4.0, 2.0)
+    assert tuple(t["offset"][:, 6, 4]) == pytest.approx((cx - 4, cy - 6))
+    assert t["hard_negative"][0, 11, 11] == 1.0 and t["heatmap"][:, 11, 11].max() == 0.0
+
+
+def test_decoding_finds_a_planted_peak():
+    heat = torch.full((1, 5, 8, 8), -10.0)
+    heat[0, 4, 3, 5] = 5.0
+    heat[0, 2, 3, 5] = 3.0
+    wh = torch.zeros(1, 2, 8, 8)
+    wh[0, :, 3, 5] = torch.tensor([2.0, 3.0])
+    off = torch.zeros(1, 2, 8, 8)
+    off[0, :, 3, 5] = torch.tensor([0.25, 0.5])
+    [peaks] = decode({"heatmap": heat, "wh": wh, "offset": off}, stride=4, threshold=0.1)
+    assert len(peaks) == 1
+    assert peaks[0].box == pytest.approx((17.0, 8.0, 25.0, 20.0))
+    assert peaks[0].score == pytest.approx(torch.sigmoid(torch.tensor(5.0)).item())
+    assert max(range(4), key=lambda i: peaks[0].class_probs[i]) == 2

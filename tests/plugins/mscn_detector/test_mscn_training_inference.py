@@ -1,0 +1,113 @@
+"""Training (2 steps, resume), the inference API and the CLI commands on a tiny phantom with tiny weights."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from liverview.cli import main as cli_main
+from liverview.core.study import PhaseKind
+from liverview.core.volume import Volume
+from liverview.detection.proposals import read_proposals
+from plugins.mscn_detector.dataset import prepare_case
+from plugins.mscn_detector.evaluation import phantom_phases
+from plugins.mscn_detector.inference import DetectionCancelled, load_detector
+from plugins.mscn_detector.preprocess import InvalidInputError
+from plugins.mscn_detector.training import CHECKPOINT_FILE, load_cases_from_folder, train_detector
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tiny_phantom_dir, tmp_path_factory):
+    from plugins.mscn_detector.config import DetectorConfig
+
+    torch.set_num_threads(1)
+    cfg = DetectorConfig(n_slices=3, pixel_mm=6.4, stage_channels=(4, 8, 8, 8), pyramid_channels=8,
+                         attention_channels=4, head_channels=8, crop_px=32, batch_size=2, epochs=1,
+                         steps_per_epoch=2)
+    out = tmp_path_factory.mktemp("run")
+    return train_detector(load_cases_from_folder(tiny_phantom_dir), cfg, out, device="cpu")
+
+
+def test_cases_from_a_phantom_folder_have_per_slice_boxes(tiny_phantom_dir, tiny_config):
+    [case] = load_cases_from_folder(tiny_phantom_dir)
+    assert len(case.lesions) == 2 and case.reference is PhaseKind.NON_CONTRAST
+    prepared = prepare_case(case, tiny_config)
+    assert prepared.image.shape[0] == 4 and prepared.image.dtype == np.uint8
+    assert prepared.boxes and len(prepared.target_slices) == prepared.image.shape[1]
+
+
+def test_missing_training_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_cases_from_folder(tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match="no study"):
+        load_cases_from_folder(tmp_path)
+
+
+def test_train_two_steps_then_resume_from_the_checkpoint(tiny_weights, tiny_phantom_dir):
+    run = tiny_weights.parent
+    ckpt = torch.load(run / CHECKPOINT_FILE, weights_only=False)
+    assert ckpt["step"] == 2 and tiny_weights.is_file()
+    cfg_more = __import__("plugins.mscn_detector.config", fromlist=["DetectorConfig"]).DetectorConfig.from_dict(
+        ckpt["config"]).replace(epochs=2)
+    messages = []
+    train_detector(load_cases_from_folder(tiny_phantom_dir), cfg_more, run, device="cpu", log=messages.append)
+    assert any("resumed" in m and "step 2" in m for m in messages)
+    assert torch.load(run / CHECKPOINT_FILE, weights_only=False)["step"] == 4
+    with pytest.raises(ValueError, match="another configuration"):
+        train_detector(load_cases_from_folder(tiny_phantom_dir), cfg_more.replace(n_slices=1), run, device="cpu")
+
+
+def test_detect_api_on_phantom_one_slice_other_grid_missing_phase(tiny_weights, tiny_phantom_dir):
+    det = load_detector(tiny_weights, "cpu")
+    assert det.name.startswith("mscn_detector/")
+    volumes, ref = phantom_phases(tiny_phantom_dir / "s7")
+    fractions = []
+    result = det.detect(volumes, ref, progress=fractions.append)
+    assert result.shape == volumes[ref].array.shape and fractions[-1] == 1.0
+    for p in result.proposals:
+        assert 0 <= p.z_range[0] <= p.key_slice <= p.z_range[1] < 16
+    # one slice, a phase on another grid (shifted origin, other spacing), two phases missing
+    nc = volumes[PhaseKind.NON_CONTRAST]
+    one = Volume(nc.array[8:9], nc.spacing, nc.index_to_world((0, 0, 8)), nc.direction)
+    art = volumes[PhaseKind.ARTERIAL]
+    other = Volume(art.array[:, ::2, ::2], (art.spacing[0] * 2, art.spacing[1] * 2, art.spacing[2]),
+                   tuple(np.array(art.origin) + 1.0), art.direction)
+    single = det.detect({PhaseKind.NON_CONTRAST: one, PhaseKind.ARTERIAL: other}, PhaseKind.NON_CONTRAST)
+    assert single.shape == (1, 64, 64)
+    assert all(p.z_range == (0, 0) for p in single.proposals)
+
+
+def test_detect_refuses_nan_only_input_and_can_be_cancelled(tiny_weights, tiny_phantom_dir):
+    det = load_detector(tiny_weights, "cpu")
+    volumes, ref = phantom_phases(tiny_phantom_dir / "s7")
+    nan = volumes[ref].with_array(np.full(volumes[ref].array.shape, np.nan, np.float32))
+    with pytest.raises(InvalidInputError, match="no finite voxel"):
+        det.detect({**volumes, ref: nan}, ref)
+    with pytest.raises(DetectionCancelled):
+        det.detect(volumes, ref, cancelled=lambda: True)
+    with pytest.raises(InvalidInputError, match="reference phase"):
+        det.detect({PhaseKind.ARTERIAL: volumes[PhaseKind.ARTERIAL]}, PhaseKind.DELAYED)
+
+
+def test_missing_weights_error_names_the_training_command(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train-detector"):
+        load_detector(tmp_path / "none.pt", "cpu")
+
+
+def test_detect_cli_writes_valid_proposals_json(tiny_weights, tiny_phantom_dir, tmp_path, capsys):
+    out = tmp_path / "proposals.json"
+    rc = cli_main(["detect", str(tiny_phantom_dir / "s7"), "--out", str(out), "--weights", str(tiny_weights),
+                   "--device", "cpu"])
+    assert rc == 0
+    ps = read_proposals(out)
+    assert ps.shape == (16, 64, 64) and ps.model.startswith("mscn_detector/") and ps.study == "s7"
+    doc = json.loads(out.read_text())
+    assert doc["format"] == "liverview-proposals"
+    assert cli_main(["detect", str(tmp_path / "missing"), "--out", str(out)]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_train_detector_cli_rejects_a_missing_folder(tmp_path, capsys):
+    assert cli_main(["train-detector", "--data", str(tmp_path / "x"), "--out", str(tmp_path / "o")]) == 2
+    assert "not a folder" in capsys.readouterr().err
