@@ -1,4 +1,5 @@
-"""Start the desktop app: `python main.py [PATH ...] [--demo] [--screenshot PNG]`."""
+"""Start the desktop app: `python main.py [PATH ...] [--demo] [--screenshot PNG]`, or the ultrasound
+workspace: `python main.py --us IMAGE` / `python main.py --us-demo` (also `--demo --us`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="main.py", description="LiverView multi-phase liver CT workstation")
     p.add_argument("paths", nargs="*", help="a DICOM folder, or one volume file per phase (NIfTI/NRRD/MHA)")
     p.add_argument("--demo", action="store_true", help="open the synthetic 4-phase demo study")
+    p.add_argument("--us", nargs="?", const="", metavar="IMAGE",
+                   help="open the ultrasound workspace on IMAGE (DICOM US, PNG, JPEG, BMP); "
+                        "with --demo and no IMAGE, on a synthetic ultrasound image")
+    p.add_argument("--us-demo", action="store_true",
+                   help="open the ultrasound workspace on a synthetic image, with a box placed on its lesion")
     p.add_argument("--screenshot", metavar="PNG", help="render the main window to PNG after loading, then exit")
     p.add_argument("--register", choices=["rigid", "affine", "bspline", "off"], default="rigid",
                    help="register the phases to the reference phase in the background (default: rigid)")
@@ -40,6 +46,11 @@ def run(argv: list[str] | None = None) -> int:
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("LiverView")
+    if args.us is not None or args.us_demo:
+        from liverview.ui.ultrasound.launch import run_ultrasound
+
+        return run_ultrasound(app, image=args.us or None, demo=args.us_demo or not args.us,
+                              screenshot=args.screenshot, wait_s=args.wait)
     paths = list(args.paths)
     if args.demo:
         from liverview.synth.demo import demo_study_dir

@@ -114,6 +114,7 @@ class MainWindow(QtWidgets.QMainWindow):
         open_dir.setShortcut(QtGui.QKeySequence.StandardKey.Open)
         open_dir.triggered.connect(self._open_folder_dialog)
         file_menu.addAction("Open volume files...").triggered.connect(self._open_files_dialog)
+        file_menu.addAction("Open ultrasound image...").triggered.connect(self._open_ultrasound_dialog)
         file_menu.addSeparator()
         self.export_menu = file_menu.addMenu("Export annotations")
         for fmt, title in EXPORT_FORMATS.items():
@@ -313,6 +314,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if result.problems:
             self.show_error(f"{len(result.problems)} row(s) not imported", "\n".join(result.problems[:20]))
         return result
+
+    def _open_ultrasound_dialog(self) -> None:
+        from liverview.ui.ultrasound.us_workspace import open_ultrasound_dialog
+
+        open_ultrasound_dialog(self, project_root=self.project_root)
 
     # --- annotations ------------------------------------------------------------------------
     def _open_session(self, study: Study) -> None:

@@ -1,0 +1,36 @@
+"""Find the ultrasound click segmenter through the plugin registry (never by a hard-coded import)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from liverview.plugin_registry import Contribution, PluginCatalog, PluginError, discover_plugins
+
+
+class NoUsSegmenterError(RuntimeError):
+    """No plugin offers an ultrasound segmenter, or the one found cannot be loaded."""
+
+
+def us_segmenter_contributions(catalog: PluginCatalog | None = None) -> list[Contribution]:
+    """Segmenter contributions that declare the US modality, in plugin order."""
+    catalog = catalog or discover_plugins()
+    return [c for c in catalog.contributions("segmenter") if "US" in {m.upper() for m in c.modalities}]
+
+
+def load_us_segmenter(device: str = "auto", catalog: PluginCatalog | None = None) -> Any:
+    """Load the first US segmenter with its manifest's weights. The object has ``predict(image, clicks)``
+    and ``name`` (see plugins/us_clickseg/inference.py for the contract)."""
+    catalog = catalog or discover_plugins()
+    found = us_segmenter_contributions(catalog)
+    if not found:
+        problems = "".join(f"\n- {p}" for p in catalog.problems)
+        raise NoUsSegmenterError("no plugin offers an ultrasound segmenter (a 'segmenter' contribution with "
+                                 "modality US): install or enable plugins/us_clickseg"
+                                 + (f"\nPlugin problems:{problems}" if problems else ""))
+    contribution = found[0]
+    try:
+        factory = contribution.load()
+        weights = contribution.weights if contribution.weights is not None and contribution.weights.is_file() else None
+        return factory(weights=weights, device=device)
+    except (PluginError, OSError, RuntimeError, ValueError) as exc:
+        raise NoUsSegmenterError(f"the ultrasound segmenter '{contribution.title}' could not be loaded: {exc}") from exc

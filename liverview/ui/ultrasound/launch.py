@@ -1,0 +1,47 @@
+"""`python main.py --us IMAGE` / `--us-demo`: the ultrasound workspace as the app's window."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6 import QtWidgets
+
+from liverview.ui.ultrasound.us_workspace import UsWorkspace
+
+DEMO_BOX_MARGIN = 0.25  # the demo box is the lesion's box grown by this fraction on each side
+
+
+def run_ultrasound(app: QtWidgets.QApplication, image: str | None, demo: bool, screenshot: str | None = None,
+                   wait_s: float = 180.0) -> int:
+    workspace = UsWorkspace()
+    workspace.show()
+    app.processEvents()
+    synthetic = None
+    if image is None and demo:
+        from liverview.synth.us_demo import demo_us_image
+
+        print("Preparing the synthetic ultrasound demo image...", file=sys.stderr)
+        synthetic = demo_us_image()
+        image = str(synthetic.path)
+    opened = workspace.open_image(image) if image else False
+    if not opened:
+        print(f"main.py: error: {workspace.messages[-1] if workspace.messages else 'no image given'}",
+              file=sys.stderr)
+    elif synthetic is not None:
+        x0, y0, x1, y1 = synthetic.bbox
+        mx, my = (x1 - x0) * DEMO_BOX_MARGIN, (y1 - y0) * DEMO_BOX_MARGIN
+        workspace.place_box(x0 - mx, y0 - my, x1 + mx, y1 + my)
+        workspace.notify("Demo (synthetic phantom): a box was placed around the lesion. Click to refine, "
+                         "Ctrl+S saves it.")
+    if screenshot:
+        workspace.wait_idle(wait_s)
+        for _ in range(5):
+            app.processEvents()
+        ok = workspace.grab().save(screenshot)
+        workspace.close()
+        if not ok:
+            print(f"main.py: error: could not write {screenshot}", file=sys.stderr)
+            return 2
+        print(f"Screenshot written to {screenshot}", file=sys.stderr)
+        return 0 if opened else 2
+    return app.exec()

@@ -1,0 +1,148 @@
+"""The image view of the ultrasound workspace: the frame, the mask overlay, click markers and the box
+being dragged, in image pixel coordinates (pixel (column c, row r) is centred at scene point (c, r)).
+
+Mouse: left click = foreground click, right click = background click, left drag = box, wheel = zoom,
+middle drag = pan. The canvas only reports what the user did; the workspace decides what it means.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from liverview.us.clicks import Click
+
+FILL_RGBA = (255, 150, 0, 85)  # semi-transparent orange inside the mask
+CONTOUR_RGBA = (255, 230, 40, 255)  # opaque yellow edge
+FG_COLOUR = (40, 220, 60)
+BG_COLOUR = (235, 45, 45)
+
+
+def mask_overlay_rgba(mask: np.ndarray) -> np.ndarray:
+    """[H, W, 4] uint8: a translucent fill with an opaque one-pixel contour (cheap enough for a worker)."""
+    m = np.asarray(mask, bool)
+    rgba = np.zeros(m.shape + (4,), np.uint8)
+    if not m.any():
+        return rgba
+    m8 = m.view(np.uint8)
+    inner = cv2.erode(m8, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+    rgba[m] = FILL_RGBA
+    rgba[m & ~inner] = CONTOUR_RGBA
+    return rgba
+
+
+class _CanvasViewBox(pg.ViewBox):
+    def __init__(self, canvas: "UsCanvas") -> None:
+        super().__init__(enableMenu=False, invertY=True, lockAspect=True)
+        self._canvas = canvas
+
+    def mouseClickEvent(self, ev):  # noqa: N802 (Qt naming)
+        p = self.mapToView(ev.pos())
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            self._canvas.clicked(p.x(), p.y(), True)
+            ev.accept()
+        elif ev.button() == QtCore.Qt.MouseButton.RightButton:
+            self._canvas.clicked(p.x(), p.y(), False)
+            ev.accept()
+        else:
+            ev.ignore()
+
+    def mouseDragEvent(self, ev, axis=None):  # noqa: N802
+        if ev.button() != QtCore.Qt.MouseButton.LeftButton:
+            if ev.button() == QtCore.Qt.MouseButton.MiddleButton:
+                super().mouseDragEvent(ev, axis)  # pyqtgraph's pan
+            else:
+                ev.ignore()
+            return
+        ev.accept()
+        p = self.mapToView(ev.pos())
+        if ev.isStart():
+            start = self.mapToView(ev.buttonDownPos())
+            self._canvas.box_started(start.x(), start.y())
+            self._canvas.box_moved(p.x(), p.y())
+        elif ev.isFinish():
+            self._canvas.box_finished(p.x(), p.y())
+        else:
+            self._canvas.box_moved(p.x(), p.y())
+
+
+class UsCanvas(pg.GraphicsLayoutWidget):
+    """Shows one frame with overlays; reports clicks and box drags through the callables below."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setBackground("k")
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
+        self.clicked: Callable[[float, float, bool], None] = lambda x, y, positive: None
+        self.box_started: Callable[[float, float], None] = lambda x, y: None
+        self.box_moved: Callable[[float, float], None] = lambda x, y: None
+        self.box_finished: Callable[[float, float], None] = lambda x, y: None
+
+        self.viewbox = _CanvasViewBox(self)
+        self.addItem(self.viewbox)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.overlay = pg.ImageItem(axisOrder="row-major")
+        for item in (self.image, self.overlay):
+            item.setPos(-0.5, -0.5)  # pixel centres on integer scene points, as clicks are given
+        self.overlay.setZValue(10)
+        self.viewbox.addItem(self.image)
+        self.viewbox.addItem(self.overlay)
+        self.markers = pg.ScatterPlotItem(size=11, pxMode=True)
+        self.markers.setZValue(20)
+        self.viewbox.addItem(self.markers)
+        self.box_item = QtWidgets.QGraphicsRectItem()
+        pen = QtGui.QPen(QtGui.QColor(90, 200, 255), 0)
+        pen.setStyle(QtCore.Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        self.box_item.setPen(pen)
+        self.box_item.setZValue(30)
+        self.box_item.hide()
+        self.viewbox.addItem(self.box_item, ignoreBounds=True)
+        self._shape: tuple[int, int] | None = None
+
+    # --- what is shown ---------------------------------------------------------------------------
+    def set_frame(self, frame: np.ndarray, reset_view: bool = False) -> None:
+        grey = np.clip(np.asarray(frame, np.float32), 0, 255).astype(np.uint8)
+        self.image.setImage(grey, levels=(0, 255), autoLevels=False)
+        if reset_view or self._shape != grey.shape:
+            self._shape = grey.shape
+            self.overlay.clear()
+            h, w = grey.shape
+            self.viewbox.setRange(xRange=(-0.5, w - 0.5), yRange=(-0.5, h - 0.5), padding=0.01)
+
+    def set_mask_overlay(self, rgba: np.ndarray | None) -> None:
+        if rgba is None:
+            self.overlay.clear()
+        else:
+            self.overlay.setImage(rgba, levels=(0, 255), autoLevels=False)
+
+    def set_clicks(self, clicks: Sequence[Click]) -> None:
+        spots = [{"pos": (c.x, c.y), "brush": pg.mkBrush(*(FG_COLOUR if c.positive else BG_COLOUR)),
+                  "pen": pg.mkPen("w", width=1.2), "symbol": "o" if c.positive else "s"}
+                 for c in clicks]
+        self.markers.setData(spots)
+
+    def set_box(self, box: tuple[float, float, float, float] | None) -> None:
+        if box is None:
+            self.box_item.hide()
+            return
+        x0, y0, x1, y1 = box
+        self.box_item.setRect(QtCore.QRectF(min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)))
+        self.box_item.show()
+
+    def has_mask_overlay(self) -> bool:
+        return self.overlay.image is not None
+
+    # --- mapping for tests and tools -------------------------------------------------------------
+    def widget_pos_of(self, x: float, y: float) -> QtCore.QPoint:
+        """Where image pixel (x, y) is on the widget (for simulated mouse input)."""
+        scene = self.viewbox.mapViewToScene(QtCore.QPointF(x, y))
+        return self.mapFromScene(scene)
+
+    def image_pos_of(self, pos: QtCore.QPoint) -> tuple[float, float]:
+        p = self.viewbox.mapSceneToView(self.mapToScene(pos))
+        return p.x(), p.y()

@@ -1,0 +1,485 @@
+"""The ultrasound workspace: segment and classify a lesion with clicks, and save it to the project.
+
+Left click = foreground, right click = background, left drag = box (1 foreground + 4 background clicks),
+Ctrl+Z = take back the last click (or box), Esc = clear, Ctrl+S = save. Every interaction asks the
+segmenter for a new mask in a background thread that always runs the newest request; the UI never
+waits for it, and a result overtaken by a newer interaction is dropped (request ids, see
+liverview.annotate.us_session). The segmenter is found through the plugin registry.
+"""
+
+from __future__ import annotations
+
+import getpass
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from liverview.annotate.us_segmenter import load_us_segmenter
+from liverview.annotate.us_session import PredictionRequest, UsSession, UsSessionError
+from liverview.measure.recist import EmptyMaskError
+from liverview.store.project import Project, ProjectLockedError
+from liverview.store.records import LesionRecord, StoreError
+from liverview.store.ultrasound import UsLesionResult, default_us_project_path, ensure_us_study, save_us_lesion
+from liverview.ui.ultrasound.class_bars import ClassProbabilityBars
+from liverview.ui.ultrasound.latest_worker import LatestOnlyWorker
+from liverview.ui.ultrasound.us_canvas import UsCanvas, mask_overlay_rgba
+from liverview.us.image import UsImage, UsImageError, load_us_image
+from liverview.us.measure import MaskMeasurement, mask_measurements
+
+IMAGE_FILTER = "Ultrasound images (*.dcm *.dicom *.png *.jpg *.jpeg *.bmp);;All files (*)"
+HELP = ("Left click: lesion (foreground)   Right click: background   Drag: box around the lesion\n"
+        "Ctrl+Z: undo last click   Esc: clear   Ctrl+S: save the lesion to the project")
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What the background thread gets: the request, the pixels of its frame, the pixel size."""
+
+    session: UsSession  # results of an image closed meanwhile are dropped by identity
+    request: PredictionRequest
+    frame: np.ndarray
+    pixel_spacing_mm: tuple[float, float] | None
+    submitted_at: float  # perf_counter() when the user's interaction arrived
+
+
+@dataclass(frozen=True)
+class UsResult:
+    """A finished prediction with everything the UI shows, computed off the UI thread."""
+
+    prediction: Any  # the segmenter's UsPrediction (mask, class_probs, malignant_prob, time_ms)
+    measurement: MaskMeasurement | None  # None when the mask is empty
+    overlay: np.ndarray  # [H, W, 4] uint8
+    frame_index: int
+    submitted_at: float
+    model_name: str
+    session: UsSession
+
+
+class UsWorkspace(QtWidgets.QMainWindow):
+    """A window on one ultrasound image or cine. Give ``segmenter`` (anything with ``predict(image,
+    clicks)`` and ``name``) or let it be loaded from the plugin registry on the first click."""
+
+    mask_shown = QtCore.Signal(float)  # click -> mask on screen, ms
+    lesion_saved = QtCore.Signal(object)  # LesionRecord
+
+    def __init__(self, segmenter: Any = None, project: Project | None = None, project_path: Path | None = None,
+                 project_root: Path | None = None, user: str | None = None, device: str = "auto",
+                 segmenter_loader: Callable[[str], Any] | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("LiverView - ultrasound")
+        self.resize(1200, 780)
+        self.image: UsImage | None = None
+        self.session: UsSession | None = None
+        self.messages: list[str] = []  # every message shown to the user, newest last
+        self.latencies_ms: list[float] = []  # click -> mask shown, one per displayed result
+        self.inference_ms: list[float] = []
+        self.dropped_results = 0  # results that arrived after a newer interaction
+        self.saved_lesions: list[LesionRecord] = []
+        self._segmenter = segmenter
+        self._segmenter_loader = segmenter_loader or (lambda dev: load_us_segmenter(device=dev))
+        self._device = device
+        self._segmenter_error_shown = False
+        self._shared_project = project  # owned by the caller: never closed here
+        self._own_project: Project | None = None
+        self._project_path = project_path
+        self._project_root = project_root
+        self.user = user or getpass.getuser()
+        self.worker = LatestOnlyWorker(self._predict, name="us-inference")
+        self.worker.finished.connect(self._on_result)
+        self.worker.failed.connect(self._on_failure)
+        self._build()
+
+    # --- layout ----------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.canvas = UsCanvas()
+        self.canvas.clicked = self.click
+        self.canvas.box_started = self._box_started
+        self.canvas.box_moved = self._box_moved
+        self.canvas.box_finished = self._box_finished
+        self.frame_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.frame_slider.setMinimum(0)
+        self.frame_slider.valueChanged.connect(self.set_frame)
+        self.frame_label = QtWidgets.QLabel()
+        frame_row = QtWidgets.QWidget()
+        row = QtWidgets.QHBoxLayout(frame_row)
+        row.setContentsMargins(4, 0, 4, 0)
+        row.addWidget(QtWidgets.QLabel("Frame"))
+        row.addWidget(self.frame_slider, 1)
+        row.addWidget(self.frame_label)
+        self.frame_row = frame_row
+        self.placeholder = QtWidgets.QLabel("Open an ultrasound image (DICOM US, PNG, JPEG, BMP): File > Open.")
+        self.placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        centre = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(centre)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.placeholder)
+        column.addWidget(self.canvas, 1)
+        column.addWidget(frame_row)
+        self.setCentralWidget(centre)
+
+        side = QtWidgets.QWidget()
+        side.setMinimumWidth(300)
+        panel = QtWidgets.QVBoxLayout(side)
+        box = QtWidgets.QGroupBox("Class probability")
+        QtWidgets.QVBoxLayout(box).addWidget(bars := ClassProbabilityBars())
+        self.class_bars = bars
+        panel.addWidget(box)
+        measure_box = QtWidgets.QGroupBox("Measurements")
+        self.measure_label = QtWidgets.QLabel("-")
+        self.measure_label.setWordWrap(True)
+        self.measure_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        QtWidgets.QVBoxLayout(measure_box).addWidget(self.measure_label)
+        panel.addWidget(measure_box)
+        self.units_label = QtWidgets.QLabel()
+        self.units_label.setWordWrap(True)
+        panel.addWidget(self.units_label)
+        self.save_button = QtWidgets.QPushButton("Save lesion (Ctrl+S)")
+        self.save_button.clicked.connect(self.save)
+        panel.addWidget(self.save_button)
+        self.clicks_label = QtWidgets.QLabel()
+        panel.addWidget(self.clicks_label)
+        help_label = QtWidgets.QLabel(HELP.replace("   ", "\n"))
+        help_label.setStyleSheet("color: #888;")
+        panel.addWidget(help_label)
+        panel.addStretch(1)
+        dock = QtWidgets.QDockWidget("Lesion", self)
+        dock.setObjectName("dock-us-lesion")
+        dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        dock.setWidget(side)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
+
+        self.latency_label = QtWidgets.QLabel()
+        self.statusBar().addPermanentWidget(self.latency_label)
+
+        file_menu = self.menuBar().addMenu("&File")
+        open_action = file_menu.addAction("Open ultrasound image...")
+        open_action.setShortcut(QtGui.QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self._open_dialog)
+        self.save_action = file_menu.addAction("Save lesion")
+        self.save_action.setShortcut(QtGui.QKeySequence("Ctrl+S"))
+        self.save_action.triggered.connect(self.save)
+        file_menu.addSeparator()
+        file_menu.addAction("Close").triggered.connect(self.close)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        self.undo_action = edit_menu.addAction("Undo last click")
+        self.undo_action.setShortcut(QtGui.QKeySequence("Ctrl+Z"))
+        self.undo_action.triggered.connect(self.undo)
+        self.clear_action = edit_menu.addAction("Clear clicks")
+        self.clear_action.setShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_Escape))
+        self.clear_action.triggered.connect(self.clear)
+        self._show_image_widgets(False)
+        self._update_side()
+
+    def _show_image_widgets(self, on: bool) -> None:
+        self.placeholder.setVisible(not on)
+        self.canvas.setVisible(on)
+        self.frame_row.setVisible(on and self.image is not None and self.image.n_frames > 1)
+
+    # --- messages --------------------------------------------------------------------------------
+    def notify(self, text: str) -> None:
+        self.messages.append(text)
+        self.statusBar().showMessage(text, 15000)
+
+    def show_error(self, title: str, text: str) -> None:
+        """A clear, non-blocking message; what is on screen stays as it was."""
+        self.messages.append(f"{title}: {text}")
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, title, text, parent=self)
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.statusBar().showMessage(f"{title}: {text.splitlines()[0] if text else ''}", 20000)
+
+    # --- images ----------------------------------------------------------------------------------
+    def open_image(self, path: str | Path) -> bool:
+        """Load and show an image; on failure say why and keep the current image."""
+        try:
+            image = load_us_image(path)
+        except UsImageError as exc:
+            self.show_error("Could not open the ultrasound image", str(exc))
+            return False
+        except Exception as exc:  # a decoder or OS error we did not foresee: still no crash
+            self.show_error("Could not open the ultrasound image", f"{path}: {exc}")
+            return False
+        self.set_image(image)
+        return True
+
+    def set_image(self, image: UsImage) -> None:
+        if self._own_project is not None and self._project_path is None:
+            self._own_project.close()  # per-image projects: the next image has its own
+            self._own_project = None
+        self.worker.discard_pending()
+        self.image = image
+        f, h, w = image.frames.shape
+        self.session = UsSession((h, w), n_frames=f)
+        self.frame_slider.blockSignals(True)
+        self.frame_slider.setMaximum(f - 1)
+        self.frame_slider.setValue(0)
+        self.frame_slider.blockSignals(False)
+        self.canvas.set_frame(image.frame(0), reset_view=True)
+        self.canvas.set_mask_overlay(None)
+        self.canvas.set_clicks(())
+        self.canvas.set_box(None)
+        self._show_image_widgets(True)
+        name = Path(image.source).name or image.source
+        self.setWindowTitle(f"LiverView - ultrasound - {name}")
+        if image.pixel_spacing_mm is None:
+            self.units_label.setText("Units: pixels. The file states no pixel size (no DICOM ultrasound "
+                                     "region calibration), so lengths are in px and areas in px².")
+        else:
+            sy, sx = image.pixel_spacing_mm
+            self.units_label.setText(f"Units: mm (pixel {sx:.3f} x {sy:.3f} mm from the DICOM ultrasound regions).")
+        self._update_side()
+        self.notify(f"Opened {name}: {w} x {h} px, {f} frame(s)")
+
+    def _open_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open ultrasound image", "", IMAGE_FILTER)
+        if path:
+            self.open_image(path)
+
+    # --- interactions ----------------------------------------------------------------------------
+    def click(self, x: float, y: float, positive: bool) -> None:
+        if self.session is None:
+            return
+        t0 = time.perf_counter()
+        try:
+            request = self.session.add_click(x, y, positive)
+        except UsSessionError:
+            return  # a click beside the image means nothing
+        self._after_interaction(request, t0)
+
+    def place_box(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        """The box interaction without a mouse (demo, scripts)."""
+        self._box_started(x0, y0)
+        self._box_finished(x1, y1)
+
+    def _box_started(self, x: float, y: float) -> None:
+        if self.session is None:
+            return
+        try:
+            self.session.begin_box(x, y)
+        except UsSessionError:
+            return
+        self._draw_box()
+
+    def _box_moved(self, x: float, y: float) -> None:
+        if self.session is not None and self.session.box is not None:
+            self.session.update_box(x, y)
+            self._draw_box()
+
+    def _box_finished(self, x: float, y: float) -> None:
+        if self.session is None:
+            return
+        t0 = time.perf_counter()
+        try:
+            request = self.session.finish_box(x, y)
+        except UsSessionError:
+            request = None
+        self.canvas.set_box(None)
+        if request is not None:
+            self._after_interaction(request, t0)
+
+    def _draw_box(self) -> None:
+        b = self.session.box if self.session is not None else None
+        self.canvas.set_box(None if b is None else (b.x0, b.y0, b.x1, b.y1))
+
+    def undo(self) -> None:
+        if self.session is None or not self.session.undo():
+            return
+        self.canvas.set_box(None)
+        request = self.session.current_request()
+        if request is None:
+            self.worker.discard_pending()
+            self._show_no_mask()
+        else:
+            self._after_interaction(request, time.perf_counter())
+        self._update_side()
+
+    def clear(self) -> None:
+        if self.session is None:
+            return
+        self.session.clear()
+        self.worker.discard_pending()
+        self.canvas.set_box(None)
+        self._show_no_mask()
+        self._update_side()
+
+    def set_frame(self, index: int) -> None:
+        if self.session is None or self.image is None:
+            return
+        t0 = time.perf_counter()
+        request = self.session.set_frame(int(index))
+        self.canvas.set_frame(self.image.frame(self.session.frame_index))
+        self.frame_label.setText(f"{self.session.frame_index + 1} / {self.image.n_frames}")
+        if self.frame_slider.value() != self.session.frame_index:
+            self.frame_slider.blockSignals(True)
+            self.frame_slider.setValue(self.session.frame_index)
+            self.frame_slider.blockSignals(False)
+        if request is not None:
+            self._after_interaction(request, t0)
+        else:
+            self._show_no_mask()
+
+    def _after_interaction(self, request: PredictionRequest, t0: float) -> None:
+        self.canvas.set_clicks(request.clicks)
+        frame = self.image.frame(request.frame_index)
+        self.worker.submit(request.request_id, _Work(self.session, request, frame, self.image.pixel_spacing_mm, t0))
+        self._update_side(busy=True)
+
+    # --- background prediction -------------------------------------------------------------------
+    def _predict(self, work: _Work) -> UsResult:
+        """Runs on the worker thread: segmenter, measurements and overlay, never a widget."""
+        if self._segmenter is None:
+            self._segmenter = self._segmenter_loader(self._device)
+        segmenter = self._segmenter
+        prediction = segmenter.predict(work.frame, list(work.request.clicks))
+        mask = np.asarray(prediction.mask, bool)
+        try:
+            measurement = mask_measurements(mask, work.pixel_spacing_mm)
+        except EmptyMaskError:
+            measurement = None
+        return UsResult(prediction, measurement, mask_overlay_rgba(mask), work.request.frame_index,
+                        work.submitted_at, str(getattr(segmenter, "name", type(segmenter).__name__)), work.session)
+
+    def _on_result(self, request_id: int, result: UsResult) -> None:
+        if result.session is not self.session or not self.session.accept(request_id, result):
+            self.dropped_results += 1
+            return
+        self.canvas.set_mask_overlay(result.overlay)
+        p = result.prediction
+        self.class_bars.set_probabilities(p.class_probs, getattr(p, "malignant_prob", None))
+        self.measure_label.setText(_describe(result.measurement))
+        latency = (time.perf_counter() - result.submitted_at) * 1000.0
+        self.latencies_ms.append(latency)
+        self.inference_ms.append(float(getattr(p, "time_ms", float("nan"))))
+        self.latency_label.setText(f"{result.model_name}: inference {self.inference_ms[-1]:.0f} ms, "
+                                   f"click to mask {latency:.0f} ms")
+        self._update_side()
+        self.mask_shown.emit(latency)
+
+    def _on_failure(self, request_id: int, message: str) -> None:
+        if self.session is None or request_id != self.session.latest_request_id:
+            return  # an error of a request the user already moved past
+        self._update_side()
+        if not self._segmenter_error_shown:
+            self._segmenter_error_shown = True
+            self.show_error("Segmentation failed", message)
+        else:
+            self.messages.append(f"Segmentation failed: {message}")
+            self.statusBar().showMessage(f"Segmentation failed: {message.splitlines()[0]}", 20000)
+
+    def _show_no_mask(self) -> None:
+        self.canvas.set_mask_overlay(None)
+        self.canvas.set_clicks(self.session.clicks if self.session is not None else ())
+        self.class_bars.clear()
+        self.measure_label.setText("-")
+
+    def _update_side(self, busy: bool = False) -> None:
+        s = self.session
+        n = len(s.clicks) if s is not None else 0
+        fg = sum(c.positive for c in s.clicks) if s is not None else 0
+        state = "segmenting..." if busy or self.worker.busy else ""
+        self.clicks_label.setText(f"Clicks: {fg} foreground, {n - fg} background  {state}".rstrip())
+        self.save_button.setEnabled(s is not None and s.prediction is not None)
+        if self.image is not None and self.image.n_frames > 1 and s is not None:
+            self.frame_label.setText(f"{s.frame_index + 1} / {self.image.n_frames}")
+
+    def wait_idle(self, timeout_s: float = 30.0) -> bool:
+        """Wait for the background prediction and show its result (tests, screenshots, benchmarks)."""
+        ok = self.worker.wait_idle(timeout_s)
+        QtWidgets.QApplication.processEvents()
+        return ok
+
+    # --- saving ----------------------------------------------------------------------------------
+    def project_file(self) -> Path | None:
+        if self._shared_project is not None:
+            return self._shared_project.path
+        if self._project_path is not None:
+            return Path(self._project_path)
+        if self.image is None:
+            return None
+        return default_us_project_path(self.image.source, self._project_root)
+
+    def _project(self) -> Project:
+        if self._shared_project is not None:
+            return self._shared_project
+        if self._own_project is None:
+            path = self.project_file()
+            if path.exists():
+                self._own_project = Project.open(path, self.user)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._own_project = Project.create(path, self.user)
+        return self._own_project
+
+    def save(self) -> LesionRecord | None:
+        """Save the mask shown, its most probable class and its RECIST axes as a lesion."""
+        s, image = self.session, self.image
+        if s is None or image is None:
+            self.notify("Open an ultrasound image first")
+            return None
+        result: UsResult | None = s.prediction
+        if result is None:
+            self.notify("Nothing to save yet: click on the lesion, or drag a box around it")
+            return None
+        if not s.has_current_prediction:
+            self.wait_idle(30.0)  # the newest clicks are being segmented: save what they give
+            result = s.prediction if s.has_current_prediction else None
+            if result is None:
+                self.show_error("Lesion not saved", "the segmentation of your last clicks did not finish")
+                return None
+        p = result.prediction
+        lesion_result = UsLesionResult(np.asarray(p.mask, bool), result.frame_index, dict(p.class_probs),
+                                       getattr(p, "malignant_prob", None), result.model_name)
+        try:
+            project = self._project()
+            study_id = ensure_us_study(project, image.source, image.pixel_spacing_mm)
+            lesion = save_us_lesion(project, study_id, lesion_result, image.pixel_spacing_mm)
+        except EmptyMaskError:
+            self.show_error("Lesion not saved", "the mask is empty: add foreground clicks on the lesion")
+            return None
+        except ProjectLockedError as exc:
+            self.show_error("Lesion not saved", str(exc))
+            return None
+        except (StoreError, OSError, ValueError) as exc:
+            self.show_error("Lesion not saved", f"{exc}\nThe segmentation stays on screen; try again.")
+            return None
+        self.saved_lesions.append(lesion)
+        r = lesion.recist
+        units = image.units
+        self.notify(f"Saved lesion {lesion.id} ({lesion.lesion_class}, long axis {r.long_mm:.1f} {units}) "
+                    f"to {project.path}")
+        self.lesion_saved.emit(lesion)
+        return lesion
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802
+        self.worker.shutdown(10.0)
+        if self._own_project is not None:
+            self._own_project.close()
+            self._own_project = None
+        super().closeEvent(ev)
+
+
+def _describe(m: MaskMeasurement | None) -> str:
+    if m is None:
+        return "The mask is empty."
+    u = m.units
+    text = (f"Area: {m.area:.1f} {u}²\nLong diameter: {m.long_diameter:.1f} {u}\n"
+            f"Short diameter: {m.short_diameter:.1f} {u}")
+    return text if u == "mm" else text + "\n(pixels: the image has no pixel size)"
+
+
+def open_ultrasound_dialog(parent: QtWidgets.QWidget, project_root: Path | None = None,
+                           segmenter: Any = None) -> UsWorkspace | None:
+    """File > Open ultrasound image...: choose a file and open it in a new workspace window."""
+    path, _ = QtWidgets.QFileDialog.getOpenFileName(parent, "Open ultrasound image", "", IMAGE_FILTER)
+    if not path:
+        return None
+    workspace = UsWorkspace(segmenter=segmenter, project_root=project_root, parent=parent)
+    workspace.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+    workspace.show()
+    workspace.open_image(path)
+    return workspace

@@ -1,0 +1,318 @@
+"""The ultrasound workspace driven with the mouse and keyboard, on synthetic DICOM US phantoms, with a
+real segmenter (the shipped weights when present, else a tiny one trained here with the plugin's API)."""
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from liverview.store.project import Project
+from liverview.synth.us_demo import synthetic_us_dicom
+from liverview.ui.ultrasound.us_workspace import UsWorkspace
+
+pytestmark = pytest.mark.gui
+REPO = Path(__file__).resolve().parents[2]
+LEFT, RIGHT = QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.MouseButton.RightButton
+
+
+def _train_tiny_segmenter(folder: Path):
+    """A small net trained for a few seconds on phantoms like the test image (the plugin's training API)."""
+    import csv
+
+    import cv2
+
+    from liverview.synth.us_phantom import generate_us_phantom
+    from plugins.us_clickseg.dataset import load_lesions, load_records
+    from plugins.us_clickseg.inference import load_segmenter
+    from plugins.us_clickseg.model import NetConfig
+    from plugins.us_clickseg.training import TrainConfig, train
+
+    data = folder / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    rows = []
+    for i, cls in enumerate(["hemangioma", "cyst"]):
+        ph = generate_us_phantom(np.random.default_rng(11 + i), cls, size=(480, 640))
+        cv2.imwrite(str(data / f"images/{i}.png"), ph.image)
+        cv2.imwrite(str(data / f"masks/{i}.png"), ph.mask.astype(np.uint8) * 255)
+        rows.append({"image": f"images/{i}.png", "mask": f"masks/{i}.png", "class": cls, "pixel_spacing_mm": ""})
+    with open(data / "labels.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["image", "mask", "class", "pixel_spacing_mm"])
+        writer.writeheader()
+        writer.writerows(rows)
+    cfg = TrainConfig(steps=40, batch_size=4, lr=3e-3, seed=0, checkpoint_every=10**6, num_threads=2,
+                      net=NetConfig(input_size=64, widths=(8, 16, 32), fc_hidden=16))
+    result = train(load_lesions(load_records(data)), folder / "model", cfg, device="cpu", log=lambda s: None)
+    return load_segmenter(result.weights_path, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def segmenter(tmp_path_factory):
+    from liverview.annotate.us_segmenter import NoUsSegmenterError, load_us_segmenter
+
+    try:
+        return load_us_segmenter(device="cpu")  # the shipped weights, found through the plugin registry
+    except NoUsSegmenterError:
+        return _train_tiny_segmenter(tmp_path_factory.mktemp("us-tiny-model"))
+
+
+@pytest.fixture
+def phantom(tmp_path):
+    return synthetic_us_dicom(tmp_path / "liver_us.dcm", seed=11, lesion_class="hemangioma")
+
+
+@pytest.fixture
+def workspace(qtbot, tmp_path, segmenter):
+    w = UsWorkspace(segmenter=segmenter, project_path=tmp_path / "us.lvproj", user="sonographer")
+    qtbot.addWidget(w)
+    w.resize(1200, 780)
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    yield w
+    w.close()
+
+
+def lesion_centre(mask: np.ndarray) -> tuple[int, int]:
+    """A lesion pixel far from its edge (distance transform maximum)."""
+    from scipy import ndimage
+
+    d = ndimage.distance_transform_edt(mask)
+    y, x = np.unravel_index(int(np.argmax(d)), d.shape)
+    return int(x), int(y)
+
+
+def click(qtbot, w: UsWorkspace, x: float, y: float, button=LEFT) -> None:
+    qtbot.mouseClick(w.canvas.viewport(), button, pos=w.canvas.widget_pos_of(x, y))
+
+
+def drag(qtbot, w: UsWorkspace, a: tuple[float, float], b: tuple[float, float], steps: int = 8) -> None:
+    vp = w.canvas.viewport()
+    start, end = w.canvas.widget_pos_of(*a), w.canvas.widget_pos_of(*b)
+    qtbot.mousePress(vp, LEFT, pos=start)
+    for t in np.linspace(0, 1, steps + 1)[1:]:
+        qtbot.mouseMove(vp, start + (end - start) * float(t))
+    qtbot.mouseRelease(vp, LEFT, pos=end)
+
+
+def shown_mask(w: UsWorkspace) -> np.ndarray:
+    """The mask as drawn: pixels of the overlay image with any opacity."""
+    image = w.canvas.overlay.image
+    return np.zeros(w.session.shape, bool) if image is None else image[..., 3] > 0
+
+
+def settle(w: UsWorkspace) -> None:
+    assert w.wait_idle(60)
+    QtWidgets.QApplication.processEvents()
+
+
+def test_left_click_inside_the_lesion_shows_a_mask_on_it_with_classes_and_mm_measurements(workspace, qtbot, phantom):
+    w = workspace
+    assert w.open_image(phantom.path)
+    assert "mm" in w.units_label.text() and not w.frame_row.isVisible()
+    assert not w.save_button.isEnabled()
+    x, y = lesion_centre(phantom.mask)
+    with qtbot.waitSignal(w.mask_shown, timeout=60000):
+        click(qtbot, w, x, y)
+    (c,) = w.session.clicks
+    assert c.positive and abs(c.x - x) <= 1 and abs(c.y - y) <= 1  # the click lands on the pixel clicked
+    mask = shown_mask(w)
+    assert mask.sum() > 50
+    assert (mask & phantom.mask).sum() > 0.3 * mask.sum()  # most of the mask lies on the true lesion
+    assert np.array_equal(mask, w.session.prediction.prediction.mask)
+    probs = w.session.prediction.prediction.class_probs
+    assert w.class_bars.isEnabled()
+    assert w.class_bars.value("cyst") == pytest.approx(probs["cyst"], abs=1e-3)
+    assert sum(w.class_bars.value(k) for k in ("cyst", "hemangioma", "metastasis", "hcc")) == pytest.approx(1, abs=0.01)
+    assert "mm²" in w.measure_label.text() and "px" not in w.measure_label.text()
+    assert w.latencies_ms and "click to mask" in w.latency_label.text()
+    assert w.save_button.isEnabled()
+
+
+def test_right_click_adds_a_background_click_and_a_new_mask(workspace, qtbot, phantom):
+    w = workspace
+    w.open_image(phantom.path)
+    x, y = lesion_centre(phantom.mask)
+    click(qtbot, w, x, y)
+    x0, y0, x1, y1 = phantom.bbox
+    click(qtbot, w, x1 + 15, y1 + 10, RIGHT)
+    settle(w)
+    assert [c.positive for c in w.session.clicks] == [True, False]
+    assert w.session.has_current_prediction
+    assert w.session.prediction_id == w.session.latest_request_id
+    assert len(w.canvas.markers.data) == 2
+
+
+def test_drag_draws_a_box_of_five_clicks_and_a_mask_ctrl_z_takes_back_clicks_and_esc_clears(workspace, qtbot,
+                                                                                              phantom):
+    w = workspace
+    w.open_image(phantom.path)
+    x0, y0, x1, y1 = phantom.bbox
+    drag(qtbot, w, (x0 - 12, y0 - 12), (x1 + 12, y1 + 12))
+    assert not w.canvas.box_item.isVisible()  # the rubber band goes when the mouse is released
+    clicks = w.session.clicks
+    assert len(clicks) == 5 and [c.positive for c in clicks] == [True] + [False] * 4
+    assert abs(clicks[0].x - (x0 + x1) / 2) < 2 and abs(clicks[0].y - (y0 + y1) / 2) < 2
+    settle(w)
+    mask = shown_mask(w)
+    assert mask.any() and (mask & phantom.mask).sum() > 0.3 * mask.sum()
+
+    bx, by = lesion_centre(phantom.mask)
+    click(qtbot, w, x1 + 20, y0, RIGHT)
+    assert len(w.session.clicks) == 6
+    qtbot.keyClick(w, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert len(w.session.clicks) == 5  # the last click went
+    qtbot.keyClick(w, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert w.session.clicks == ()  # then the box, as it was made: in one gesture
+    assert not w.canvas.has_mask_overlay()
+    click(qtbot, w, bx, by)
+    settle(w)
+    assert w.canvas.has_mask_overlay()
+    qtbot.keyClick(w, QtCore.Qt.Key.Key_Escape)
+    assert w.session.clicks == () and not w.canvas.has_mask_overlay()
+    assert len(w.canvas.markers.data) == 0 and not w.class_bars.isEnabled()
+    settle(w)  # a result still running when Esc came must not bring the mask back
+    assert not w.canvas.has_mask_overlay()
+
+
+def test_box_being_dragged_is_drawn_as_a_rubber_band(workspace, qtbot, phantom):
+    w = workspace
+    w.open_image(phantom.path)
+    vp = w.canvas.viewport()
+    start, end = w.canvas.widget_pos_of(100, 100), w.canvas.widget_pos_of(200, 160)
+    qtbot.mousePress(vp, LEFT, pos=start)
+    for t in (0.3, 0.6, 1.0):
+        qtbot.wait(25)  # pyqtgraph drops mouse moves closer than its rate limit (10 ms)
+        qtbot.mouseMove(vp, start + (end - start) * t)
+    assert w.canvas.box_item.isVisible()
+    rect = w.canvas.box_item.rect()
+    assert rect.width() == pytest.approx(100, abs=2) and rect.height() == pytest.approx(60, abs=2)
+    qtbot.mouseRelease(vp, LEFT, pos=end)
+    assert not w.canvas.box_item.isVisible()
+
+
+def test_ctrl_s_saves_mask_class_and_recist_to_the_project_file(workspace, qtbot, phantom, tmp_path):
+    w = workspace
+    w.open_image(phantom.path)
+    x0, y0, x1, y1 = phantom.bbox
+    drag(qtbot, w, (x0 - 12, y0 - 12), (x1 + 12, y1 + 12))
+    settle(w)
+    shown = w.session.prediction
+    with qtbot.waitSignal(w.lesion_saved, timeout=10000):
+        qtbot.keyClick(w, QtCore.Qt.Key.Key_S, QtCore.Qt.KeyboardModifier.ControlModifier)
+    w.close()  # releases the project
+    with Project.open(tmp_path / "us.lvproj", "auditor", read_only=True) as p:
+        (study,) = p.list_studies()
+        assert study.modality == "US"
+        (phase,) = p.list_phases(study.id)
+        assert (phase.kind, phase.pixel_units, phase.source_path) == ("ultrasound", "mm", str(phantom.path))
+        (lesion,) = p.list_lesions(study.id)
+        probs = shown.prediction.class_probs
+        assert lesion.lesion_class == max(probs, key=probs.get)
+        assert lesion.created_by == "sonographer"
+        mask = p.get_mask(lesion.id, "ultrasound")
+        assert np.array_equal(mask.array[0], shown.prediction.mask)
+        assert mask.spacing[0] == pytest.approx(phantom.pixel_spacing_mm)
+        r = lesion.recist
+        assert r.phase == "ultrasound" and r.key_slice == 0
+        assert r.long_mm == pytest.approx(shown.measurement.long_diameter, rel=1e-6)  # mm, as shown
+        assert r.short_mm == pytest.approx(shown.measurement.short_diameter, rel=1e-6)
+    conn = sqlite3.connect(tmp_path / "us.lvproj")
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    conn.close()
+
+
+def test_save_without_a_mask_says_what_to_do(workspace, phantom):
+    w = workspace
+    w.open_image(phantom.path)
+    assert w.save() is None
+    assert "click on the lesion" in w.messages[-1]
+
+
+def test_a_cine_gets_a_frame_slider_and_the_mask_follows_the_frame(workspace, qtbot, tmp_path):
+    cine = synthetic_us_dicom(tmp_path / "cine.dcm", seed=11, n_frames=6, lesion_class="hemangioma")
+    w = workspace
+    assert w.open_image(cine.path)
+    assert w.frame_row.isVisible() and w.frame_slider.maximum() == 5
+    x, y = lesion_centre(cine.mask)
+    click(qtbot, w, x, y)
+    settle(w)
+    first = shown_mask(w).copy()
+    w.frame_slider.setValue(5)
+    assert w.frame_label.text() == "6 / 6"
+    settle(w)
+    assert w.session.prediction.frame_index == 5
+    assert np.array_equal(w.canvas.image.image, np.clip(w.image.frame(5), 0, 255).astype(np.uint8))
+    assert not np.array_equal(shown_mask(w), first)  # the image moved 10 px: the mask is recomputed
+    lesion = w.save()
+    assert lesion is not None and lesion.recist.key_slice == 5
+
+
+def test_a_png_is_measured_in_pixels_and_says_so(workspace, qtbot, tmp_path, phantom):
+    import cv2
+
+    from liverview.us.image import load_us_image
+
+    png = tmp_path / "plain.png"
+    cv2.imwrite(str(png), load_us_image(phantom.path).frames[0].astype(np.uint8))
+    w = workspace
+    assert w.open_image(png)
+    assert "pixels" in w.units_label.text()
+    click(qtbot, w, *lesion_centre(phantom.mask))
+    settle(w)
+    assert "px²" in w.measure_label.text() and "mm" not in w.measure_label.text()
+
+
+def test_bad_files_give_a_clear_message_and_keep_the_image(workspace, tmp_path, phantom):
+    w = workspace
+    assert w.open_image(phantom.path)
+    shown = w.image
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image")
+    empty = tmp_path / "blank.dcm"
+    empty.write_bytes(b"\0" * 128 + b"DICM" + b"\0" * 20)
+    for bad, reason in [(text, "not a readable PNG/JPEG/BMP"), (tmp_path / "missing.dcm", "does not exist"),
+                        (empty, "no pixel data"), (tmp_path, "folder")]:
+        assert not w.open_image(bad)
+        assert reason in w.messages[-1], w.messages[-1]
+        assert w.image is shown
+    QtWidgets.QApplication.processEvents()
+    assert w.isVisible()
+
+
+def test_screenshot_shows_image_mask_and_markers(workspace, qtbot, phantom, tmp_path):
+    w = workspace
+    w.open_image(phantom.path)
+    x0, y0, x1, y1 = phantom.bbox
+    drag(qtbot, w, (x0 - 12, y0 - 12), (x1 + 12, y1 + 12))
+    settle(w)
+    path = tmp_path / "us_workspace.png"
+    assert w.grab().save(str(path))
+    shot = QtGui.QImage(str(path)).convertToFormat(QtGui.QImage.Format.Format_RGB888)
+    ptr = shot.constBits()
+    rgb = np.frombuffer(ptr, np.uint8, shot.sizeInBytes()).reshape(shot.height(), shot.bytesPerLine())
+    rgb = rgb[:, : shot.width() * 3].reshape(shot.height(), shot.width(), 3).astype(int)
+    assert rgb.std() > 20  # not blank
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    assert ((r > 220) & (g > 200) & (b < 90)).sum() > 30  # the yellow contour
+    assert ((g > 180) & (r < 90) & (b < 120)).sum() > 10  # the green foreground marker
+    assert ((r > 200) & (g < 80) & (b < 80)).sum() > 10  # red background markers
+
+
+def test_main_py_us_demo_writes_a_screenshot_and_a_bad_image_exits_2(tmp_path):
+    env = {"QT_QPA_PLATFORM": "offscreen", "LIVERVIEW_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    shot = tmp_path / "demo.png"
+    done = subprocess.run([sys.executable, "main.py", "--us-demo", "--screenshot", str(shot), "--wait", "60"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert QtGui.QImage(str(shot)).width() > 800
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("no")
+    done = subprocess.run([sys.executable, "main.py", "--us", str(bad), "--screenshot", str(tmp_path / "x.png")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 2
+    assert "not a readable PNG/JPEG/BMP image" in done.stderr
