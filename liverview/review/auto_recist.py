@@ -116,8 +116,22 @@ def auto_recist(volume: Volume, box_ijk: tuple[tuple[int, int, int], tuple[int, 
         mask_full[:] = _box_ellipse(full_shape, j0, j1, i0, i1)
     else:
         mask_full[pj0:pj1 + 1, pi0:pi1 + 1] = region
-    measurement = recist_from_mask(mask_full, volume, key_slice)
+    measurement = _recist_of(mask_full, volume, key_slice)
     return AutoRecist(measurement, mask_full, method, liver, contrast)
+
+
+def _recist_of(mask: np.ndarray, volume: Volume, key_slice: int) -> RecistMeasurement:
+    """recist_from_mask on the mask's bounding box only (same geometry, far fewer pixels to scan)."""
+    rows, cols = np.nonzero(mask)
+    r0, r1, c0, c1 = max(rows.min() - 1, 0), rows.max() + 2, max(cols.min() - 1, 0), cols.max() + 2
+    crop = mask[r0:r1, c0:c1]
+
+    def to_world(cr: np.ndarray) -> np.ndarray:
+        cr = np.asarray(cr, float).reshape(-1, 2)
+        ijk = np.column_stack([cr[:, 0] + c0, cr[:, 1] + r0, np.full(len(cr), float(key_slice))])
+        return volume.index_to_world(ijk)
+
+    return recist_from_mask(crop, to_world, key_slice)
 
 
 def _clean_region(candidate: np.ndarray, in_box: np.ndarray, spacing_xy: tuple[float, float]) -> np.ndarray | None:

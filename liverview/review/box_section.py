@@ -32,8 +32,20 @@ def boxes_cut_by_plane(mins: np.ndarray, maxs: np.ndarray, point: np.ndarray, no
 
 def box_section(min_mm, max_mm, point, normal) -> np.ndarray:
     """The polygon (K, 3) in LPS mm where the plane cuts the box, in order around it; (0, 3) when it misses."""
-    corners = box_corners(min_mm, max_mm)
     n = np.asarray(normal, float)
+    axis = int(np.argmax(np.abs(n)))
+    if abs(abs(n[axis]) - 1.0) < 1e-12:  # axial / coronal / sagittal: the box's face rectangle
+        lo, hi = np.asarray(min_mm, float), np.asarray(max_mm, float)
+        c = float(np.asarray(point, float) @ n) * np.sign(n[axis])
+        if not lo[axis] <= c <= hi[axis]:
+            return np.zeros((0, 3))
+        a, b = [x for x in range(3) if x != axis]
+        rect = np.empty((4, 3))
+        rect[:, axis] = c
+        rect[:, a] = (lo[a], hi[a], hi[a], lo[a])
+        rect[:, b] = (lo[b], lo[b], hi[b], hi[b])
+        return rect
+    corners = box_corners(min_mm, max_mm)
     d = (corners - np.asarray(point, float)) @ n
     a, b = _EDGES[:, 0], _EDGES[:, 1]
     da, db = d[a], d[b]

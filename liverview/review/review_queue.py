@@ -85,7 +85,9 @@ class ReviewQueue:
     def reload(self) -> None:
         """Read the proposals again from the project; keep the current proposal current if still shown."""
         current_id = self.current.id if self.current is not None else None
-        self.items = [p for p in self.project.list_proposals(self.study_id) if self.filter.accepts(p)]
+        every = self.project.list_proposals(self.study_id)
+        self.items = [p for p in every if self.filter.accepts(p)]
+        self._progress = ReviewProgress(sum(p.status != "pending" for p in every), len(every), len(self.items))
         self.items.sort(key=lambda p: (-p.score, p.id))
         self.index = None
         if current_id is not None:
@@ -111,8 +113,8 @@ class ReviewQueue:
         return self.items[self.index]
 
     def progress(self) -> ReviewProgress:
-        every = self.project.list_proposals(self.study_id)
-        return ReviewProgress(sum(p.status != "pending" for p in every), len(every), len(self.items))
+        """Counts as of the last reload (every decision through the queue reloads)."""
+        return self._progress
 
     def resume_index(self) -> int | None:
         """The first pending proposal in queue order; the last one when every shown one is decided."""

@@ -78,6 +78,8 @@ class ProposalOverlay:
         self._mins = np.zeros((0, 3))
         self._maxs = np.zeros((0, 3))
         self._items: dict[str, _PaneItems] = {}
+        self._version = 0
+        self._drawn: dict[str, tuple] = {}
         for pane in self.panes:
             self._items[pane.pane_id] = _PaneItems(pane)
             pane.overlays.append(self.draw)
@@ -91,24 +93,39 @@ class ProposalOverlay:
                 items.remove()
         self._items.clear()
 
+    _KEEP = object()
+
+    def set_state(self, proposals: list[ProposalRecord] | None = None, current_id=_KEEP, recist=_KEEP,
+                  redraw: bool = True) -> None:
+        """Change what is drawn (arguments left out stay); one redraw of each pane at most."""
+        if proposals is not None:
+            key = [(p.id, p.status) for p in proposals]
+            if key != [(p.id, p.status) for p in self.proposals]:
+                self.proposals = list(proposals)
+                self._mins = np.array([p.box.min_mm for p in self.proposals], float).reshape(-1, 3)
+                self._maxs = np.array([p.box.max_mm for p in self.proposals], float).reshape(-1, 3)
+                self._version += 1
+        if current_id is not ProposalOverlay._KEEP and current_id != self.current_id:
+            self.current_id = current_id
+            self._version += 1
+        if recist is not ProposalOverlay._KEEP and recist is not self.recist:
+            self.recist = recist
+            self._version += 1
+        if redraw:
+            self.redraw_all()
+
     def set_proposals(self, proposals: list[ProposalRecord], current_id: int | None) -> None:
-        self.proposals = list(proposals)
-        self._mins = np.array([p.box.min_mm for p in self.proposals], float).reshape(-1, 3)
-        self._maxs = np.array([p.box.max_mm for p in self.proposals], float).reshape(-1, 3)
-        self.current_id = current_id
-        self.redraw_all()
+        self.set_state(proposals, current_id)
 
     def set_current(self, current_id: int | None, recist: RecistMeasurement | None = None) -> None:
-        self.current_id = current_id
-        self.recist = recist
-        self.redraw_all()
+        self.set_state(None, current_id, recist)
 
     def set_recist(self, recist: RecistMeasurement | None) -> None:
-        self.recist = recist
-        self.redraw_all()
+        self.set_state(None, recist=recist)
 
     def set_visible(self, on: bool) -> None:
         self.visible = on
+        self._version += 1
         self.redraw_all()
 
     def redraw_all(self) -> None:
@@ -120,6 +137,13 @@ class ProposalOverlay:
         if items is None:
             return
         plane = pane_plane(pane) if self.visible else None
+        # A pane redraws its overlays on every slice change and the controller asks again after
+        # changing state: draw once per (state, plane).
+        key = (self._version, None if plane is None else
+               (round(float(plane.point @ plane.normal), 6), tuple(np.round(plane.normal, 9)), pane.geometry.u.tobytes()))
+        if self._drawn.get(pane.pane_id) == key:
+            return
+        self._drawn[pane.pane_id] = key
         by_status: dict[str, list[np.ndarray]] = {}
         current: list[np.ndarray] = []
         label_at = None

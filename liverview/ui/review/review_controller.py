@@ -243,35 +243,44 @@ class ReviewController:
         else:
             self._show_list()
 
-    def _show_list(self) -> None:
+    def _show_list(self, redraw: bool = True) -> None:
         q = self.queue
         self.panel.show_queue(q.items, q.index, q.progress())
         if self.overlay is not None:
             current = q.current
-            self.overlay.set_proposals(q.items, None if current is None else current.id)
+            self.overlay.set_state(q.items, None if current is None else current.id, redraw=redraw)
 
     def _show_current(self) -> None:
         """The list, the boxes in the panes, every pane centred on the current proposal's key slice."""
         q = self.queue
         if q is None:
             return
-        self._show_list()
         p = q.current
         ref = self.reference
         if p is None or ref is None:
+            self._show_list()
             self.panel.thumbnails.show_proposal(None, None)
             self.panel.recist_label.setText("")
             return
-        self.centre_on(p)
-        pane = self.window.grid.active_pane() or (self.window.grid.panes[0] if self.window.grid.panes else None)
-        window = None if pane is None else (pane.pane_view.window_center, pane.pane_view.window_width)
-        self.panel.thumbnails.show_proposal(p, ref, window)
+        self._show_list(redraw=False)
         cached = self._recists.get(p.id)
         shows_recist = p.lesion_id is None
-        self.overlay.set_recist(cached[1].measurement if cached and shows_recist else None)
+        self.overlay.set_state(recist=cached[1].measurement if cached and shows_recist else None, redraw=False)
+        self.centre_on(p)  # panes whose slice changes draw the overlay as they redraw
+        self.overlay.redraw_all()  # the others (same slice) now; none is drawn twice
         self._describe(p, cached)
-        if cached is None:
-            QtCore.QTimer.singleShot(0, lambda pid=p.id: self._propose_later(pid))
+        # Thumbnails and the RECIST proposal come right after, from the event loop: the panes first.
+        QtCore.QTimer.singleShot(0, lambda pid=p.id: self._after_navigation(pid))
+
+    def _after_navigation(self, proposal_id: int) -> None:
+        q = self.queue
+        if q is None or q.current is None or q.current.id != proposal_id:
+            return  # the reviewer has moved on
+        pane = self.window.grid.active_pane() or (self.window.grid.panes[0] if self.window.grid.panes else None)
+        window = None if pane is None else (pane.pane_view.window_center, pane.pane_view.window_width)
+        self.panel.thumbnails.show_proposal(q.current, self.reference, window)
+        if proposal_id not in self._recists:
+            self._propose_later(proposal_id)
 
     def centre_on(self, p: ProposalRecord) -> None:
         ref = self.reference
