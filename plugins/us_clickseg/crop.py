@@ -8,6 +8,7 @@ fewer than four background clicks the clicks do not bound the lesion, so the sid
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -56,14 +57,23 @@ def _affine(window: CropWindow, size: int) -> np.ndarray:
 
 
 def crop_image(image: np.ndarray, window: CropWindow, size: int, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-    """Resample the window to size x size (zeros outside the image); area-averaged when shrinking."""
+    """Resample the window to size x size (zeros outside the image); blurred first when shrinking."""
     img = np.asarray(image, np.float32)
     scale = size / window.side
-    if scale < 0.7 and interpolation == cv2.INTER_LINEAR:
-        # Blur before sampling so shrinking does not alias speckle (cheap stand-in for INTER_AREA).
-        sigma = 0.4 / scale
-        img = cv2.GaussianBlur(img, (0, 0), sigma)
-    return cv2.warpAffine(img, _affine(window, size), (size, size), flags=interpolation,
+    h, w = img.shape[:2]
+    sigma = 0.4 / scale if scale < 0.7 and interpolation == cv2.INTER_LINEAR else 0.0
+    pad = int(math.ceil(3 * sigma)) + 2
+    # Work on the part of the image under the window only: cost independent of the image size.
+    r0, r1 = max(int(window.y0) - pad, 0), min(int(math.ceil(window.y0 + window.side)) + pad, h)
+    c0, c1 = max(int(window.x0) - pad, 0), min(int(math.ceil(window.x0 + window.side)) + pad, w)
+    if r1 <= r0 or c1 <= c0:
+        return np.zeros((size, size), np.float32)
+    part = img[r0:r1, c0:c1]
+    if sigma > 0:
+        # Blur so shrinking does not alias the speckle (cheap stand-in for INTER_AREA).
+        part = cv2.GaussianBlur(part, (0, 0), sigma)
+    local = CropWindow(window.x0 - c0, window.y0 - r0, window.side)
+    return cv2.warpAffine(part, _affine(local, size), (size, size), flags=interpolation,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
 
 

@@ -1,0 +1,83 @@
+"""`liverview train-us --data DIR --out DIR`: train the ultrasound click segmenter + classifier."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from liverview.cli import CliError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train-us", help="train the ultrasound click segmentation + classification model",
+        description="Train plugins/us_clickseg on a `liverview synth-us` folder (labels.csv, 4 classes) or a "
+                    "BUSI subset (manifest.csv, benign/malignant only: the class head then learns p(malignant)). "
+                    "Writes us_clickseg.pt (inference weights), checkpoint.pt (resumable), train_log.csv.")
+    parser.add_argument("--data", type=Path, required=True, help="data folder (labels.csv or manifest.csv)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder for weights, checkpoint and log")
+    parser.add_argument("--split", choices=("all", "train", "test"), default="all",
+                        help="part of the data to train on (BUSI: use train; synthetic sets have no split)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu or cuda")
+    parser.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--input-size", type=int, default=96, help="crop side fed to the net (default 96)")
+    parser.add_argument("--widths", type=int, nargs="+", default=[8, 16, 32, 64, 128],
+                        help="encoder channels per stage (default 8 16 32 64 128)")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop when this wall-clock budget is spent")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-every", type=int, default=200)
+    parser.add_argument("--stop-at-step", type=int, default=None,
+                        help="end this run at that step (the schedule still spans --steps; --resume continues)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--init", type=Path, default=None, help="start from these us_clickseg weights (fine-tune)")
+    parser.add_argument("--name", default=None, help="model name stored in the weights (default: OUT's name)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from plugins.us_clickseg.dataset import UsDatasetError, load_lesions, load_records
+    from plugins.us_clickseg.model import NetConfig
+    from plugins.us_clickseg.training import TrainConfig, train
+
+    if args.steps < 1 or args.batch_size < 1:
+        raise CliError("--steps and --batch-size must be at least 1")
+    if args.input_size < 32 or args.input_size % 2 ** (len(args.widths) - 1):
+        raise CliError(f"--input-size must be >= 32 and divisible by {2 ** (len(args.widths) - 1)}")
+    if args.init is not None and not args.init.is_file():
+        raise CliError(f"--init {args.init} does not exist")
+    try:
+        records = load_records(args.data, args.split)
+        start = time.perf_counter()
+        lesions = load_lesions(records)
+    except UsDatasetError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"loaded {len(lesions)} lesions from {args.data} (split {args.split}) in {time.perf_counter() - start:.1f} s",
+          flush=True)
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      max_minutes=args.max_minutes, checkpoint_every=args.checkpoint_every,
+                      stop_at_step=args.stop_at_step, num_threads=args.threads,
+                      net=NetConfig(input_size=args.input_size, widths=tuple(args.widths)))
+    meta = {"data": str(args.data), "split": args.split, "command": "liverview train-us " + " ".join(
+        _argv_of(args))}
+    result = train(lesions, args.out, cfg, device=args.device, resume=args.resume, init_weights=args.init,
+                   name=args.name or args.out.name, meta=meta, log=lambda m: print(m, flush=True))
+    print(f"done: {result.steps_done} steps in {result.minutes:.1f} min"
+          f"{' (stopped by --max-minutes)' if result.stopped_by_budget else ''}; smoothed loss "
+          f"{result.final_loss:.4f}; weights {result.weights_path}")
+    return 0
+
+
+def _argv_of(args: argparse.Namespace) -> list[str]:
+    out = ["--data", str(args.data), "--out", str(args.out), "--split", args.split, "--device", args.device,
+           "--steps", str(args.steps), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
+           "--input-size", str(args.input_size), "--widths", *map(str, args.widths), "--threads", str(args.threads),
+           "--seed", str(args.seed)]
+    if args.max_minutes is not None:
+        out += ["--max-minutes", str(args.max_minutes)]
+    if args.init is not None:
+        out += ["--init", str(args.init)]
+    return out

@@ -1,0 +1,78 @@
+"""`liverview us-segment IMAGE (--box X0 Y0 X1 Y1 | --click X Y) [--bg-click X Y ...] --out MASK.png`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from liverview.cli import CliError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "us-segment", help="segment + classify one ultrasound lesion from a box or clicks; prints JSON",
+        description="Run the ultrasound click model on IMAGE (DICOM US, PNG, JPEG, BMP). Two-click mode: --box "
+                    "(becomes 1 foreground click at its centre and 4 background clicks at its corners); one-click "
+                    "mode: --click. Further --click / --bg-click refine. Coordinates are image pixels (x = column, "
+                    "y = row). Prints class probabilities, malignant probability, area and diameters (mm when the "
+                    "DICOM states the pixel size, else px) and the time; writes the mask PNG (0/255).")
+    parser.add_argument("image", type=Path, metavar="IMAGE")
+    parser.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"))
+    parser.add_argument("--click", type=float, nargs=2, action="append", default=[], metavar=("X", "Y"),
+                        help="foreground click inside the lesion (repeatable)")
+    parser.add_argument("--bg-click", type=float, nargs=2, action="append", default=[], metavar=("X", "Y"),
+                        help="background click outside the lesion (repeatable)")
+    parser.add_argument("--frame", type=int, default=0, help="frame of a multi-frame (cine) DICOM (default 0)")
+    parser.add_argument("--out", type=Path, required=True, metavar="MASK.png", help="where to write the mask")
+    parser.add_argument("--weights", type=Path, default=None, help="us_clickseg weights (default: models/us_clickseg)")
+    parser.add_argument("--device", default="auto")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+    import numpy as np
+
+    from liverview.us.clicks import Click, box_to_clicks
+    from liverview.us.image import UsImageError, load_us_image
+    from liverview.us.measure import mask_measurements
+    from plugins.us_clickseg.inference import UsModelError, load_segmenter
+
+    if args.box is None and not args.click:
+        raise CliError("give --box X0 Y0 X1 Y1 (two-click mode) or --click X Y (one-click mode)")
+    if args.out.suffix.lower() != ".png":
+        raise CliError(f"--out must be a .png file, got {args.out}")
+    try:
+        image = load_us_image(args.image)
+        frame = image.frame(args.frame)
+    except UsImageError as exc:
+        raise CliError(str(exc)) from exc
+    try:
+        clicks = box_to_clicks(*args.box) if args.box is not None else []
+    except ValueError as exc:
+        raise CliError(f"--box: {exc}") from exc
+    clicks += [Click(x, y, True) for x, y in args.click] + [Click(x, y, False) for x, y in args.bg_click]
+    try:
+        segmenter = load_segmenter(args.weights, args.device)
+        pred = segmenter.predict(frame, clicks)
+    except UsModelError as exc:
+        raise CliError(str(exc)) from exc
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(args.out), pred.mask.astype(np.uint8) * 255):
+        raise CliError(f"cannot write {args.out}")
+    result = {
+        "image": str(args.image), "frame": args.frame, "model": segmenter.name, "label_mode": segmenter.label_mode,
+        "mode": "two-click" if args.box is not None else "one-click",
+        "clicks": [{"x": c.x, "y": c.y, "positive": c.positive} for c in clicks],
+        "class_probs": {k: round(v, 4) for k, v in pred.class_probs.items()},
+        "predicted_class": max(pred.class_probs, key=pred.class_probs.get),
+        "malignant_prob": round(pred.malignant_prob, 4),
+        "pixel_spacing_mm": list(image.pixel_spacing_mm) if image.pixel_spacing_mm else None,
+        "measurement": mask_measurements(pred.mask, image.pixel_spacing_mm).as_dict() if pred.mask.any() else None,
+        "mask": str(args.out), "mask_pixels": int(pred.mask.sum()), "time_ms": round(pred.time_ms, 2),
+    }
+    if segmenter.label_mode != "four-class":
+        result["note"] = "these weights learnt benign vs malignant only; the 4-class split is not meaningful"
+    print(json.dumps(result, indent=1))
+    return 0

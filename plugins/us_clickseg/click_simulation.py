@@ -1,0 +1,106 @@
+"""Simulated clicks, as in Ryu et al. 2021, for training and for the evaluation protocols.
+
+Training sequences (several per image, drawn fresh from a seeded generator):
+- "paper": 1-5 foreground clicks inside the lesion, 0-10 background clicks in a band around it;
+- "box": two-click mode, a box with positional error (slightly enlarged) -> 1 fg centre + 4 bg
+  corners, sometimes followed by 1-2 refinement clicks (fg inside / bg just outside);
+- "one": one foreground click near the lesion centre.
+Evaluation uses :func:`eval_box` (box error seeded per image) and :func:`centre_click`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from liverview.us.clicks import Click, box_to_clicks
+
+MODE_WEIGHTS = {"paper": 0.4, "box": 0.45, "one": 0.15}
+
+
+def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        raise ValueError("the mask is empty: no lesion to click on")
+    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+
+def _pick(rng: np.random.Generator, candidates: np.ndarray, n: int) -> list[tuple[float, float]]:
+    """n random (x, y) from a boolean map (with replacement if too few)."""
+    ys, xs = np.nonzero(candidates)
+    if len(xs) == 0 or n == 0:
+        return []
+    idx = rng.choice(len(xs), size=n, replace=len(xs) < n)
+    return [(float(xs[i]), float(ys[i])) for i in idx]
+
+
+def perturbed_box(mask: np.ndarray, rng: np.random.Generator, enlarge: tuple[float, float] = (0.0, 0.12),
+                  jitter: float = 0.04) -> tuple[float, float, float, float]:
+    """The lesion's box, each side pushed out by U(enlarge) x size plus N(0, jitter x size), clipped."""
+    x0, y0, x1, y1 = _bbox(mask)
+    w, h = x1 - x0 + 1, y1 - y0 + 1
+    e = rng.uniform(*enlarge, size=4)
+    n = rng.normal(0, jitter, size=4)
+    bx0 = x0 - (e[0] + n[0]) * w
+    bx1 = x1 + (e[1] + n[1]) * w
+    by0 = y0 - (e[2] + n[2]) * h
+    by1 = y1 + (e[3] + n[3]) * h
+    H, W = mask.shape
+    bx0, bx1 = np.clip([bx0, bx1], 0, W - 1)
+    by0, by1 = np.clip([by0, by1], 0, H - 1)
+    if bx1 - bx0 < 2:
+        bx0, bx1 = max(x0 - 1, 0), min(x1 + 1, W - 1)
+    if by1 - by0 < 2:
+        by0, by1 = max(y0 - 1, 0), min(y1 + 1, H - 1)
+    return float(bx0), float(by0), float(bx1), float(by1)
+
+
+def eval_box(mask: np.ndarray, seed: int) -> tuple[float, float, float, float]:
+    """The test-time box: slightly enlarged (2-10 % per side) with positional error (sd 3 %), seeded."""
+    return perturbed_box(mask, np.random.default_rng(seed), enlarge=(0.02, 0.10), jitter=0.03)
+
+
+def centre_click(mask: np.ndarray) -> Click:
+    """One-click mode: the lesion pixel farthest from its boundary."""
+    dt = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    y, x = np.unravel_index(int(dt.argmax()), dt.shape)
+    return Click(float(x), float(y), True)
+
+
+def lesion_distances(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distance inside the lesion to its edge, distance outside to the lesion), float32 px."""
+    mask = np.asarray(mask, bool)
+    inside = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1].astype(np.float32)
+    return inside, ndimage.distance_transform_edt(~mask).astype(np.float32)
+
+
+def simulate_clicks(mask: np.ndarray, rng: np.random.Generator, mode: str | None = None,
+                    distances: tuple[np.ndarray, np.ndarray] | None = None) -> list[Click]:
+    """One training click sequence for this lesion mask (mode random by MODE_WEIGHTS when None).
+
+    ``distances`` (from :func:`lesion_distances`) may be passed to avoid recomputing them per sequence.
+    """
+    mask = np.asarray(mask, bool)
+    if mode is None:
+        modes = list(MODE_WEIGHTS)
+        mode = modes[rng.choice(len(modes), p=np.array(list(MODE_WEIGHTS.values())))]
+    inside, outside = distances if distances is not None else lesion_distances(mask)
+    deepest = float(inside.max())
+    if mode == "one":
+        return [Click(*_pick(rng, inside >= 0.5 * deepest, 1)[0], True)]
+    if mode == "box":
+        clicks = box_to_clicks(*perturbed_box(mask, rng))
+        if rng.random() < 0.3:
+            for _ in range(int(rng.integers(1, 3))):
+                if rng.random() < 0.5:
+                    clicks += [Click(x, y, True) for x, y in _pick(rng, inside >= min(3.0, deepest), 1)]
+                else:
+                    clicks += [Click(x, y, False) for x, y in _pick(rng, (outside >= 2) & (outside <= 8), 1)]
+        return clicks
+    if mode != "paper":
+        raise ValueError(f"unknown click mode {mode!r}")
+    radius = np.sqrt(mask.sum() / np.pi)
+    fg = _pick(rng, inside >= min(0.2 * deepest, 5.0), int(rng.integers(1, 6)))
+    band = (outside >= 3) & (outside <= max(10.0, 0.5 * radius))
+    bg = _pick(rng, band, int(rng.integers(0, 11)))
+    return [Click(x, y, True) for x, y in fg] + [Click(x, y, False) for x, y in bg]

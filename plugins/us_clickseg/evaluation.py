@@ -1,0 +1,117 @@
+"""Evaluate the click segmenter on lesion records: Jaccard, 4-class and benign/malignant metrics, and
+OpenCV GrabCut started from the same box as a baseline."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from liverview.metrics.classification import accuracy, binary_auroc, one_vs_rest_auroc, youden_point
+from liverview.metrics.segmentation import jaccard_index
+from liverview.us.clicks import box_to_clicks
+from plugins.us_clickseg.click_simulation import centre_click, eval_box
+from plugins.us_clickseg.dataset import LoadedLesion
+from plugins.us_clickseg.inference import UsSegmenter
+from plugins.us_clickseg.model import CLASS_NAMES
+
+MODES = ("one-click", "two-click")
+
+
+@dataclass
+class LesionResult:
+    key: str
+    label: str
+    jaccard: float
+    class_probs: list[float]
+    malignant_prob: float
+    time_ms: float
+    grabcut_jaccard: float | None = None
+
+
+@dataclass
+class EvalReport:
+    mode: str
+    n: int
+    jaccard_mean: float
+    jaccard_median: float
+    time_ms_median: float
+    grabcut_jaccard_mean: float | None = None
+    four_class_accuracy: float | None = None
+    four_class_auroc: float | None = None
+    per_class_auroc: dict[str, float | None] | None = None
+    bm_auroc: float | None = None
+    bm_threshold: float | None = None
+    sensitivity: float | None = None
+    specificity: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def grabcut_from_box(image: np.ndarray, box: tuple[float, float, float, float], iterations: int = 5) -> np.ndarray:
+    """OpenCV GrabCut initialised with the box (outside = background), on the grey image as BGR."""
+    img = cv2.cvtColor(np.clip(image, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    h, w = image.shape
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x0, y0 = max(x0, 0), max(y0, 0)
+    rect = (x0, y0, max(min(x1, w - 1) - x0, 1), max(min(y1, h - 1) - y0, 1))
+    mask = np.zeros((h, w), np.uint8)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)
+    cv2.grabCut(img, mask, rect, bgd, fgd, iterations, cv2.GC_INIT_WITH_RECT)
+    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+
+
+def _seed(key: str) -> int:
+    return int.from_bytes(key.encode()[-8:].rjust(8, b"\0"), "little") % (2 ** 31)
+
+
+def evaluate_lesions(segmenter: UsSegmenter, lesions: list[LoadedLesion], mode: str,
+                     grabcut: bool = False) -> tuple[EvalReport, list[LesionResult]]:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    results = []
+    for lz in lesions:
+        img = lz.image.astype(np.float32)
+        box = eval_box(lz.mask, _seed(lz.record.key))
+        clicks = box_to_clicks(*box) if mode == "two-click" else [centre_click(lz.mask)]
+        pred = segmenter.predict(img, clicks)
+        r = LesionResult(lz.record.key, lz.record.label, jaccard_index(pred.mask, lz.mask),
+                         [pred.class_probs[c] for c in CLASS_NAMES], pred.malignant_prob, pred.time_ms)
+        if grabcut:
+            r.grabcut_jaccard = jaccard_index(grabcut_from_box(img, box), lz.mask)
+        results.append(r)
+    return summarise(mode, results, segmenter.label_mode), results
+
+
+def summarise(mode: str, results: list[LesionResult], label_mode: str) -> EvalReport:
+    jac = np.array([r.jaccard for r in results])
+    rep = EvalReport(mode, len(results), float(jac.mean()), float(np.median(jac)),
+                     float(np.median([r.time_ms for r in results])))
+    if results and results[0].grabcut_jaccard is not None:
+        rep.grabcut_jaccard_mean = float(np.mean([r.grabcut_jaccard for r in results]))
+    four = [r for r in results if r.label in CLASS_NAMES]
+    if four and len(four) == len(results) and label_mode == "four-class":
+        y = [CLASS_NAMES.index(r.label) for r in four]
+        p = np.array([r.class_probs for r in four])
+        rep.four_class_accuracy = accuracy(y, p.argmax(1).tolist())
+        try:
+            rep.four_class_auroc, per = one_vs_rest_auroc(y, p)
+            rep.per_class_auroc = dict(zip(CLASS_NAMES, per))
+        except ValueError as exc:
+            rep.notes.append(f"4-class AUROC not computable: {exc}")
+    else:
+        rep.notes.append("4-class head not evaluable here: the labels (or the model) are benign/malignant only")
+    mal = [r.label in ("metastasis", "hcc", "malignant") for r in results]
+    try:
+        rep.bm_auroc = binary_auroc(mal, [r.malignant_prob for r in results])
+        op = youden_point(mal, [r.malignant_prob for r in results])
+        rep.bm_threshold, rep.sensitivity, rep.specificity = op.threshold, op.sensitivity, op.specificity
+    except ValueError as exc:
+        rep.notes.append(f"benign/malignant AUROC not computable: {exc}")
+    return rep
+
+
+def elapsed_ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000

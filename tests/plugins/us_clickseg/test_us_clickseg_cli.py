@@ -1,0 +1,104 @@
+"""train-us (a few steps, exact resume), us-segment and eval-us end to end on a tiny synthetic set."""
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from liverview.cli import main
+from liverview.synth.us_phantom import write_us_dataset
+from liverview.us.clicks import Click, box_to_clicks
+from plugins.us_clickseg.inference import UsModelError, load_segmenter
+
+TINY = ["--input-size", "32", "--widths", "4", "8", "16", "--batch-size", "2", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("us")
+    write_us_dataset(root / "data", seed=1, count=4)
+    assert main(["train-us", "--data", str(root / "data"), "--out", str(root / "run"), "--steps", "2", *TINY]) == 0
+    return root
+
+
+def test_train_writes_weights_log_and_checkpoint(tiny_set):
+    run = tiny_set / "run"
+    assert (run / "us_clickseg.pt").is_file() and (run / "checkpoint.pt").is_file()
+    rows = list(csv.DictReader(open(run / "train_log.csv")))
+    assert [int(r["step"]) for r in rows] == [1, 2]
+    seg = load_segmenter(run / "us_clickseg.pt", "cpu")
+    assert seg.label_mode == "four-class" and seg.name == "run"
+
+
+def test_resume_continues_exactly(tiny_set, tmp_path):
+    data = str(tiny_set / "data")
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main(["train-us", "--data", data, "--out", str(straight), "--steps", "3", *TINY]) == 0
+    assert main(["train-us", "--data", data, "--out", str(split), "--steps", "3", "--stop-at-step", "2", *TINY]) == 0
+    assert torch.load(split / "checkpoint.pt", weights_only=False)["step"] == 2
+    assert main(["train-us", "--data", data, "--out", str(split), "--steps", "3", "--resume", *TINY]) == 0
+    a = torch.load(straight / "us_clickseg.pt", weights_only=False)["state_dict"]
+    b = torch.load(split / "us_clickseg.pt", weights_only=False)["state_dict"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], msg=k)
+    assert [int(r["step"]) for r in csv.DictReader(open(split / "train_log.csv"))] == [1, 2, 3]
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tiny_set, tmp_path, capsys):
+    assert main(["train-us", "--data", str(tiny_set / "data"), "--out", str(tmp_path / "x"), "--resume", *TINY]) == 2
+    assert "no checkpoint.pt" in capsys.readouterr().err
+
+
+def test_us_segment_prints_json_and_writes_the_mask(tiny_set, tmp_path, capsys):
+    row = next(csv.DictReader(open(tiny_set / "data" / "labels.csv")))
+    image = tiny_set / "data" / row["image"]
+    out = tmp_path / "mask.png"
+    box = [row[k] for k in ("bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1")]
+    capsys.readouterr()
+    assert main(["us-segment", str(image), "--box", *box, "--bg-click", "5", "5", "--out", str(out),
+                 "--weights", str(tiny_set / "run" / "us_clickseg.pt"), "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["class_probs"]) == {"cyst", "hemangioma", "metastasis", "hcc"}
+    assert sum(result["class_probs"].values()) == pytest.approx(1, abs=1e-3)
+    assert result["malignant_prob"] == pytest.approx(result["class_probs"]["metastasis"] +
+                                                     result["class_probs"]["hcc"], abs=1e-3)
+    assert len(result["clicks"]) == 6 and result["time_ms"] > 0
+    mask = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
+    assert mask.shape == (int(row["height"]), int(row["width"]))
+    assert int((mask > 0).sum()) == result["mask_pixels"]
+    if result["measurement"] is not None:  # PNG: no calibration -> pixels
+        assert result["measurement"]["units"] == "px"
+
+
+def test_us_segment_user_errors(tiny_set, tmp_path, capsys):
+    img = tiny_set / "data" / "images" / "us_00000.png"
+    assert main(["us-segment", str(img), "--out", str(tmp_path / "m.png")]) == 2
+    assert main(["us-segment", str(img), "--click", "10", "10", "--out", str(tmp_path / "m.png"),
+                 "--weights", str(tmp_path / "none.pt")]) == 2
+    assert "no us_clickseg weights" in capsys.readouterr().err
+
+
+def test_eval_us_on_a_tiny_set(tiny_set, tmp_path, capsys):
+    report = tmp_path / "r.json"
+    assert main(["eval-us", "--data", str(tiny_set / "data"), "--mode", "two-click", "--grabcut", "--weights",
+                 str(tiny_set / "run" / "us_clickseg.pt"), "--device", "cpu", "--json", str(report)]) == 0
+    rep = json.loads(report.read_text())
+    assert rep["report"]["n"] == 4 and 0 <= rep["report"]["jaccard_mean"] <= 1
+    assert rep["report"]["four_class_accuracy"] is not None
+    assert 0 <= rep["report"]["grabcut_jaccard_mean"] <= 1
+    assert "Jaccard mean" in capsys.readouterr().out
+
+
+def test_predict_returns_a_native_resolution_mask(tiny_set):
+    seg = load_segmenter(tiny_set / "run" / "us_clickseg.pt", "cpu")
+    img = np.random.default_rng(0).uniform(0, 255, (123, 157)).astype(np.float32)
+    pred = seg.predict(img, box_to_clicks(20, 30, 80, 90))
+    assert pred.mask.shape == (123, 157) and pred.mask.dtype == bool
+    assert sum(pred.class_probs.values()) == pytest.approx(1, abs=1e-5)
+    with pytest.raises(ValueError, match="outside"):
+        seg.predict(img, [Click(500, 10, True)])
+    with pytest.raises(UsModelError):
+        load_segmenter(tiny_set / "data" / "labels.csv")
