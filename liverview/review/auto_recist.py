@@ -107,6 +107,8 @@ def auto_recist(volume: Volume, box_ijk: tuple[tuple[int, int, int], tuple[int, 
             # keep the first outline then.
             if second is not None and second.sum() >= KEEP_FRACTION * region.sum():
                 region = second
+        if region is None or region.sum() < MIN_FILL * in_box.sum():
+            region = _centre_seeded(patch, in_box, liver, (sx, sy))
         if region is not None and region.sum() >= MIN_FILL * in_box.sum():
             method = "segmented"
             contrast = float(smooth[region].mean() - liver)
@@ -118,6 +120,25 @@ def auto_recist(volume: Volume, box_ijk: tuple[tuple[int, int, int], tuple[int, 
         mask_full[pj0:pj1 + 1, pi0:pi1 + 1] = region
     measurement = _recist_of(mask_full, volume, key_slice)
     return AutoRecist(measurement, mask_full, method, liver, contrast)
+
+
+def _centre_seeded(patch: np.ndarray, in_box: np.ndarray, liver: float,
+                   spacing_xy: tuple[float, float]) -> np.ndarray | None:
+    """For a faint lesion (no pixel clearly apart from the liver): smooth more, take the grey level of the
+    box's centre (the detector centres its box on the lesion) and cut half-way between it and the liver."""
+    sx, sy = spacing_xy
+    smooth = ndimage.gaussian_filter(ndimage.median_filter(patch, size=3), sigma=(2.0 / sy, 2.0 / sx))
+    rows, cols = np.nonzero(in_box)
+    cj, ci = (rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2
+    hj, hi = max((rows.max() - rows.min()) / 6, 1.0), max((cols.max() - cols.min()) / 6, 1.0)
+    jj, ii = np.ogrid[:in_box.shape[0], :in_box.shape[1]]
+    centre = (np.abs(jj - cj) <= hj) & (np.abs(ii - ci) <= hi)
+    level = float(np.median(smooth[centre]))
+    if abs(level - liver) < MIN_CONTRAST_HU:
+        return None
+    sign = 1.0 if level > liver else -1.0
+    candidate = in_box & (sign * (smooth - liver) > abs(level - liver) / 2) & (smooth > SOFT_TISSUE_HU[0])
+    return _clean_region(candidate, in_box, spacing_xy)
 
 
 def _recist_of(mask: np.ndarray, volume: Volume, key_slice: int) -> RecistMeasurement:
