@@ -132,3 +132,16 @@ def test_cancel_stops_the_detector_and_stores_nothing(window, qtbot):
     assert window.session.project.list_proposals(window.session.study_id) == []
     assert any("cancelled" in m for m in window.messages)
     assert not detection.bar.isVisible()
+
+
+def test_missing_weights_is_a_clear_message(window, tmp_path):
+    plugin = tmp_path / "plugins" / "no_weights"
+    plugin.mkdir(parents=True)
+    manifest = json.loads((REPO / "plugins" / "mscn_detector" / "plugin.json").read_text())
+    manifest["name"] = "no_weights"
+    manifest["contributes"][0]["weights"] = "missing.pt"
+    (plugin / "plugin.json").write_text(json.dumps(manifest))
+    window.review.detection.plugin_dirs = [tmp_path / "plugins"]
+    assert window.review.detection.start() is None
+    assert any("weights" in m and "missing.pt" in m for m in window.messages)
+    assert window.review.detect_action.isEnabled()

@@ -98,8 +98,13 @@ class DetectionController:
                 factory, weights = self.factory_override, None
             else:
                 contribution = find_detector(self.plugin_dirs)
+                if contribution.weights is not None and not contribution.weights.is_file():
+                    raise DetectionUnavailable(
+                        f"the weights of '{contribution.title}' ({contribution.plugin}) are not there yet: "
+                        f"{contribution.weights}. Train them (see models/ and the plugin's README) or import "
+                        "proposals from a file (Review > Import proposals).")
                 factory = contribution.load()
-                weights = contribution.weights if contribution.weights and contribution.weights.exists() else None
+                weights = contribution.weights
         except (DetectionUnavailable, PluginError) as exc:
             self.window.show_error("Lesion detection unavailable", str(exc))
             return None
