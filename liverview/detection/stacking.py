@@ -119,3 +119,37 @@ def stack_detections(detections: Iterable[Detection2D], n_slices: int | None = N
         proposals.append(Proposal3D(box=c.box, z_range=(c.z0, c.z1), score=best.score,
                                     key_slice=best.slice_index, class_probs=_class_probs(c)))
     return sorted(proposals, key=lambda p: -p.score)
+
+
+FRAGMENT_OVERLAP = 0.6
+
+
+def overlap_of_smaller(a: Box2D, b: Box2D) -> float:
+    """Intersection area over the smaller box's area (1 when one box lies inside the other)."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return iw * ih / smaller if smaller > 0 else 0.0
+
+
+def merge_fragments(proposals: Iterable[Proposal3D], min_overlap: float = FRAGMENT_OVERLAP, gap: int = 1
+                    ) -> list[Proposal3D]:
+    """Join 3D proposals that are pieces of one lesion (a step after ``stack_detections``, not part of the
+    harvester's rule): a lesion's cross-section changes size from slice to slice, so its 2D boxes often
+    fall below the 0.8 linking IoU and the chain breaks into fragments stacked along z. A proposal whose
+    slice range overlaps or comes within ``gap`` slices of a better-scoring one and whose 2D box overlaps
+    it by >= ``min_overlap`` of the smaller box (a pole slice's small box lies inside the big one) is absorbed: the better one keeps its box, score, key slice and class
+    probabilities and takes the union of the slice ranges. Sorted by score, best first."""
+    kept: list[Proposal3D] = []
+    for p in sorted(proposals, key=lambda p: -p.score):
+        for n, q in enumerate(kept):
+            near = p.z_range[0] <= q.z_range[1] + gap and q.z_range[0] <= p.z_range[1] + gap
+            if near and overlap_of_smaller(p.box, q.box) >= min_overlap:
+                kept[n] = Proposal3D(q.box, (min(p.z_range[0], q.z_range[0]), max(p.z_range[1], q.z_range[1])),
+                                     q.score, q.key_slice, q.class_probs)
+                break
+        else:
+            kept.append(p)
+    return kept

@@ -11,7 +11,9 @@ What ``detect`` does with the phases:
   phase dropout for this). A single-phase CT (e.g. portal venous only) therefore works, with lower class
   accuracy, since classes differ by their enhancement across phases.
 - 2D peaks on every working slice (batched) are stacked into 3D proposals by
-  liverview.detection.stacking, then mapped back to reference voxels and slices.
+  liverview.detection.stacking (the harvester's rule: t_G 0.1, link IoU > 0.8, one-slice extension and
+  merge >= 0.8), then fragments of one lesion are joined (stacking.merge_fragments; switch off with
+  ``Detector.merge_fragments = False``), and everything is mapped back to reference voxels and slices.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.detection.proposals import Detection2D, Proposal3D, ProposalSet
-from liverview.detection.stacking import SCORE_THRESHOLD, stack_detections
+from liverview.detection.stacking import SCORE_THRESHOLD, merge_fragments, stack_detections
 from plugins.mscn_detector.config import DetectorConfig
 from plugins.mscn_detector.dataset import slice_stack
 from plugins.mscn_detector.decoding import decode
@@ -60,12 +62,13 @@ class Detector:
     """A loaded model ready to detect; ``name`` (model name + version) goes into proposals.json."""
 
     def __init__(self, model: MultiPhaseCenterNet, config: DetectorConfig, name: str,
-                 device: torch.device, batch_slices: int = 8) -> None:
+                 device: torch.device, batch_slices: int = 8, merge_fragments: bool = True) -> None:
         self.model = model.to(device).eval()
         self.config = config
         self.name = name
         self.device = device
         self.batch_slices = batch_slices
+        self.merge_fragments = merge_fragments  # join chain fragments of one lesion (stacking.merge_fragments)
 
     def detect(self, volumes: Mapping[PhaseKind, Volume], reference: PhaseKind,
                progress: Callable[[float], None] | None = None,
@@ -83,6 +86,8 @@ class Detector:
             progress(0.1)
         detections = self._detect_slices(image, present, check, progress)
         stacked = stack_detections(detections, n_slices=grid.shape[0], score_threshold=SCORE_THRESHOLD)
+        if self.merge_fragments:
+            stacked = merge_fragments(stacked)
         proposals = []
         last = grid.ref_shape[0] - 1
         for p in stacked:

@@ -60,3 +60,19 @@ def test_two_lesions_on_the_same_slices_stay_apart():
     props = stack_detections(dets, n_slices=20)
     assert len(props) == 2
     assert props[0].box == (50, 50, 70, 70) and props[0].z_range == (4, 9)
+
+
+def test_fragments_of_one_lesion_are_joined_into_the_best_one():
+    from liverview.detection.stacking import merge_fragments
+
+    # a lesion whose boxes shrink towards its poles: the 0.8 linking rule breaks it into three chains
+    dets = [det(4, (14, 14, 18, 18), 0.3), det(5, (12, 12, 20, 20), 0.5), det(6, (10, 10, 22, 22), 0.9),
+            det(7, (10, 10, 22, 22), 0.8), det(8, (12, 12, 20, 20), 0.4)]
+    chains = stack_detections(dets, n_slices=20)
+    assert len(chains) >= 3
+    [p] = merge_fragments(chains)
+    assert p.score == 0.9 and p.key_slice == 6 and p.box == (10, 10, 22, 22)
+    assert p.z_range == (3, 9)
+    # a box elsewhere, or far along z, stays separate
+    other = stack_detections([det(6, (40, 40, 50, 50), 0.6), det(15, (10, 10, 22, 22), 0.7)], n_slices=20)
+    assert len(merge_fragments(chains + other)) == 3
