@@ -1,0 +1,137 @@
+"""`liverview harvest-round --project P --fully-annotated LIST --out DIR`: one Lesion Harvester round on
+a project: lesion score s = s_g * s_c, threshold for precision >= 95 % on the fully annotated studies,
+harvested positives, hard negatives, optional detector fine-tuning with HNSL, and a report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from liverview.cli import CliError
+from liverview.commands.train_lpc import add_lpc_options, lpc_config
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "harvest-round", help="one lesion-harvesting round on a project (score, threshold, harvest, hard negatives)",
+        description="Score every proposal with s = s_g * s_c (detector score x lesion proposal classifier), "
+                    "choose the lowest threshold that keeps precision >= 95 %% on the fully annotated studies' "
+                    "reviewed proposals, harvest the proposals above it that hit no RECIST mark, pick hard "
+                    "negatives (s_g >= 0.5, top 5 per study), optionally fine-tune the detector with hard "
+                    "negative suppression, and write report.json, report.md, pr_curve.png and harvest.json.")
+    parser.add_argument("--project", type=Path, required=True)
+    parser.add_argument("--fully-annotated", required=True, metavar="LIST",
+                        help="comma-separated ids or UIDs of the fully annotated studies (V_M)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for this round's outputs")
+    parser.add_argument("--model", default=None, help="use this detector's proposals (default: the newest)")
+    parser.add_argument("--lpc", type=Path, default=None,
+                        help="classifier weights; default: train one on this round's proposals into OUT/lpc")
+    parser.add_argument("--detector", type=Path, default=None,
+                        help="detector weights to fine-tune with the harvest (needs --finetune-steps > 0)")
+    parser.add_argument("--finetune-steps", type=int, default=0, help="detector fine-tuning steps (default 0: none)")
+    parser.add_argument("--min-precision", type=float, default=0.95)
+    parser.add_argument("--hard-min-score", type=float, default=0.5, help="hard negatives need s_g >= this")
+    parser.add_argument("--hard-per-volume", type=int, default=5)
+    parser.add_argument("--user", default="liverview")
+    add_lpc_options(parser)
+    parser.set_defaults(func=run)
+
+
+def _pr(scores: np.ndarray, positive: np.ndarray) -> tuple[list[float], list[float]]:
+    order = np.argsort(-scores, kind="stable")
+    tp = np.cumsum(positive[order])
+    n = max(int(positive.sum()), 1)
+    return [0.0, *(tp / n).tolist()], [1.0, *(tp / np.arange(1, len(tp) + 1)).tolist()]
+
+
+def run(args: argparse.Namespace) -> int:
+    from liverview.harvest.project_data import HarvestInputError, load_project_harvest
+    from liverview.harvest.report import PrCurve, draw_pr_curves, write_report
+    from liverview.harvest.rounds import harvest, split_proposals
+    from liverview.harvest.steps import classify_all, detector_training_cases, harvest_volumes, train_classifier
+    from liverview.store.project import Project
+    from liverview.store.records import StoreError
+
+    if not 0 < args.min_precision <= 1:
+        raise CliError(f"--min-precision must be in (0, 1], got {args.min_precision}")
+    if args.finetune_steps > 0 and args.detector is None:
+        raise CliError("--finetune-steps needs --detector WEIGHTS (the detector to fine-tune)")
+    config = lpc_config(args)
+    try:
+        with Project.open(args.project, args.user, read_only=True) as project:
+            data = load_project_harvest(project, args.fully_annotated.split(","), args.model)
+    except (StoreError, HarvestInputError) as exc:
+        raise CliError(str(exc)) from None
+    volumes = harvest_volumes(data.studies, data.proposals)
+    sets = split_proposals(volumes)
+    if args.lpc is not None:
+        from plugins.lesion_proposal_classifier.inference import load_lpc
+
+        lpc, trained_on = load_lpc(args.lpc, args.device), None
+    else:
+        lpc, trained_on = train_classifier(data.studies, data.proposals, sets, args.out / "lpc", config, args.device)
+    s_c = classify_all(lpc, data.studies, data.proposals)
+    result = harvest(volumes, s_c, sets, args.min_precision, args.hard_min_score, args.hard_per_volume)
+    thr = result.threshold
+
+    reviewed = [(k, True) for k in sets.reviewed_positive] + [(k, False) for k in sets.reviewed_negative]
+    s = np.array([result.scored[v][i].score for (v, i), _ in reviewed])
+    sg = np.array([result.scored[v][i].s_g for (v, i), _ in reviewed])
+    y = np.array([lab for _, lab in reviewed], bool)
+    point = (thr.recall, thr.precision) if thr.threshold is not None else None
+    draw_pr_curves([PrCurve("s = s_g * s_c", *_pr(s, y), point), PrCurve("s_g (detector only)", *_pr(sg, y))],
+                   f"{data.model}: reviewed proposals of the fully annotated studies", args.out / "pr_curve.png")
+    harvest_doc = {v: {"harvested": [{"index": sp.index, "proposal_id": data.records[v][sp.index].id,
+                                      "box": list(sp.proposal.box), "z_range": list(sp.proposal.z_range),
+                                      "key_slice": sp.proposal.key_slice, "lesion_class": sp.proposal.lesion_class,
+                                      "s_g": sp.s_g, "s_c": sp.s_c, "s": sp.score}
+                                     for sp in result.harvested.get(v, [])],
+                       "hard_negatives": [{"index": sp.index, "proposal_id": data.records[v][sp.index].id,
+                                           "box": list(sp.proposal.box), "z_range": list(sp.proposal.z_range),
+                                           "s_g": sp.s_g, "s_c": sp.s_c, "s": sp.score}
+                                          for sp in result.hard_negatives.get(v, [])]}
+                   for v in data.proposals}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "harvest.json").write_text(json.dumps(harvest_doc, indent=1) + "\n")
+
+    detector_out = None
+    if args.finetune_steps > 0:
+        import torch
+
+        from plugins.mscn_detector.config import DetectorConfig
+        from plugins.mscn_detector.training import train_detector
+
+        base = DetectorConfig.from_dict(torch.load(args.detector, map_location="cpu", weights_only=True)["config"])
+        ft = base.replace(epochs=1, steps_per_epoch=args.finetune_steps, learning_rate=base.learning_rate / 2)
+        cases = detector_training_cases(data.studies, result.harvested, result.hard_negatives)
+        detector_out = train_detector(cases, ft, args.out / "detector", init_weights=args.detector,
+                                      device=args.device, log=print)
+    numbers = {
+        "project": str(args.project), "model": data.model, "studies": len(data.studies),
+        "fully_annotated": [st.volume for st in data.studies if st.fully_annotated],
+        "sets": {"P_M_R": len(sets.reviewed_positive), "P_M_neg": len(sets.reviewed_negative),
+                 "P_H_R": len(sets.mark_hits), "mark_duplicates": len(sets.mark_duplicates),
+                 "candidates": len(sets.unknown)},
+        "classifier": {"weights": str(args.lpc or args.out / "lpc" / "lpc.pt"),
+                       "trained_on_lesion_nonlesion": trained_on},
+        "threshold": {"value": thr.threshold, "min_precision": thr.min_precision, "precision_on_V_M": thr.precision,
+                      "recall_on_V_M": thr.recall, "kept_on_V_M": thr.kept, "reviewed_on_V_M": thr.candidates},
+        "harvested": result.n_harvested, "hard_negatives": result.n_hard_negatives,
+        "detector_finetuned": str(detector_out) if detector_out else None,
+    }
+    thr_text = ("none reaches it: nothing harvested" if thr.threshold is None else
+                f"{thr.threshold:.4f} (precision {100 * thr.precision:.1f} %, recall {100 * thr.recall:.1f} % of "
+                f"the {thr.positives} accepted proposals)")
+    md = (f"# Harvest round on {args.project.name}\n\nDetector proposals: {data.model}; {len(data.studies)} studies, "
+          f"fully annotated: {', '.join(numbers['fully_annotated'])}.\n\n"
+          f"- classifier training: {len(sets.reviewed_positive)} accepted + {len(sets.mark_hits)} mark hits vs "
+          f"{len(sets.reviewed_negative)} rejected\n"
+          f"- threshold on s for precision >= {100 * args.min_precision:.0f} % on the fully annotated studies: "
+          f"{thr_text}\n- harvested positives: {result.n_harvested}; hard negatives: {result.n_hard_negatives}\n"
+          f"- detector fine-tuned: {detector_out or 'no'}\n\n![PR curve](pr_curve.png)\n")
+    write_report(args.out, numbers, md)
+    print(md)
+    return 0

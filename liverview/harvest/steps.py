@@ -1,0 +1,154 @@
+"""The model steps of a harvest round, as plain functions over studies: run the detector, train and
+apply the lesion proposal classifier, build the detector's fine-tuning cases (harvested positives +
+hard negatives for HNSL). The plugins are imported inside the functions, so the round logic and its
+tests need no torch."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from liverview.core.study import PhaseKind
+from liverview.core.volume import Volume
+from liverview.detection.proposals import Proposal3D
+from liverview.harvest.lesion_score import ScoredProposal
+from liverview.harvest.rounds import HarvestVolume, ProposalSets
+from liverview.metrics.detection import match_volume
+from liverview.metrics.ground_truth import GroundTruthLesion
+
+
+@dataclass
+class HarvestStudy:
+    """A study in a harvest: its phases, original marks, whether it is fully annotated (V_M), and for
+    experiments only, its full labels (``truth``), never shown to the round."""
+
+    volume: str
+    phases: Mapping[PhaseKind, Volume]
+    reference: PhaseKind
+    marks: list[GroundTruthLesion]
+    fully_annotated: bool = False
+    truth: list[GroundTruthLesion] | None = None
+    decisions: dict[int, bool] = field(default_factory=dict)
+
+    @property
+    def reference_volume(self) -> Volume:
+        return self.phases[self.reference]
+
+
+def simulated_decisions(proposals: Sequence[Proposal3D], truth: Sequence[GroundTruthLesion],
+                        iou_threshold: float = 0.5) -> dict[int, bool]:
+    """A reviewer who knows every lesion: accepts a proposal that is the best hit of a lesion (P3D),
+    rejects the rest (misses and duplicates). For phantom experiments and tests."""
+    return {m.index: m.matched for m in match_volume(proposals, truth, "p3d", iou_threshold)}
+
+
+def harvest_volumes(studies: Sequence[HarvestStudy], proposals: Mapping[str, Sequence[Proposal3D]]
+                    ) -> list[HarvestVolume]:
+    return [HarvestVolume(s.volume, list(proposals[s.volume]), s.marks, s.fully_annotated, s.decisions)
+            for s in studies]
+
+
+# --- detector ------------------------------------------------------------------------------------
+
+
+def run_detector(detector, studies: Sequence[HarvestStudy], log: Callable[[str], None] | None = None
+                 ) -> dict[str, list[Proposal3D]]:
+    """Proposals of every study from a loaded detector (``Detector.detect(volumes, reference)``)."""
+    out = {}
+    for s in studies:
+        out[s.volume] = list(detector.detect(dict(s.phases), s.reference).proposals)
+        if log:
+            log(f"detected {len(out[s.volume])} proposals in {s.volume}")
+    return out
+
+
+def mark_box_ijk(mark: GroundTruthLesion, reference: Volume) -> tuple[int, int, int, int, int, int]:
+    """An inclusive voxel box for a mark: its 2D box on the key slice; the slice range is the lesion's
+    likely extent (the mark's larger side in mm, as a sphere) when no 3D box is known."""
+    if mark.box_3d is not None:
+        x0, y0, x1, y1, z0, z1 = mark.box_3d
+    else:
+        x0, y0, x1, y1 = mark.box  # type: ignore[misc]
+        sx, sy, sz = reference.spacing
+        half_slices = int(math.ceil(max((x1 - x0) * sx, (y1 - y0) * sy) / 2 / sz))
+        z0, z1 = mark.key_slice - half_slices, mark.key_slice + half_slices  # type: ignore[operator]
+    nk = reference.array.shape[0]
+    return (int(math.floor(x0)), int(math.floor(y0)), max(0, int(z0)),
+            max(int(math.floor(x0)), int(math.ceil(x1)) - 1), max(int(math.floor(y0)), int(math.ceil(y1)) - 1),
+            min(nk - 1, int(z1)))
+
+
+def detector_training_cases(studies: Sequence[HarvestStudy], harvested: Mapping[str, Sequence[ScoredProposal]],
+                            hard_negatives: Mapping[str, Sequence[ScoredProposal]],
+                            lesions_of_reviewed: Mapping[str, Sequence[GroundTruthLesion]] | None = None) -> list:
+    """Training cases for the detector: every study's marks (for V_M: its full labels when given) plus
+    its harvested positives as lesions, and its hard negatives for the hard negative suppression loss."""
+    from plugins.mscn_detector.training import TrainingCase, TrainingLesion
+
+    cases = []
+    for s in studies:
+        ref = s.reference_volume
+        lesions = []
+        marks = (lesions_of_reviewed or {}).get(s.volume, s.marks) if s.fully_annotated else s.marks
+        for m in marks:
+            if m.lesion_class is None or m.lesion_class == "unknown":
+                continue  # the detector learns classes; a mark without one cannot teach it
+            lesions.append(TrainingLesion(mark_box_ijk(m, ref), m.lesion_class, int(m.key_slice)))  # type: ignore[arg-type]
+        for sp in harvested.get(s.volume, ()):
+            p = sp.proposal
+            if p.lesion_class == "unknown":
+                continue
+            (i0, j0, k0), (i1, j1, k1) = p.box_ijk()
+            lesions.append(TrainingLesion((i0, j0, k0, i1, j1, k1), p.lesion_class, p.key_slice))
+        hard = [sp.proposal for sp in hard_negatives.get(s.volume, ())]
+        cases.append(TrainingCase(dict(s.phases), lesions, hard, s.reference, name=s.volume))
+    return cases
+
+
+# --- lesion proposal classifier --------------------------------------------------------------------
+
+
+def classifier_samples(studies: Sequence[HarvestStudy], proposals: Mapping[str, Sequence[Proposal3D]],
+                       sets: ProposalSets, config) -> tuple[np.ndarray, np.ndarray, list[tuple[str, int]]]:
+    """Crops and labels for the LPC: P_M^R and P_H^R are lesions, P_M^- are not."""
+    from plugins.lesion_proposal_classifier.crops import multiview_crops
+
+    labelled = [(k, True) for k in (*sets.reviewed_positive, *sets.mark_hits)] + \
+               [(k, False) for k in sets.reviewed_negative]
+    by_study = {s.volume: s for s in studies}
+    crops, labels, keys = [], [], []
+    for volume in dict.fromkeys(v for (v, _), _ in labelled):
+        items = [(i, y) for (v, i), y in labelled if v == volume]
+        s = by_study[volume]
+        crops.append(multiview_crops(s.phases, s.reference, [proposals[volume][i] for i, _ in items], config))
+        labels += [y for _, y in items]
+        keys += [(volume, i) for i, _ in items]
+    if not crops:
+        return np.zeros((0,)), np.zeros(0, bool), []
+    return np.concatenate(crops), np.array(labels, bool), keys
+
+
+def classify_all(classifier, studies: Sequence[HarvestStudy], proposals: Mapping[str, Sequence[Proposal3D]]
+                 ) -> dict[str, list[float]]:
+    """s_c of every proposal, from a loaded classifier (``score(volumes, reference, proposals)``)."""
+    return {s.volume: [float(v) for v in classifier.score(s.phases, s.reference, proposals[s.volume])]
+            for s in studies}
+
+
+def train_classifier(studies: Sequence[HarvestStudy], proposals: Mapping[str, Sequence[Proposal3D]],
+                     sets: ProposalSets, out_dir: str | Path, config=None, device: str = "auto",
+                     log: Callable[[str], None] | None = None):
+    """Train an LPC on this round's labelled proposals; returns (classifier, number of lesion / non-lesion
+    samples)."""
+    from plugins.lesion_proposal_classifier.config import LpcConfig
+    from plugins.lesion_proposal_classifier.inference import load_lpc
+    from plugins.lesion_proposal_classifier.training import train_lpc
+
+    config = config or LpcConfig()
+    x, y, _ = classifier_samples(studies, proposals, sets, config)
+    weights = train_lpc(x, y, config, out_dir, device=device, log=log)
+    return load_lpc(weights, device=device), (int(y.sum()), int((~y).sum()))
