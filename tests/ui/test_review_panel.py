@@ -39,6 +39,8 @@ def key(qtbot, widget, k):
 def test_import_navigate_decide_with_keys(window, qtbot, tmp_path):
     path = write_phantom_proposals(tmp_path / "proposals.json", 12)
     assert window.review.import_file(path) == 12
+    assert window.review.import_file(path) == 0  # the same file again adds nothing
+    assert any("already in the project" in m for m in window.messages)
     review = window.review
     assert review.dock.isVisible()
     assert review.panel.table.rowCount() == 12
@@ -138,3 +140,26 @@ def test_screenshot_with_review_dock_and_boxes(window, qtbot, tmp_path):
     import os
     if os.environ.get("LIVERVIEW_SHOT_DIR"):
         image.save(os.path.join(os.environ["LIVERVIEW_SHOT_DIR"], "review_dock.png"))
+
+
+def test_filters_in_the_dock(window, qtbot, tmp_path):
+    window.review.import_file(write_phantom_proposals(tmp_path / "p.json", 12))
+    review, panel = window.review, window.review.panel
+    window.grid.panes[0].view.setFocus()
+    for k in (QtCore.Qt.Key.Key_A, QtCore.Qt.Key.Key_R):
+        key(qtbot, window.grid.panes[0].view, k)
+    panel.status_combo.setCurrentIndex(panel.status_combo.findData("pending"))
+    QtWidgets.QApplication.processEvents()
+    assert panel.table.rowCount() == 10
+    assert all(panel.table.item(r, 3).text() == "pending" for r in range(10))
+    assert panel.progress_label.text() == "2 / 12 reviewed  (10 shown)"
+    panel.status_combo.setCurrentIndex(0)
+    panel.min_score.setValue(0.8)
+    QtWidgets.QApplication.processEvents()
+    shown = [float(panel.table.item(r, 1).text()) for r in range(panel.table.rowCount())]
+    assert shown and min(shown) >= 0.8 and len(shown) == sum(p.score >= 0.8 for p in review.queue.project.list_proposals())
+    panel.min_score.setValue(panel.min_score.minimum())
+    panel.min_volume.setValue(5.0)  # mL
+    QtWidgets.QApplication.processEvents()
+    vols = [float(panel.table.item(r, 4).text()) for r in range(panel.table.rowCount())]
+    assert vols and min(vols) >= 5.0

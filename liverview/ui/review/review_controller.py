@@ -141,9 +141,12 @@ class ReviewController:
     def add_imported(self, imported: ProposalImport, source: str) -> int:
         if not self._live():
             return 0
+        present = {_identity(p) for p in self.queue.project.list_proposals(self.queue.study_id)}
+        fresh = [r for r in imported.records if _identity(r) not in present]
+        repeated = len(imported.records) - len(fresh)
         try:
             self._busy = True
-            saved = self.queue.project.add_proposals(self.queue.study_id, imported.records)
+            saved = self.queue.project.add_proposals(self.queue.study_id, fresh)
         except StoreError as exc:
             self.window.show_error("Could not store the proposals", str(exc))
             return 0
@@ -154,6 +157,8 @@ class ReviewController:
         self.dock.show()
         self._show_current()
         text = f"{len(saved)} proposals from {Path(source).name} ({imported.model})"
+        if repeated:
+            text += f"; {repeated} already in the project were not added again"
         if imported.problems:
             self.window.show_error(f"Imported {text}; {len(imported.problems)} left out",
                                    "\n".join(imported.problems[:30]))
@@ -359,6 +364,11 @@ class ReviewController:
         self._refresh_pending = False
         if self._live():
             self.refresh(centre=False)
+
+
+def _identity(p: ProposalRecord) -> tuple:
+    """Same model, same voxel box, same key slice: the same proposal (a detection run or import repeated)."""
+    return (p.source_model, p.box.min_ijk, p.box.max_ijk, p.key_slice, round(p.score, 6))
 
 
 def _empty_progress():
