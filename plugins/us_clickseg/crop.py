@@ -78,12 +78,22 @@ def crop_image(image: np.ndarray, window: CropWindow, size: int, interpolation: 
 
 
 def paste_back(crop_probs: np.ndarray, window: CropWindow, image_shape: tuple[int, int]) -> np.ndarray:
-    """Map crop probabilities back onto the native pixel grid (bilinear); 0 outside the window."""
+    """Map crop probabilities back onto the native pixel grid (bilinear); 0 outside the window.
+
+    Only the pixels under the window are resampled, so the cost does not grow with the image.
+    """
     size = crop_probs.shape[0]
-    inv = cv2.invertAffineTransform(_affine(window, size))
     h, w = image_shape
-    return cv2.warpAffine(np.asarray(crop_probs, np.float32), inv, (w, h), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    out = np.zeros((h, w), np.float32)
+    r0, r1 = max(int(math.floor(window.y0)), 0), min(int(math.ceil(window.y0 + window.side)) + 1, h)
+    c0, c1 = max(int(math.floor(window.x0)), 0), min(int(math.ceil(window.x0 + window.side)) + 1, w)
+    if r1 <= r0 or c1 <= c0:
+        return out
+    local = CropWindow(window.x0 - c0, window.y0 - r0, window.side)
+    inv = cv2.invertAffineTransform(_affine(local, size))
+    out[r0:r1, c0:c1] = cv2.warpAffine(np.asarray(crop_probs, np.float32), inv, (c1 - c0, r1 - r0),
+                                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    return out
 
 
 def net_input(image: np.ndarray, clicks: Sequence[Click], size: int) -> tuple[np.ndarray, CropWindow]:

@@ -45,19 +45,28 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 def _keep_clicked_components(mask: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
-    """Drop islands: keep the components under a foreground click (the largest when none is hit)."""
-    labels, n = ndimage.label(mask)
+    """Drop islands: keep the components under a foreground click (the largest when none is hit).
+
+    Works on the bounding box of the mask only, so the cost does not grow with the image size.
+    """
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if rows.size == 0:
+        return mask
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    labels, n = ndimage.label(mask[r0:r1, c0:c1])
     if n <= 1:
         return mask
-    h, w = mask.shape
-    hit = {int(labels[int(round(c.y)), int(round(c.x))]) for c in clicks
-           if c.positive and 0 <= round(c.y) < h and 0 <= round(c.x) < w}
+    h, w = labels.shape
+    hit = {int(labels[int(round(c.y)) - r0, int(round(c.x)) - c0]) for c in clicks
+           if c.positive and 0 <= round(c.y) - r0 < h and 0 <= round(c.x) - c0 < w}
     hit.discard(0)
     if not hit:
         sizes = np.bincount(labels.ravel())
         sizes[0] = 0
         hit = {int(sizes.argmax())}
-    return np.isin(labels, sorted(hit))
+    out = np.zeros_like(mask)
+    out[r0:r1, c0:c1] = np.isin(labels, sorted(hit))
+    return out
 
 
 class UsSegmenter:

@@ -99,3 +99,14 @@ def test_network_shapes():
     net = JointSegClsNet(NetConfig(input_size=32, widths=(4, 8, 16)))
     seg, cls = net(torch.zeros(2, 3, 32, 32))
     assert seg.shape == (2, 1, 32, 32) and cls.shape == (2, 4)
+
+
+def test_manifest_offers_the_segmenters_with_their_weights():
+    from liverview.plugin_registry import discover_plugins
+    from plugins.us_clickseg.inference import DEFAULT_WEIGHTS, load_segmenter
+
+    catalog = discover_plugins(include_entry_points=False)
+    mine = [c for c in catalog.contributions("segmenter") if c.plugin == "us_clickseg"]
+    assert len(mine) == 2
+    assert all(c.load() is load_segmenter for c in mine)
+    assert mine[0].weights.name == "us_clickseg.pt" and mine[0].weights.resolve() == DEFAULT_WEIGHTS.resolve()

@@ -1,0 +1,66 @@
+"""Latency of one ultrasound click interaction on the CPU (target: median < 80 ms on 2 cores, images up to
+800x600). An interaction = crop placement + net forward + paste back at native resolution + island
+removal, i.e. everything UsSegmenter.predict does per click.
+
+    python benchmarks/bench_us.py [--weights PATH] [--threads 2] [--repeats 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from liverview.synth.us_phantom import generate_us_phantom  # noqa: E402
+from liverview.us.clicks import Click, box_to_clicks  # noqa: E402
+from plugins.us_clickseg.click_simulation import eval_box  # noqa: E402
+from plugins.us_clickseg.inference import load_segmenter  # noqa: E402
+
+
+def interactions(mask: np.ndarray, seed: int) -> list[list[Click]]:
+    """A box, then the box + a foreground click, then + a background click (three interactions)."""
+    clicks = box_to_clicks(*eval_box(mask, seed))
+    ys, xs = np.nonzero(mask)
+    fg = Click(float(xs.mean()), float(ys.mean()), True)
+    bg = Click(float(xs.max() + 5), float(ys.mean()), False)
+    return [clicks, clicks + [fg], clicks + [fg, bg]]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=20, help="images per size")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    seg = load_segmenter(args.weights, "cpu")
+    print(f"model {seg.name}, input {seg.input_size}x{seg.input_size}, torch threads {torch.get_num_threads()}, "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, load average "
+          f"{os.getloadavg()[0]:.1f}")
+    all_times = []
+    for h, w in [(300, 400), (600, 800)]:
+        times = []
+        for i in range(args.repeats):
+            ph = generate_us_phantom(np.random.default_rng([99, i]), size=(h, w))
+            img = ph.image.astype(np.float32)
+            for clicks in interactions(ph.mask, i):
+                times.append(seg.predict(img, clicks).time_ms)
+        seg.predict(img, interactions(ph.mask, 0)[0])  # keep the comparison fair: both sizes warmed
+        t = np.array(times[3:])  # first image's interactions warm the allocator
+        all_times += list(t)
+        print(f"  {w}x{h}: {len(t)} interactions, median {np.median(t):.1f} ms, p95 {np.percentile(t, 95):.1f} ms, "
+              f"max {t.max():.1f} ms")
+    a = np.array(all_times)
+    print(f"all: median {np.median(a):.1f} ms, p95 {np.percentile(a, 95):.1f} ms (target: median < 80 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
