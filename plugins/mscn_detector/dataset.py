@@ -17,16 +17,17 @@ from liverview.detection.proposals import Proposal3D
 from liverview.io.volumes import read_volume
 from plugins.mscn_detector.config import DetectorConfig
 from plugins.mscn_detector.preprocess import WorkingGrid, prepare_phases
-from plugins.mscn_detector.targets import SliceBox, build_targets
+from plugins.mscn_detector.targets import UNKNOWN_CLASS, SliceBox, build_targets
 
 
 @dataclass(frozen=True)
 class TrainingLesion:
-    """One labelled lesion in reference voxels: inclusive box (x0, y0, z0, x1, y1, z1), class, key slice;
-    ``label_id`` is its value in TrainingCase.lesion_labels when a label map is given."""
+    """One labelled lesion in reference voxels: inclusive box (x0, y0, z0, x1, y1, z1), class (None or
+    'unknown' when not known: it then trains detection only), key slice; ``label_id`` is its value in
+    TrainingCase.lesion_labels when a label map is given."""
 
     box_ijk: tuple[int, int, int, int, int, int]
-    lesion_class: str
+    lesion_class: str | None
     key_slice: int
     label_id: int | None = None
 
@@ -93,9 +94,13 @@ def prepare_case(case: TrainingCase, config: DetectorConfig) -> PreparedCase:
     covered = np.zeros(nz, bool)  # working slices inside some lesion's z-range
     complete = np.ones(nz, bool)
     for les in case.lesions:
-        if les.lesion_class not in config.classes:
-            raise ValueError(f"{case.name}: unknown lesion class {les.lesion_class!r}")
-        cls = config.classes.index(les.lesion_class)
+        if les.lesion_class in (None, "", "unknown"):
+            cls = UNKNOWN_CLASS
+        elif les.lesion_class in config.classes:
+            cls = config.classes.index(les.lesion_class)
+        else:
+            raise ValueError(f"{case.name}: unknown lesion class {les.lesion_class!r} "
+                             f"(expected one of {', '.join(config.classes)}, or None)")
         x0, y0, z0, x1, y1, z1 = les.box_ijk
         if labels is not None and les.label_id is not None:
             per_slice = _boxes_from_labels(labels, les, grid, cls)

@@ -19,16 +19,20 @@ def hnsl_target(heatmap: torch.Tensor, hard_negative: torch.Tensor | None) -> to
     return torch.where(hard_negative > 0, -hard_negative.expand_as(heatmap), heatmap)
 
 
-def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = ALPHA, beta: float = BETA) -> torch.Tensor:
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = ALPHA, beta: float = BETA,
+               weight: torch.Tensor | None = None) -> torch.Tensor:
     """Sum over pixels of the CenterNet focal loss divided by the number of peaks (target == 1, at least 1).
 
-    Positives:  -(1 - p)^alpha log p;  others: -(1 - Y)^beta p^alpha log(1 - p), Y may be negative (HNSL)."""
+    Positives:  -(1 - p)^alpha log p;  others: -(1 - Y)^beta p^alpha log(1 - p), Y may be negative (HNSL).
+    ``weight`` (broadcastable, 0 or 1) leaves pixels out of the loss."""
     logits = logits.float()
     log_p = torch.nn.functional.logsigmoid(logits)
     log_1mp = torch.nn.functional.logsigmoid(-logits)
     p = log_p.exp()
     pos = target.eq(1).float()
     neg = 1.0 - pos
+    if weight is not None:
+        pos, neg = pos * weight, neg * weight
     pos_loss = -((1 - p) ** alpha) * log_p * pos
     neg_loss = -((1 - target) ** beta) * (p ** alpha) * log_1mp * neg
     n_pos = pos.sum().clamp(min=1.0)
@@ -45,7 +49,12 @@ def detection_loss(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Te
                    wh_weight: float = 0.1, offset_weight: float = 1.0) -> dict[str, torch.Tensor]:
     """Total loss and its parts; targets from plugins.mscn_detector.targets.build_targets (batched)."""
     gt = hnsl_target(targets["heatmap"], targets.get("hard_negative"))
-    heat = focal_loss(outputs["heatmap"], gt)
+    weight = None
+    if "class_ignore" in targets:  # lesions of unknown class: no class-channel loss around them
+        keep = (targets["class_ignore"] <= 0).float()
+        n_cls = gt.shape[1] - 1
+        weight = torch.cat([keep.expand(-1, n_cls, -1, -1), torch.ones_like(keep)], dim=1)
+    heat = focal_loss(outputs["heatmap"], gt, weight=weight)
     wh = masked_l1(outputs["wh"], targets["wh"], targets["mask"])
     off = masked_l1(outputs["offset"], targets["offset"], targets["mask"])
     return {"loss": heat + wh_weight * wh + offset_weight * off, "heatmap": heat, "wh": wh, "offset": off}

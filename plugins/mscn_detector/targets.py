@@ -9,9 +9,15 @@ from dataclasses import dataclass
 import numpy as np
 
 
+HARD_NEGATIVE = -1
+UNKNOWN_CLASS = -2
+
+
 @dataclass(frozen=True)
 class SliceBox:
-    """A box on one slice of the working grid (pixels, x0 <= x < x1) with its class index (-1 = hard negative)."""
+    """A box on one slice of the working grid (pixels, x0 <= x < x1) with its class index, or HARD_NEGATIVE,
+    or UNKNOWN_CLASS (a lesion whose class is not known, e.g. a DeepLesion mark: it trains the lesion
+    channel, size and offset, and the class channels ignore it)."""
 
     x0: float
     y0: float
@@ -52,12 +58,14 @@ def draw_gaussian(heatmap: np.ndarray, cx: int, cy: int, radius: int) -> None:
 def build_targets(boxes: list[SliceBox], out_h: int, out_w: int, n_classes: int, stride: int = 4
                   ) -> dict[str, np.ndarray]:
     """Targets of one slice. Heatmap channels: one per class, then 'any lesion'. Hard negatives (label -1)
-    go to the separate ``hard_negative`` map used by the HNSL."""
+    go to the separate ``hard_negative`` map used by the HNSL; lesions of unknown class (label -2) mark
+    ``class_ignore`` where the class channels get no loss."""
     heat = np.zeros((n_classes + 1, out_h, out_w), np.float32)
     hard = np.zeros((1, out_h, out_w), np.float32)
     wh = np.zeros((2, out_h, out_w), np.float32)
     off = np.zeros((2, out_h, out_w), np.float32)
     mask = np.zeros((out_h, out_w), np.float32)
+    ignore = np.zeros((1, out_h, out_w), np.float32)
     for b in boxes:
         w, h = (b.x1 - b.x0) / stride, (b.y1 - b.y0) / stride
         if w <= 0 or h <= 0:
@@ -67,12 +75,15 @@ def build_targets(boxes: list[SliceBox], out_h: int, out_w: int, n_classes: int,
         if not (0 <= ix < out_w and 0 <= iy < out_h):
             continue
         radius = max(0, int(gaussian_radius(math.ceil(h), math.ceil(w))))
-        if b.label < 0:
+        if b.label == HARD_NEGATIVE:
             draw_gaussian(hard[0], ix, iy, radius)
             continue
-        draw_gaussian(heat[b.label], ix, iy, radius)
+        if b.label == UNKNOWN_CLASS:
+            draw_gaussian(ignore[0], ix, iy, radius)
+        else:
+            draw_gaussian(heat[b.label], ix, iy, radius)
         draw_gaussian(heat[n_classes], ix, iy, radius)
         wh[:, iy, ix] = (w, h)
         off[:, iy, ix] = (cx - ix, cy - iy)
         mask[iy, ix] = 1.0
-    return {"heatmap": heat, "hard_negative": hard, "wh": wh, "offset": off, "mask": mask}
+    return {"heatmap": heat, "hard_negative": hard, "wh": wh, "offset": off, "mask": mask, "class_ignore": ignore}

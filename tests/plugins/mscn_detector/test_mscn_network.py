@@ -88,3 +88,18 @@ def test_decoding_finds_a_planted_peak():
     assert peaks[0].box == pytest.approx((17.0, 8.0, 25.0, 20.0))
     assert peaks[0].score == pytest.approx(torch.sigmoid(torch.tensor(5.0)).item())
     assert max(range(4), key=lambda i: peaks[0].class_probs[i]) == 2
+
+
+def test_a_lesion_of_unknown_class_trains_only_the_lesion_channel():
+    from plugins.mscn_detector.losses import detection_loss
+    from plugins.mscn_detector.targets import UNKNOWN_CLASS
+
+    t = build_targets([SliceBox(8, 8, 24, 24, UNKNOWN_CLASS)], 8, 8, 4, stride=4)
+    assert t["heatmap"][4, 4, 4] == 1.0 and t["heatmap"][:4].max() == 0.0 and t["mask"][4, 4] == 1.0
+    assert t["class_ignore"][0, 4, 4] == 1.0
+    targets = {k: torch.from_numpy(v)[None] for k, v in t.items()}
+    out = {"heatmap": torch.zeros(1, 5, 8, 8), "wh": torch.zeros(1, 2, 8, 8), "offset": torch.zeros(1, 2, 8, 8)}
+    out["heatmap"][0, 1, 4, 4] = 8.0  # a confident class score at the lesion: ignored
+    a = detection_loss(out, targets)["heatmap"]
+    out["heatmap"][0, 1, 4, 4] = -8.0
+    assert detection_loss(out, targets)["heatmap"].item() == pytest.approx(a.item())
