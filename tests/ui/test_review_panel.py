@@ -157,7 +157,8 @@ def test_filters_in_the_dock(window, qtbot, tmp_path):
     panel.min_score.setValue(0.8)
     QtWidgets.QApplication.processEvents()
     shown = [float(panel.table.item(r, 1).text()) for r in range(panel.table.rowCount())]
-    assert shown and min(shown) >= 0.8 and len(shown) == sum(p.score >= 0.8 for p in review.queue.project.list_proposals())
+    assert shown and min(shown) >= 0.8
+    assert len(shown) == sum(p.score >= 0.8 for p in review.queue.project.list_proposals())
     panel.min_score.setValue(panel.min_score.minimum())
     panel.min_volume.setValue(5.0)  # mL
     QtWidgets.QApplication.processEvents()

@@ -139,8 +139,8 @@ class ProposalOverlay:
         plane = pane_plane(pane) if self.visible else None
         # A pane redraws its overlays on every slice change and the controller asks again after
         # changing state: draw once per (state, plane).
-        key = (self._version, None if plane is None else
-               (round(float(plane.point @ plane.normal), 6), tuple(np.round(plane.normal, 9)), pane.geometry.u.tobytes()))
+        key = (self._version, None if plane is None else (round(float(plane.point @ plane.normal), 6),
+                                                          tuple(np.round(plane.normal, 9)), pane.geometry.u.tobytes()))
         if self._drawn.get(pane.pane_id) == key:
             return
         self._drawn[pane.pane_id] = key
