@@ -66,8 +66,6 @@ def auto_recist(volume: Volume, box_ijk: tuple[tuple[int, int, int], tuple[int, 
         raise AutoRecistError(f"the box {box_ijk} does not overlap slice {key_slice} of the volume")
     sx, sy = volume.spacing[0], volume.spacing[1]
     image = volume.array[key_slice].astype(np.float32)
-    if not np.all(np.isfinite(image[j0:j1 + 1, i0:i1 + 1])):
-        image = np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0)
 
     # A patch: the box and a ring of liver around it (at least 5 mm, or a quarter of the box).
     margin_i = int(np.ceil(max(5.0 / sx, 0.25 * (i1 - i0 + 1))))
@@ -75,6 +73,11 @@ def auto_recist(volume: Volume, box_ijk: tuple[tuple[int, int, int], tuple[int, 
     pi0, pi1 = max(i0 - margin_i, 0), min(i1 + margin_i, nx - 1)
     pj0, pj1 = max(j0 - margin_j, 0), min(j1 + margin_j, ny - 1)
     patch = image[pj0:pj1 + 1, pi0:pi1 + 1]
+    if not np.all(np.isfinite(patch)):  # missing voxels read as the surrounding grey, not as a lesion
+        finite = np.isfinite(patch)
+        if not finite.any():
+            raise AutoRecistError(f"slice {key_slice} holds no valid voxel around the box")
+        patch = np.where(finite, patch, np.float32(np.median(patch[finite])))
     sigma_px = (1.2 / sy, 1.2 / sx)  # ~1 mm smoothing tames CT noise without moving edges much
     smooth = ndimage.gaussian_filter(ndimage.median_filter(patch, size=3), sigma=sigma_px)
     in_box = np.zeros(patch.shape, bool)

@@ -77,3 +77,15 @@ def test_real_ircad_tumour_from_the_image_alone(shared_data):
     assert m.short_axis_mm == pytest.approx(truth.short_axis_mm, rel=0.15)
     dice = 2 * (result.mask & tumour[96]).sum() / (result.mask.sum() + tumour[96].sum())
     assert dice > 0.75
+
+
+def test_nan_voxels_and_a_one_slice_volume():
+    arr = np.full((1, 50, 50), 100.0, np.float32)
+    jj, ii = np.mgrid[:50, :50]
+    arr[0][(jj - 25) ** 2 + (ii - 25) ** 2 <= 8 ** 2] = 30.0
+    arr[0, 10:14, 10:14] = np.nan
+    vol = Volume(arr, (1.0, 1.0, 5.0))
+    result = auto_recist(vol, ((12, 12, 0), (38, 38, 0)), 0)
+    assert result.method == "segmented"
+    assert np.isfinite(result.measurement.long_axis_mm)
+    assert result.measurement.long_axis_mm == pytest.approx(17.0, abs=1.5)
