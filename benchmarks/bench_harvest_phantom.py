@@ -16,7 +16,7 @@ and pr_curve.png.
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -50,11 +50,13 @@ def make_studies(root: Path, seeds: list[int], n_lesions: int, role: str, rng: n
         if not (folder / "study.json").is_file():
             write_phantom_study(study, folder)
         truth = read_phantom_ground_truth(folder)
+        # a mark is what a reader leaves: the RECIST box on the key slice and the class, no 3D extent
+        recist = [dataclasses.replace(g, box_3d=None) for g in truth]
         if role == "harvest":  # a random half of the lesions keeps its mark
             keep = np.sort(rng.choice(len(truth), len(truth) // 2, replace=False))
-            marks = [truth[i] for i in keep]
+            marks = [recist[i] for i in keep]
         else:
-            marks = list(truth)
+            marks = recist
         studies.append(HarvestStudy(folder.name, dict(study.phases), PhaseKind.NON_CONTRAST, marks,
                                     fully_annotated=role == "reviewed", truth=truth))
     return studies
@@ -111,7 +113,7 @@ def main() -> int:
     det_cfg = DetectorConfig(stage_channels=(8, 16, 32, 48), pyramid_channels=32, head_channels=32,
                              attention_channels=16, n_slices=3, crop_px=96, batch_size=8, seed=args.seed,
                              slice_mm=spacing[2], pixel_mm=max(1.6, spacing[0]),
-                             epochs=max(1, args.det_steps // 200), steps_per_epoch=min(200, args.det_steps))
+                             epochs=max(1, args.det_steps // 100), steps_per_epoch=min(100, args.det_steps))
     # R0: the detector trained on the original (incomplete) marks
     r0_cases = detector_training_cases(train, {}, {})
     t = time.perf_counter()
@@ -146,7 +148,7 @@ def main() -> int:
     q_test, q_test_sg = quality(h_test, "s"), quality(h_test, "s_g")
     q_all = quality(harvested, "s")
     # R1: fine-tune from R0 with harvested positives and hard negatives (HNSL)
-    ft_cfg = det_cfg.replace(epochs=max(1, args.ft_steps // 200), steps_per_epoch=min(200, args.ft_steps),
+    ft_cfg = det_cfg.replace(epochs=max(1, args.ft_steps // 100), steps_per_epoch=min(100, args.ft_steps),
                              learning_rate=det_cfg.learning_rate / 2)
     r1_cases = detector_training_cases(train, result.harvested, result.hard_negatives)
     t = time.perf_counter()

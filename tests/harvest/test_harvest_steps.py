@@ -1,0 +1,71 @@
+"""The model-facing steps of a round: marks as training boxes, simulated review, training cases, LPC samples."""
+
+import numpy as np
+import pytest
+
+from liverview.core.study import PhaseKind
+from liverview.core.volume import Volume
+from liverview.detection.proposals import Proposal3D
+from liverview.harvest.lesion_score import ScoredProposal
+from liverview.harvest.rounds import split_proposals
+from liverview.harvest.steps import (HarvestStudy, classifier_samples, detector_training_cases, harvest_volumes,
+                                     mark_box_ijk, simulated_decisions)
+from liverview.metrics.ground_truth import GroundTruthLesion
+
+NC = PhaseKind.NON_CONTRAST
+
+
+def volume():
+    return Volume(np.zeros((20, 64, 64), np.int16), (0.8, 0.8, 2.5))
+
+
+def test_a_recist_mark_becomes_a_box_on_its_key_slice_with_a_sphere_sized_slice_range():
+    mark = GroundTruthLesion("A", 10, (20, 30, 32.5, 40), lesion_class="cyst")
+    # larger side 12.5 px * 0.8 mm = 10 mm -> radius 5 mm -> 2 slices of 2.5 mm either side
+    assert mark_box_ijk(mark, volume()) == (20, 30, 8, 32, 39, 12)
+    edge = GroundTruthLesion("A", 0, (0, 0, 10, 10), lesion_class="cyst")
+    assert mark_box_ijk(edge, volume())[2] == 0  # clipped to the volume
+    with_3d = GroundTruthLesion("A", 10, (20, 30, 32, 40), (18, 28, 34, 42, 7, 13), "cyst")
+    assert mark_box_ijk(with_3d, volume()) == (18, 28, 7, 33, 41, 13)
+
+
+def test_the_simulated_reviewer_accepts_the_best_hit_of_each_lesion_only():
+    truth = [GroundTruthLesion("A", 5, (0, 0, 10, 10))]
+    props = [Proposal3D((0, 0, 10, 10), (4, 6), 0.9, 5), Proposal3D((1, 0, 10, 10), (4, 6), 0.8, 5),
+             Proposal3D((40, 40, 50, 50), (4, 6), 0.7, 5)]
+    assert simulated_decisions(props, truth) == {0: True, 1: False, 2: False}
+
+
+@pytest.fixture
+def two_studies():
+    vol = Volume(np.full((12, 48, 48), -50, np.int16), (1.0, 1.0, 2.5))
+    a = HarvestStudy("A", {NC: vol}, NC, [GroundTruthLesion("A", 5, (10, 10, 20, 20), lesion_class="cyst")],
+                     fully_annotated=True, decisions={0: True, 1: False})
+    b = HarvestStudy("B", {NC: vol}, NC, [GroundTruthLesion("B", 6, (30, 30, 40, 40), lesion_class="hcc")])
+    props = {"A": [Proposal3D((10, 10, 20, 20), (4, 6), 0.9, 5, {"cyst": 1}),
+                   Proposal3D((30, 5, 40, 15), (2, 3), 0.8, 2, {"hcc": 1})],
+             "B": [Proposal3D((30, 30, 40, 40), (5, 7), 0.9, 6, {"hcc": 1}),
+                   Proposal3D((5, 5, 15, 15), (1, 2), 0.7, 1, {"metastasis": 1})]}
+    return [a, b], props
+
+
+def test_training_cases_carry_marks_harvested_lesions_and_hard_negatives(two_studies):
+    pytest.importorskip("torch")
+    studies, props = two_studies
+    harvested = {"B": [ScoredProposal("B", 1, props["B"][1], 0.9)]}
+    hard = {"A": [ScoredProposal("A", 1, props["A"][1], 0.1)]}
+    a, b = detector_training_cases(studies, harvested, hard)
+    assert [les.lesion_class for les in a.lesions] == ["cyst"] and a.hard_negatives == [props["A"][1]]
+    assert [les.lesion_class for les in b.lesions] == ["hcc", "metastasis"] and b.hard_negatives == []
+    assert b.lesions[1].box_ijk == (5, 5, 1, 14, 14, 2) and b.lesions[1].key_slice == 1
+
+
+def test_classifier_samples_are_accepted_and_mark_hits_vs_rejected(two_studies):
+    pytest.importorskip("torch")
+    from plugins.lesion_proposal_classifier.config import LpcConfig
+
+    studies, props = two_studies
+    sets = split_proposals(harvest_volumes(studies, props))
+    x, y, keys = classifier_samples(studies, props, sets, LpcConfig(phases=("non-contrast",), crop_px=16))
+    assert keys == [("A", 0), ("A", 1), ("B", 0)] and y.tolist() == [True, False, True]
+    assert x.shape == (3, 3, 1, 16, 16)
