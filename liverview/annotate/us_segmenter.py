@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from liverview.plugin_registry import Contribution, PluginCatalog, PluginError, discover_plugins
@@ -17,9 +18,10 @@ def us_segmenter_contributions(catalog: PluginCatalog | None = None) -> list[Con
     return [c for c in catalog.contributions("segmenter") if "US" in {m.upper() for m in c.modalities}]
 
 
-def load_us_segmenter(device: str = "auto", catalog: PluginCatalog | None = None) -> Any:
-    """Load the first US segmenter with its manifest's weights. The object has ``predict(image, clicks)``
-    and ``name`` (see plugins/us_clickseg/inference.py for the contract)."""
+def load_us_segmenter(device: str = "auto", catalog: PluginCatalog | None = None,
+                      weights: str | os.PathLike[str] | None = None) -> Any:
+    """Load the first US segmenter with ``weights`` (default: its manifest's). The object has
+    ``predict(image, clicks)`` and ``name`` (see plugins/us_clickseg/inference.py for the contract)."""
     catalog = catalog or discover_plugins()
     found = us_segmenter_contributions(catalog)
     if not found:
@@ -30,7 +32,8 @@ def load_us_segmenter(device: str = "auto", catalog: PluginCatalog | None = None
     contribution = found[0]
     try:
         factory = contribution.load()
-        weights = contribution.weights if contribution.weights is not None and contribution.weights.is_file() else None
+        if weights is None and contribution.weights is not None and contribution.weights.is_file():
+            weights = contribution.weights
         return factory(weights=weights, device=device)
     except (PluginError, OSError, RuntimeError, ValueError) as exc:
         raise NoUsSegmenterError(f"the ultrasound segmenter '{contribution.title}' could not be loaded: {exc}") from exc

@@ -17,7 +17,7 @@ import numpy as np
 from liverview.synth.demo import default_cache_root
 from liverview.synth.us_phantom import generate_us_phantom
 
-DEMO_SEED = 11
+DEMO_SEED = 12
 DEMO_CLASS = "hemangioma"
 DEMO_SIZE = (480, 640)  # rows, columns
 US_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.6.1"

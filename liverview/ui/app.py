@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "with --demo and no IMAGE, on a synthetic ultrasound image")
     p.add_argument("--us-demo", action="store_true",
                    help="open the ultrasound workspace on a synthetic image, with a box placed on its lesion")
+    p.add_argument("--us-weights", metavar="PT", help="ultrasound segmenter weights (default: the plugin's)")
     p.add_argument("--screenshot", metavar="PNG", help="render the main window to PNG after loading, then exit")
     p.add_argument("--register", choices=["rigid", "affine", "bspline", "off"], default="rigid",
                    help="register the phases to the reference phase in the background (default: rigid)")
@@ -50,7 +51,7 @@ def run(argv: list[str] | None = None) -> int:
         from liverview.ui.ultrasound.launch import run_ultrasound
 
         return run_ultrasound(app, image=args.us or None, demo=args.us_demo or not args.us,
-                              screenshot=args.screenshot, wait_s=args.wait)
+                              screenshot=args.screenshot, wait_s=args.wait, weights=args.us_weights)
     paths = list(args.paths)
     if args.demo:
         from liverview.synth.demo import demo_study_dir

@@ -17,26 +17,29 @@ from liverview.ui.ultrasound.us_workspace import UsWorkspace
 pytestmark = pytest.mark.gui
 REPO = Path(__file__).resolve().parents[2]
 LEFT, RIGHT = QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.MouseButton.RightButton
+TEST_SEED = 11  # the phantom every test segments (a hemangioma)
+TINY_STEPS = 40
 
 
-def _train_tiny_segmenter(folder: Path):
-    """A small net trained for a few seconds on phantoms like the test image (the plugin's training API)."""
+def _tiny_segmenter_plugin(root: Path) -> Path:
+    """A plugin folder whose segmenter is the real us_clickseg with a small net trained here for a few
+    seconds (the plugin's training API) on phantoms like the test images."""
     import csv
+    import json
 
     import cv2
 
     from liverview.synth.us_phantom import generate_us_phantom
     from plugins.us_clickseg.dataset import load_lesions, load_records
-    from plugins.us_clickseg.inference import load_segmenter
     from plugins.us_clickseg.model import NetConfig
     from plugins.us_clickseg.training import TrainConfig, train
 
-    data = folder / "data"
+    data = root / "data"
     (data / "images").mkdir(parents=True)
     (data / "masks").mkdir()
     rows = []
     for i, cls in enumerate(["hemangioma", "cyst"]):
-        ph = generate_us_phantom(np.random.default_rng(11 + i), cls, size=(480, 640))
+        ph = generate_us_phantom(np.random.default_rng(TEST_SEED + i), cls, size=(480, 640))
         cv2.imwrite(str(data / f"images/{i}.png"), ph.image)
         cv2.imwrite(str(data / f"masks/{i}.png"), ph.mask.astype(np.uint8) * 255)
         rows.append({"image": f"images/{i}.png", "mask": f"masks/{i}.png", "class": cls, "pixel_spacing_mm": ""})
@@ -44,30 +47,38 @@ def _train_tiny_segmenter(folder: Path):
         writer = csv.DictWriter(fh, fieldnames=["image", "mask", "class", "pixel_spacing_mm"])
         writer.writeheader()
         writer.writerows(rows)
-    cfg = TrainConfig(steps=40, batch_size=4, lr=3e-3, seed=0, checkpoint_every=10**6, num_threads=2,
+    plugin = root / "plugins" / "tiny_us_clickseg"
+    cfg = TrainConfig(steps=TINY_STEPS, batch_size=4, lr=3e-3, seed=0, checkpoint_every=10**6, num_threads=2,
                       net=NetConfig(input_size=64, widths=(8, 16, 32), fc_hidden=16))
-    result = train(load_lesions(load_records(data)), folder / "model", cfg, device="cpu", log=lambda s: None)
-    return load_segmenter(result.weights_path, device="cpu")
+    result = train(load_lesions(load_records(data)), plugin / "run", cfg, device="cpu", log=lambda s: None)
+    manifest = json.loads((REPO / "plugins" / "us_clickseg" / "plugin.json").read_text())
+    manifest["name"] = "tiny_us_clickseg"
+    manifest["contributes"][0]["weights"] = str(result.weights_path.relative_to(plugin))
+    (plugin / "plugin.json").write_text(json.dumps(manifest))
+    return root / "plugins"
 
 
 @pytest.fixture(scope="session")
-def segmenter(tmp_path_factory):
+def plugin_dirs(tmp_path_factory):
+    """Where the workspace looks for its segmenter: the app's plugins when the shipped weights load,
+    else a folder with the tiny one."""
     from liverview.annotate.us_segmenter import NoUsSegmenterError, load_us_segmenter
 
     try:
-        return load_us_segmenter(device="cpu")  # the shipped weights, found through the plugin registry
+        load_us_segmenter(device="cpu")
+        return None
     except NoUsSegmenterError:
-        return _train_tiny_segmenter(tmp_path_factory.mktemp("us-tiny-model"))
+        return [_tiny_segmenter_plugin(tmp_path_factory.mktemp("us-tiny-model"))]
 
 
 @pytest.fixture
 def phantom(tmp_path):
-    return synthetic_us_dicom(tmp_path / "liver_us.dcm", seed=11, lesion_class="hemangioma")
+    return synthetic_us_dicom(tmp_path / "liver_us.dcm", seed=TEST_SEED, lesion_class="hemangioma")
 
 
 @pytest.fixture
-def workspace(qtbot, tmp_path, segmenter):
-    w = UsWorkspace(segmenter=segmenter, project_path=tmp_path / "us.lvproj", user="sonographer")
+def workspace(qtbot, tmp_path, plugin_dirs):
+    w = UsWorkspace(plugin_dirs=plugin_dirs, device="cpu", project_path=tmp_path / "us.lvproj", user="sonographer")
     qtbot.addWidget(w)
     w.resize(1200, 780)
     w.show()
@@ -101,8 +112,13 @@ def drag(qtbot, w: UsWorkspace, a: tuple[float, float], b: tuple[float, float], 
 
 def shown_mask(w: UsWorkspace) -> np.ndarray:
     """The mask as drawn: pixels of the overlay image with any opacity."""
-    image = w.canvas.overlay.image
-    return np.zeros(w.session.shape, bool) if image is None else image[..., 3] > 0
+    overlay = w.canvas.shown_overlay
+    if overlay is None:
+        return np.zeros(w.session.shape, bool)
+    assert np.array_equal(overlay.rgba, w.canvas.overlay.image)  # what the ImageItem paints
+    pos = w.canvas.overlay.pos()
+    assert (pos.x(), pos.y()) == (overlay.x0 - 0.5, overlay.y0 - 0.5)  # placed on its pixels
+    return overlay.full_mask(w.session.shape)
 
 
 def settle(w: UsWorkspace) -> None:
@@ -118,6 +134,7 @@ def test_left_click_inside_the_lesion_shows_a_mask_on_it_with_classes_and_mm_mea
     x, y = lesion_centre(phantom.mask)
     with qtbot.waitSignal(w.mask_shown, timeout=60000):
         click(qtbot, w, x, y)
+    settle(w)  # the measurements follow the mask
     (c,) = w.session.clicks
     assert c.positive and abs(c.x - x) <= 1 and abs(c.y - y) <= 1  # the click lands on the pixel clicked
     mask = shown_mask(w)
@@ -201,7 +218,8 @@ def test_ctrl_s_saves_mask_class_and_recist_to_the_project_file(workspace, qtbot
     x0, y0, x1, y1 = phantom.bbox
     drag(qtbot, w, (x0 - 12, y0 - 12), (x1 + 12, y1 + 12))
     settle(w)
-    shown = w.session.prediction
+    shown, measured, label = w.session.prediction, w.measurement, w.measure_label.text()
+    assert measured is not None and measured.units == "mm"
     with qtbot.waitSignal(w.lesion_saved, timeout=10000):
         qtbot.keyClick(w, QtCore.Qt.Key.Key_S, QtCore.Qt.KeyboardModifier.ControlModifier)
     w.close()  # releases the project
@@ -219,8 +237,9 @@ def test_ctrl_s_saves_mask_class_and_recist_to_the_project_file(workspace, qtbot
         assert mask.spacing[0] == pytest.approx(phantom.pixel_spacing_mm)
         r = lesion.recist
         assert r.phase == "ultrasound" and r.key_slice == 0
-        assert r.long_mm == pytest.approx(shown.measurement.long_diameter, rel=1e-6)  # mm, as shown
-        assert r.short_mm == pytest.approx(shown.measurement.short_diameter, rel=1e-6)
+        assert r.long_mm == pytest.approx(measured.long_diameter, rel=1e-6)  # mm, as shown
+        assert r.short_mm == pytest.approx(measured.short_diameter, rel=1e-6)
+        assert f"{r.long_mm:.1f} mm" in label
     conn = sqlite3.connect(tmp_path / "us.lvproj")
     assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
     conn.close()
@@ -234,7 +253,7 @@ def test_save_without_a_mask_says_what_to_do(workspace, phantom):
 
 
 def test_a_cine_gets_a_frame_slider_and_the_mask_follows_the_frame(workspace, qtbot, tmp_path):
-    cine = synthetic_us_dicom(tmp_path / "cine.dcm", seed=11, n_frames=6, lesion_class="hemangioma")
+    cine = synthetic_us_dicom(tmp_path / "cine.dcm", seed=TEST_SEED, n_frames=6, lesion_class="hemangioma")
     w = workspace
     assert w.open_image(cine.path)
     assert w.frame_row.isVisible() and w.frame_slider.maximum() == 5

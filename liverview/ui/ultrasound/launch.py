@@ -12,8 +12,8 @@ DEMO_BOX_MARGIN = 0.25  # the demo box is the lesion's box grown by this fractio
 
 
 def run_ultrasound(app: QtWidgets.QApplication, image: str | None, demo: bool, screenshot: str | None = None,
-                   wait_s: float = 180.0) -> int:
-    workspace = UsWorkspace()
+                   wait_s: float = 180.0, weights: str | None = None) -> int:
+    workspace = UsWorkspace(weights=weights)
     workspace.show()
     app.processEvents()
     synthetic = None

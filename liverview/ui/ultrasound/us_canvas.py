@@ -7,6 +7,7 @@ middle drag = pan. The canvas only reports what the user did; the workspace deci
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import cv2
@@ -22,17 +23,37 @@ FG_COLOUR = (40, 220, 60)
 BG_COLOUR = (235, 45, 45)
 
 
-def mask_overlay_rgba(mask: np.ndarray) -> np.ndarray:
-    """[H, W, 4] uint8: a translucent fill with an opaque one-pixel contour (cheap enough for a worker)."""
+@dataclass(frozen=True)
+class MaskOverlay:
+    """The drawn mask: RGBA pixels of the mask's bounding box only (cheaper to build and to paint than
+    the whole image), and where that box starts in the image."""
+
+    rgba: np.ndarray  # [h, w, 4] uint8
+    x0: int
+    y0: int
+
+    def full_mask(self, shape: tuple[int, int]) -> np.ndarray:
+        """The mask as drawn, on the whole image grid (for tests and checks)."""
+        out = np.zeros(shape, bool)
+        h, w = self.rgba.shape[:2]
+        out[self.y0:self.y0 + h, self.x0:self.x0 + w] = self.rgba[..., 3] > 0
+        return out
+
+
+def mask_overlay(mask: np.ndarray) -> MaskOverlay | None:
+    """A translucent fill with an opaque one-pixel contour; None for an empty mask."""
     m = np.asarray(mask, bool)
-    rgba = np.zeros(m.shape + (4,), np.uint8)
-    if not m.any():
-        return rgba
-    m8 = m.view(np.uint8)
-    inner = cv2.erode(m8, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
-    rgba[m] = FILL_RGBA
-    rgba[m & ~inner] = CONTOUR_RGBA
-    return rgba
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    if len(rows) == 0:
+        return None
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    crop = np.ascontiguousarray(m[y0:y1, x0:x1])
+    inner = cv2.erode(crop.view(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT,
+                      borderValue=0).astype(bool)
+    rgba = np.zeros(crop.shape + (4,), np.uint8)
+    rgba[crop] = FILL_RGBA
+    rgba[crop & ~inner] = CONTOUR_RGBA
+    return MaskOverlay(rgba, int(x0), int(y0))
 
 
 class _CanvasViewBox(pg.ViewBox):
@@ -103,6 +124,7 @@ class UsCanvas(pg.GraphicsLayoutWidget):
         self.box_item.hide()
         self.viewbox.addItem(self.box_item, ignoreBounds=True)
         self._shape: tuple[int, int] | None = None
+        self.shown_overlay: MaskOverlay | None = None
 
     # --- what is shown ---------------------------------------------------------------------------
     def set_frame(self, frame: np.ndarray, reset_view: bool = False) -> None:
@@ -110,15 +132,17 @@ class UsCanvas(pg.GraphicsLayoutWidget):
         self.image.setImage(grey, levels=(0, 255), autoLevels=False)
         if reset_view or self._shape != grey.shape:
             self._shape = grey.shape
-            self.overlay.clear()
+            self.set_mask_overlay(None)
             h, w = grey.shape
             self.viewbox.setRange(xRange=(-0.5, w - 0.5), yRange=(-0.5, h - 0.5), padding=0.01)
 
-    def set_mask_overlay(self, rgba: np.ndarray | None) -> None:
-        if rgba is None:
+    def set_mask_overlay(self, overlay: MaskOverlay | None) -> None:
+        self.shown_overlay = overlay
+        if overlay is None:
             self.overlay.clear()
         else:
-            self.overlay.setImage(rgba, levels=(0, 255), autoLevels=False)
+            self.overlay.setImage(overlay.rgba, levels=(0, 255), autoLevels=False)
+            self.overlay.setPos(overlay.x0 - 0.5, overlay.y0 - 0.5)
 
     def set_clicks(self, clicks: Sequence[Click]) -> None:
         spots = [{"pos": (c.x, c.y), "brush": pg.mkBrush(*(FG_COLOUR if c.positive else BG_COLOUR)),
@@ -135,7 +159,7 @@ class UsCanvas(pg.GraphicsLayoutWidget):
         self.box_item.show()
 
     def has_mask_overlay(self) -> bool:
-        return self.overlay.image is not None
+        return self.shown_overlay is not None
 
     # --- mapping for tests and tools -------------------------------------------------------------
     def widget_pos_of(self, x: float, y: float) -> QtCore.QPoint:

@@ -4,7 +4,9 @@ Left click = foreground, right click = background, left drag = box (1 foreground
 Ctrl+Z = take back the last click (or box), Esc = clear, Ctrl+S = save. Every interaction asks the
 segmenter for a new mask in a background thread that always runs the newest request; the UI never
 waits for it, and a result overtaken by a newer interaction is dropped (request ids, see
-liverview.annotate.us_session). The segmenter is found through the plugin registry.
+liverview.annotate.us_session). The mask is shown as soon as it exists; its exact measurements
+(area, RECIST long/short diameters: up to a few hundred ms for a large lesion) follow from a second
+background thread, so they never delay the mask. The segmenter is found through the plugin registry.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import getpass
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -21,12 +23,13 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from liverview.annotate.us_segmenter import load_us_segmenter
 from liverview.annotate.us_session import PredictionRequest, UsSession, UsSessionError
 from liverview.measure.recist import EmptyMaskError
+from liverview.plugin_registry import discover_plugins
 from liverview.store.project import Project, ProjectLockedError
 from liverview.store.records import LesionRecord, StoreError
 from liverview.store.ultrasound import UsLesionResult, default_us_project_path, ensure_us_study, save_us_lesion
 from liverview.ui.ultrasound.class_bars import ClassProbabilityBars
 from liverview.ui.ultrasound.latest_worker import LatestOnlyWorker
-from liverview.ui.ultrasound.us_canvas import UsCanvas, mask_overlay_rgba
+from liverview.ui.ultrasound.us_canvas import MaskOverlay, UsCanvas, mask_overlay
 from liverview.us.image import UsImage, UsImageError, load_us_image
 from liverview.us.measure import MaskMeasurement, mask_measurements
 
@@ -51,8 +54,7 @@ class UsResult:
     """A finished prediction with everything the UI shows, computed off the UI thread."""
 
     prediction: Any  # the segmenter's UsPrediction (mask, class_probs, malignant_prob, time_ms)
-    measurement: MaskMeasurement | None  # None when the mask is empty
-    overlay: np.ndarray  # [H, W, 4] uint8
+    overlay: MaskOverlay | None  # None for an empty mask
     frame_index: int
     submitted_at: float
     model_name: str
@@ -68,7 +70,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
 
     def __init__(self, segmenter: Any = None, project: Project | None = None, project_path: Path | None = None,
                  project_root: Path | None = None, user: str | None = None, device: str = "auto",
-                 segmenter_loader: Callable[[str], Any] | None = None, parent=None) -> None:
+                 weights: Path | None = None, plugin_dirs: list[Path] | None = None, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("LiverView - ultrasound")
         self.resize(1200, 780)
@@ -79,8 +81,15 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.inference_ms: list[float] = []
         self.dropped_results = 0  # results that arrived after a newer interaction
         self.saved_lesions: list[LesionRecord] = []
+        self.measurement: MaskMeasurement | None = None  # of the mask shown, once measured
         self._segmenter = segmenter
-        self._segmenter_loader = segmenter_loader or (lambda dev: load_us_segmenter(device=dev))
+        self.plugin_dirs = plugin_dirs  # None: the app's plugins folder and installed plugins
+
+        def from_registry(dev: str) -> Any:
+            catalog = None if self.plugin_dirs is None else discover_plugins(self.plugin_dirs, False)
+            return load_us_segmenter(device=dev, catalog=catalog, weights=weights)
+
+        self._segmenter_loader = from_registry
         self._device = device
         self._segmenter_error_shown = False
         self._shared_project = project  # owned by the caller: never closed here
@@ -91,6 +100,9 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.worker = LatestOnlyWorker(self._predict, name="us-inference")
         self.worker.finished.connect(self._on_result)
         self.worker.failed.connect(self._on_failure)
+        self.measure_worker = LatestOnlyWorker(_measure, name="us-measure")
+        self.measure_worker.finished.connect(self._on_measured)
+        self.measure_worker.failed.connect(self._on_measure_failure)
         self._build()
 
     # --- layout ----------------------------------------------------------------------------------
@@ -330,17 +342,13 @@ class UsWorkspace(QtWidgets.QMainWindow):
 
     # --- background prediction -------------------------------------------------------------------
     def _predict(self, work: _Work) -> UsResult:
-        """Runs on the worker thread: segmenter, measurements and overlay, never a widget."""
+        """Runs on the worker thread: segmenter and overlay, never a widget."""
         if self._segmenter is None:
             self._segmenter = self._segmenter_loader(self._device)
         segmenter = self._segmenter
         prediction = segmenter.predict(work.frame, list(work.request.clicks))
         mask = np.asarray(prediction.mask, bool)
-        try:
-            measurement = mask_measurements(mask, work.pixel_spacing_mm)
-        except EmptyMaskError:
-            measurement = None
-        return UsResult(prediction, measurement, mask_overlay_rgba(mask), work.request.frame_index,
+        return UsResult(prediction, mask_overlay(mask), work.request.frame_index,
                         work.submitted_at, str(getattr(segmenter, "name", type(segmenter).__name__)), work.session)
 
     def _on_result(self, request_id: int, result: UsResult) -> None:
@@ -350,7 +358,9 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.canvas.set_mask_overlay(result.overlay)
         p = result.prediction
         self.class_bars.set_probabilities(p.class_probs, getattr(p, "malignant_prob", None))
-        self.measure_label.setText(_describe(result.measurement))
+        self.measurement = None
+        self.measure_label.setText("measuring...")
+        self.measure_worker.submit(request_id, (result.session, np.asarray(p.mask, bool), self.image.pixel_spacing_mm))
         latency = (time.perf_counter() - result.submitted_at) * 1000.0
         self.latencies_ms.append(latency)
         self.inference_ms.append(float(getattr(p, "time_ms", float("nan"))))
@@ -358,6 +368,17 @@ class UsWorkspace(QtWidgets.QMainWindow):
                                    f"click to mask {latency:.0f} ms")
         self._update_side()
         self.mask_shown.emit(latency)
+
+    def _on_measured(self, request_id: int, answer: tuple[UsSession, MaskMeasurement | None]) -> None:
+        session, measurement = answer
+        if session is not self.session or self.session.prediction_id != request_id:
+            return  # the mask it measured is no longer shown
+        self.measurement = measurement
+        self.measure_label.setText(_describe(measurement))
+
+    def _on_measure_failure(self, request_id: int, message: str) -> None:
+        if self.session is not None and self.session.prediction_id == request_id:
+            self.measure_label.setText(f"Cannot measure this mask: {message}")
 
     def _on_failure(self, request_id: int, message: str) -> None:
         if self.session is None or request_id != self.session.latest_request_id:
@@ -371,6 +392,8 @@ class UsWorkspace(QtWidgets.QMainWindow):
             self.statusBar().showMessage(f"Segmentation failed: {message.splitlines()[0]}", 20000)
 
     def _show_no_mask(self) -> None:
+        self.measure_worker.discard_pending()
+        self.measurement = None
         self.canvas.set_mask_overlay(None)
         self.canvas.set_clicks(self.session.clicks if self.session is not None else ())
         self.class_bars.clear()
@@ -387,8 +410,10 @@ class UsWorkspace(QtWidgets.QMainWindow):
             self.frame_label.setText(f"{s.frame_index + 1} / {self.image.n_frames}")
 
     def wait_idle(self, timeout_s: float = 30.0) -> bool:
-        """Wait for the background prediction and show its result (tests, screenshots, benchmarks)."""
+        """Wait for the background prediction and its measurements and show them (tests, screenshots)."""
         ok = self.worker.wait_idle(timeout_s)
+        QtWidgets.QApplication.processEvents()  # delivers the mask, which asks for its measurements
+        ok = self.measure_worker.wait_idle(timeout_s) and ok
         QtWidgets.QApplication.processEvents()
         return ok
 
@@ -457,10 +482,20 @@ class UsWorkspace(QtWidgets.QMainWindow):
     # --- lifecycle -------------------------------------------------------------------------------
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802
         self.worker.shutdown(10.0)
+        self.measure_worker.shutdown(10.0)
         if self._own_project is not None:
             self._own_project.close()
             self._own_project = None
         super().closeEvent(ev)
+
+
+def _measure(job: tuple[UsSession, np.ndarray, tuple[float, float] | None]) -> tuple[UsSession, MaskMeasurement | None]:
+    """Runs on the measuring thread: area and exact RECIST diameters of a mask (None when empty)."""
+    session, mask, spacing = job
+    try:
+        return session, mask_measurements(mask, spacing)
+    except EmptyMaskError:
+        return session, None
 
 
 def _describe(m: MaskMeasurement | None) -> str:
