@@ -219,6 +219,8 @@ def test_ctrl_s_saves_mask_class_and_recist_to_the_project_file(workspace, qtbot
     drag(qtbot, w, (x0 - 12, y0 - 12), (x1 + 12, y1 + 12))
     settle(w)
     shown, measured, label = w.session.prediction, w.measurement, w.measure_label.text()
+    axes_drawn = w.canvas.axes_item.getData()
+    assert len(axes_drawn[0]) == 4  # long and short axis
     assert measured is not None and measured.units == "mm"
     with qtbot.waitSignal(w.lesion_saved, timeout=10000):
         qtbot.keyClick(w, QtCore.Qt.Key.Key_S, QtCore.Qt.KeyboardModifier.ControlModifier)
@@ -240,6 +242,10 @@ def test_ctrl_s_saves_mask_class_and_recist_to_the_project_file(workspace, qtbot
         assert r.long_mm == pytest.approx(measured.long_diameter, rel=1e-6)  # mm, as shown
         assert r.short_mm == pytest.approx(measured.short_diameter, rel=1e-6)
         assert f"{r.long_mm:.1f} mm" in label
+        # the axes drawn are the axes saved (image pixels on screen, mm in the store)
+        (xs, ys) = axes_drawn
+        px = phantom.pixel_spacing_mm
+        assert np.allclose(np.c_[xs[:2], ys[:2]] * px, np.asarray(r.long_axis)[:, :2], atol=1e-6)
     conn = sqlite3.connect(tmp_path / "us.lvproj")
     assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
     conn.close()

@@ -123,6 +123,9 @@ class UsCanvas(pg.GraphicsLayoutWidget):
         self.box_item.setZValue(30)
         self.box_item.hide()
         self.viewbox.addItem(self.box_item, ignoreBounds=True)
+        self.axes_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((80, 220, 255), width=2))
+        self.axes_item.setZValue(15)
+        self.viewbox.addItem(self.axes_item, ignoreBounds=True)
         self._shape: tuple[int, int] | None = None
         self.shown_overlay: MaskOverlay | None = None
 
@@ -138,11 +141,21 @@ class UsCanvas(pg.GraphicsLayoutWidget):
 
     def set_mask_overlay(self, overlay: MaskOverlay | None) -> None:
         self.shown_overlay = overlay
+        self.set_axes(())
         if overlay is None:
             self.overlay.clear()
         else:
             self.overlay.setImage(overlay.rgba, levels=(0, 255), autoLevels=False)
             self.overlay.setPos(overlay.x0 - 0.5, overlay.y0 - 0.5)
+
+    def set_axes(self, segments: Sequence[tuple[tuple[float, float], tuple[float, float]]]) -> None:
+        """RECIST long / short axes in image pixels (empty: none)."""
+        if not segments:
+            self.axes_item.setData([], [])
+            return
+        xs = [p[0] for seg in segments for p in seg]
+        ys = [p[1] for seg in segments for p in seg]
+        self.axes_item.setData(xs, ys)
 
     def set_clicks(self, clicks: Sequence[Click]) -> None:
         spots = [{"pos": (c.x, c.y), "brush": pg.mkBrush(*(FG_COLOUR if c.positive else BG_COLOUR)),

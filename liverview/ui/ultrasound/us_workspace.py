@@ -26,12 +26,18 @@ from liverview.measure.recist import EmptyMaskError
 from liverview.plugin_registry import discover_plugins
 from liverview.store.project import Project, ProjectLockedError
 from liverview.store.records import LesionRecord, StoreError
-from liverview.store.ultrasound import UsLesionResult, default_us_project_path, ensure_us_study, save_us_lesion
+from liverview.store.ultrasound import (
+    UsLesionResult,
+    default_us_project_path,
+    ensure_us_study,
+    save_us_lesion,
+    us_recist,
+)
 from liverview.ui.ultrasound.class_bars import ClassProbabilityBars
 from liverview.ui.ultrasound.latest_worker import LatestOnlyWorker
 from liverview.ui.ultrasound.us_canvas import MaskOverlay, UsCanvas, mask_overlay
 from liverview.us.image import UsImage, UsImageError, load_us_image
-from liverview.us.measure import MaskMeasurement, mask_measurements
+from liverview.us.measure import MaskMeasurement
 
 IMAGE_FILTER = "Ultrasound images (*.dcm *.dicom *.png *.jpg *.jpeg *.bmp);;All files (*)"
 HELP = ("Left click: lesion (foreground)   Right click: background   Drag: box around the lesion\n"
@@ -360,7 +366,8 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.class_bars.set_probabilities(p.class_probs, getattr(p, "malignant_prob", None))
         self.measurement = None
         self.measure_label.setText("measuring...")
-        self.measure_worker.submit(request_id, (result.session, np.asarray(p.mask, bool), self.image.pixel_spacing_mm))
+        self.measure_worker.submit(request_id, (result.session, np.asarray(p.mask, bool), self.image.pixel_spacing_mm,
+                                                result.frame_index))
         latency = (time.perf_counter() - result.submitted_at) * 1000.0
         self.latencies_ms.append(latency)
         self.inference_ms.append(float(getattr(p, "time_ms", float("nan"))))
@@ -369,12 +376,12 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self._update_side()
         self.mask_shown.emit(latency)
 
-    def _on_measured(self, request_id: int, answer: tuple[UsSession, MaskMeasurement | None]) -> None:
-        session, measurement = answer
-        if session is not self.session or self.session.prediction_id != request_id:
+    def _on_measured(self, request_id: int, answer: _Measured) -> None:
+        if answer.session is not self.session or self.session.prediction_id != request_id:
             return  # the mask it measured is no longer shown
-        self.measurement = measurement
-        self.measure_label.setText(_describe(measurement))
+        self.measurement = answer.measurement
+        self.measure_label.setText(_describe(answer.measurement))
+        self.canvas.set_axes(answer.axes_px)
 
     def _on_measure_failure(self, request_id: int, message: str) -> None:
         if self.session is not None and self.session.prediction_id == request_id:
@@ -489,13 +496,27 @@ class UsWorkspace(QtWidgets.QMainWindow):
         super().closeEvent(ev)
 
 
-def _measure(job: tuple[UsSession, np.ndarray, tuple[float, float] | None]) -> tuple[UsSession, MaskMeasurement | None]:
-    """Runs on the measuring thread: area and exact RECIST diameters of a mask (None when empty)."""
-    session, mask, spacing = job
+@dataclass(frozen=True)
+class _Measured:
+    session: UsSession
+    measurement: MaskMeasurement | None  # None when the mask is empty
+    axes_px: tuple[tuple[tuple[float, float], tuple[float, float]], ...]  # RECIST long, short (image pixels)
+
+
+def _measure(job: tuple[UsSession, np.ndarray, tuple[float, float] | None, int]) -> _Measured:
+    """Runs on the measuring thread: area and the exact RECIST axes of a mask, as they will be saved."""
+    session, mask, spacing, frame_index = job
     try:
-        return session, mask_measurements(mask, spacing)
+        recist = us_recist(mask, spacing, frame_index)
     except EmptyMaskError:
-        return session, None
+        return _Measured(session, None, ())
+    sy, sx = spacing if spacing is not None else (1.0, 1.0)
+    measurement = MaskMeasurement(area=float(mask.sum()) * sx * sy, long_diameter=recist.long_axis_mm,
+                                  short_diameter=float(recist.short_axis_mm or 0.0),
+                                  units="mm" if spacing is not None else "px")
+    axes = [recist.long_axis] + ([recist.short_axis] if recist.short_axis is not None else [])
+    to_px = (lambda p: (p[0] / sx, p[1] / sy))
+    return _Measured(session, measurement, tuple((to_px(a), to_px(b)) for a, b in axes))
 
 
 def _describe(m: MaskMeasurement | None) -> str:
