@@ -341,3 +341,18 @@ def test_main_py_us_demo_writes_a_screenshot_and_a_bad_image_exits_2(tmp_path):
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 2
     assert "not a readable PNG/JPEG/BMP image" in done.stderr
+
+
+def test_main_window_file_menu_opens_an_ultrasound_image_in_a_workspace(qtbot, tmp_path, phantom, monkeypatch):
+    from liverview.ui.main_window import MainWindow
+
+    main = MainWindow(register_mode=None, project_root=tmp_path / "projects", user="dr-us")
+    qtbot.addWidget(main)
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName", lambda *a, **k: (str(phantom.path), ""))
+    (action,) = [a for a in main.menuBar().actions()[0].menu().actions() if a.text() == "Open ultrasound image..."]
+    action.trigger()
+    (workspace,) = main.findChildren(UsWorkspace)
+    assert workspace.isVisible() and workspace.image.source == str(phantom.path)
+    assert workspace.project_file().parent == tmp_path / "projects" / "projects"
+    workspace.close()
+    main.close()
