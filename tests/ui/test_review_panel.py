@@ -164,3 +164,28 @@ def test_filters_in_the_dock(window, qtbot, tmp_path):
     QtWidgets.QApplication.processEvents()
     vols = [float(panel.table.item(r, 4).text()) for r in range(panel.table.rowCount())]
     assert vols and min(vols) >= 5.0
+
+
+def test_u_after_e_takes_back_the_whole_edit(window, qtbot, tmp_path):
+    window.review.import_file(write_phantom_proposals(tmp_path / "p.json", 6))
+    review, project = window.review, window.session.project
+    view = window.grid.panes[0].view
+    view.setFocus()
+    p = review.queue.current
+    key(qtbot, view, QtCore.Qt.Key.Key_E)
+    assert project.get_proposal(p.id).status == "edited" and len(project.list_lesions()) == 1
+    key(qtbot, view, QtCore.Qt.Key.Key_U)
+    assert project.get_proposal(p.id).status == "pending"
+    assert project.list_lesions() == [] and window.lesion_panel.table.rowCount() == 0
+    assert review.queue.current.id == p.id
+    # after E and an adjustment of the RECIST, U takes back the adjustment only
+    key(qtbot, view, QtCore.Qt.Key.Key_E)
+    lesion = project.list_lesions()[0]
+    a, b = (np.asarray(x) for x in lesion.recist.long_axis)
+    from liverview.store.records import RecistRecord
+    project.set_recist(lesion.id, RecistRecord((tuple(a), tuple(b + [2.0, 0, 0])), None, lesion.recist.key_slice,
+                                               lesion.recist.phase))
+    QtWidgets.QApplication.processEvents()
+    key(qtbot, view, QtCore.Qt.Key.Key_U)
+    assert project.get_lesion(lesion.id).recist == lesion.recist
+    assert project.get_proposal(p.id).status == "edited"

@@ -54,6 +54,7 @@ class ReviewController:
         self._busy = False
         self._recists: dict[int, tuple[str, AutoRecist]] = {}  # proposal id -> (phase, proposed RECIST)
         self._refresh_pending = False
+        self._edit_pair: tuple[int, int] | None = None  # (proposal, lesion) of the last E, while nothing followed
 
         menu = window.menuBar().addMenu("&Review")
         self.menu = menu
@@ -107,6 +108,7 @@ class ReviewController:
         self.queue = None
         self._session = None
         self._recists.clear()
+        self._edit_pair = None
 
     def _live(self) -> bool:
         """A queue of the session that is open now (a closed project is never touched)."""
@@ -194,6 +196,7 @@ class ReviewController:
     def _decide(self, decision: str) -> None:
         if self.queue.current is None:
             return
+        self._edit_pair = None
         self._busy = True
         try:
             self.queue.decide(decision)
@@ -202,9 +205,20 @@ class ReviewController:
         self._show_current()
 
     def undo(self) -> None:
+        """Undo the last stored edit. Right after E, both of its edits go (the 'edited' decision and the
+        lesion it made), so one U takes back one key press; after any other edit, one edit at a time."""
+        pair, self._edit_pair = self._edit_pair, None
         self._busy = True
         try:
             change = self.queue.undo()
+            if pair is not None and change is not None and change.entity == "proposal" \
+                    and change.entity_id == pair[0]:
+                lesion_change = self.queue.project.undo()  # nothing was stored in between (tracked)
+                self.queue.reload()
+                self.queue.go_to_id(pair[0])
+                if lesion_change is not None and lesion_change.entity_id != pair[1]:
+                    self.window.notify(f"Undo also took back {lesion_change.action} of {lesion_change.entity} "
+                                       f"{lesion_change.entity_id}")
         finally:
             self._busy = False
         if change is None:
@@ -233,6 +247,7 @@ class ReviewController:
             finally:
                 self._busy = False
             lesion_id = lesion.id
+            self._edit_pair = (p.id, lesion.id)
         self.window.measure_action.setChecked(True)
         session.tool.select(lesion_id)
         self._show_current()
@@ -354,7 +369,10 @@ class ReviewController:
 
     def _on_store_change(self, change: StoreChange) -> None:
         """Edits made elsewhere (Ctrl+Z in the Edit menu, a detection finishing) reach the list."""
-        if self._busy or self._refresh_pending:
+        if self._busy:
+            return
+        self._edit_pair = None  # an edit made elsewhere (a RECIST drag, Ctrl+Z): U is one edit again
+        if self._refresh_pending:
             return
         if change.entity in ("proposal", "study") or change.action.startswith(("undo:decide", "redo:decide")):
             self._refresh_pending = True
