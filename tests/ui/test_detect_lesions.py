@@ -145,3 +145,19 @@ def test_missing_weights_is_a_clear_message(window, tmp_path):
     assert window.review.detection.start() is None
     assert any("weights" in m and "missing.pt" in m for m in window.messages)
     assert window.review.detect_action.isEnabled()
+
+
+def test_proposals_from_the_detect_command_import_into_the_open_study(window, tiny_detector_plugin, tmp_path):
+    from liverview.cli import main as cli_main
+    from liverview.detection.proposals import read_proposals
+    from liverview.ui.detection.detect_action import find_detector
+
+    weights = find_detector([tiny_detector_plugin]).weights
+    study_dir = tiny_detector_plugin.parent / "data" / "s7"
+    out = tmp_path / "proposals.json"
+    code = cli_main(["detect", str(study_dir), "--out", str(out), "--weights", str(weights), "--device", "cpu"])
+    assert code in (0, None)
+    n = len(read_proposals(out).proposals)
+    assert n > 0
+    assert window.review.import_file(out) == n
+    assert window.review.panel.table.rowCount() == n
