@@ -36,6 +36,7 @@ from liverview.store.ultrasound import (
 from liverview.ui.ultrasound.class_bars import ClassProbabilityBars
 from liverview.ui.ultrasound.latest_worker import LatestOnlyWorker
 from liverview.ui.ultrasound.us_canvas import MaskOverlay, UsCanvas, mask_overlay
+from liverview.us.clicks import Click
 from liverview.us.image import UsImage, UsImageError, load_us_image
 from liverview.us.measure import MaskMeasurement
 
@@ -251,6 +252,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
             self.units_label.setText(f"Units: mm (pixel {sx:.3f} x {sy:.3f} mm from the DICOM ultrasound regions).")
         self._update_side()
         self.notify(f"Opened {name}: {w} x {h} px, {f} frame(s)")
+        self.worker.submit(self.session.latest_request_id, image.frame(0))  # warm-up; a click replaces it
 
     def _open_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open ultrasound image", "", IMAGE_FILTER)
@@ -347,17 +349,24 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self._update_side(busy=True)
 
     # --- background prediction -------------------------------------------------------------------
-    def _predict(self, work: _Work) -> UsResult:
-        """Runs on the worker thread: segmenter and overlay, never a widget."""
+    def _predict(self, work: _Work | np.ndarray) -> UsResult | None:
+        """Runs on the worker thread: segmenter and overlay, never a widget. Given a bare frame, it only
+        loads the segmenter and runs it once (warm-up), so the user's first click is not the slow one."""
         if self._segmenter is None:
             self._segmenter = self._segmenter_loader(self._device)
         segmenter = self._segmenter
+        if isinstance(work, np.ndarray):
+            h, w = work.shape
+            segmenter.predict(work, [Click(w / 2, h / 2, True)])
+            return None
         prediction = segmenter.predict(work.frame, list(work.request.clicks))
         mask = np.asarray(prediction.mask, bool)
         return UsResult(prediction, mask_overlay(mask), work.request.frame_index,
                         work.submitted_at, str(getattr(segmenter, "name", type(segmenter).__name__)), work.session)
 
-    def _on_result(self, request_id: int, result: UsResult) -> None:
+    def _on_result(self, request_id: int, result: UsResult | None) -> None:
+        if result is None:
+            return  # the warm-up
         if result.session is not self.session or not self.session.accept(request_id, result):
             self.dropped_results += 1
             return
