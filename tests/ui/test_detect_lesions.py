@@ -161,3 +161,26 @@ def test_proposals_from_the_detect_command_import_into_the_open_study(window, ti
     assert n > 0
     assert window.review.import_file(out) == n
     assert window.review.panel.table.rowCount() == n
+
+
+def test_default_detector_of_the_app_when_its_weights_are_shipped(qtbot, tmp_path):
+    """The app's own plugin registry and shipped weights (skipped until models/mscn_detector has them)."""
+    from liverview.ui.detection.detect_action import find_detector
+
+    contribution = find_detector()
+    if contribution.weights is None or not contribution.weights.is_file():
+        pytest.skip(f"no shipped detector weights at {contribution.weights}")
+    study = generate_ct_study(11, n_lesions=4, shape=(32, 160, 160), spacing_mm=(1.0, 1.0, 2.5))
+    w = MainWindow(register_mode=None, project_path=tmp_path / "default.lvproj", user="dr-default")
+    qtbot.addWidget(w)
+    w.show()
+    w.set_study(study.to_study())
+    job = w.review.detection.start()
+    assert job is not None, w.messages
+    qtbot.waitUntil(lambda: job.done, timeout=120000)
+    QtWidgets.QApplication.processEvents()
+    result = w.review.detection.last_result
+    assert result is not None, w.messages
+    stored = w.session.project.list_proposals(w.session.study_id)
+    assert len(stored) == len(result.proposals)
+    w.close()
