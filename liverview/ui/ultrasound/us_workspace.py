@@ -151,6 +151,9 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.measure_label = QtWidgets.QLabel("-")
         self.measure_label.setWordWrap(True)
         self.measure_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        # room for all four lines from the start, so the panel neither clips nor jumps as results come
+        self.measure_label.setMinimumHeight(self.measure_label.fontMetrics().lineSpacing() * 4 + 4)
+        self.measure_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
         QtWidgets.QVBoxLayout(measure_box).addWidget(self.measure_label)
         panel.addWidget(measure_box)
         self.units_label = QtWidgets.QLabel()
