@@ -189,3 +189,20 @@ def test_u_after_e_takes_back_the_whole_edit(window, qtbot, tmp_path):
     key(qtbot, view, QtCore.Qt.Key.Key_U)
     assert project.get_lesion(lesion.id).recist == lesion.recist
     assert project.get_proposal(p.id).status == "edited"
+
+
+def test_zoom_to_the_box(window, qtbot, tmp_path):
+    window.review.import_file(write_phantom_proposals(tmp_path / "p.json", 6))
+    review = window.review
+    before = window.grid.panes[0].pane_view.zoom
+    review.panel.zoom_box.setChecked(True)
+    review.next()
+    p = review.queue.current
+    zoom = window.grid.panes[0].pane_view.zoom
+    assert zoom != before and all(pane.pane_view.zoom == zoom for pane in window.grid.panes)
+    pane = window.grid.panes[0]
+    side_mm = max(b - a for a, b in zip(p.box.min_mm, p.box.max_mm))
+    smallest = min(min(q.viewbox.width(), q.viewbox.height()) for q in window.grid.panes)
+    assert side_mm * zoom == pytest.approx(smallest / 3, rel=0.01)
+    assert pane.pane_view.center_uv == pytest.approx(pane.geometry.scene_of_world(proposal_centre(
+        p, window.study.reference.volume)))

@@ -310,8 +310,16 @@ class ReviewController:
         state = self.window.state
         for pane in self.window.grid.panes:
             state.set_focus(pane.pane_id, point, origin="programmatic")
+        if self.panel.zoom_box.isChecked() and self.window.grid.panes:
+            state.set_zoom(self.window.grid.panes[0].pane_id, self.box_zoom(p), origin="programmatic")
         for pane in self.window.grid.panes:
             state.set_center(pane.pane_id, pane.geometry.scene_of_world(point), origin="programmatic")
+
+    def box_zoom(self, p: ProposalRecord, fraction: float = 1 / 3) -> float:
+        """Pixels per mm at which the box's largest side spans ``fraction`` of the smallest pane."""
+        size_mm = max(max(b - a for a, b in zip(p.box.min_mm, p.box.max_mm)), 5.0)
+        side_px = min(min(pane.viewbox.width(), pane.viewbox.height()) for pane in self.window.grid.panes)
+        return max(side_px, 50.0) * fraction / size_mm
 
     def _describe(self, p: ProposalRecord, cached: tuple[str, AutoRecist] | None) -> None:
         text = f"Proposal {p.id}: score {p.score:.3f}, {p.lesion_class}, {p.status}, slice " \

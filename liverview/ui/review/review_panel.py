@@ -55,6 +55,10 @@ class ReviewPanel(QtWidgets.QWidget):
         filters.addWidget(self.min_volume, 2, 1)
         filters.addWidget(QtWidgets.QLabel("to"), 2, 2)
         filters.addWidget(self.max_volume, 2, 3)
+        self.zoom_box = QtWidgets.QCheckBox("Zoom to the box")
+        self.zoom_box.setToolTip("Zoom every pane so the proposal's box fills about a third of it")
+        self.zoom_box.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        filters.addWidget(self.zoom_box, 3, 0, 1, 4)
 
         self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
