@@ -19,9 +19,10 @@ def us_segmenter_contributions(catalog: PluginCatalog | None = None) -> list[Con
 
 
 def load_us_segmenter(device: str = "auto", catalog: PluginCatalog | None = None,
-                      weights: str | os.PathLike[str] | None = None) -> Any:
-    """Load the first US segmenter with ``weights`` (default: its manifest's). The object has
-    ``predict(image, clicks)`` and ``name`` (see plugins/us_clickseg/inference.py for the contract)."""
+                      weights: str | os.PathLike[str] | None = None, choice: int = 0) -> Any:
+    """Load US segmenter number ``choice`` (the first by default) with ``weights`` (default: its
+    manifest's). The object has ``predict(image, clicks)`` and ``name`` (see
+    plugins/us_clickseg/inference.py for the contract)."""
     catalog = catalog or discover_plugins()
     found = us_segmenter_contributions(catalog)
     if not found:
@@ -29,7 +30,9 @@ def load_us_segmenter(device: str = "auto", catalog: PluginCatalog | None = None
         raise NoUsSegmenterError("no plugin offers an ultrasound segmenter (a 'segmenter' contribution with "
                                  "modality US): install or enable plugins/us_clickseg"
                                  + (f"\nPlugin problems:{problems}" if problems else ""))
-    contribution = found[0]
+    if not 0 <= choice < len(found):
+        raise NoUsSegmenterError(f"there are {len(found)} ultrasound segmenters; number {choice} does not exist")
+    contribution = found[choice]
     try:
         factory = contribution.load()
         if weights is None and contribution.weights is not None and contribution.weights.is_file():

@@ -164,6 +164,14 @@ class UsSession:
         self.prediction_id = request_id
         return True
 
+    def renew_request(self) -> PredictionRequest | None:
+        """Ask again for the same clicks and frame (another model was chosen): results of the earlier
+        requests become stale. None without clicks."""
+        if not self._groups:
+            self._issued += 1
+            return None
+        return self._request()
+
     def current_request(self) -> PredictionRequest | None:
         """The newest request again (e.g. to retry after an error), or None without clicks."""
         if not self._groups:

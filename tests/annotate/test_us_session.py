@@ -97,3 +97,14 @@ def test_an_image_too_small_to_annotate_is_refused():
         UsSession((1, 80))
     with pytest.raises(UsSessionError):
         UsSession((10, 10), n_frames=0)
+
+
+def test_renewing_a_request_makes_the_running_one_stale():
+    s = UsSession((60, 80))
+    first = s.add_click(10, 10, True)
+    again = s.renew_request()
+    assert again.clicks == first.clicks and again.request_id > first.request_id
+    assert not s.accept(first.request_id, "old model")
+    assert s.accept(again.request_id, "new model")
+    s.clear()
+    assert s.renew_request() is None

@@ -356,3 +356,35 @@ def test_main_window_file_menu_opens_an_ultrasound_image_in_a_workspace(qtbot, t
     assert workspace.project_file().parent == tmp_path / "projects" / "projects"
     workspace.close()
     main.close()
+
+
+def test_choosing_another_model_segments_the_same_clicks_again_with_it(qtbot, tmp_path, plugin_dirs, phantom):
+    import json
+
+    from liverview.annotate.us_segmenter import us_segmenter_contributions
+    from liverview.plugin_registry import discover_plugins
+
+    catalog = discover_plugins(plugin_dirs, False) if plugin_dirs else discover_plugins()
+    weights = us_segmenter_contributions(catalog)[0].weights.resolve()
+    plugin = tmp_path / "plugins" / "two_models"
+    plugin.mkdir(parents=True)
+    (plugin / "w.pt").symlink_to(weights)
+    item = {"kind": "segmenter", "command": "plugins.us_clickseg.inference:load_segmenter", "modalities": ["US"],
+            "weights": "w.pt"}
+    (plugin / "plugin.json").write_text(json.dumps({
+        "name": "two_models", "display_name": "two", "version": "1", "description": "",
+        "contributes": [{**item, "title": "first model"}, {**item, "title": "second model"}]}))
+    w = UsWorkspace(plugin_dirs=[tmp_path / "plugins"], device="cpu", project_path=tmp_path / "p.lvproj", user="u")
+    qtbot.addWidget(w)
+    w.show()
+    assert [w.model_combo.itemText(i) for i in range(w.model_combo.count())] == ["first model", "second model"]
+    assert w.model_combo.isEnabled()
+    w.open_image(phantom.path)
+    click(qtbot, w, *lesion_centre(phantom.mask))
+    settle(w)
+    before = w.session.prediction_id
+    w.model_combo.setCurrentIndex(1)
+    settle(w)
+    assert w.session.prediction_id > before and w.session.has_current_prediction  # segmented again
+    assert len(w.session.clicks) == 1
+    w.close()

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from liverview.annotate.us_segmenter import load_us_segmenter
+from liverview.annotate.us_segmenter import load_us_segmenter, us_segmenter_contributions
 from liverview.annotate.us_session import PredictionRequest, UsSession, UsSessionError
 from liverview.measure.recist import EmptyMaskError
 from liverview.plugin_registry import discover_plugins
@@ -92,11 +92,8 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self._segmenter = segmenter
         self.plugin_dirs = plugin_dirs  # None: the app's plugins folder and installed plugins
 
-        def from_registry(dev: str) -> Any:
-            catalog = None if self.plugin_dirs is None else discover_plugins(self.plugin_dirs, False)
-            return load_us_segmenter(device=dev, catalog=catalog, weights=weights)
-
-        self._segmenter_loader = from_registry
+        self._weights = weights
+        self._choice = 0  # which US segmenter of the registry (the model combo)
         self._device = device
         self._segmenter_error_shown = False
         self._shared_project = project  # owned by the caller: never closed here
@@ -143,6 +140,13 @@ class UsWorkspace(QtWidgets.QMainWindow):
         side = QtWidgets.QWidget()
         side.setMinimumWidth(300)
         panel = QtWidgets.QVBoxLayout(side)
+        panel.addWidget(QtWidgets.QLabel("Model"))
+        self.model_combo = QtWidgets.QComboBox()
+        self.model_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(20)
+        self._fill_models()
+        self.model_combo.currentIndexChanged.connect(self.choose_model)
+        panel.addWidget(self.model_combo)
         box = QtWidgets.QGroupBox("Class probability")
         QtWidgets.QVBoxLayout(box).addWidget(bars := ClassProbabilityBars())
         self.class_bars = bars
@@ -355,9 +359,13 @@ class UsWorkspace(QtWidgets.QMainWindow):
     def _predict(self, work: _Work | np.ndarray) -> UsResult | None:
         """Runs on the worker thread: segmenter and overlay, never a widget. Given a bare frame, it only
         loads the segmenter and runs it once (warm-up), so the user's first click is not the slow one."""
-        if self._segmenter is None:
-            self._segmenter = self._segmenter_loader(self._device)
+        choice = self._choice
         segmenter = self._segmenter
+        if segmenter is None:
+            segmenter = load_us_segmenter(device=self._device, catalog=self._catalog(), weights=self._weights,
+                                          choice=choice)
+            if choice == self._choice:  # not switched to another model meanwhile
+                self._segmenter = segmenter
         if isinstance(work, np.ndarray):
             h, w = work.shape
             segmenter.predict(work, [Click(w / 2, h / 2, True)])
@@ -387,6 +395,39 @@ class UsWorkspace(QtWidgets.QMainWindow):
                                    f"click to mask {latency:.0f} ms")
         self._update_side()
         self.mask_shown.emit(latency)
+
+    # --- models ----------------------------------------------------------------------------------
+    def _catalog(self):
+        return None if self.plugin_dirs is None else discover_plugins(self.plugin_dirs, False)
+
+    def _fill_models(self) -> None:
+        combo = self.model_combo
+        combo.blockSignals(True)
+        combo.clear()
+        if self._segmenter is not None:  # given by the caller
+            combo.addItem(str(getattr(self._segmenter, "name", "segmenter")))
+            combo.setEnabled(False)
+        else:
+            titles = [c.title for c in us_segmenter_contributions(self._catalog())]
+            combo.addItems(titles or ["(no ultrasound segmenter found)"])
+            combo.setEnabled(len(titles) > 1)
+        combo.blockSignals(False)
+
+    def choose_model(self, index: int) -> None:
+        """Segment with the registry's US segmenter number ``index`` from the next request on; the
+        clicks shown are segmented again with it."""
+        if index < 0 or index == self._choice:
+            return
+        self._choice = index
+        self._segmenter = None  # loaded on the worker thread by the next request
+        self._segmenter_error_shown = False
+        if self.session is None or self.image is None:
+            return
+        request = self.session.renew_request()
+        if request is None:
+            self.worker.submit(self.session.latest_request_id, self.image.frame(self.session.frame_index))
+        else:
+            self._after_interaction(request, time.perf_counter())
 
     def _on_measured(self, request_id: int, answer: _Measured) -> None:
         if answer.session is not self.session or self.session.prediction_id != request_id:
