@@ -170,7 +170,7 @@ def test_default_detector_of_the_app_when_its_weights_are_shipped(qtbot, tmp_pat
     contribution = find_detector()
     if contribution.weights is None or not contribution.weights.is_file():
         pytest.skip(f"no shipped detector weights at {contribution.weights}")
-    study = generate_ct_study(11, n_lesions=4, shape=(32, 160, 160), spacing_mm=(1.0, 1.0, 2.5))
+    study = generate_ct_study(11, n_lesions=4, shape=(24, 128, 128), spacing_mm=(1.25, 1.25, 2.5))
     w = MainWindow(register_mode=None, project_path=tmp_path / "default.lvproj", user="dr-default")
     qtbot.addWidget(w)
     w.show()

@@ -151,7 +151,7 @@ class DetectionController:
         except ProposalGridError as exc:
             self.window.show_error("Detections do not fit the study", str(exc))
             return
-        added = self.review.add_imported(imported, f"detector {result.model}")
+        added = self.review.add_imported(imported, "the detector")
         if added == 0 and not imported.records:
             self.window.notify(f"The detector ({result.model}) found no lesion")
 

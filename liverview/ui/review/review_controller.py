@@ -138,7 +138,7 @@ class ReviewController:
         except (OSError, ProposalFormatError, ProposalGridError, ValueError) as exc:
             self.window.show_error("Could not import the proposals", str(exc))
             return 0
-        return self.add_imported(imported, str(path))
+        return self.add_imported(imported, path.name)
 
     def add_imported(self, imported: ProposalImport, source: str) -> int:
         if not self._live():
@@ -158,7 +158,7 @@ class ReviewController:
         self.queue.go_to_resume_point()
         self.dock.show()
         self._show_current()
-        text = f"{len(saved)} proposals from {Path(source).name} ({imported.model})"
+        text = f"{len(saved)} proposals from {source} ({imported.model})"
         if repeated:
             text += f"; {repeated} already in the project were not added again"
         if imported.problems:
