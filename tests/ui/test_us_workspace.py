@@ -121,6 +121,17 @@ def shown_mask(w: UsWorkspace) -> np.ndarray:
     return overlay.full_mask(w.session.shape)
 
 
+def png_rgb(path: Path) -> np.ndarray:
+    shot = QtGui.QImage(str(path)).convertToFormat(QtGui.QImage.Format.Format_RGB888)
+    rgb = np.frombuffer(shot.constBits(), np.uint8, shot.sizeInBytes()).reshape(shot.height(), shot.bytesPerLine())
+    return rgb[:, : shot.width() * 3].reshape(shot.height(), shot.width(), 3).astype(int)
+
+
+def contour_pixels(rgb: np.ndarray) -> int:
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return int(((r > 220) & (g > 200) & (b < 90)).sum())
+
+
 def settle(w: UsWorkspace) -> None:
     assert w.wait_idle(60)
     QtWidgets.QApplication.processEvents()
@@ -317,24 +328,24 @@ def test_screenshot_shows_image_mask_and_markers(workspace, qtbot, phantom, tmp_
     settle(w)
     path = tmp_path / "us_workspace.png"
     assert w.grab().save(str(path))
-    shot = QtGui.QImage(str(path)).convertToFormat(QtGui.QImage.Format.Format_RGB888)
-    ptr = shot.constBits()
-    rgb = np.frombuffer(ptr, np.uint8, shot.sizeInBytes()).reshape(shot.height(), shot.bytesPerLine())
-    rgb = rgb[:, : shot.width() * 3].reshape(shot.height(), shot.width(), 3).astype(int)
+    rgb = png_rgb(path)
     assert rgb.std() > 20  # not blank
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    assert ((r > 220) & (g > 200) & (b < 90)).sum() > 30  # the yellow contour
+    assert contour_pixels(rgb) > 30  # the yellow contour
     assert ((g > 180) & (r < 90) & (b < 120)).sum() > 10  # the green foreground marker
     assert ((r > 200) & (g < 80) & (b < 80)).sum() > 10  # red background markers
 
 
-def test_main_py_us_demo_writes_a_screenshot_and_a_bad_image_exits_2(tmp_path):
+def test_main_py_us_demo_writes_a_screenshot_and_a_bad_image_exits_2(tmp_path, plugin_dirs):
     env = {"QT_QPA_PLATFORM": "offscreen", "LIVERVIEW_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
     shot = tmp_path / "demo.png"
     done = subprocess.run([sys.executable, "main.py", "--us-demo", "--screenshot", str(shot), "--wait", "60"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
-    assert QtGui.QImage(str(shot)).width() > 800
+    rgb = png_rgb(shot)
+    assert rgb.shape[1] > 800 and rgb.std() > 20
+    if plugin_dirs is None:  # the app's own segmenter loads: the demo box was segmented
+        assert contour_pixels(rgb) > 30
     bad = tmp_path / "bad.jpg"
     bad.write_text("no")
     done = subprocess.run([sys.executable, "main.py", "--us", str(bad), "--screenshot", str(tmp_path / "x.png")],

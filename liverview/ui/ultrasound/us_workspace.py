@@ -54,6 +54,7 @@ class _Work:
     frame: np.ndarray
     pixel_spacing_mm: tuple[float, float] | None
     submitted_at: float  # perf_counter() when the user's interaction arrived
+    model_loading: bool  # the segmenter was not loaded yet when the user asked: the wait includes it
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class UsResult:
     submitted_at: float
     model_name: str
     session: UsSession
+    model_loading: bool = False
 
 
 class UsWorkspace(QtWidgets.QMainWindow):
@@ -352,7 +354,8 @@ class UsWorkspace(QtWidgets.QMainWindow):
     def _after_interaction(self, request: PredictionRequest, t0: float) -> None:
         self.canvas.set_clicks(request.clicks)
         frame = self.image.frame(request.frame_index)
-        self.worker.submit(request.request_id, _Work(self.session, request, frame, self.image.pixel_spacing_mm, t0))
+        self.worker.submit(request.request_id, _Work(self.session, request, frame, self.image.pixel_spacing_mm, t0,
+                                                     self._segmenter is None))
         self._update_side(busy=True)
 
     # --- background prediction -------------------------------------------------------------------
@@ -373,7 +376,8 @@ class UsWorkspace(QtWidgets.QMainWindow):
         prediction = segmenter.predict(work.frame, list(work.request.clicks))
         mask = np.asarray(prediction.mask, bool)
         return UsResult(prediction, mask_overlay(mask), work.request.frame_index,
-                        work.submitted_at, str(getattr(segmenter, "name", type(segmenter).__name__)), work.session)
+                        work.submitted_at, str(getattr(segmenter, "name", type(segmenter).__name__)), work.session,
+                        work.model_loading)
 
     def _on_result(self, request_id: int, result: UsResult | None) -> None:
         if result is None:
@@ -391,8 +395,9 @@ class UsWorkspace(QtWidgets.QMainWindow):
         latency = (time.perf_counter() - result.submitted_at) * 1000.0
         self.latencies_ms.append(latency)
         self.inference_ms.append(float(getattr(p, "time_ms", float("nan"))))
+        loading = " (includes loading the model)" if result.model_loading else ""
         self.latency_label.setText(f"{result.model_name}: inference {self.inference_ms[-1]:.0f} ms, "
-                                   f"click to mask {latency:.0f} ms")
+                                   f"click to mask {latency:.0f} ms{loading}")
         self._update_side()
         self.mask_shown.emit(latency)
 
@@ -410,6 +415,8 @@ class UsWorkspace(QtWidgets.QMainWindow):
         else:
             titles = [c.title for c in us_segmenter_contributions(self._catalog())]
             combo.addItems(titles or ["(no ultrasound segmenter found)"])
+            for i, title in enumerate(titles):
+                combo.setItemData(i, title, QtCore.Qt.ItemDataRole.ToolTipRole)
             combo.setEnabled(len(titles) > 1)
         combo.blockSignals(False)
 
