@@ -399,3 +399,17 @@ def test_choosing_another_model_segments_the_same_clicks_again_with_it(qtbot, tm
     assert w.session.prediction_id > before and w.session.has_current_prediction  # segmented again
     assert len(w.session.clicks) == 1
     w.close()
+
+
+def test_fast_clicks_end_with_the_mask_of_all_of_them(workspace, qtbot, phantom):
+    w = workspace
+    w.open_image(phantom.path)
+    settle(w)  # the model is loaded and warm
+    x, y = lesion_centre(phantom.mask)
+    x0, y0, x1, y1 = phantom.bbox
+    for px, py, button in [(x, y, LEFT), (x1 + 15, y1 + 10, RIGHT), (x0 - 15, y0 - 10, RIGHT), (x + 3, y, LEFT)]:
+        click(qtbot, w, px, py, button)  # no waiting in between: requests overtake each other
+    settle(w)
+    assert w.session.has_current_prediction
+    assert w.session.prediction.clicks == w.session.clicks and len(w.session.clicks) == 4
+    assert len(w.latencies_ms) + w.worker.skipped + w.dropped_results >= 4  # every request is accounted for

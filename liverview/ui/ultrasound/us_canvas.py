@@ -56,6 +56,14 @@ def mask_overlay(mask: np.ndarray) -> MaskOverlay | None:
     return MaskOverlay(rgba, int(x0), int(y0))
 
 
+class _Markers(pg.ScatterPlotItem):
+    """Click markers that never take a click themselves (pyqtgraph offers clicks to items near the
+    mouse first: a click beside an earlier marker would otherwise be lost)."""
+
+    def mouseClickEvent(self, ev):  # noqa: N802
+        ev.ignore()
+
+
 class _CanvasViewBox(pg.ViewBox):
     def __init__(self, canvas: "UsCanvas") -> None:
         super().__init__(enableMenu=False, invertY=True, lockAspect=True)
@@ -112,7 +120,7 @@ class UsCanvas(pg.GraphicsLayoutWidget):
         self.overlay.setZValue(10)
         self.viewbox.addItem(self.image)
         self.viewbox.addItem(self.overlay)
-        self.markers = pg.ScatterPlotItem(size=11, pxMode=True)
+        self.markers = _Markers(size=11, pxMode=True)
         self.markers.setZValue(20)
         self.viewbox.addItem(self.markers)
         self.box_item = QtWidgets.QGraphicsRectItem()
@@ -126,6 +134,9 @@ class UsCanvas(pg.GraphicsLayoutWidget):
         self.axes_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((80, 220, 255), width=2))
         self.axes_item.setZValue(15)
         self.viewbox.addItem(self.axes_item, ignoreBounds=True)
+        for item in (self.image, self.overlay, self.markers, self.axes_item, self.box_item):
+            # every click goes to the view box: one near a marker or an axis is a click like any other
+            item.setAcceptedMouseButtons(QtCore.Qt.MouseButton.NoButton)
         self._shape: tuple[int, int] | None = None
         self.shown_overlay: MaskOverlay | None = None
 

@@ -68,6 +68,7 @@ class UsResult:
     model_name: str
     session: UsSession
     model_loading: bool = False
+    clicks: tuple[Click, ...] = ()  # the clicks it was segmented from
 
 
 class UsWorkspace(QtWidgets.QMainWindow):
@@ -377,7 +378,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
         mask = np.asarray(prediction.mask, bool)
         return UsResult(prediction, mask_overlay(mask), work.request.frame_index,
                         work.submitted_at, str(getattr(segmenter, "name", type(segmenter).__name__)), work.session,
-                        work.model_loading)
+                        work.model_loading, work.request.clicks)
 
     def _on_result(self, request_id: int, result: UsResult | None) -> None:
         if result is None:
