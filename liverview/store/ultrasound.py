@@ -94,8 +94,9 @@ def us_mask_volume(mask: np.ndarray, pixel_spacing_mm: Spacing | None) -> Volume
 
 def _notes(result: UsLesionResult, units: str, area: float) -> str:
     probs = ", ".join(f"{k} {float(v):.2f}" for k, v in sorted(result.class_probs.items(), key=lambda kv: -kv[1]))
-    parts = [f"ultrasound click segmentation by {result.model_name} on frame {result.frame_index}",
-             f"class probabilities: {probs}"]
+    parts = [f"ultrasound click segmentation by {result.model_name} on frame {result.frame_index}"]
+    if probs:
+        parts.append(f"class probabilities: {probs}")
     if result.malignant_prob is not None:
         parts.append(f"malignant {float(result.malignant_prob):.2f}")
     parts.append(f"area {area:.1f} {units}^2")

@@ -119,6 +119,14 @@ def test_an_empty_mask_is_refused_and_nothing_is_saved(tmp_path):
         assert p.list_lesions() == []
 
 
+def test_a_model_without_lesion_classes_saves_unknown_with_its_malignancy(tmp_path):
+    with Project.create(tmp_path / "p.lvproj", "sono") as p:
+        study = ensure_us_study(p, tmp_path / "breast.png", None)
+        lesion = save_us_lesion(p, study, UsLesionResult(_ellipse(), 0, {}, 0.91, "busi"), None)
+        assert lesion.lesion_class == "unknown"
+        assert "malignant 0.91" in lesion.notes and "class probabilities" not in lesion.notes
+
+
 def test_each_image_gets_its_own_default_project(tmp_path):
     a = default_us_project_path(tmp_path / "a.png", tmp_path)
     assert a == default_us_project_path(tmp_path / "a.png", tmp_path)

@@ -413,3 +413,37 @@ def test_fast_clicks_end_with_the_mask_of_all_of_them(workspace, qtbot, phantom)
     assert w.session.has_current_prediction
     assert w.session.prediction.clicks == w.session.clicks and len(w.session.clicks) == 4
     assert len(w.latencies_ms) + w.worker.skipped + w.dropped_results >= 4  # every request is accounted for
+
+
+def test_real_breast_ultrasound_with_the_benign_malignant_model(qtbot, tmp_path, shared_data):
+    """BUSI (real breast ultrasound, PNG): a box from the expert mask gives a mask on the lesion; the
+    model knows only benign vs malignant, so the four liver classes show n/a and the lesion is saved
+    with class 'unknown' and its malignancy in the notes."""
+    import cv2
+
+    from liverview.annotate.us_segmenter import NoUsSegmenterError, load_us_segmenter, us_segmenter_contributions
+
+    titles = [c.title for c in us_segmenter_contributions()]
+    busi = next((i for i, t in enumerate(titles) if "BUSI" in t), None)
+    if busi is None:
+        pytest.skip("no BUSI-trained ultrasound segmenter in the plugins")
+    try:
+        load_us_segmenter(device="cpu", choice=busi)
+    except NoUsSegmenterError as exc:
+        pytest.skip(f"the BUSI segmenter's weights are not here: {exc}")
+    image = shared_data / "busi-subset" / "malignant" / "malignant (1).png"
+    truth = cv2.imread(str(image).replace(").png", ")_mask.png"), cv2.IMREAD_GRAYSCALE) > 0
+    w = UsWorkspace(device="cpu", project_path=tmp_path / "busi.lvproj", user="u")
+    qtbot.addWidget(w)
+    w.show()
+    assert w.open_image(image) and "pixels" in w.units_label.text()
+    w.model_combo.setCurrentIndex(busi)
+    ys, xs = np.nonzero(truth)
+    drag(qtbot, w, (xs.min() - 10, ys.min() - 10), (xs.max() + 10, ys.max() + 10))
+    settle(w)
+    mask = shown_mask(w)
+    assert (mask & truth).sum() / (mask | truth).sum() > 0.5
+    assert w.class_bars.bars["cyst"].text() == "n/a" and w.class_bars.value("malignant") > 0
+    lesion = w.save()
+    assert lesion.lesion_class == "unknown" and "malignant" in lesion.notes
+    w.close()

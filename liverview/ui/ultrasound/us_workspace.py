@@ -69,6 +69,12 @@ class UsResult:
     session: UsSession
     model_loading: bool = False
     clicks: tuple[Click, ...] = ()  # the clicks it was segmented from
+    label_mode: str = "four-class"  # "benign-malignant": the model knows no lesion class
+
+    @property
+    def class_probs(self) -> dict[str, float]:
+        """The lesion-class probabilities, empty when the model was trained without classes."""
+        return dict(self.prediction.class_probs) if self.label_mode == "four-class" else {}
 
 
 class UsWorkspace(QtWidgets.QMainWindow):
@@ -378,7 +384,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
         mask = np.asarray(prediction.mask, bool)
         return UsResult(prediction, mask_overlay(mask), work.request.frame_index,
                         work.submitted_at, str(getattr(segmenter, "name", type(segmenter).__name__)), work.session,
-                        work.model_loading, work.request.clicks)
+                        work.model_loading, work.request.clicks, str(getattr(segmenter, "label_mode", "four-class")))
 
     def _on_result(self, request_id: int, result: UsResult | None) -> None:
         if result is None:
@@ -388,7 +394,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
             return
         self.canvas.set_mask_overlay(result.overlay)
         p = result.prediction
-        self.class_bars.set_probabilities(p.class_probs, getattr(p, "malignant_prob", None))
+        self.class_bars.set_probabilities(result.class_probs, getattr(p, "malignant_prob", None))
         self.measurement = None
         self.measure_label.setText("measuring...")
         self.measure_worker.submit(request_id, (result.session, np.asarray(p.mask, bool), self.image.pixel_spacing_mm,
@@ -524,7 +530,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
                 self.show_error("Lesion not saved", "the segmentation of your last clicks did not finish")
                 return None
         p = result.prediction
-        lesion_result = UsLesionResult(np.asarray(p.mask, bool), result.frame_index, dict(p.class_probs),
+        lesion_result = UsLesionResult(np.asarray(p.mask, bool), result.frame_index, result.class_probs,
                                        getattr(p, "malignant_prob", None), result.model_name)
         try:
             project = self._project()
