@@ -30,8 +30,9 @@ from liverview.core.study import PhaseKind  # noqa: E402
 from liverview.harvest.evaluation import harvest_quality  # noqa: E402
 from liverview.harvest.report import PrCurve, draw_pr_curves, write_report  # noqa: E402
 from liverview.harvest.rounds import harvest, split_proposals  # noqa: E402
-from liverview.harvest.steps import (HarvestStudy, classify_all, detector_training_cases, harvest_volumes,  # noqa: E402
-                                     run_detector, simulated_decisions, train_classifier)
+from liverview.harvest.steps import (HarvestStudy, classify_all, crossfit_classifier_scores,  # noqa: E402
+                                     detector_training_cases, harvest_volumes, run_detector, simulated_decisions,
+                                     train_classifier)
 from liverview.metrics.detection import evaluate_detections, format_report  # noqa: E402
 from liverview.metrics.ground_truth import read_phantom_ground_truth  # noqa: E402
 from liverview.synth.ct_phantom import generate_ct_study, write_phantom_study  # noqa: E402
@@ -78,6 +79,12 @@ def main() -> int:
     ap.add_argument("--det-steps", type=int, default=1200)
     ap.add_argument("--ft-steps", type=int, default=400)
     ap.add_argument("--lpc-epochs", type=int, default=30)
+    ap.add_argument("--det-crop", type=int, default=64, help="detector training crop in working pixels")
+    ap.add_argument("--lpc-folds", type=int, default=2,
+                    help="cross-fit the classifier over the V_M volumes (1 = one classifier, threshold set on "
+                         "the V_M proposals it was trained on)")
+    ap.add_argument("--r0-init", type=Path, default=None,
+                    help="start R0 from these weights (themselves trained on the same original marks only)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
@@ -111,13 +118,14 @@ def main() -> int:
         f"V_D^test {len(test)}")
 
     det_cfg = DetectorConfig(stage_channels=(8, 16, 32, 48), pyramid_channels=32, head_channels=32,
-                             attention_channels=16, n_slices=3, crop_px=96, batch_size=8, seed=args.seed,
+                             attention_channels=16, n_slices=3, crop_px=args.det_crop, batch_size=8, seed=args.seed,
                              slice_mm=spacing[2], pixel_mm=max(1.6, spacing[0]),
-                             epochs=max(1, args.det_steps // 100), steps_per_epoch=min(100, args.det_steps))
+                             epochs=-(-args.det_steps // 100), steps_per_epoch=min(100, args.det_steps))
     # R0: the detector trained on the original (incomplete) marks
     r0_cases = detector_training_cases(train, {}, {})
     t = time.perf_counter()
-    r0_weights = train_detector(r0_cases, det_cfg, out / "detector_r0", device=args.device, log=log)
+    r0_weights = train_detector(r0_cases, det_cfg, out / "detector_r0", init_weights=args.r0_init,
+                                device=args.device, log=log)
     t_r0 = time.perf_counter() - t
     detector = load_detector(r0_weights, device=args.device)
     t = time.perf_counter()
@@ -130,9 +138,14 @@ def main() -> int:
     sets = split_proposals(volumes)
     t = time.perf_counter()
     lpc_cfg = LpcConfig(epochs=args.lpc_epochs, seed=args.seed, pad_px=args.lpc_pad_px)
-    lpc, (n_pos, n_neg) = train_classifier(train, proposals, sets, out / "lpc_r1", lpc_cfg, args.device, log=None)
+    if args.lpc_folds > 1:  # cross-fitted: the threshold is set on V_M scores the classifier did not fit
+        s_c, fold_counts = crossfit_classifier_scores(train, proposals, sets, out / "lpc_r1", lpc_cfg,
+                                                      args.lpc_folds, args.device)
+        n_pos, n_neg = len(sets.reviewed_positive) + len(sets.mark_hits), len(sets.reviewed_negative)
+    else:
+        lpc, (n_pos, n_neg) = train_classifier(train, proposals, sets, out / "lpc_r1", lpc_cfg, args.device)
+        s_c, fold_counts = classify_all(lpc, train, proposals), None
     t_lpc = time.perf_counter() - t
-    s_c = classify_all(lpc, train, proposals)
     result = harvest(volumes, s_c, sets)
     log(f"LPC trained on {n_pos} lesion / {n_neg} non-lesion proposals in {t_lpc:.0f} s; threshold "
         f"{result.threshold.threshold}; harvested {result.n_harvested}; hard negatives {result.n_hard_negatives}")
@@ -148,7 +161,7 @@ def main() -> int:
     q_test, q_test_sg = quality(h_test, "s"), quality(h_test, "s_g")
     q_all = quality(harvested, "s")
     # R1: fine-tune from R0 with harvested positives and hard negatives (HNSL)
-    ft_cfg = det_cfg.replace(epochs=max(1, args.ft_steps // 100), steps_per_epoch=min(100, args.ft_steps),
+    ft_cfg = det_cfg.replace(epochs=-(-args.ft_steps // 100), steps_per_epoch=min(100, args.ft_steps),
                              learning_rate=det_cfg.learning_rate / 2)
     r1_cases = detector_training_cases(train, result.harvested, result.hard_negatives)
     t = time.perf_counter()
@@ -195,6 +208,8 @@ def main() -> int:
                                   "R1_control_marks_only": det_ctl.to_json() if det_ctl else None},
         "times_s": {"R0_train": t_r0, "detect_all": t_detect, "lpc_train": t_lpc, "R1_finetune": t_r1,
                     "total": time.perf_counter() - t_start},
+        "lpc_folds": args.lpc_folds, "lpc_fold_train_counts": fold_counts,
+        "r0_init": str(args.r0_init) if args.r0_init else None,
         "config": {"detector": det_cfg.to_dict(), "finetune_steps": args.ft_steps, "lpc": lpc_cfg.to_dict(),
                    "seed": args.seed, "device": args.device, "threads": args.threads},
     }

@@ -152,3 +152,37 @@ def train_classifier(studies: Sequence[HarvestStudy], proposals: Mapping[str, Se
     x, y, _ = classifier_samples(studies, proposals, sets, config)
     weights = train_lpc(x, y, config, out_dir, device=device, log=log)
     return load_lpc(weights, device=device), (int(y.sum()), int((~y).sum()))
+
+
+def crossfit_classifier_scores(studies: Sequence[HarvestStudy], proposals: Mapping[str, Sequence[Proposal3D]],
+                               sets: ProposalSets, out_dir: str | Path, config=None, folds: int = 2,
+                               device: str = "auto", log: Callable[[str], None] | None = None
+                               ) -> tuple[dict[str, list[float]], list[tuple[int, int]]]:
+    """s_c for every proposal with the fully annotated studies split into ``folds`` groups: each fold's
+    classifier is trained without that group's reviewed proposals and scores them, so the precision
+    threshold is chosen on scores the classifier did not fit; every other study gets the mean of the
+    fold classifiers (the same calibration). Returns the scores and (lesions, non-lesions) per fold."""
+    from plugins.lesion_proposal_classifier.config import LpcConfig
+    from plugins.lesion_proposal_classifier.inference import load_lpc
+    from plugins.lesion_proposal_classifier.training import train_lpc
+
+    config = config or LpcConfig()
+    reviewed = [s.volume for s in studies if s.fully_annotated]
+    if len(reviewed) < folds:
+        raise ValueError(f"{folds} folds need at least {folds} fully annotated studies, got {len(reviewed)}")
+    groups = [set(reviewed[f::folds]) for f in range(folds)]
+    x, y, keys = classifier_samples(studies, proposals, sets, config)
+    scores: dict[str, list[float]] = {s.volume: [0.0] * len(proposals[s.volume]) for s in studies}
+    counts = []
+    for f, held in enumerate(groups):
+        train = np.array([v not in held for v, _ in keys], bool)
+        weights = train_lpc(x[train], y[train], config, Path(out_dir) / f"fold{f}", device=device, log=log)
+        counts.append((int(y[train].sum()), int((~y[train]).sum())))
+        lpc = load_lpc(weights, device=device)
+        for s in studies:
+            if s.volume in held:
+                scores[s.volume] = [float(v) for v in lpc.score(s.phases, s.reference, proposals[s.volume])]
+            elif not s.fully_annotated:
+                sc = lpc.score(s.phases, s.reference, proposals[s.volume])
+                scores[s.volume] = [a + float(b) / folds for a, b in zip(scores[s.volume], sc)]
+    return scores, counts

@@ -69,3 +69,32 @@ def test_classifier_samples_are_accepted_and_mark_hits_vs_rejected(two_studies):
     x, y, keys = classifier_samples(studies, props, sets, LpcConfig(phases=("non-contrast",), crop_px=16))
     assert keys == [("A", 0), ("A", 1), ("B", 0)] and y.tolist() == [True, False, True]
     assert x.shape == (3, 3, 1, 16, 16)
+
+
+def test_crossfit_scores_reviewed_studies_with_the_fold_that_did_not_see_them(tmp_path):
+    pytest.importorskip("torch")
+    from plugins.lesion_proposal_classifier.config import LpcConfig
+    from plugins.lesion_proposal_classifier.inference import load_lpc
+
+    from liverview.harvest.steps import crossfit_classifier_scores
+
+    rng = np.random.default_rng(0)
+    vol = Volume(rng.normal(0, 30, (12, 48, 48)).astype(np.float32), (1.0, 1.0, 2.5))
+    vol.array[4:7, 10:20, 10:20] = 150
+
+    def study(name, reviewed):
+        return HarvestStudy(name, {NC: vol}, NC, [GroundTruthLesion(name, 5, (10, 10, 20, 20), lesion_class="cyst")],
+                            fully_annotated=reviewed, decisions={0: True, 1: False} if reviewed else {})
+
+    studies = [study("M1", True), study("M2", True), study("H", False)]
+    props = {s.volume: [Proposal3D((10, 10, 20, 20), (4, 6), 0.9, 5, {"cyst": 1}),
+                        Proposal3D((30, 30, 40, 40), (4, 6), 0.8, 5, {"hcc": 1})] for s in studies}
+    sets = split_proposals(harvest_volumes(studies, props))
+    cfg = LpcConfig(phases=("non-contrast",), crop_px=16, stage_channels=(8,), epochs=2, batch_size=4)
+    scores, counts = crossfit_classifier_scores(studies, props, sets, tmp_path, cfg, folds=2, device="cpu")
+    assert counts == [(2, 1), (2, 1)]  # each fold: the other M's lesion + H's mark hit vs the other M's rejection
+    f0, f1 = (load_lpc(tmp_path / f"fold{f}" / "lpc.pt", device="cpu") for f in (0, 1))
+    assert scores["M1"] == pytest.approx(f0.score({NC: vol}, NC, props["M1"]).tolist(), abs=1e-6)
+    assert scores["M2"] == pytest.approx(f1.score({NC: vol}, NC, props["M2"]).tolist(), abs=1e-6)
+    mean = (f0.score({NC: vol}, NC, props["H"]) + f1.score({NC: vol}, NC, props["H"])) / 2
+    assert scores["H"] == pytest.approx(mean.tolist(), abs=1e-6)
