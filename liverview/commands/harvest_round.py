@@ -35,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-precision", type=float, default=0.95)
     parser.add_argument("--hard-min-score", type=float, default=0.5, help="hard negatives need s_g >= this")
     parser.add_argument("--hard-per-volume", type=int, default=5)
+    parser.add_argument("--lpc-folds", type=int, default=2,
+                        help="when training the classifier here: split the fully annotated studies into this many "
+                             "folds so each is scored by a classifier that did not train on it (the threshold is "
+                             "then set on honest scores); 1 = one classifier (default 2)")
     parser.add_argument("--user", default="liverview")
     add_lpc_options(parser)
     parser.set_defaults(func=run)
@@ -51,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from liverview.harvest.project_data import HarvestInputError, load_project_harvest
     from liverview.harvest.report import PrCurve, draw_pr_curves, write_report
     from liverview.harvest.rounds import harvest, split_proposals
-    from liverview.harvest.steps import classify_all, detector_training_cases, harvest_volumes, train_classifier
+    from liverview.harvest.steps import (classify_all, crossfit_classifier_scores, detector_training_cases,
+                                         harvest_volumes, train_classifier)
     from liverview.store.project import Project
     from liverview.store.records import StoreError
 
@@ -67,13 +72,18 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     volumes = harvest_volumes(data.studies, data.proposals)
     sets = split_proposals(volumes)
+    folds = min(args.lpc_folds, sum(st.fully_annotated for st in data.studies))
     if args.lpc is not None:
         from plugins.lesion_proposal_classifier.inference import load_lpc
 
-        lpc, trained_on = load_lpc(args.lpc, args.device), None
+        trained_on, folds = None, 0
+        s_c = classify_all(load_lpc(args.lpc, args.device), data.studies, data.proposals)
+    elif folds > 1:
+        s_c, trained_on = crossfit_classifier_scores(data.studies, data.proposals, sets, args.out / "lpc", config,
+                                                     folds, args.device)
     else:
         lpc, trained_on = train_classifier(data.studies, data.proposals, sets, args.out / "lpc", config, args.device)
-    s_c = classify_all(lpc, data.studies, data.proposals)
+        s_c = classify_all(lpc, data.studies, data.proposals)
     result = harvest(volumes, s_c, sets, args.min_precision, args.hard_min_score, args.hard_per_volume)
     thr = result.threshold
 
@@ -115,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         "sets": {"P_M_R": len(sets.reviewed_positive), "P_M_neg": len(sets.reviewed_negative),
                  "P_H_R": len(sets.mark_hits), "mark_duplicates": len(sets.mark_duplicates),
                  "candidates": len(sets.unknown)},
-        "classifier": {"weights": str(args.lpc or args.out / "lpc" / "lpc.pt"),
+        "classifier": {"weights": str(args.lpc or args.out / "lpc"), "cross_fit_folds": folds,
                        "trained_on_lesion_nonlesion": trained_on},
         "threshold": {"value": thr.threshold, "min_precision": thr.min_precision, "precision_on_V_M": thr.precision,
                       "recall_on_V_M": thr.recall, "kept_on_V_M": thr.kept, "reviewed_on_V_M": thr.candidates},
@@ -128,7 +138,10 @@ def run(args: argparse.Namespace) -> int:
     md = (f"# Harvest round on {args.project.name}\n\nDetector proposals: {data.model}; {len(data.studies)} studies, "
           f"fully annotated: {', '.join(numbers['fully_annotated'])}.\n\n"
           f"- classifier training: {len(sets.reviewed_positive)} accepted + {len(sets.mark_hits)} mark hits vs "
-          f"{len(sets.reviewed_negative)} rejected\n"
+          f"{len(sets.reviewed_negative)} rejected" +
+          (f" ({folds} folds: each fully annotated study scored by a classifier that did not train on it)\n"
+           if folds > 1 else " (the threshold is set on scores of a classifier that may have trained on the "
+                             "fully annotated studies: expect it to be optimistic)\n") +
           f"- threshold on s for precision >= {100 * args.min_precision:.0f} % on the fully annotated studies: "
           f"{thr_text}\n- harvested positives: {result.n_harvested}; hard negatives: {result.n_hard_negatives}\n"
           f"- detector fine-tuned: {detector_out or 'no'}\n\n![PR curve](pr_curve.png)\n")
