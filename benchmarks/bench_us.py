@@ -2,7 +2,7 @@
 800x600). An interaction = crop placement + net forward + paste back at native resolution + island
 removal, i.e. everything UsSegmenter.predict does per click.
 
-    python benchmarks/bench_us.py [--weights PATH] [--threads 2] [--repeats 20]
+    python benchmarks/bench_us.py [--weights PATH] [--threads 1] [--cv-threads N] [--repeats 20]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -36,12 +37,18 @@ def interactions(mask: np.ndarray, seed: int) -> list[list[Click]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weights", type=Path, default=None)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: on a busy 2-core machine 2 threads spin against other work)")
     parser.add_argument("--repeats", type=int, default=20, help="images per size")
+    parser.add_argument("--cv-threads", type=int, default=None,
+                        help="OpenCV threads (default: OpenCV's own choice); 1 stops its pool spinning against torch's")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.cv_threads is not None:
+        cv2.setNumThreads(args.cv_threads)
     seg = load_segmenter(args.weights, "cpu")
-    print(f"model {seg.name}, input {seg.input_size}x{seg.input_size}, torch threads {torch.get_num_threads()}, "
+    print(f"model {seg.name}, input {seg.input_size}x{seg.input_size}, torch threads {torch.get_num_threads()}, OpenCV threads "
+          f"{cv2.getNumThreads()}, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, load average "
           f"{os.getloadavg()[0]:.1f}")
     all_times = []

@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"eval-us {args.mode} on {report.n} lesions of {args.data} (split {args.split}), model {segmenter.name} "
           f"({segmenter.label_mode})")
     print(f"  Jaccard mean {report.jaccard_mean:.3f} (median {report.jaccard_median:.3f})"
-          + (f"; GrabCut from the same box {report.grabcut_jaccard_mean:.3f}" if report.grabcut_jaccard_mean
+          + (f"; GrabCut from the same box {report.grabcut_jaccard_mean:.3f} (empty on {report.grabcut_empty} of "
+             f"{report.n})" if report.grabcut_jaccard_mean
              is not None else ""))
     print(f"  4-class accuracy {_fmt(report.four_class_accuracy)}, 4-class AUROC (one-vs-rest, macro) "
           f"{_fmt(report.four_class_auroc)}")

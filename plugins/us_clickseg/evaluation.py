@@ -29,6 +29,7 @@ class LesionResult:
     malignant_prob: float
     time_ms: float
     grabcut_jaccard: float | None = None
+    grabcut_empty: bool = False
 
 
 @dataclass
@@ -39,6 +40,7 @@ class EvalReport:
     jaccard_median: float
     time_ms_median: float
     grabcut_jaccard_mean: float | None = None
+    grabcut_empty: int | None = None  # lesions where GrabCut collapsed to an empty mask
     four_class_accuracy: float | None = None
     four_class_auroc: float | None = None
     per_class_auroc: dict[str, float | None] | None = None
@@ -80,7 +82,8 @@ def evaluate_lesions(segmenter: UsSegmenter, lesions: list[LoadedLesion], mode: 
         r = LesionResult(lz.record.key, lz.record.label, jaccard_index(pred.mask, lz.mask),
                          [pred.class_probs[c] for c in CLASS_NAMES], pred.malignant_prob, pred.time_ms)
         if grabcut:
-            r.grabcut_jaccard = jaccard_index(grabcut_from_box(img, box), lz.mask)
+            gc = grabcut_from_box(img, box)
+            r.grabcut_jaccard, r.grabcut_empty = jaccard_index(gc, lz.mask), not gc.any()
         results.append(r)
     return summarise(mode, results, segmenter.label_mode), results
 
@@ -91,6 +94,7 @@ def summarise(mode: str, results: list[LesionResult], label_mode: str) -> EvalRe
                      float(np.median([r.time_ms for r in results])))
     if results and results[0].grabcut_jaccard is not None:
         rep.grabcut_jaccard_mean = float(np.mean([r.grabcut_jaccard for r in results]))
+        rep.grabcut_empty = sum(r.grabcut_empty for r in results)
     four = [r for r in results if r.label in CLASS_NAMES]
     if four and len(four) == len(results) and label_mode == "four-class":
         y = [CLASS_NAMES.index(r.label) for r in four]
