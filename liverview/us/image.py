@@ -88,11 +88,7 @@ def _load_dicom(path: Path) -> UsImage:
         pixels = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for missing decoders / bad lengths
         raise UsImageError(f"cannot decode the pixels of {path}: {exc}") from exc
-    spp = int(getattr(ds, "SamplesPerPixel", 1))
-    if spp > 1 and str(getattr(ds, "PhotometricInterpretation", "")).startswith("YBR"):
-        from pydicom.pixels import convert_color_space
-
-        pixels = convert_color_space(pixels, ds.PhotometricInterpretation, "RGB")
+    spp = int(getattr(ds, "SamplesPerPixel", 1))  # pydicom 3 already returns YBR colour as RGB
     frames = _to_grey_frames(pixels, spp, int(getattr(ds, "NumberOfFrames", 1) or 1))
     bits = int(getattr(ds, "BitsStored", 8) or 8)
     if bits > 8:  # keep the 0..255 contract for 16-bit exports

@@ -86,6 +86,18 @@ def test_rgb_dicom_becomes_grey(tmp_path):
     assert load_us_image(_write_us_dicom(tmp_path / "rgbcine.dcm", cine, rgb=True)).frames.shape == (2, 40, 50)
 
 
+def test_ybr_full_dicom_becomes_the_same_grey(tmp_path):
+    from pydicom.pixels import convert_color_space
+
+    grey = (_ramp() % 200 + 20).astype(np.uint8)
+    ybr = convert_color_space(np.repeat(grey[..., None], 3, axis=2), "RGB", "YBR_FULL")
+    path = _write_us_dicom(tmp_path / "ybr.dcm", ybr, rgb=True)
+    ds = pydicom.dcmread(path)
+    ds.PhotometricInterpretation = "YBR_FULL"
+    ds.save_as(path)
+    np.testing.assert_allclose(load_us_image(path).frames[0], grey, atol=1.01)
+
+
 @pytest.mark.parametrize("suffix", [".png", ".bmp", ".jpg"])
 def test_raster_images(tmp_path, suffix):
     px = _ramp()
