@@ -111,3 +111,16 @@ def test_detect_cli_writes_valid_proposals_json(tiny_weights, tiny_phantom_dir, 
 def test_train_detector_cli_rejects_a_missing_folder(tmp_path, capsys):
     assert cli_main(["train-detector", "--data", str(tmp_path / "x"), "--out", str(tmp_path / "o")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_default_weights_load_and_run(tiny_phantom_dir):
+    from plugins.mscn_detector.inference import DEFAULT_WEIGHTS
+
+    if not DEFAULT_WEIGHTS.is_file():
+        pytest.skip("default weights not present in models/mscn_detector")
+    assert DEFAULT_WEIGHTS.stat().st_size < 50 * 2**20
+    det = load_detector(None, "cpu")
+    assert det.config.n_slices == 9 and len(det.config.phases) == 4
+    volumes, ref = phantom_phases(tiny_phantom_dir / "s7")
+    result = det.detect(volumes, ref)
+    assert result.model == det.name and result.shape == (16, 64, 64)
