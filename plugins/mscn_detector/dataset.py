@@ -125,7 +125,7 @@ def prepare_case(case: TrainingCase, config: DetectorConfig) -> PreparedCase:
 
 def load_cases_from_folder(folder: str | Path) -> list[TrainingCase]:
     """Every phantom study under ``folder`` (each subfolder with study.json + lesions.csv; or ``folder`` itself)."""
-    from liverview.synth.ct_phantom import PHASE_FILES, read_lesion_table
+    from liverview.synth.ct_phantom import read_lesion_table
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -144,7 +144,6 @@ def load_cases_from_folder(folder: str | Path) -> list[TrainingCase]:
         labels = s / meta["lesion_labels"] if meta.get("lesion_labels") else None
         cases.append(TrainingCase(phases, lesions, reference=PhaseKind(meta.get("reference_phase", "non-contrast")),
                                   lesion_labels=labels, name=s.name))
-    _ = PHASE_FILES
     return cases
 
 
