@@ -20,7 +20,7 @@ LPC_FAST = ["--epochs", "2", "--crop-px", "16", "--pad-px", "8", "--device", "cp
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("harvest")
     path = root / "p.lvproj"
     expected = {}

@@ -61,10 +61,10 @@ def easy_crops(n, rng, cfg):
 
 
 def test_a_few_training_steps_separate_lesions_and_the_weights_reload(tmp_path):
-    torch.set_num_threads(2)
-    cfg = LpcConfig(phases=("portal venous",), crop_px=16, stage_channels=(8, 16), epochs=6, batch_size=16)
+    torch.set_num_threads(1)
+    cfg = LpcConfig(phases=("portal venous",), crop_px=16, stage_channels=(8, 16), epochs=4, batch_size=16)
     rng = np.random.default_rng(0)
-    x, y = easy_crops(64, rng, cfg)
+    x, y = easy_crops(48, rng, cfg)
     weights = train_lpc(x, y, cfg, tmp_path, device="cpu")
     lpc = load_lpc(weights, device="cpu")
     xt, yt = easy_crops(40, rng, cfg)
