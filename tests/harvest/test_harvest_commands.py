@@ -20,7 +20,8 @@ LPC_FAST = ["--epochs", "2", "--crop-px", "16", "--pad-px", "8", "--device", "cp
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads spin against each other on shared cores; restored below
     root = tmp_path_factory.mktemp("harvest")
     path = root / "p.lvproj"
     expected = {}
@@ -47,7 +48,8 @@ def project(tmp_path_factory):
                 for n, rec in enumerate(saved):
                     proj.decide(rec.id, "accepted" if n < len(truth) else "rejected", "reviewer")
             expected[name] = (len(truth), len(marked))
-    return path, expected
+    yield path, expected
+    torch.set_num_threads(threads)
 
 
 def test_train_lpc_trains_on_accepted_rejected_and_mark_hits(project, tmp_path, capsys):

@@ -60,8 +60,16 @@ def easy_crops(n, rng, cfg):
     return np.clip(x, 0, 1), labels
 
 
-def test_a_few_training_steps_separate_lesions_and_the_weights_reload(tmp_path):
+@pytest.fixture
+def one_thread():
+    """One torch thread: on shared cores two threads spin against each other; restored afterwards."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_a_few_training_steps_separate_lesions_and_the_weights_reload(tmp_path, one_thread):
     cfg = LpcConfig(phases=("portal venous",), crop_px=16, stage_channels=(8, 16), epochs=4, batch_size=16)
     rng = np.random.default_rng(0)
     x, y = easy_crops(48, rng, cfg)
