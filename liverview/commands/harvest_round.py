@@ -39,6 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="when training the classifier here: split the fully annotated studies into this many "
                              "folds so each is scored by a classifier that did not train on it (the threshold is "
                              "then set on honest scores); 1 = one classifier (default 2)")
+    parser.add_argument("--round", type=int, default=1, dest="round_number",
+                        help="this round's number, written into the notes of written-back lesions (default 1)")
+    parser.add_argument("--write-back", action="store_true",
+                        help="store each harvested positive in the project as a draft lesion (detector's class, "
+                             "3D box, notes with s, s_g, s_c) and mark its proposal accepted by the round")
+    parser.add_argument("--phantom-truth", action="store_true",
+                        help="SYNTHETIC phantom studies only: score the harvest of the studies that are not fully "
+                             "annotated against their full labels (lesions.csv beside the reference phase) and "
+                             "put marks' recall and recall at 90 %% precision into the report")
     parser.add_argument("--user", default="liverview")
     add_lpc_options(parser)
     parser.set_defaults(func=run)
@@ -49,6 +58,45 @@ def _pr(scores: np.ndarray, positive: np.ndarray) -> tuple[list[float], list[flo
     tp = np.cumsum(positive[order])
     n = max(int(positive.sum()), 1)
     return [0.0, *(tp / n).tolist()], [1.0, *(tp / np.arange(1, len(tp) + 1)).tolist()]
+
+
+def _phantom_quality(data, result) -> dict:
+    """The harvest of the partly marked studies against their full SYNTHETIC phantom labels."""
+    from liverview.harvest.evaluation import round_quality
+    from liverview.metrics.ground_truth import GroundTruthError, read_phantom_ground_truth
+
+    studies = [s for s in data.studies if not s.fully_annotated]
+    truth = {}
+    for s in studies:
+        folder = Path(data.reference_paths[s.volume]).parent
+        try:
+            truth[s.volume] = read_phantom_ground_truth(folder, s.volume)
+        except GroundTruthError as exc:
+            raise CliError(f"--phantom-truth: study {s.volume}: {exc}") from None
+    marks = {s.volume: s.marks for s in studies}
+    q, q_sg = round_quality(result, marks, truth, "s"), round_quality(result, marks, truth, "s_g")
+    return {"data": "SYNTHETIC phantoms", "studies": [s.volume for s in studies], "lesions": q.n_lesions,
+            "marks": q.n_marks, "marks_recall": q.marks_recall,
+            "recall_at_90_precision": q.recall_at_precision(0.9),
+            "recall_at_90_precision_s_g_only": q_sg.recall_at_precision(0.9),
+            "harvested": q.n_harvested, "harvest_recall": q.harvested_recall,
+            "harvest_precision": q.harvested_precision}
+
+
+def _pct(value: float) -> str:
+    return "n/a" if value != value else f"{100 * value:.1f} %"  # NaN: nothing was kept
+
+
+def _quality_markdown(q: dict) -> str:
+    pct = _pct
+    return (f"\n## Against the full labels (SYNTHETIC phantoms, {len(q['studies'])} partly marked studies, "
+            f"{q['lesions']} lesions, {q['marks']} marked)\n\n| | recall |\n|---|---|\n"
+            f"| original marks | {pct(q['marks_recall'])} |\n"
+            f"| recall at 90 % precision, marks + candidates by s = s_g * s_c | {pct(q['recall_at_90_precision'])} |\n"
+            f"| recall at 90 % precision, marks + candidates by s_g only | "
+            f"{pct(q['recall_at_90_precision_s_g_only'])} |\n"
+            f"| marks + the {q['harvested']} harvested (precision {pct(q['harvest_precision'])}) | "
+            f"{pct(q['harvest_recall'])} |\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.min_precision <= 1:
         raise CliError(f"--min-precision must be in (0, 1], got {args.min_precision}")
+    if args.round_number < 1:
+        raise CliError(f"--round must be >= 1, got {args.round_number}")
     if args.finetune_steps > 0 and args.detector is None:
         raise CliError("--finetune-steps needs --detector WEIGHTS (the detector to fine-tune)")
     config = lpc_config(args)
@@ -119,8 +169,19 @@ def run(args: argparse.Namespace) -> int:
         cases = detector_training_cases(data.studies, result.harvested, result.hard_negatives)
         detector_out = train_detector(cases, ft, args.out / "detector", init_weights=args.detector,
                                       device=args.device, log=print)
+    quality = _phantom_quality(data, result) if args.phantom_truth else None
+    written = None
+    if args.write_back:
+        from liverview.harvest.write_back import write_back_harvest
+
+        lpc_name = f"lesion_proposal_classifier:{args.lpc or args.out / 'lpc'}"
+        try:
+            with Project.open(args.project, args.user) as project:
+                written = write_back_harvest(project, data, result.harvested, args.round_number, lpc_name)
+        except StoreError as exc:
+            raise CliError(f"could not write the harvest back: {exc}") from None
     numbers = {
-        "project": str(args.project), "model": data.model, "studies": len(data.studies),
+        "project": str(args.project), "round": args.round_number, "model": data.model, "studies": len(data.studies),
         "fully_annotated": [st.volume for st in data.studies if st.fully_annotated],
         "sets": {"P_M_R": len(sets.reviewed_positive), "P_M_neg": len(sets.reviewed_negative),
                  "P_H_R": len(sets.mark_hits), "mark_duplicates": len(sets.mark_duplicates),
@@ -131,6 +192,9 @@ def run(args: argparse.Namespace) -> int:
                       "recall_on_V_M": thr.recall, "kept_on_V_M": thr.kept, "reviewed_on_V_M": thr.candidates},
         "harvested": result.n_harvested, "hard_negatives": result.n_hard_negatives,
         "detector_finetuned": str(detector_out) if detector_out else None,
+        "written_back": None if written is None else [{"study": w.volume, "lesion_id": w.lesion_id,
+                                                       "proposal_id": w.proposal_id} for w in written],
+        "phantom_truth": quality,
     }
     thr_text = ("none reaches it: nothing harvested" if thr.threshold is None else
                 f"{thr.threshold:.4f} (precision {100 * thr.precision:.1f} %, recall {100 * thr.recall:.1f} % of "
@@ -144,7 +208,9 @@ def run(args: argparse.Namespace) -> int:
                              "fully annotated studies: expect it to be optimistic)\n") +
           f"- threshold on s for precision >= {100 * args.min_precision:.0f} % on the fully annotated studies: "
           f"{thr_text}\n- harvested positives: {result.n_harvested}; hard negatives: {result.n_hard_negatives}\n"
-          f"- detector fine-tuned: {detector_out or 'no'}\n\n![PR curve](pr_curve.png)\n")
+          f"- detector fine-tuned: {detector_out or 'no'}\n" +
+          (f"- written back to the project: {len(written)} draft lesions\n" if written is not None else "") +
+          (_quality_markdown(quality) if quality else "") + "\n![PR curve](pr_curve.png)\n")
     write_report(args.out, numbers, md)
     print(md)
     return 0

@@ -62,3 +62,20 @@ def harvest_quality(marks: Mapping[str, Sequence[GroundTruthLesion]],
     return HarvestQuality(only_marks.recall, curve, final.recall,
                           final.n_true_positives / final.n_proposals if final.n_proposals else float("nan"),
                           curve.n_lesions, n_marks, final.n_proposals - n_marks)
+
+
+def round_quality(result, marks: Mapping[str, Sequence[GroundTruthLesion]],
+                  truth: Mapping[str, Sequence[GroundTruthLesion]], by: str = "s",
+                  iou_threshold: float = 0.5) -> HarvestQuality:
+    """A round's harvest (``rounds.HarvestResult``) against the full labels of the volumes in ``truth``:
+    the candidates (proposals away from every mark) ranked by ``by`` ("s" = s_g * s_c, the round's
+    ranking and threshold; "s_g" = the detector score alone, no threshold)."""
+    if by not in ("s", "s_g"):
+        raise ValueError(f"rank by 's' or 's_g', got {by!r}")
+    candidates: dict[str, list[tuple[Proposal3D, float]]] = {v: [] for v in truth}
+    for v, i in result.sets.unknown:
+        if v in candidates:
+            sp = result.scored[v][i]
+            candidates[v].append((sp.proposal, sp.score if by == "s" else sp.s_g))
+    threshold = result.threshold.threshold if by == "s" else None
+    return harvest_quality(marks, candidates, truth, threshold, iou_threshold)

@@ -3,7 +3,7 @@ detector's proposals and the reviewer's decisions on them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
@@ -79,6 +79,8 @@ class ProjectHarvest:
     proposals: dict[str, list[Proposal3D]]
     records: dict[str, list[ProposalRecord]]
     model: str
+    study_ids: dict[str, int] = field(default_factory=dict)  # round id -> the store's study id
+    reference_paths: dict[str, str] = field(default_factory=dict)  # round id -> reference phase's source file
 
 
 def latest_model(project: Project) -> str:
@@ -97,9 +99,10 @@ def load_project_harvest(project: Project, fully_annotated: Iterable[str], model
     model = model or latest_model(project)
     chosen = resolve_studies(project, study_names) if study_names else \
         [s for s in project.list_studies() if s.modality == "CT"]
-    studies, proposals, records = [], {}, {}
+    studies, proposals, records, ids, paths = [], {}, {}, {}, {}
     for st in chosen:
         key = study_key(st)
+        ids[key] = st.id
         phases: dict[PhaseKind, Volume] = {}
         reference = None
         for ph in project.list_phases(st.id):
@@ -110,6 +113,7 @@ def load_project_harvest(project: Project, fully_annotated: Iterable[str], model
             phases[kind] = _load_phase(ph.source_path)
             if ph.is_reference:
                 reference = kind
+                paths[key] = ph.source_path
         if reference is None:
             raise HarvestInputError(f"study {key} has no reference CT phase: add its phases first")
         ref = phases[reference]
@@ -121,4 +125,4 @@ def load_project_harvest(project: Project, fully_annotated: Iterable[str], model
         studies.append(HarvestStudy(key, phases, reference, marks, st.id in reviewed, decisions=decisions))
     if not any(s.fully_annotated for s in studies):
         raise HarvestInputError("no fully annotated study among those harvested: name them with --fully-annotated")
-    return ProjectHarvest(studies, proposals, records, model)
+    return ProjectHarvest(studies, proposals, records, model, ids, paths)
