@@ -34,7 +34,8 @@ def write_back_harvest(project: Project, data: ProjectHarvest, harvested: Mappin
                        round_number: int, classifier: str) -> list[WrittenLesion]:
     """Store every harvested proposal as a "draft" lesion (the detector's class, or "unknown") with its 3D
     box in mm and reference voxels, and mark the proposal it came from as accepted by the harvest round
-    (``classifier`` is recorded as the deciding model), linked to the new lesion."""
+    (``classifier`` is recorded as the deciding model), linked to the new lesion. A proposal already linked
+    to a lesion is skipped, so running a round again does not duplicate its lesions."""
     if round_number < 1:
         raise ValueError(f"round number must be >= 1, got {round_number}")
     by_volume = {s.volume: s for s in data.studies}
@@ -45,11 +46,14 @@ def write_back_harvest(project: Project, data: ProjectHarvest, harvested: Mappin
         study = by_volume[volume]
         records = data.records.get(volume, [])
         for sp in items:
+            record = records[sp.index] if sp.index < len(records) else None
+            if record is not None and record.lesion_id is not None:
+                continue  # written back by an earlier round (or made into a lesion by a reader): no duplicate
             cls = sp.proposal.lesion_class if sp.proposal.lesion_class in LESION_CLASSES else "unknown"
             box = proposal_record(sp.proposal, study.reference_volume, data.model).box
             note = harvest_note(round_number, sp)
             lesion = project.add_lesion(data.study_ids[volume], cls, notes=note, box=box, status="draft")
-            proposal_id = records[sp.index].id if sp.index < len(records) else None
+            proposal_id = record.id if record is not None else None
             if proposal_id is not None:
                 project.decide(proposal_id, "accepted", reviewer=REVIEWER, model=classifier, note=note,
                                lesion_id=lesion.id)

@@ -95,6 +95,10 @@ def test_write_back_stores_draft_lesions_linked_to_their_proposals(project):
             assert decision.note.startswith("harvested in round 3")
         actions = [e.action for e in proj.audit_log(limit=4)]
         assert actions == ["decide", "add_lesion", "decide", "add_lesion"]  # one transaction per write
+    with Project.open(project, "tester") as proj:  # a second write-back of the same harvest adds nothing
+        data = load_project_harvest(proj, ["A"])
+        assert write_back_harvest(proj, data, picked, 4, "lpc-test") == []
+        assert len(proj.list_lesions(data.study_ids["B"])) == 4
 
 
 def test_write_back_refuses_a_volume_outside_the_round(project):
