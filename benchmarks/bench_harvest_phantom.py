@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from liverview.core.study import PhaseKind  # noqa: E402
-from liverview.harvest.evaluation import harvest_quality  # noqa: E402
+from liverview.harvest.evaluation import round_quality  # noqa: E402
 from liverview.harvest.report import PrCurve, draw_pr_curves, write_report  # noqa: E402
 from liverview.harvest.rounds import harvest, split_proposals  # noqa: E402
 from liverview.harvest.steps import (HarvestStudy, classify_all, crossfit_classifier_scores,  # noqa: E402
@@ -152,11 +152,7 @@ def main() -> int:
 
     # harvest quality on V_H^test (hidden full labels) and on all of V_H
     def quality(studies, by):
-        cands = {s.volume: [(result.scored[s.volume][i].proposal,
-                             result.scored[s.volume][i].score if by == "s" else result.scored[s.volume][i].s_g)
-                            for v, i in sets.unknown if v == s.volume] for s in studies}
-        thr = result.threshold.threshold if by == "s" else None
-        return harvest_quality({s.volume: s.marks for s in studies}, cands, {s.volume: s.truth for s in studies}, thr)
+        return round_quality(result, {s.volume: s.marks for s in studies}, {s.volume: s.truth for s in studies}, by)
 
     q_test, q_test_sg = quality(h_test, "s"), quality(h_test, "s_g")
     q_all = quality(harvested, "s")
