@@ -70,6 +70,8 @@ class _PaneGraphicsView(pg.GraphicsView):
         super().resizeEvent(ev)
         if self._pane is not None and hasattr(self._pane, "viewbox"):
             self._pane.apply_view_range()
+        if self._pane is not None and hasattr(self._pane, "corner_br"):
+            self._pane._place_corners()  # labels are no longer re-placed on every redraw
 
     def focusInEvent(self, ev) -> None:  # noqa: N802
         super().focusInEvent(ev)
@@ -95,6 +97,7 @@ class SlicePane(QtWidgets.QFrame):
         self.tool = None  # an annotation tool taking left-button input (see liverview.ui.tools)
         self._tool_drag = False
         self.overlays: list[Callable[["SlicePane"], None]] = []  # redrawn when the slice changes
+        self._normal: tuple[SliceGeometry, np.ndarray] | None = None  # plane_normal() of a geometry
 
         self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
         self.view = _PaneGraphicsView(self)
@@ -132,9 +135,11 @@ class SlicePane(QtWidgets.QFrame):
         super().resizeEvent(ev)
         self._place_corners()
 
-    def _place_corners(self) -> None:
+    def _place_corners(self, changed: list[QtWidgets.QLabel] | None = None) -> None:
+        """Size the labels whose text changed (all by default) and pin the four to the corners."""
         w, h = self.view.width(), self.view.height()
-        for label in (self.corner_tl, self.corner_tr, self.corner_bl, self.corner_br):
+        corners = (self.corner_tl, self.corner_tr, self.corner_bl, self.corner_br)
+        for label in corners if changed is None else changed:
             label.adjustSize()
         self.corner_tl.move(4, 2)
         self.corner_tr.move(max(w - self.corner_tr.width() - 4, 0), 2)
@@ -202,7 +207,10 @@ class SlicePane(QtWidgets.QFrame):
             return
         self._shown_slice = s
         grey = self._grey(extract_slice(self.volume, self._geom, s), view.window_center, view.window_width)
-        self.image.setImage(grey, levels=(0, 255), autoLevels=False)
+        # Already windowed to 0..255: no levels keeps pyqtgraph on its pass-through path (a Grayscale8
+        # QImage as is). levels=(0, 255) gave the same pixels through a 256-entry colour table (Indexed8)
+        # built in Python on every render, and an Indexed8 image is slower to draw.
+        self.image.setImage(grey, autoLevels=False)
         a = self._geom.pixel_to_scene(s)
         # ImageItem puts pixel (c, r)'s centre at (c + 0.5, r + 0.5): shift by half a pixel.
         dx = a[0, 2] - 0.5 * (a[0, 0] + a[0, 1])
@@ -217,10 +225,15 @@ class SlicePane(QtWidgets.QFrame):
     def plane_normal(self) -> np.ndarray:
         """Unit normal of the cut actually shown (exact for oblique volumes)."""
         g = self._geom
+        if self._normal is not None and self._normal[0] is g:
+            return self._normal[1]  # the same for every slice of a geometry; asked on every step
         o = g.world(g.pixel_to_index(0.0, 0.0, 0.0))
         n = np.cross(g.world(g.pixel_to_index(1.0, 0.0, 0.0)) - o, g.world(g.pixel_to_index(0.0, 1.0, 0.0)) - o)
         n = n / np.linalg.norm(n)
-        return n if n @ g.n >= 0 else -n
+        n = n if n @ g.n >= 0 else -n
+        n.flags.writeable = False
+        self._normal = (g, n)
+        return n
 
     def mm_per_screen_pixel(self) -> float:
         return 1.0 / max(self.pane_view.zoom, 1e-6)
@@ -241,16 +254,23 @@ class SlicePane(QtWidgets.QFrame):
     def _update_labels(self) -> None:
         view = self.pane_view
         focus = view.focus
-        self.corner_tl.setText(f"{self.title}\n{view.orientation.value}  {self.status_text}".rstrip())
         if self._shown_slice is None:
             where = "outside this phase"
         else:
             where = f"slice {self._shown_slice + 1}/{self._geom.slice_count}"
         pos = float(focus @ self._geom.n)
-        self.corner_bl.setText(f"{where}\n{'xyz'[int(np.argmax(np.abs(self._geom.n)))]} = {pos:.1f} mm")
-        self.corner_br.setText(f"W {view.window_width:.0f}  L {view.window_center:.0f}\nzoom {view.zoom:.2f} px/mm")
-        self.corner_tr.setText(self.cursor_text())
-        self._place_corners()
+        texts = {
+            self.corner_tl: f"{self.title}\n{view.orientation.value}  {self.status_text}".rstrip(),
+            self.corner_bl: f"{where}\n{'xyz'[int(np.argmax(np.abs(self._geom.n)))]} = {pos:.1f} mm",
+            self.corner_br: f"W {view.window_width:.0f}  L {view.window_center:.0f}\nzoom {view.zoom:.2f} px/mm",
+            self.corner_tr: self.cursor_text(),
+        }
+        # A slice step changes one label: lay out (adjustSize) only the ones whose text changed.
+        changed = [label for label, text in texts.items() if label.text() != text]
+        for label in changed:
+            label.setText(texts[label])
+        if changed:
+            self._place_corners(changed)
 
     def cursor_text(self) -> str:
         """HU and LPS mm of this phase at the shared cursor point."""

@@ -14,6 +14,7 @@ from PySide6 import QtCore
 from liverview.measure.recist import RecistMeasurement
 from liverview.review.box_section import box_section, boxes_cut_by_plane
 from liverview.store.records import ProposalRecord
+from liverview.ui.panes.overlay_items import set_curve, set_text
 from liverview.ui.panes.slice_pane import SlicePane
 from liverview.ui.tools.recist_tool import pane_plane
 
@@ -136,7 +137,9 @@ class ProposalOverlay:
         items = self._items.get(pane.pane_id)
         if items is None:
             return
-        plane = pane_plane(pane) if self.visible else None
+        # Nothing to draw on any plane (no proposals, no RECIST, hidden): the plane does not matter.
+        anything = self.visible and (bool(self.proposals) or self.recist is not None)
+        plane = pane_plane(pane) if anything else None
         # A pane redraws its overlays on every slice change and the controller asks again after
         # changing state: draw once per (state, plane).
         key = (self._version, None if plane is None else (round(float(plane.point @ plane.normal), 6),
@@ -162,13 +165,12 @@ class ProposalOverlay:
                     label_at = pane.geometry.scene_of_world(corner)
                 else:
                     by_status.setdefault(p.status, []).append(poly)
+        # Items change only when what they show does; empty ones are hidden (not painted).
         for status in set(by_status) | set(items.status_items):
-            items.status_item(status).setData(*_polyline_xy(pane, by_status.get(status, [])))
-        items.current.setData(*_polyline_xy(pane, current))
+            set_curve(items.status_item(status), *_polyline_xy(pane, by_status.get(status, [])))
+        set_curve(items.current, *_polyline_xy(pane, current))
         if label_at is not None and current_proposal is not None:
-            items.label.setText(f"{current_proposal.score:.2f} {current_proposal.lesion_class}")
-            items.label.setPos(*label_at)
-            items.label.show()
+            set_text(items.label, f"{current_proposal.score:.2f} {current_proposal.lesion_class}", label_at)
         else:
             items.label.hide()
         m = self.recist
@@ -176,6 +178,6 @@ class ProposalOverlay:
                 plane.contains(np.asarray(q)) for q in m.long_axis):
             pts = list(m.long_axis) + (list(m.short_axis) if m.short_axis else [])
             uv = np.array([pane.geometry.scene_of_world(np.asarray(q)) for q in pts])
-            items.recist.setData(uv[:, 0], uv[:, 1])
+            set_curve(items.recist, uv[:, 0], uv[:, 1])
         else:
-            items.recist.setData([], [])
+            set_curve(items.recist, [], [])

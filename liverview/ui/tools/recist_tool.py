@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from liverview.annotate.recist_editor import RecistEditor, SlicePlane, marks_on_plane
 from liverview.measure.recist import RecistMeasurement
 from liverview.store.records import StoreChange, StoreError
+from liverview.ui.panes.overlay_items import set_curve, set_scatter, set_text
 from liverview.ui.panes.slice_pane import SlicePane
 
 HANDLE_PICK_PX = 8.0  # how close (screen pixels) a press must be to grab an end point
@@ -67,6 +68,7 @@ class RecistTool:
         self.editor = editor
         self.panes = panes
         self._marks: dict[str, _PaneMarks] = {}
+        self._lesions: list | None = None  # the study's lesions, read again after any store change
         self.on_selection: Callable[[int | None], None] = lambda lesion_id: None
         self.on_error: Callable[[str], None] = lambda message: None
         self._unsubscribe = editor.project.subscribe(self._on_store_change)
@@ -88,9 +90,10 @@ class RecistTool:
                 pane.overlays.remove(self.draw)
 
     def _on_store_change(self, change: StoreChange) -> None:
+        self._lesions = None
         if change.entity in ("lesion", "recist", "study") or change.action.startswith(("undo", "redo")):
             if self.editor.selected_id is not None:
-                lesion_ids = {lesion.id for lesion in self.editor.lesions()}
+                lesion_ids = {lesion.id for lesion in self._study_lesions()}
                 if self.editor.selected_id not in lesion_ids:
                     self.select(None)
             self.redraw_all()
@@ -101,9 +104,16 @@ class RecistTool:
         self.redraw_all()
 
     def redraw_all(self) -> None:
-        lesions = self.editor.lesions()
+        self._lesions = None
+        lesions = self._study_lesions()
         for pane in self.panes:
             self.draw(pane, lesions)
+
+    def _study_lesions(self) -> list:
+        """Cached between store changes: every slice step of every pane asks for them."""
+        if self._lesions is None:
+            self._lesions = self.editor.lesions()
+        return self._lesions
 
     # --- drawing ----------------------------------------------------------------------------
     def draw(self, pane: SlicePane, lesions=None) -> None:
@@ -113,7 +123,7 @@ class RecistTool:
         plane = pane_plane(pane)
         shown: list[tuple[int | None, RecistMeasurement]] = []
         if plane is not None:
-            lesions = self.editor.lesions() if lesions is None else lesions
+            lesions = self._study_lesions() if lesions is None else lesions
             for lesion in marks_on_plane(lesions, plane):
                 if lesion.id == self.editor.preview_lesion_id:
                     continue  # drawn from the preview while it is being dragged
@@ -128,24 +138,16 @@ class RecistTool:
             target = selected_xy if lesion_id in (self.editor.selected_id, -1) else normal_xy
             target.extend(uv)
             handle_xy.extend(uv)
-            label = marks.label(n)
             short = f" x {m.short_axis_mm:.1f}" if m.short_axis_mm is not None else ""
-            label.setText(f"{m.long_axis_mm:.1f}{short} mm")
-            label.setPos(*uv[1])
-            label.show()
+            set_text(marks.label(n), f"{m.long_axis_mm:.1f}{short} mm", uv[1])
         for label in marks.labels[len(shown):]:
             label.hide()
+        # Items are touched only when what they show changes (most slice steps show no mark).
         for item, xy in ((marks.lines, normal_xy), (marks.selected_lines, selected_xy)):
-            if xy:
-                a = np.asarray(xy)
-                item.setData(a[:, 0], a[:, 1])
-            else:
-                item.setData([], [])
-        if handle_xy:
-            a = np.asarray(handle_xy)
-            marks.handles.setData(a[:, 0], a[:, 1])
-        else:
-            marks.handles.setData([], [])
+            a = np.asarray(xy, dtype=float).reshape(-1, 2)
+            set_curve(item, a[:, 0], a[:, 1])
+        a = np.asarray(handle_xy, dtype=float).reshape(-1, 2)
+        set_scatter(marks.handles, a[:, 0], a[:, 1])
 
     # --- pane tool interface ------------------------------------------------------------------
     def press(self, pane: SlicePane, world: np.ndarray) -> None:
