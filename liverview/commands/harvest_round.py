@@ -91,7 +91,7 @@ def _quality_markdown(q: dict) -> str:
     pct = _pct
     return (f"\n## Against the full labels (SYNTHETIC phantoms, {len(q['studies'])} partly marked studies, "
             f"{q['lesions']} lesions, {q['marks']} marked)\n\n| | recall |\n|---|---|\n"
-            f"| original marks | {pct(q['marks_recall'])} |\n"
+            f"| marks before this round (the original RECIST marks in round 1) | {pct(q['marks_recall'])} |\n"
             f"| recall at 90 % precision, marks + candidates by s = s_g * s_c | {pct(q['recall_at_90_precision'])} |\n"
             f"| recall at 90 % precision, marks + candidates by s_g only | "
             f"{pct(q['recall_at_90_precision_s_g_only'])} |\n"

@@ -50,11 +50,25 @@ def _load_phase(path: str) -> Volume:
     return load_study([path]).study.phases[0].volume
 
 
+def _mark_from_box(lesion: LesionRecord, volume: str) -> GroundTruthLesion | None:
+    """A lesion with a 3D voxel box but no RECIST mark (e.g. written back by an earlier harvest round) as a
+    mark: its box on its middle slice, plus the 3D box."""
+    b = lesion.box("3d")
+    if b is None or b.min_ijk is None or b.max_ijk is None:
+        return None
+    (i0, j0, k0), (i1, j1, k1) = b.min_ijk, b.max_ijk
+    cls = lesion.lesion_class if lesion.lesion_class in DETECTION_CLASSES else None
+    box = (float(i0), float(j0), float(i1) + 1, float(j1) + 1)
+    return GroundTruthLesion(volume, (k0 + k1) // 2, box, (*box, k0, k1), lesion_class=cls,
+                             lesion_id=str(lesion.id))
+
+
 def mark_from_lesion(lesion: LesionRecord, reference: Volume, volume: str) -> GroundTruthLesion | None:
-    """A lesion's RECIST mark as a key-slice box on the reference grid (the pixels holding its end points)."""
+    """A lesion's RECIST mark as a key-slice box on the reference grid (the pixels holding its end points);
+    without RECIST, its 3D voxel box (middle slice as key slice); None when it has neither."""
     m = lesion.recist
     if m is None:
-        return None
+        return _mark_from_box(lesion, volume)
     ends = [*m.long_axis, *(m.short_axis or ())]
     ijk = reference.world_to_index(np.array(ends, float))
     lo, hi = np.rint(ijk.min(axis=0)), np.rint(ijk.max(axis=0))

@@ -85,7 +85,7 @@ def test_one_round_beats_the_original_marks_at_90_percent_precision(phantom_proj
         assert q["harvest_recall"] > q["marks_recall"]
     # the report states both numbers
     md = (out / "report.md").read_text()
-    assert re.search(rf"original marks \| {100 * q['marks_recall']:.1f} %", md)
+    assert re.search(rf"original RECIST marks in round 1\) \| {100 * q['marks_recall']:.1f} %", md)
     assert re.search(rf"s = s_g \* s_c \| {100 * q['recall_at_90_precision']:.1f} %", md)
     assert (out / "pr_curve.png").stat().st_size > 1000 and (out / "harvest.json").is_file()
 

@@ -12,6 +12,8 @@ from liverview.cli import main
 from liverview.detection.proposals import Proposal3D
 from liverview.harvest.lesion_score import ScoredProposal
 from liverview.harvest.project_data import load_project_harvest
+from liverview.harvest.rounds import split_proposals
+from liverview.harvest.steps import harvest_volumes
 from liverview.harvest.write_back import REVIEWER, write_back_harvest
 from liverview.metrics.ground_truth import read_phantom_ground_truth
 from liverview.review.proposal_import import proposal_record
@@ -99,6 +101,11 @@ def test_write_back_stores_draft_lesions_linked_to_their_proposals(project):
         data = load_project_harvest(proj, ["A"])
         assert write_back_harvest(proj, data, picked, 4, "lpc-test") == []
         assert len(proj.list_lesions(data.study_ids["B"])) == 4
+    # the next round reads the written-back lesions as marks: their proposals are now mark hits
+    (b_study,) = [s for s in data.studies if s.volume == "B"]
+    assert len(b_study.marks) == 4 and b_study.marks[-1].box_3d is not None
+    sets = split_proposals(harvest_volumes(data.studies, data.proposals))
+    assert {("B", 2), ("B", 5)} <= set(sets.mark_hits)
 
 
 def test_write_back_refuses_a_volume_outside_the_round(project):
