@@ -11,6 +11,7 @@ import torch
 from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.detection.proposals import Proposal3D
+from liverview.ml.device import resolve_device
 from plugins.lesion_proposal_classifier.config import LpcConfig
 from plugins.lesion_proposal_classifier.crops import multiview_crops
 from plugins.lesion_proposal_classifier.model import MultiViewLPC
@@ -23,12 +24,6 @@ class LpcWeightsNotFoundError(FileNotFoundError):
     """No weights file: train one with `liverview train-lpc --project P`."""
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device '{device}' requested but CUDA is not available; use --device cpu or auto")
-    return torch.device(device)
 
 
 class LesionProposalClassifier:

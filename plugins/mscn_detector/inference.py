@@ -28,6 +28,7 @@ from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.detection.proposals import Detection2D, Proposal3D, ProposalSet
 from liverview.detection.stacking import SCORE_THRESHOLD, merge_fragments, stack_detections
+from liverview.ml.device import resolve_device
 from plugins.mscn_detector.config import DetectorConfig
 from plugins.mscn_detector.dataset import slice_stack
 from plugins.mscn_detector.decoding import decode
@@ -50,12 +51,6 @@ class WeightsNotFoundError(FileNotFoundError):
     """The weights file does not exist (the message says how to train it)."""
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device '{device}' requested but CUDA is not available; use --device cpu or auto")
-    return torch.device(device)
 
 
 class Detector:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from liverview.ml.device import resolve_device as pick_device
 from liverview.us.clicks import Click
 from plugins.us_clickseg.crop import net_input, paste_back
 from plugins.us_clickseg.model import CLASS_NAMES, MALIGNANT_CLASSES, JointSegClsNet, NetConfig
@@ -37,12 +38,6 @@ class UsPrediction:
     probability: np.ndarray | None = field(default=None, repr=False)  # float32 [H, W] lesion probability
 
 
-def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsModelError("--device cuda was asked for but no CUDA device is available; use --device cpu")
-    return torch.device(device)
 
 
 def _keep_clicked_components(mask: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
