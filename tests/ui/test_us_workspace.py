@@ -447,3 +447,25 @@ def test_real_breast_ultrasound_with_the_benign_malignant_model(qtbot, tmp_path,
     lesion = w.save()
     assert lesion.lesion_class == "unknown" and "malignant" in lesion.notes
     w.close()
+
+
+def test_file_export_lesions_writes_the_saved_lesions_and_refuses_ct_only_formats(workspace, qtbot, phantom, tmp_path):
+    from liverview.io.export.nifti_labels import read_label_map
+
+    w = workspace
+    assert w.open_image(phantom.path)
+    assert w.export_lesions("json", tmp_path / "early.json") is None  # nothing saved yet: said so, no file
+    assert "no lesion is saved" in w.messages[-1] and not (tmp_path / "early.json").exists()
+    click(qtbot, w, *lesion_centre(phantom.mask))
+    settle(w)
+    lesion = w.save()
+    assert lesion is not None
+    assert "Export lesions..." in [a.text() for a in w.menuBar().actions()[0].menu().actions()]
+    result = w.export_lesions("nifti", tmp_path / "out" / "labels.nii.gz")
+    assert result is not None and result.written == 1 and str(result.path) in w.messages[-1]
+    read = read_label_map(result.path)
+    saved = w._project().get_mask(lesion.id, "ultrasound").array[0]
+    assert np.array_equal(read.grid.array[0] == 1, saved)
+    assert read.grid.spacing[0] == pytest.approx(phantom.pixel_spacing_mm)
+    assert w.export_lesions("sr", tmp_path / "x.dcm") is None
+    assert "CT studies only" in w.messages[-1] and not (tmp_path / "x.dcm").exists()

@@ -22,6 +22,9 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from liverview.annotate.us_segmenter import load_us_segmenter, us_segmenter_contributions
 from liverview.annotate.us_session import PredictionRequest, UsSession, UsSessionError
+from liverview.io.export.us_export import (
+    US_DEFAULT_SUFFIX, US_EXPORT_FORMATS, ExportError, ExportResult, export_us_annotations, find_us_study,
+)
 from liverview.measure.recist import EmptyMaskError
 from liverview.plugin_registry import discover_plugins
 from liverview.store.project import Project, ProjectLockedError
@@ -197,6 +200,8 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.save_action = file_menu.addAction("Save lesion")
         self.save_action.setShortcut(QtGui.QKeySequence("Ctrl+S"))
         self.save_action.triggered.connect(self.save)
+        self.export_action = file_menu.addAction("Export lesions...")
+        self.export_action.triggered.connect(lambda: self.export_lesions())
         file_menu.addSeparator()
         file_menu.addAction("Close").triggered.connect(self.close)
         edit_menu = self.menuBar().addMenu("&Edit")
@@ -552,6 +557,32 @@ class UsWorkspace(QtWidgets.QMainWindow):
                     f"to {project.path}")
         self.lesion_saved.emit(lesion)
         return lesion
+
+    def export_lesions(self, fmt: str | None = None, path: str | Path | None = None) -> ExportResult | None:
+        """File > Export lesions...: write the lesions saved on this image (JSON, NIfTI labels, label PNG);
+        without ``path`` a save dialog asks for the file, its filter choosing the format."""
+        if self.image is None:
+            self.notify("Open an ultrasound image first")
+            return None
+        if path is None:
+            filters = {f"{d} (*{US_DEFAULT_SUFFIX[k]})": k for k, d in US_EXPORT_FORMATS.items()}
+            path, chosen = QtWidgets.QFileDialog.getSaveFileName(self, "Export lesions", "", ";;".join(filters))
+            if not path:
+                return None
+            fmt = fmt or filters.get(chosen, "json")
+        try:
+            project = self._project() if self._own_project or self._shared_project or self.project_file().exists() \
+                else None
+            study_id = None if project is None else find_us_study(project, self.image.source)
+            if study_id is None:
+                raise ExportError("no lesion is saved on this image yet: save one first (Ctrl+S)")
+            result = export_us_annotations(project, study_id, self.image, fmt or "json", path)
+        except (ExportError, StoreError, OSError) as exc:
+            self.show_error("Lesions not exported", str(exc))
+            return None
+        left = f"; left out: {'; '.join(result.skipped)}" if result.skipped else ""
+        self.notify(f"Exported {result.written} lesion(s) to {result.path}{left}")
+        return result
 
     # --- lifecycle -------------------------------------------------------------------------------
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802
