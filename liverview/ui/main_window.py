@@ -436,6 +436,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._dock_3d = dock
             if self.study is not None:
                 self.volume_view.set_volume(self.study.reference.volume)
+            self.review.scene_sync.request()  # proposal boxes and RECIST axes
         if self.volume_view is not None:
             self._dock_3d.setVisible(on)
 

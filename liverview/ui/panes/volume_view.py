@@ -1,4 +1,5 @@
-"""The 3D pane (VTK): volume rendering of the reference phase, with the shared focus point as a marker.
+"""The 3D pane (VTK): volume rendering of the reference phase, with the shared focus point as a marker,
+and the study's proposal boxes and RECIST axes as lines (``set_overlays``).
 
 VTK draws in patient LPS mm, like everything else; the marker follows the ViewState's focus.
 Headless: set VTK_DEFAULT_OPENGL_WINDOW=vtkOSOpenGLRenderWindow (OSMesa) or run under Xvfb;
@@ -11,8 +12,8 @@ import numpy as np
 from PySide6 import QtWidgets
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.util import numpy_support
-from vtkmodules.vtkCommonCore import vtkPoints  # noqa: F401  (keeps vtkCommonCore loaded)
-from vtkmodules.vtkCommonDataModel import vtkImageData, vtkPiecewiseFunction
+from vtkmodules.vtkCommonCore import vtkPoints
+from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPiecewiseFunction, vtkPolyData
 from vtkmodules.vtkFiltersSources import vtkSphereSource
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
 from vtkmodules.vtkIOImage import vtkImageExport  # noqa: F401
@@ -31,8 +32,32 @@ import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401
 
 from liverview.core.view_state import ViewChange, ViewState
 from liverview.core.volume import Volume
+from liverview.review.scene_items import SceneOverlays
 
 MAX_VOXELS_3D = 160**3  # downsample above this so rotation stays interactive on a laptop CPU
+LINE_WIDTH = 2.0
+CURRENT_LINE_WIDTH = 5.0
+
+
+def lines_polydata(segments: list[tuple[np.ndarray, np.ndarray, tuple[int, int, int]]]) -> vtkPolyData:
+    """Line cells (one per segment) with a per-cell RGB colour."""
+    poly = vtkPolyData()
+    if not segments:
+        return poly
+    pts = np.array([[a, b] for a, b, _ in segments], float).reshape(-1, 3)
+    points = vtkPoints()
+    points.SetData(numpy_support.numpy_to_vtk(pts, deep=True))
+    cells = vtkCellArray()
+    for n in range(len(segments)):
+        cells.InsertNextCell(2)
+        cells.InsertCellPoint(2 * n)
+        cells.InsertCellPoint(2 * n + 1)
+    colors = numpy_support.numpy_to_vtk(np.array([c for _, _, c in segments], np.uint8), deep=True)
+    colors.SetName("colors")
+    poly.SetPoints(points)
+    poly.SetLines(cells)
+    poly.GetCellData().SetScalars(colors)
+    return poly
 
 
 def volume_to_vtk_image(volume: Volume, max_voxels: int = MAX_VOXELS_3D) -> vtkImageData:
@@ -79,6 +104,22 @@ class VolumeView(QtWidgets.QWidget):
         self._marker = vtkActor()
         self._marker.SetMapper(self._sphere_mapper)
         self._marker.GetProperty().SetColor(1.0, 0.8, 0.0)
+        # Proposal boxes and RECIST axes: one actor per line width, kept; only their polydata changes.
+        self._overlays = SceneOverlays()
+        self._line_data: dict[str, vtkPolyData] = {}
+        self._line_mappers: dict[str, vtkPolyDataMapper] = {}
+        self._line_actors: dict[str, vtkActor] = {}
+        for name, width in (("lines", LINE_WIDTH), ("current", CURRENT_LINE_WIDTH)):
+            mapper = vtkPolyDataMapper()
+            mapper.SetScalarModeToUseCellData()
+            mapper.SetColorModeToDirectScalars()
+            actor = vtkActor()
+            actor.SetMapper(mapper)
+            actor.GetProperty().SetLineWidth(width)
+            actor.GetProperty().LightingOff()  # the status colours as they are, from every side
+            self._line_mappers[name], self._line_actors[name] = mapper, actor
+            self._set_lines(name, [])
+            self.renderer.AddActor(actor)
         self._unsubscribe = state.subscribe(self._on_change)
         self.interactor.Initialize()
 
@@ -103,9 +144,35 @@ class VolumeView(QtWidgets.QWidget):
         self.renderer.RemoveAllViewProps()
         self.renderer.AddVolume(self._volume_actor)
         self.renderer.AddActor(self._marker)
+        for actor in self._line_actors.values():
+            self.renderer.AddActor(actor)
         self._place_marker()
         self.reset_camera()
         self.render()
+
+    def set_overlays(self, overlays: SceneOverlays) -> None:
+        """Show these proposal boxes and segments (replacing the previous ones); the volume stays."""
+        if overlays == self._overlays:
+            return
+        self._overlays = overlays
+        groups: dict[str, list] = {"lines": [], "current": []}
+        for box in overlays.boxes:
+            groups["current" if box.current else "lines"] += [(a, b, box.color) for a, b in box.edges()]
+        groups["lines"] += [(np.asarray(s.a), np.asarray(s.b), s.color) for s in overlays.segments]
+        for name, segments in groups.items():
+            self._set_lines(name, segments)
+        if self._image is not None:
+            self.render()
+
+    @property
+    def overlays(self) -> SceneOverlays:
+        return self._overlays
+
+    def _set_lines(self, name: str, segments: list) -> None:
+        data = lines_polydata(segments)
+        self._line_data[name] = data  # referenced: VTK does not own Python-made inputs for us
+        self._line_mappers[name].SetInputData(data)
+        self._line_actors[name].SetVisibility(bool(segments))
 
     def reset_camera(self) -> None:
         """Look at the patient from the front (anterior is -y in LPS), head up."""
@@ -115,7 +182,7 @@ class VolumeView(QtWidgets.QWidget):
         camera.SetFocalPoint(*center)
         camera.SetPosition(center[0], center[1] - 3 * max(x1 - x0, z1 - z0, 1.0), center[2])
         camera.SetViewUp(0, 0, 1)
-        self.renderer.ResetCamera()
+        self.renderer.ResetCamera(x0, x1, y0, y1, z0, z1)  # the volume's bounds, whatever boxes are drawn
 
     def _place_marker(self) -> None:
         if self.state.panes:

@@ -13,19 +13,11 @@ from PySide6 import QtCore
 
 from liverview.measure.recist import RecistMeasurement
 from liverview.review.box_section import box_section, boxes_cut_by_plane
+from liverview.review.scene_items import CURRENT_COLOR, STATUS_COLORS  # the same colours in the 3D view
 from liverview.store.records import ProposalRecord
 from liverview.ui.panes.overlay_items import set_curve, set_text
 from liverview.ui.panes.slice_pane import SlicePane
 from liverview.ui.tools.recist_tool import pane_plane
-
-STATUS_COLORS = {
-    "pending": (255, 140, 0),
-    "accepted": (60, 220, 60),
-    "edited": (60, 220, 60),
-    "rejected": (200, 60, 60),
-    "flagged": (220, 80, 220),
-}
-CURRENT_COLOR = (255, 255, 0)
 
 
 class _PaneItems:

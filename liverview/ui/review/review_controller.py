@@ -23,6 +23,7 @@ from liverview.store.records import BoxRecord, ProposalRecord, RecistRecord, Sto
 from liverview.ui.review.proposal_overlay import ProposalOverlay
 from liverview.ui.review.review_panel import ReviewPanel
 from liverview.ui.review.thumbnails import proposal_centre
+from liverview.ui.review.volume_overlay_sync import VolumeOverlaySync
 
 if TYPE_CHECKING:
     from liverview.ui.main_window import MainWindow
@@ -55,6 +56,7 @@ class ReviewController:
         self._recists: dict[int, tuple[str, AutoRecist]] = {}  # proposal id -> (phase, proposed RECIST)
         self._refresh_pending = False
         self._edit_pair: tuple[int, int] | None = None  # (proposal, lesion) of the last E, while nothing followed
+        self.scene_sync = VolumeOverlaySync(window)  # boxes and RECIST axes in the 3D view, when it is open
 
         menu = window.menuBar().addMenu("&Review")
         self.menu = menu
@@ -86,6 +88,7 @@ class ReviewController:
     def study_opened(self) -> None:
         """Called by the window once a study and its project session are open: a fresh queue."""
         self._detach()
+        self.scene_sync.request()
         session = self.window.session
         if session is None or self.window.study is None:
             self.panel.show_queue([], None, _empty_progress())
@@ -266,6 +269,7 @@ class ReviewController:
     def _show_list(self, redraw: bool = True) -> None:
         q = self.queue
         self.panel.show_queue(q.items, q.index, q.progress())
+        self.scene_sync.request()  # the current proposal or the list may have changed
         if self.overlay is not None:
             current = q.current
             self.overlay.set_state(q.items, None if current is None else current.id, redraw=redraw)
@@ -377,6 +381,7 @@ class ReviewController:
 
     def _on_store_change(self, change: StoreChange) -> None:
         """Edits made elsewhere (Ctrl+Z in the Edit menu, a detection finishing) reach the list."""
+        self.scene_sync.request()  # lesion edits too: their RECIST axes are drawn in 3D
         if self._busy:
             return
         self._edit_pair = None  # an edit made elsewhere (a RECIST drag, Ctrl+Z): U is one edit again
