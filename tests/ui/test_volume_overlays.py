@@ -178,3 +178,26 @@ def test_the_window_keeps_the_3d_boxes_and_recist_in_step_with_the_review(window
     window.set_study(phantom().to_study())  # the same study again: its proposals stay
     settle()
     assert len(view.overlays.boxes) == 6
+
+
+def test_a_box_behind_dense_tissue_stays_visible(qtbot):
+    """Annotations are drawn on a layer over the volume: bone between the camera and a box cannot hide it."""
+    from liverview.ui.panes.volume_view import VolumeView
+
+    state = ViewState()
+    state.add_pane("a", PaneView(focus=np.array([-30.0, 0.0, 0.0])))
+    v = VolumeView(state)
+    qtbot.addWidget(v)
+    v.resize(300, 300)
+    v.show()
+    arr = np.full((10, 40, 40), -1000, np.int16)
+    arr[:, :12, :] = 1500  # a bone slab across the whole front (anterior = low y = towards the camera)
+    v.set_volume(Volume(arr, (2.0, 2.0, 3.0), (-40.0, -40.0, -15.0)))
+    behind = SceneBox((10.0, 0.0, -10.0), (30.0, 30.0, 10.0), STATUS_COLORS["pending"])
+    v.set_overlays(SceneOverlays((behind,)))
+    px = v.render_to_array()
+    centre = projected_row_col(v, (20.0, 15.0, 0.0))
+    row, col = int(centre[0]), int(centre[1])
+    assert (px[row, col] != px[0, 0]).any(), "the slab is not drawn in front of the box"
+    assert colour_mask(px, STATUS_COLORS["pending"]).sum() > 40, "the box behind the slab is hidden"
+    v.shutdown()

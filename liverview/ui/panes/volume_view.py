@@ -92,6 +92,14 @@ class VolumeView(QtWidgets.QWidget):
         self.renderer.SetBackground(0.05, 0.05, 0.08)
         self.render_window = self.interactor.GetRenderWindow()
         self.render_window.AddRenderer(self.renderer)
+        # Annotations on a second layer that shares the camera: drawn over the volume, so tissue in front
+        # of a box or a RECIST axis never hides it (readers must see every proposal they review).
+        self.overlay_renderer = vtkRenderer()
+        self.overlay_renderer.SetLayer(1)
+        self.overlay_renderer.InteractiveOff()
+        self.overlay_renderer.SetActiveCamera(self.renderer.GetActiveCamera())
+        self.render_window.SetNumberOfLayers(2)
+        self.render_window.AddRenderer(self.overlay_renderer)
         # The default style ignored synthetic drags in tests; trackball is what users expect anyway.
         self.interactor.SetInteractorStyle(vtkInteractorStyleTrackballCamera())
         self._image: vtkImageData | None = None  # VTK objects kept referenced (inline temporaries crash)
@@ -119,7 +127,7 @@ class VolumeView(QtWidgets.QWidget):
             actor.GetProperty().LightingOff()  # the status colours as they are, from every side
             self._line_mappers[name], self._line_actors[name] = mapper, actor
             self._set_lines(name, [])
-            self.renderer.AddActor(actor)
+            self.overlay_renderer.AddActor(actor)
         self._unsubscribe = state.subscribe(self._on_change)
         self.interactor.Initialize()
 
@@ -144,8 +152,6 @@ class VolumeView(QtWidgets.QWidget):
         self.renderer.RemoveAllViewProps()
         self.renderer.AddVolume(self._volume_actor)
         self.renderer.AddActor(self._marker)
-        for actor in self._line_actors.values():
-            self.renderer.AddActor(actor)
         self._place_marker()
         self.reset_camera()
         self.render()
