@@ -12,12 +12,13 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore
 
 from liverview.core.study import PhaseKind, Study
 from liverview.detection.proposals import ProposalSet
 from liverview.plugin_registry import Contribution, PluginError, discover_plugins
 from liverview.review.proposal_import import ProposalGridError, records_from_set
+from liverview.ui.job_bar import JobBar
 from liverview.ui.workers import Job, JobRunner
 
 if TYPE_CHECKING:
@@ -48,23 +49,6 @@ def detector_inputs(study: Study) -> tuple[dict[PhaseKind, Any], PhaseKind]:
     return volumes, study.reference.kind
 
 
-class DetectionBar(QtWidgets.QWidget):
-    """Status-bar progress and Cancel of the running detection (apart from the registration bar)."""
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.label = QtWidgets.QLabel("Detecting lesions")
-        self.bar = QtWidgets.QProgressBar()
-        self.bar.setRange(0, 1000)
-        self.bar.setMaximumWidth(180)
-        self.cancel_button = QtWidgets.QPushButton("Cancel")
-        layout = QtWidgets.QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        for w in (self.label, self.bar, self.cancel_button):
-            layout.addWidget(w)
-        self.hide()
-
-
 class DetectionController:
     """Starts one detection at a time for the open study; results go to the review controller."""
 
@@ -75,9 +59,8 @@ class DetectionController:
         self.plugin_dirs = plugin_dirs
         self.runner = JobRunner(max_threads=1)
         self.job: Job | None = None
-        self.bar = DetectionBar()
+        self.bar = JobBar()  # its own bar: a detection can run beside a registration
         window.statusBar().addPermanentWidget(self.bar)
-        self.bar.cancel_button.clicked.connect(self.cancel)
         self.last_result: ProposalSet | None = None
         self.factory_override: Callable[..., Any] | None = None  # tests: a detector factory to use instead
         window.installEventFilter(_CloseWatcher(window, self))
@@ -121,11 +104,8 @@ class DetectionController:
 
         job = self.runner.start("Detecting lesions", work)
         self.job = job
-        self.bar.label.setText("Detecting lesions")
-        self.bar.bar.setValue(0)
-        self.bar.show()
+        self.bar.track(job)
         self.review.detect_action.setEnabled(False)
-        job.progress.connect(lambda f: self.bar.bar.setValue(int(max(0.0, min(1.0, f)) * 1000)))
         job.succeeded.connect(lambda result, s=study: self._done(s, result))
         job.failed.connect(lambda msg: self.window.show_error("Lesion detection failed", msg))
         job.cancelled.connect(lambda: self.window.notify("Lesion detection cancelled; nothing was stored"))
@@ -133,13 +113,7 @@ class DetectionController:
         self.window.notify("Detecting lesions in the background...")
         return job
 
-    def cancel(self) -> None:
-        if self.job is not None and not self.job.done:
-            self.job.cancel()
-            self.bar.label.setText("Cancelling...")
-
     def _ended(self) -> None:
-        self.bar.hide()
         self.review.detect_action.setEnabled(True)
 
     def _done(self, study: Study, result: ProposalSet | None) -> None:
