@@ -17,6 +17,7 @@ from liverview.store.records import StoreError
 from liverview.store.study_link import default_project_path, ensure_study
 from liverview.ui.annotation_session import AnnotationSession
 from liverview.ui.job_bar import JobBar
+from liverview.ui.messages import show_warning
 from liverview.ui.pane_grid import PaneGrid
 from liverview.ui.panels.lesion_list import LesionListPanel
 from liverview.ui.workers import Job, JobRunner
@@ -167,10 +168,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_error(self, title: str, text: str) -> None:
         """A clear, non-blocking message; the session and its data stay as they were."""
         self.messages.append(f"{title}: {text}")
-        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, title, text, parent=self)
-        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
-        self.statusBar().showMessage(f"{title}: {text.splitlines()[0] if text else ''}", 15000)
+        show_warning(self, title, text)
 
     # --- study ------------------------------------------------------------------------------
     def open_paths(self, paths: list[str]) -> bool:

@@ -36,6 +36,7 @@ from liverview.store.ultrasound import (
     save_us_lesion,
     us_recist,
 )
+from liverview.ui.messages import show_warning
 from liverview.ui.ultrasound.class_bars import ClassProbabilityBars
 from liverview.ui.ultrasound.latest_worker import LatestOnlyWorker
 from liverview.ui.ultrasound.us_canvas import MaskOverlay, UsCanvas, mask_overlay
@@ -227,10 +228,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
     def show_error(self, title: str, text: str) -> None:
         """A clear, non-blocking message; what is on screen stays as it was."""
         self.messages.append(f"{title}: {text}")
-        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, title, text, parent=self)
-        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
-        self.statusBar().showMessage(f"{title}: {text.splitlines()[0] if text else ''}", 20000)
+        show_warning(self, title, text, status_ms=20000)
 
     # --- images ----------------------------------------------------------------------------------
     def open_image(self, path: str | Path) -> bool:
