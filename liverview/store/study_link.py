@@ -31,11 +31,16 @@ def study_key(study: Study) -> str:
     return "content:" + digest.hexdigest()[:20]
 
 
+def project_path_for_key(key: str, cache_root: Path | None = None) -> Path:
+    """The project file kept for a study identity under $LIVERVIEW_CACHE (or ~/.cache/liverview)/projects/."""
+    root = cache_root or Path(os.environ.get("LIVERVIEW_CACHE", Path.home() / ".cache" / "liverview"))
+    digest = hashlib.sha1(key.encode()).hexdigest()[:16]
+    return root / "projects" / f"{digest}.lvproj"
+
+
 def default_project_path(study: Study, cache_root: Path | None = None) -> Path:
     """Per-study project under $LIVERVIEW_CACHE (or ~/.cache/liverview)/projects/."""
-    root = cache_root or Path(os.environ.get("LIVERVIEW_CACHE", Path.home() / ".cache" / "liverview"))
-    digest = hashlib.sha1(study_key(study).encode()).hexdigest()[:16]
-    return root / "projects" / f"{digest}.lvproj"
+    return project_path_for_key(study_key(study), cache_root)
 
 
 def ensure_study(project: Project, study: Study) -> int:

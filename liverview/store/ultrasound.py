@@ -21,6 +21,7 @@ from liverview.core.volume import Volume
 from liverview.measure.recist import RecistMeasurement, recist_from_mask
 from liverview.store.project import Project
 from liverview.store.records import LESION_CLASSES, US_PHASE, InvalidRecordError, LesionRecord, RecistRecord
+from liverview.store.study_link import project_path_for_key
 
 Spacing = tuple[float, float]  # (row, col) mm
 
@@ -49,9 +50,7 @@ def us_study_key(source: str | os.PathLike[str]) -> str:
 
 def default_us_project_path(source: str | os.PathLike[str], cache_root: Path | None = None) -> Path:
     """Per-image project under $LIVERVIEW_CACHE (or ~/.cache/liverview)/projects/, like CT studies."""
-    root = cache_root or Path(os.environ.get("LIVERVIEW_CACHE", Path.home() / ".cache" / "liverview"))
-    digest = hashlib.sha1(us_study_key(source).encode()).hexdigest()[:16]
-    return root / "projects" / f"{digest}.lvproj"
+    return project_path_for_key(us_study_key(source), cache_root)
 
 
 def ensure_us_study(project: Project, source: str | os.PathLike[str], pixel_spacing_mm: Spacing | None,

@@ -44,6 +44,7 @@ def run(argv: list[str] | None = None) -> int:
     from PySide6 import QtWidgets
 
     from liverview.ui.main_window import MainWindow
+    from liverview.ui.screenshot import write_screenshot
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("LiverView")
@@ -71,13 +72,7 @@ def run(argv: list[str] | None = None) -> int:
         window.view3d_action.setChecked(True)
     if args.screenshot:
         window.runner.wait(int(args.wait * 1000))
-        for _ in range(5):
-            app.processEvents()
-        ok = window.grab().save(args.screenshot)
-        window.close()
-        if not ok:
-            print(f"main.py: error: could not write {args.screenshot}", file=sys.stderr)
+        if not write_screenshot(app, window, args.screenshot):
             return 2
-        print(f"Screenshot written to {args.screenshot}", file=sys.stderr)
         return 0 if opened else 2
     return app.exec()

@@ -6,6 +6,7 @@ import sys
 
 from PySide6 import QtWidgets
 
+from liverview.ui.screenshot import write_screenshot
 from liverview.ui.ultrasound.us_workspace import UsWorkspace
 
 DEMO_BOX_MARGIN = 0.25  # the demo box is the lesion's box grown by this fraction on each side
@@ -35,13 +36,7 @@ def run_ultrasound(app: QtWidgets.QApplication, image: str | None, demo: bool, s
                          "Ctrl+S saves it.")
     if screenshot:
         workspace.wait_idle(wait_s)
-        for _ in range(5):
-            app.processEvents()
-        ok = workspace.grab().save(screenshot)
-        workspace.close()
-        if not ok:
-            print(f"main.py: error: could not write {screenshot}", file=sys.stderr)
+        if not write_screenshot(app, workspace, screenshot):
             return 2
-        print(f"Screenshot written to {screenshot}", file=sys.stderr)
         return 0 if opened else 2
     return app.exec()
