@@ -8,6 +8,7 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from liverview.store.records import LESION_CLASSES, LesionRecord
+from liverview.ui.panels.row_table import row_table
 
 COLUMNS = ["#", "Class", "Phase", "Long (mm)", "Short (mm)", "Slice", "Status"]
 
@@ -17,13 +18,7 @@ class LesionListPanel(QtWidgets.QWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = row_table(COLUMNS)
         self.class_combo = QtWidgets.QComboBox()
         self.class_combo.addItems(list(LESION_CLASSES))
         self.class_combo.setToolTip("Class of the selected lesion")

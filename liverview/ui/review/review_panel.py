@@ -8,6 +8,7 @@ from PySide6 import QtCore, QtWidgets
 
 from liverview.review.review_queue import QueueFilter, ReviewProgress, box_volume_mm3
 from liverview.store.records import PROPOSAL_STATUSES, ProposalRecord
+from liverview.ui.panels.row_table import row_table
 from liverview.ui.review.proposal_overlay import STATUS_COLORS
 from liverview.ui.review.thumbnails import TriPlanarThumbnails
 
@@ -60,13 +61,7 @@ class ReviewPanel(QtWidgets.QWidget):
         self.zoom_box.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         filters.addWidget(self.zoom_box, 3, 0, 1, 4)
 
-        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = row_table(COLUMNS)
         # The table must not eat A/R/E/N/P/U: the window's shortcuts handle them.
         self.table.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
         self.table.setMinimumHeight(200)
