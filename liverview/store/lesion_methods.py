@@ -1,0 +1,173 @@
+"""The Project's lesions: their class, status and notes, RECIST mark, boxes and per-phase masks. Every
+change is one undoable edit."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+import numpy as np
+
+from liverview.core.study import PhaseKind
+from liverview.core.volume import GeometryError, Volume
+from liverview.store.entity_methods import EntityMethods
+from liverview.store.project_errors import UnknownEntityError
+from liverview.store.records import (
+    BoxRecord,
+    InvalidRecordError,
+    LesionRecord,
+    RecistRecord,
+    StoreError,
+    check_lesion_class,
+    check_lesion_status,
+    normalize_phase,
+)
+from liverview.store.row_mapping import (
+    MASK_DTYPES,
+    box_from_row,
+    box_values,
+    lesion_from_row,
+    mask_values,
+    recist_values,
+)
+from liverview.store.timestamps import utc_timestamp
+
+# The fields update_lesion may change.
+_LESION_FIELDS = ("lesion_class", "status", "notes")
+
+
+class LesionMethods(EntityMethods):
+    """Mixed into Project."""
+
+    def add_lesion(self, study_id: int, lesion_class: str, notes: str = "", recist: RecistRecord | None = None,
+                   box: BoxRecord | None = None, status: str = "draft") -> LesionRecord:
+        """A new lesion of ``study_id`` created by this project's user, with optional RECIST mark and box."""
+        values = {"study_id": study_id, "lesion_class": check_lesion_class(lesion_class),
+                  "status": check_lesion_status(status), "notes": str(notes), "created_by": self._user}
+        if recist is not None and not isinstance(recist, RecistRecord):
+            raise InvalidRecordError(f"recist must be a RecistRecord, got {type(recist).__name__}")
+        if box is not None and not isinstance(box, BoxRecord):
+            raise InvalidRecordError(f"box must be a BoxRecord, got {type(box).__name__}")
+        with self._edit("add_lesion", "lesion") as edit:
+            self._require("studies", study_id, "study")
+            now = utc_timestamp()
+            lesion_id = edit.insert("lesions", {**values, "created_at": now, "updated_at": now})
+            edit.entity_id = lesion_id
+            if recist is not None:
+                edit.insert("recist_marks", recist_values(lesion_id, recist))
+            if box is not None:
+                edit.insert("boxes", {**box_values(box), "lesion_id": lesion_id})
+        return self.get_lesion(lesion_id)
+
+    def update_lesion(self, lesion_id: int, **fields: str) -> LesionRecord:
+        """Change a lesion's ``lesion_class``, ``status`` and/or ``notes``; returns the lesion as saved."""
+        unknown = sorted(set(fields) - set(_LESION_FIELDS))
+        if unknown:
+            raise InvalidRecordError(f"update_lesion cannot change {', '.join(unknown)}: "
+                                     f"it changes {', '.join(_LESION_FIELDS)}")
+        if "lesion_class" in fields:
+            check_lesion_class(fields["lesion_class"])
+        if "status" in fields:
+            check_lesion_status(fields["status"])
+        if "notes" in fields:
+            fields["notes"] = str(fields["notes"])
+        with self._edit("update_lesion", "lesion", lesion_id) as edit:
+            current = self._live_lesion(lesion_id)
+            changed = {k: v for k, v in fields.items() if current[k] != v}
+            if changed:
+                edit.update("lesions", lesion_id, {**changed, "updated_at": utc_timestamp()})
+        return self.get_lesion(lesion_id)
+
+    def set_recist(self, lesion_id: int, recist: RecistRecord | None) -> LesionRecord:
+        """Replace the lesion's RECIST mark (None removes it); returns the lesion as saved."""
+        if recist is not None and not isinstance(recist, RecistRecord):
+            raise InvalidRecordError(f"recist must be a RecistRecord or None, got {type(recist).__name__}")
+        with self._edit("set_recist", "lesion", lesion_id) as edit:
+            self._live_lesion(lesion_id)
+            old = edit.row("recist_marks", lesion_id)
+            if recist is None:
+                if old is not None:
+                    edit.delete("recist_marks", lesion_id)
+            else:
+                new = recist_values(lesion_id, recist)
+                if old is None:
+                    edit.insert("recist_marks", new)
+                elif old != new:
+                    edit.update("recist_marks", lesion_id, {k: v for k, v in new.items() if k != "lesion_id"})
+            if edit.changes:
+                edit.update("lesions", lesion_id, {"updated_at": utc_timestamp()})
+        return self.get_lesion(lesion_id)
+
+    def delete_lesion(self, lesion_id: int) -> None:
+        """Delete a lesion (kept in the file, marked deleted, so undo can bring it back)."""
+        with self._edit("delete_lesion", "lesion", lesion_id) as edit:
+            self._live_lesion(lesion_id)
+            edit.update("lesions", lesion_id, {"deleted": 1, "updated_at": utc_timestamp()})
+
+    def get_lesion(self, lesion_id: int) -> LesionRecord:
+        """The lesion, deleted or not; UnknownEntityError when the project never had it."""
+        found = self._lesions("WHERE l.id = ?", (lesion_id,))
+        if not found:
+            raise UnknownEntityError(f"no lesion {lesion_id} in {self._path.name}")
+        return found[0]
+
+    def list_lesions(self, study_id: int | None = None, include_deleted: bool = False) -> list[LesionRecord]:
+        """Lesions in creation order, of one study or all; deleted ones only when asked."""
+        where, params = [], []
+        if study_id is not None:
+            where.append("l.study_id = ?")
+            params.append(study_id)
+        if not include_deleted:
+            where.append("l.deleted = 0")
+        return self._lesions(("WHERE " + " AND ".join(where)) if where else "", tuple(params))
+
+    def _lesions(self, where: str, params: tuple[Any, ...]) -> list[LesionRecord]:
+        conn = self._conn
+        boxes: dict[int, list[BoxRecord]] = {}
+        for r in conn.execute(f"SELECT b.* FROM boxes b JOIN lesions l ON l.id = b.lesion_id {where}", params):
+            boxes.setdefault(r["lesion_id"], []).append(box_from_row(r))
+        rows = conn.execute(f"SELECT l.*, r.* FROM lesions l LEFT JOIN recist_marks r ON r.lesion_id = l.id "
+                            f"{where} ORDER BY l.id", params)
+        return [lesion_from_row(r, boxes.get(r["id"], ())) for r in rows]
+
+    # --- masks -----------------------------------------------------------------------------------
+    def set_mask(self, lesion_id: int, phase: str | PhaseKind, mask: Volume | None) -> None:
+        """Store the lesion's mask on ``phase`` (a bool/uint8 Volume: voxels and their grid), replacing
+        any earlier one; None removes it. Voxels are stored zlib-compressed."""
+        phase_name = normalize_phase(phase)
+        if mask is not None and not isinstance(mask, Volume):
+            raise InvalidRecordError(f"a mask must be a Volume (array + geometry), got {type(mask).__name__}")
+        new = None if mask is None else mask_values(mask)
+        with self._edit("set_mask", "lesion", lesion_id) as edit:
+            self._live_lesion(lesion_id)
+            old = self._conn.execute("SELECT * FROM masks WHERE lesion_id = ? AND phase = ?",
+                                     (lesion_id, phase_name)).fetchone()
+            if new is None:
+                if old is not None:
+                    edit.delete("masks", old["id"])
+            elif old is None:
+                edit.insert("masks", {**new, "lesion_id": lesion_id, "phase": phase_name,
+                                      "updated_at": utc_timestamp()})
+            elif any(old[k] != v for k, v in new.items()):
+                edit.update("masks", old["id"], {**new, "updated_at": utc_timestamp()})
+            if edit.changes:
+                edit.update("lesions", lesion_id, {"updated_at": utc_timestamp()})
+
+    def get_mask(self, lesion_id: int, phase: str | PhaseKind) -> Volume | None:
+        """The lesion's mask on ``phase`` as a Volume on its own grid, or None when it has none."""
+        phase_name = normalize_phase(phase)
+        self._require("lesions", lesion_id, "lesion")
+        r = self._conn.execute("SELECT * FROM masks WHERE lesion_id = ? AND phase = ?",
+                               (lesion_id, phase_name)).fetchone()
+        if r is None:
+            return None
+        shape = tuple(json.loads(r["shape"]))
+        try:
+            array = np.frombuffer(zlib.decompress(r["data"]), dtype=MASK_DTYPES[r["dtype"]]).reshape(shape)
+            return Volume(array.copy(), tuple(json.loads(r["spacing"])), tuple(json.loads(r["origin"])),
+                          np.array(json.loads(r["direction"]), float).reshape(3, 3),
+                          name=f"lesion {lesion_id} mask ({phase_name})")
+        except (zlib.error, ValueError, KeyError, GeometryError) as err:
+            raise StoreError(f"the {phase_name} mask of lesion {lesion_id} in {self._path.name} is damaged "
+                             f"({err}): draw it again") from None
