@@ -20,6 +20,7 @@ from liverview.ui.job_bar import JobBar
 from liverview.ui.messages import show_warning
 from liverview.ui.pane_grid import PaneGrid
 from liverview.ui.panels.lesion_list import LesionListPanel
+from liverview.ui.review.review_controller import ReviewController
 from liverview.ui.workers import Job, JobRunner
 
 StudyLoader = Callable[[list[str]], tuple[Study, list[str]]]
@@ -142,9 +143,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.plugins_menu = self.menuBar().addMenu("&Plugins")
         self._fill_plugins_menu()
-        from liverview.ui.review.review_controller import ReviewController  # Review menu: detect, import, queue
-
-        self.review = ReviewController(self)
+        self.review = ReviewController(self, host=self)  # Review menu: detect, import, queue
 
     def _fill_plugins_menu(self) -> None:
         try:

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-from PySide6 import QtCore
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from liverview.core.study import PhaseKind, Study
 from liverview.detection.proposals import ProposalSet
 from liverview.plugin_registry import Contribution, PluginError, discover_plugins
-from liverview.review.proposal_import import ProposalGridError, records_from_set
+from liverview.review.proposal_import import ProposalGridError, ProposalImport, records_from_set
 from liverview.ui.job_bar import JobBar
+from liverview.ui.window_services import StudyHost
 from liverview.ui.workers import Job, JobRunner
 
-if TYPE_CHECKING:
-    from liverview.ui.main_window import MainWindow
-    from liverview.ui.review.review_controller import ReviewController
+AddProposals = Callable[[ProposalImport, str], int]  # (proposals, where they came from) -> how many were added
 
 
 class DetectionUnavailable(RuntimeError):
@@ -50,12 +49,17 @@ def detector_inputs(study: Study) -> tuple[dict[PhaseKind, Any], PhaseKind]:
 
 
 class DetectionController:
-    """Starts one detection at a time for the open study; results go to the review controller."""
+    """Starts one detection at a time for the open study; results go to ``add_proposals`` (the review).
 
-    def __init__(self, window: "MainWindow", review: "ReviewController",
-                 plugin_dirs: list[Path] | None = None) -> None:
-        self.window = window
-        self.review = review
+    ``window`` holds the progress bar in its status bar and cancels a running detection as it closes;
+    ``host`` gives the open study and tells the user; ``action`` (Detect lesions) is off while one runs.
+    """
+
+    def __init__(self, window: QtWidgets.QMainWindow, host: StudyHost, add_proposals: AddProposals,
+                 action: QtGui.QAction, plugin_dirs: list[Path] | None = None) -> None:
+        self.host = host
+        self.add_proposals = add_proposals
+        self.action = action
         self.plugin_dirs = plugin_dirs
         self.runner = JobRunner(max_threads=1)
         self.job: Job | None = None
@@ -66,13 +70,13 @@ class DetectionController:
         window.installEventFilter(_CloseWatcher(window, self))
 
     def start(self) -> Job | None:
-        study = self.window.study
+        study = self.host.study
         if study is None:
-            self.window.show_error("Nothing to detect on", "open a study first")
+            self.host.show_error("Nothing to detect on", "open a study first")
             return None
-        if self.window.session is None:
-            self.window.show_error("Cannot store detections", "the study's project is not open; "
-                                   "detections could not be saved")
+        if self.host.session is None:
+            self.host.show_error("Cannot store detections", "the study's project is not open; "
+                                 "detections could not be saved")
             return None
         if self.job is not None and not self.job.done:
             return self.job
@@ -89,7 +93,7 @@ class DetectionController:
                 factory = contribution.load()
                 weights = contribution.weights
         except (DetectionUnavailable, PluginError) as exc:
-            self.window.show_error("Lesion detection unavailable", str(exc))
+            self.host.show_error("Lesion detection unavailable", str(exc))
             return None
         volumes, reference = detector_inputs(study)
 
@@ -105,35 +109,35 @@ class DetectionController:
         job = self.runner.start("Detecting lesions", work)
         self.job = job
         self.bar.track(job)
-        self.review.detect_action.setEnabled(False)
+        self.action.setEnabled(False)
         job.succeeded.connect(lambda result, s=study: self._done(s, result))
-        job.failed.connect(lambda msg: self.window.show_error("Lesion detection failed", msg))
-        job.cancelled.connect(lambda: self.window.notify("Lesion detection cancelled; nothing was stored"))
+        job.failed.connect(lambda msg: self.host.show_error("Lesion detection failed", msg))
+        job.cancelled.connect(lambda: self.host.notify("Lesion detection cancelled; nothing was stored"))
         job.ended.connect(self._ended)
-        self.window.notify("Detecting lesions in the background...")
+        self.host.notify("Detecting lesions in the background...")
         return job
 
     def _ended(self) -> None:
-        self.review.detect_action.setEnabled(True)
+        self.action.setEnabled(True)
 
     def _done(self, study: Study, result: ProposalSet | None) -> None:
-        if result is None or study is not self.window.study:
+        if result is None or study is not self.host.study:
             return  # cancelled at the start, or the user opened another study meanwhile
         self.last_result = result
         try:
             imported = records_from_set(result, study.reference.volume, source=f"detector {result.model}")
         except ProposalGridError as exc:
-            self.window.show_error("Detections do not fit the study", str(exc))
+            self.host.show_error("Detections do not fit the study", str(exc))
             return
-        added = self.review.add_imported(imported, "the detector")
+        added = self.add_proposals(imported, "the detector")
         if added == 0 and not imported.records:
-            self.window.notify(f"The detector ({result.model}) found no lesion")
+            self.host.notify(f"The detector ({result.model}) found no lesion")
 
 
 class _CloseWatcher(QtCore.QObject):
     """Cancel and wait for a running detection when the window closes."""
 
-    def __init__(self, window, controller: DetectionController) -> None:
+    def __init__(self, window: QtWidgets.QWidget, controller: DetectionController) -> None:
         super().__init__(window)
         self.controller = controller
 

@@ -9,7 +9,6 @@ proposal), F flag, N / P next / previous, U undo. Arrows, PgUp/PgDn, Home/End st
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -20,13 +19,12 @@ from liverview.review.auto_recist import AutoRecist, AutoRecistError, auto_recis
 from liverview.review.proposal_import import ProposalGridError, ProposalImport, import_proposals_file
 from liverview.review.review_queue import QueueFilter, ReviewQueue
 from liverview.store.records import BoxRecord, ProposalRecord, RecistRecord, StoreChange, StoreError
+from liverview.ui.detection.detect_action import DetectionController
 from liverview.ui.review.proposal_overlay import ProposalOverlay
 from liverview.ui.review.review_panel import ReviewPanel
 from liverview.ui.review.thumbnails import proposal_centre
 from liverview.ui.review.volume_overlay_sync import VolumeOverlaySync
-
-if TYPE_CHECKING:
-    from liverview.ui.main_window import MainWindow
+from liverview.ui.window_services import ReviewHost
 
 REVIEW_KEYS = {"A": "accept", "R": "reject", "E": "edit", "F": "flag", "N": "next", "P": "previous", "U": "undo"}
 
@@ -37,10 +35,15 @@ def _same_grid(a: Volume, b: Volume) -> bool:
 
 
 class ReviewController:
-    """Owns the review dock and, per open study, the queue and the proposal overlay."""
+    """Owns the review dock and, per open study, the queue and the proposal overlay.
 
-    def __init__(self, window: "MainWindow") -> None:
+    ``window`` takes the dock, the Review menu and the keys and parents the dialogs; ``host`` gives the
+    open study, the panes and the messages (the main window is both).
+    """
+
+    def __init__(self, window: QtWidgets.QMainWindow, host: ReviewHost) -> None:
         self.window = window
+        self.host = host
         self.panel = ReviewPanel()
         self.dock = QtWidgets.QDockWidget("Review proposals", window)
         self.dock.setObjectName("dock-review")
@@ -56,7 +59,7 @@ class ReviewController:
         self._recists: dict[int, tuple[str, AutoRecist]] = {}  # proposal id -> (phase, proposed RECIST)
         self._refresh_pending = False
         self._edit_pair: tuple[int, int] | None = None  # (proposal, lesion) of the last E, while nothing followed
-        self.scene_sync = VolumeOverlaySync(window)  # boxes and RECIST axes in the 3D view, when it is open
+        self.scene_sync = VolumeOverlaySync(host, self._current_id)  # boxes and RECIST axes in the 3D view
 
         menu = window.menuBar().addMenu("&Review")
         self.menu = menu
@@ -79,9 +82,7 @@ class ReviewController:
         self.panel.on_row_chosen = self._row_chosen
         self.panel.on_filter_changed = self._filter_changed
 
-        from liverview.ui.detection.detect_action import DetectionController
-
-        self.detection = DetectionController(window, self)
+        self.detection = DetectionController(window, host, self.add_imported, self.detect_action)
         self.detect_action.triggered.connect(self.detection.start)
 
     # --- per study ---------------------------------------------------------------------------------
@@ -89,18 +90,18 @@ class ReviewController:
         """Called by the window once a study and its project session are open: a fresh queue."""
         self._detach()
         self.scene_sync.request()
-        session = self.window.session
-        if session is None or self.window.study is None:
+        session = self.host.session
+        if session is None or self.host.study is None:
             self.panel.show_queue([], None, _empty_progress())
             return
         self._session = session
         self.queue = ReviewQueue(session.project, session.study_id, self.panel.current_filter())
-        self.overlay = ProposalOverlay(self.window.grid.panes)
+        self.overlay = ProposalOverlay(self.host.grid.panes)
         self._unsubscribe = session.project.subscribe(self._on_store_change)
         self.refresh(centre=False)
         if self.queue.items:
-            self.window.notify(f"{len(self.queue.items)} lesion proposals; {self.queue.progress()} "
-                               "(Review > Review queue)")
+            self.host.notify(f"{len(self.queue.items)} lesion proposals; {self.queue.progress()} "
+                             "(Review > Review queue)")
 
     def _detach(self) -> None:
         self._unsubscribe()
@@ -115,13 +116,18 @@ class ReviewController:
 
     def _live(self) -> bool:
         """A queue of the session that is open now (a closed project is never touched)."""
-        if self.queue is not None and self._session is not self.window.session:
+        if self.queue is not None and self._session is not self.host.session:
             self._detach()
         return self.queue is not None
 
+    def _current_id(self) -> int | None:
+        """The proposal under review, if any."""
+        q = self.queue
+        return None if q is None or q.current is None else q.current.id
+
     @property
     def reference(self) -> Volume | None:
-        study = self.window.study
+        study = self.host.study
         return None if study is None else study.reference.volume
 
     # --- proposals in -------------------------------------------------------------------------------
@@ -134,12 +140,12 @@ class ReviewController:
     def import_file(self, path: Path) -> int:
         """Add the proposals of a proposals.json / CSV file to the study; returns how many were added."""
         if not self._live() or self.reference is None:
-            self.window.show_error("Cannot import proposals", "open a study first (with a writable project)")
+            self.host.show_error("Cannot import proposals", "open a study first (with a writable project)")
             return 0
         try:
             imported = import_proposals_file(path, self.reference)
         except (OSError, ProposalFormatError, ProposalGridError, ValueError) as exc:
-            self.window.show_error("Could not import the proposals", str(exc))
+            self.host.show_error("Could not import the proposals", str(exc))
             return 0
         return self.add_imported(imported, path.name)
 
@@ -153,7 +159,7 @@ class ReviewController:
             self._busy = True
             saved = self.queue.project.add_proposals(self.queue.study_id, fresh)
         except StoreError as exc:
-            self.window.show_error("Could not store the proposals", str(exc))
+            self.host.show_error("Could not store the proposals", str(exc))
             return 0
         finally:
             self._busy = False
@@ -165,10 +171,10 @@ class ReviewController:
         if repeated:
             text += f"; {repeated} already in the project were not added again"
         if imported.problems:
-            self.window.show_error(f"Imported {text}; {len(imported.problems)} left out",
-                                   "\n".join(imported.problems[:30]))
+            self.host.show_error(f"Imported {text}; {len(imported.problems)} left out",
+                                 "\n".join(imported.problems[:30]))
         else:
-            self.window.notify(f"Imported {text}")
+            self.host.notify(f"Imported {text}")
         return len(saved)
 
     # --- keys and buttons ---------------------------------------------------------------------------
@@ -185,7 +191,7 @@ class ReviewController:
         try:
             handlers[action]()
         except StoreError as exc:  # read-only project, conflict: tell, keep the queue as it is
-            self.window.show_error(f"Could not {action}", str(exc))
+            self.host.show_error(f"Could not {action}", str(exc))
             self.refresh(centre=False)
 
     def next(self) -> None:
@@ -220,19 +226,19 @@ class ReviewController:
                 self.queue.reload()
                 self.queue.go_to_id(pair[0])
                 if lesion_change is not None and lesion_change.entity_id != pair[1]:
-                    self.window.notify(f"Undo also took back {lesion_change.action} of {lesion_change.entity} "
-                                       f"{lesion_change.entity_id}")
+                    self.host.notify(f"Undo also took back {lesion_change.action} of {lesion_change.entity} "
+                                     f"{lesion_change.entity_id}")
         finally:
             self._busy = False
         if change is None:
-            self.window.notify("Nothing to undo")
+            self.host.notify("Nothing to undo")
         self._show_current()
 
     def edit(self) -> None:
         """Make the auto-proposed RECIST a lesion linked to the proposal ('edited') and switch the RECIST
         tool on to adjust it; a proposal already edited selects its lesion again."""
         p = self.queue.current
-        session = self.window.session
+        session = self.host.session
         if p is None or session is None:
             return
         lesion_id = p.lesion_id
@@ -251,7 +257,7 @@ class ReviewController:
                 self._busy = False
             lesion_id = lesion.id
             self._edit_pair = (p.id, lesion.id)
-        self.window.measure_action.setChecked(True)
+        self.host.measure_action.setChecked(True)
         session.tool.select(lesion_id)
         self._show_current()
 
@@ -300,7 +306,7 @@ class ReviewController:
         q = self.queue
         if q is None or q.current is None or q.current.id != proposal_id:
             return  # the reviewer has moved on
-        pane = self.window.grid.active_pane() or (self.window.grid.panes[0] if self.window.grid.panes else None)
+        pane = self.host.grid.active_pane() or (self.host.grid.panes[0] if self.host.grid.panes else None)
         window = None if pane is None else (pane.pane_view.window_center, pane.pane_view.window_width)
         self.panel.thumbnails.show_proposal(q.current, self.reference, window)
         if proposal_id not in self._recists:
@@ -311,18 +317,18 @@ class ReviewController:
         if ref is None:
             return
         point = proposal_centre(p, ref)
-        state = self.window.state
-        for pane in self.window.grid.panes:
+        state = self.host.state
+        for pane in self.host.grid.panes:
             state.set_focus(pane.pane_id, point, origin="programmatic")
-        if self.panel.zoom_box.isChecked() and self.window.grid.panes:
-            state.set_zoom(self.window.grid.panes[0].pane_id, self.box_zoom(p), origin="programmatic")
-        for pane in self.window.grid.panes:
+        if self.panel.zoom_box.isChecked() and self.host.grid.panes:
+            state.set_zoom(self.host.grid.panes[0].pane_id, self.box_zoom(p), origin="programmatic")
+        for pane in self.host.grid.panes:
             state.set_center(pane.pane_id, pane.geometry.scene_of_world(point), origin="programmatic")
 
     def box_zoom(self, p: ProposalRecord, fraction: float = 1 / 3) -> float:
         """Pixels per mm at which the box's largest side spans ``fraction`` of the smallest pane."""
         size_mm = max(max(b - a for a, b in zip(p.box.min_mm, p.box.max_mm)), 5.0)
-        side_px = min(min(pane.viewbox.width(), pane.viewbox.height()) for pane in self.window.grid.panes)
+        side_px = min(min(pane.viewbox.width(), pane.viewbox.height()) for pane in self.host.grid.panes)
         return max(side_px, 50.0) * fraction / size_mm
 
     def _describe(self, p: ProposalRecord, cached: tuple[str, AutoRecist] | None) -> None:
@@ -355,10 +361,10 @@ class ReviewController:
         (the reference, and registered copies), the one with the clearest lesion."""
         if p.id in self._recists:
             return self._recists[p.id]
-        study = self.window.study
+        study = self.host.study
         ref = study.reference.volume
         candidates: list[tuple[str, Volume]] = [(study.reference.kind.value, ref)]
-        for n, pane in enumerate(self.window.grid.panes):
+        for n, pane in enumerate(self.host.grid.panes):
             # Only phases registered onto the reference grid: an unregistered phase is off by the breathing.
             if n != study.reference_index and n < len(study.phases) and pane.status_text == "registered" \
                     and _same_grid(pane.volume, ref):
