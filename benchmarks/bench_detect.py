@@ -17,8 +17,8 @@ import time
 import torch
 
 from liverview.synth.ct_phantom import generate_ct_study
-from plugins.mscn_detector.inference import load_detector
-from plugins.mscn_detector.preprocess import working_grid
+from liverview_plugins.mscn_detector.inference import load_detector
+from liverview_plugins.mscn_detector.preprocess import working_grid
 
 
 def peak_rss_mib() -> float:

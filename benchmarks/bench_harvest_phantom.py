@@ -95,10 +95,10 @@ def main() -> int:
                     help="also fine-tune R0 as long on the original marks only (no harvest) for comparison")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from plugins.lesion_proposal_classifier.config import LpcConfig
-    from plugins.mscn_detector.config import DetectorConfig
-    from plugins.mscn_detector.inference import load_detector
-    from plugins.mscn_detector.training import train_detector
+    from liverview.plugin_registry import discover_plugins
+    from liverview_plugins.mscn_detector.config import DetectorConfig
+    from liverview_plugins.mscn_detector.inference import load_detector
+    from liverview_plugins.mscn_detector.training import train_detector
 
     t_start = time.perf_counter()
     shape, spacing = ((32, 128, 128), (1.6, 1.6, 5.0)) if args.small else ((64, 256, 256), (0.8, 0.8, 2.5))
@@ -137,13 +137,15 @@ def main() -> int:
     volumes = harvest_volumes(train, proposals)
     sets = split_proposals(volumes)
     t = time.perf_counter()
-    lpc_cfg = LpcConfig(epochs=args.lpc_epochs, seed=args.seed, pad_px=args.lpc_pad_px)
+    lpc_options = {"epochs": args.lpc_epochs, "seed": args.seed, "pad_px": args.lpc_pad_px}
+    lpc_plugin = discover_plugins().resolve("proposal-classifier", "lesion_proposal_classifier")
     if args.lpc_folds > 1:  # cross-fitted: the threshold is set on V_M scores the classifier did not fit
-        s_c, fold_counts = crossfit_classifier_scores(train, proposals, sets, out / "lpc_r1", lpc_cfg,
+        s_c, fold_counts = crossfit_classifier_scores(train, proposals, sets, out / "lpc_r1", lpc_plugin, lpc_options,
                                                       args.lpc_folds, args.device)
         n_pos, n_neg = len(sets.reviewed_positive) + len(sets.mark_hits), len(sets.reviewed_negative)
     else:
-        lpc, (n_pos, n_neg) = train_classifier(train, proposals, sets, out / "lpc_r1", lpc_cfg, args.device)
+        lpc, (n_pos, n_neg) = train_classifier(train, proposals, sets, out / "lpc_r1", lpc_plugin, lpc_options,
+                                               args.device)
         s_c, fold_counts = classify_all(lpc, train, proposals), None
     t_lpc = time.perf_counter() - t
     result = harvest(volumes, s_c, sets)
@@ -206,7 +208,7 @@ def main() -> int:
                     "total": time.perf_counter() - t_start},
         "lpc_folds": args.lpc_folds, "lpc_fold_train_counts": fold_counts,
         "r0_init": str(args.r0_init) if args.r0_init else None,
-        "config": {"detector": det_cfg.to_dict(), "finetune_steps": args.ft_steps, "lpc": lpc_cfg.to_dict(),
+        "config": {"detector": det_cfg.to_dict(), "finetune_steps": args.ft_steps, "lpc": lpc_options,
                    "seed": args.seed, "device": args.device, "threads": args.threads},
     }
     md = f"""# Harvest round 1 — SYNTHETIC phantoms (not patient data)

@@ -21,8 +21,8 @@ import torch  # noqa: E402
 
 from liverview.synth.us_phantom import generate_us_phantom  # noqa: E402
 from liverview.us.clicks import Click, box_to_clicks  # noqa: E402
-from plugins.us_clickseg.click_simulation import eval_box  # noqa: E402
-from plugins.us_clickseg.inference import load_segmenter  # noqa: E402
+from liverview.us.click_simulation import eval_box  # noqa: E402
+from liverview_plugins.us_clickseg.inference import load_segmenter  # noqa: E402
 
 
 def interactions(mask: np.ndarray, seed: int) -> list[list[Click]]:

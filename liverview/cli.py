@@ -25,10 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from liverview.plugin_api.errors import Cancelled, ModelError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CliError, FileNotFoundError, ValueError, KeyError) as exc:
+    except (CliError, FileNotFoundError, ValueError, KeyError, ModelError, Cancelled) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"liverview {args.command}: error: {message}", file=sys.stderr)
         return 2

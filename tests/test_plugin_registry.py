@@ -64,7 +64,7 @@ def test_manifests_in_a_plugin_folder_are_found(tmp_path):
     assert detector.plugin == "demo" and detector.modalities == ("CT",)
     assert detector.weights == tmp_path / "demo" / "weights" / "model.pt"
     assert [c.kind for c in catalog.contributions()] == ["detector", "exporter"]
-    assert catalog.contributions("segmenter") == []
+    assert catalog.contributions("click-segmenter") == []
     with pytest.raises(ValueError, match="unknown contribution kind"):
         catalog.contributions("widget")
     with pytest.raises(KeyError, match="no plugin named 'nope'"):
@@ -176,7 +176,7 @@ def test_entry_point_plugins_are_found(tmp_path, monkeypatch):
     write_module(site, "ep_callable", f"""
         def manifest():
             return {json.dumps(manifest("ep_callable", contributes=[
-                {"kind": "segmenter", "command": "ep_callable:segment", "title": "EP seg", "weights": "w.pt"}]))}
+                {"kind": "click-segmenter", "command": "ep_callable:segment", "title": "EP seg", "weights": "w.pt"}]))}
 
         def segment():
             return "segmented"
@@ -185,7 +185,7 @@ def test_entry_point_plugins_are_found(tmp_path, monkeypatch):
     pkg.mkdir()
     (pkg / "__init__.py").write_text("MANIFEST = 'plugin.json'\n")  # relative to the module's folder
     (pkg / "plugin.json").write_text(json.dumps(manifest("ep_path", contributes=[
-        {"kind": "classifier", "command": "ep_callable:segment", "title": "EP cls"}])))
+        {"kind": "proposal-classifier", "command": "ep_callable:segment", "title": "EP cls"}])))
     write_module(site, "ep_broken", "raise RuntimeError('boom at import')\n")
     write_module(site, "ep_number", "NOT_A_MANIFEST = 7\n")
     fake_distribution(site, "fake_liverview_plugins", {
@@ -198,7 +198,7 @@ def test_entry_point_plugins_are_found(tmp_path, monkeypatch):
     assert "ep_callable" in names and "ep_path" in names
     seg = catalog.plugin("ep_callable")
     assert "entry point 'callable'" in seg.source and "fake_liverview_plugins" in seg.source
-    (segmenter,) = [c for c in catalog.contributions("segmenter") if c.plugin == "ep_callable"]
+    (segmenter,) = [c for c in catalog.contributions("click-segmenter") if c.plugin == "ep_callable"]
     assert segmenter.weights == site / "w.pt"
     assert segmenter.load()() == "segmented"
     assert catalog.plugin("ep_path").root == pkg
@@ -246,7 +246,8 @@ def test_cli_lists_plugins_contributions_and_problems(tmp_path, capsys, monkeypa
     assert cli.main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert "ct_phantom 0.1.0" in out and "phase_registration 0.1.0" in out
-    assert "data-source  Synthetic multi-phase liver CT phantom -> liverview.synth.ct_phantom:generate_ct_study" in out
+    assert "data-source         ct_phantom: Synthetic multi-phase liver CT phantom [CT]" in out
+    assert "command: liverview.synth.ct_phantom:generate_ct_study" in out
     assert "Register phases (SimpleITK rigid/affine/B-spline)" in out
 
     write_plugin(tmp_path, "broken", "{")

@@ -1,5 +1,5 @@
-"""`liverview detect STUDY --out proposals.json`: 3D lesion proposals (class, scores, key slice) from the
-multi-phase CT detector, on the reference phase's voxel grid."""
+"""`liverview detect STUDY --out proposals.json [--model NAME]`: 3D lesion proposals (class, scores, key
+slice) from a detector plugin found through the registry, on the reference phase's voxel grid."""
 
 from __future__ import annotations
 
@@ -10,19 +10,22 @@ import time
 from pathlib import Path
 
 from liverview.cli import CliError
+from liverview.commands.model_choice import add_model_option, create, resolve
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "detect", help="detect liver lesions in a CT study and write proposals.json",
-        description="Run the multi-phase CT lesion detector (plugins/mscn_detector) on STUDY: a phantom folder "
-                    "(study.json), a folder of one volume per phase, a volume file or a DICOM folder. Phases are "
-                    "resampled onto the reference phase by patient coordinates (no registration); missing phases "
-                    "are left out of the model's attention. CUDA with mixed precision when available.")
+        description="Run a lesion detector (default: the registry's default detector, the multi-phase "
+                    "mscn_detector) on STUDY: a phantom folder (study.json), a folder of one volume per phase, a "
+                    "volume file or a DICOM folder. The study's phases are handed to the detector as volumes in "
+                    "patient mm; what it does with missing phases is up to the model (see its model card). CUDA "
+                    "when available.")
     parser.add_argument("study", metavar="STUDY", type=Path, help="study folder or file")
     parser.add_argument("--out", type=Path, required=True, help="proposals.json to write")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu or cuda")
-    parser.add_argument("--weights", type=Path, default=None, help="model weights (default: models/mscn_detector)")
+    add_model_option(parser, "detector")
+    parser.add_argument("--weights", type=Path, default=None, help="model weights (default: the contribution's)")
     parser.add_argument("--reference", default=None, metavar="PHASE",
                         help="reference phase (default: the study's: non-contrast for phantoms, else portal venous)")
     parser.add_argument("--assume-phase", default="portal venous", metavar="PHASE",
@@ -70,13 +73,12 @@ def load_study_phases(study_path: Path, assume_phase: str = "portal venous"):
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from liverview.core.study import PhaseKind
     from liverview.detection.proposals import ProposalSet, write_proposals
-    from plugins.mscn_detector.inference import load_detector
 
     if args.threads:
+        import torch
+
         torch.set_num_threads(args.threads)
     volumes, reference, name = load_study_phases(args.study, args.assume_phase)
     if args.reference:
@@ -84,16 +86,16 @@ def run(args: argparse.Namespace) -> int:
         if reference not in volumes:
             raise CliError(f"--reference {reference.value}: the study has no such phase "
                            f"({', '.join(k.value for k in volumes)})")
-    detector = load_detector(args.weights, args.device)
+    detector = create(resolve("detector", args.model), args.device, args.weights)
     start = time.perf_counter()
     result = detector.detect(volumes, reference)
-    result = ProposalSet(result.proposals, name, result.model, result.reference_phase, result.shape,
+    result = ProposalSet(result.proposals, name, result.model or detector.name, result.reference_phase, result.shape,
                          result.spacing_mm, result.origin_mm, result.direction)
     write_proposals(args.out, result)
     z = volumes[reference].array.shape[0]
     print(f"{len(result.proposals)} proposals on {z} slices of {reference.value} "
           f"({', '.join(k.short for k in volumes)} read) in {time.perf_counter() - start:.1f} s on "
-          f"{detector.device} -> {args.out}")
+          f"{getattr(detector, 'device', args.device)} by {detector.name} -> {args.out}")
     for p in result.sorted_by_score()[:10]:
         print(f"  {p.lesion_class:<10} score {p.score:.2f}  slices {p.z_range[0]}-{p.z_range[1]} key {p.key_slice}  "
               f"box x {p.box[0]:.0f}-{p.box[2]:.0f} y {p.box[1]:.0f}-{p.box[3]:.0f}")

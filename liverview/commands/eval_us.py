@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from liverview.cli import CliError
+from liverview.commands.model_choice import add_model_option, create, resolve
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,14 +16,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "eval-us", help="evaluate the ultrasound click segmenter (Jaccard, accuracy, AUROC, sens/spec)",
         description="Simulate the test clicks for every lesion (one-click: the deepest lesion pixel; two-click: "
                     "the lesion box, enlarged 2-10 %% per side with 3 %% positional error, seeded per lesion) and "
-                    "report the mean Jaccard index, 4-class accuracy and one-vs-rest AUROC, benign-vs-malignant "
+                    "report the mean Jaccard index (two-click: beside the ellipse inscribed in the same box and "
+                    "the filled box), 4-class accuracy and one-vs-rest AUROC, benign-vs-malignant "
                     "AUROC with sensitivity/specificity at Youden's point. --grabcut adds OpenCV GrabCut from the "
                     "same box.")
     parser.add_argument("--data", type=Path, required=True, help="synth-us folder (labels.csv) or BUSI (manifest.csv)")
     parser.add_argument("--mode", choices=("one-click", "two-click"), required=True)
     parser.add_argument("--split", choices=("all", "train", "test"), default="all",
                         help="part of the data (BUSI: test; synthetic folders: all)")
-    parser.add_argument("--weights", type=Path, default=None, help="us_clickseg weights (default: models/us_clickseg)")
+    add_model_option(parser, "click-segmenter")
+    parser.add_argument("--weights", type=Path, default=None, help="model weights (default: the contribution's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--grabcut", action="store_true", help="also run OpenCV GrabCut from the same box")
@@ -38,9 +41,9 @@ def _fmt(v) -> str:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from plugins.us_clickseg.dataset import UsDatasetError, load_lesions, load_records
-    from plugins.us_clickseg.evaluation import evaluate_lesions
-    from plugins.us_clickseg.inference import UsModelError, load_segmenter
+    from liverview.metrics.click_segmentation import evaluate_lesions
+    from liverview.plugin_api.errors import ModelError
+    from liverview.us.lesion_dataset import UsDatasetError, load_lesions, load_records
 
     torch.set_num_threads(max(1, args.threads))
     try:
@@ -48,16 +51,20 @@ def run(args: argparse.Namespace) -> int:
         if args.limit is not None:
             records = records[: max(args.limit, 1)]
         lesions = load_lesions(records)
-        segmenter = load_segmenter(args.weights, args.device)
-    except (UsDatasetError, UsModelError) as exc:
+        segmenter = create(resolve("click-segmenter", args.model, "US"), args.device, args.weights)
+    except (UsDatasetError, ModelError) as exc:
         raise CliError(str(exc)) from exc
     report, results = evaluate_lesions(segmenter, lesions, args.mode, grabcut=args.grabcut)
     print(f"eval-us {args.mode} on {report.n} lesions of {args.data} (split {args.split}), model {segmenter.name} "
           f"({segmenter.label_mode})")
-    print(f"  Jaccard mean {report.jaccard_mean:.3f} (median {report.jaccard_median:.3f})"
-          + (f"; GrabCut from the same box {report.grabcut_jaccard_mean:.3f} (empty on {report.grabcut_empty} of "
-             f"{report.n})" if report.grabcut_jaccard_mean
-             is not None else ""))
+    print(f"  Jaccard mean {report.jaccard_mean:.3f} (median {report.jaccard_median:.3f})")
+    if report.ellipse_jaccard_mean is not None:
+        print(f"  baselines from the same box: inscribed ellipse {report.ellipse_jaccard_mean:.3f}, filled box "
+              f"{report.box_jaccard_mean:.3f}; model minus ellipse "
+              f"{report.jaccard_mean - report.ellipse_jaccard_mean:+.3f}")
+    if report.grabcut_jaccard_mean is not None:
+        print(f"  GrabCut from the same box {report.grabcut_jaccard_mean:.3f} (empty on {report.grabcut_empty} of "
+              f"{report.n})")
     print(f"  4-class accuracy {_fmt(report.four_class_accuracy)}, 4-class AUROC (one-vs-rest, macro) "
           f"{_fmt(report.four_class_auroc)}")
     print(f"  benign vs malignant AUROC {_fmt(report.bm_auroc)}; at Youden's point (p_malignant >= "

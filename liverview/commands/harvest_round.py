@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from liverview.cli import CliError
-from liverview.commands.train_lpc import add_lpc_options, lpc_config
+from liverview.commands.model_choice import add_model_option, create, create_trainer, resolve
+from liverview.commands.train_lpc import add_lpc_options, lpc_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="classifier weights; default: train one on this round's proposals into OUT/lpc")
     parser.add_argument("--detector", type=Path, default=None,
                         help="detector weights to fine-tune with the harvest (needs --finetune-steps > 0)")
+    add_model_option(parser, "detector", flag="--detector-model")
     parser.add_argument("--finetune-steps", type=int, default=0, help="detector fine-tuning steps (default 0: none)")
     parser.add_argument("--min-precision", type=float, default=0.95)
     parser.add_argument("--hard-min-score", type=float, default=0.5, help="hard negatives need s_g >= this")
@@ -114,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--round must be >= 1, got {args.round_number}")
     if args.finetune_steps > 0 and args.detector is None:
         raise CliError("--finetune-steps needs --detector WEIGHTS (the detector to fine-tune)")
-    config = lpc_config(args)
+    options = lpc_options(args)
+    classifier = resolve("proposal-classifier", args.classifier)
     try:
         with Project.open(args.project, args.user, read_only=True) as project:
             data = load_project_harvest(project, args.fully_annotated.split(","), args.model)
@@ -124,15 +127,14 @@ def run(args: argparse.Namespace) -> int:
     sets = split_proposals(volumes)
     folds = min(args.lpc_folds, sum(st.fully_annotated for st in data.studies))
     if args.lpc is not None:
-        from plugins.lesion_proposal_classifier.inference import load_lpc
-
         trained_on, folds = None, 0
-        s_c = classify_all(load_lpc(args.lpc, args.device), data.studies, data.proposals)
+        s_c = classify_all(create(classifier, args.device, args.lpc), data.studies, data.proposals)
     elif folds > 1:
-        s_c, trained_on = crossfit_classifier_scores(data.studies, data.proposals, sets, args.out / "lpc", config,
-                                                     folds, args.device)
+        s_c, trained_on = crossfit_classifier_scores(data.studies, data.proposals, sets, args.out / "lpc", classifier,
+                                                     options, folds, args.device)
     else:
-        lpc, trained_on = train_classifier(data.studies, data.proposals, sets, args.out / "lpc", config, args.device)
+        lpc, trained_on = train_classifier(data.studies, data.proposals, sets, args.out / "lpc", classifier, options,
+                                           args.device)
         s_c = classify_all(lpc, data.studies, data.proposals)
     result = harvest(volumes, s_c, sets, args.min_precision, args.hard_min_score, args.hard_per_volume)
     thr = result.threshold
@@ -159,22 +161,17 @@ def run(args: argparse.Namespace) -> int:
 
     detector_out = None
     if args.finetune_steps > 0:
-        import torch
-
-        from plugins.mscn_detector.config import DetectorConfig
-        from plugins.mscn_detector.training import train_detector
-
-        base = DetectorConfig.from_dict(torch.load(args.detector, map_location="cpu", weights_only=True)["config"])
-        ft = base.replace(epochs=1, steps_per_epoch=args.finetune_steps, learning_rate=base.learning_rate / 2)
+        trainer = create_trainer(resolve("detector", args.detector_model))
         cases = detector_training_cases(data.studies, result.harvested, result.hard_negatives)
-        detector_out = train_detector(cases, ft, args.out / "detector", init_weights=args.detector,
-                                      device=args.device, log=print)
+        # one short epoch from the given weights (the trainer keeps their architecture)
+        detector_out = trainer.train(cases, args.out / "detector", {"epochs": 1, "steps_per_epoch": args.finetune_steps},
+                                     init_weights=args.detector, device=args.device, log=print)
     quality = _phantom_quality(data, result) if args.phantom_truth else None
     written = None
     if args.write_back:
         from liverview.harvest.write_back import write_back_harvest
 
-        lpc_name = f"lesion_proposal_classifier:{args.lpc or args.out / 'lpc'}"
+        lpc_name = f"{classifier.name}:{args.lpc or args.out / 'lpc'}"
         try:
             with Project.open(args.project, args.user) as project:
                 written = write_back_harvest(project, data, result.harvested, args.round_number, lpc_name)

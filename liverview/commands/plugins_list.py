@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from liverview.plugin_api.kinds import kind_spec
 from liverview.plugin_registry import CONTRIBUTION_KINDS, DEFAULT_PLUGIN_DIR, PluginCatalog, discover_plugins
 
 
@@ -30,10 +31,16 @@ def format_catalog(catalog: PluginCatalog, kind: str | None = None) -> list[str]
             continue
         lines.append(f"{plugin.name} {plugin.version} - {plugin.display_name}  [{plugin.source}]")
         for c in shown:
+            mark = " (default)" if c.default else ""
             extra = f" [{', '.join(c.modalities)}]" if c.modalities else ""
+            lines.append(f"  {c.kind:<19} {c.name}{mark}: {c.title}{extra}")
+            lines.append(f"      command: {c.command}" + (f"; trainer: {c.trainer}" if c.trainer else ""))
             if c.weights is not None:
-                extra += f" weights: {c.weights}" + ("" if c.weights.exists() else " (missing)")
-            lines.append(f"  {c.kind:<12} {c.title} -> {c.command}{extra}")
+                lines.append(f"      weights: {c.weights}" + ("" if c.weights.is_file() else " (missing)"))
+            elif kind_spec(c.kind).is_model:
+                lines.append("      weights: none shipped (trained per project)")
+            if c.model_card is not None:
+                lines.append(f"      model card: {c.model_card}" + ("" if c.model_card.is_file() else " (missing)"))
     if not lines:
         lines.append("no plugins found" + (f" contributing a {kind}" if kind else ""))
     if catalog.problems:

@@ -1,37 +1,45 @@
-"""`liverview train-detector --data DIR --out DIR`: train the multi-phase CT lesion detector on a folder of
-studies (phantoms written by `liverview synth-ct`: one NIfTI per phase, lesions.csv, study.json)."""
+"""`liverview train-detector --data DIR --out DIR [--model NAME]`: train a detector plugin (through its
+trainer contribution) on a folder of studies (phantoms written by `liverview synth-ct`: one NIfTI per
+phase, lesions.csv, study.json)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
 from liverview.cli import CliError
+from liverview.commands.model_choice import add_model_option, create_trainer, resolve
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train-detector", help="train the multi-phase CT lesion detector on a folder of studies",
-        description="Train the MSCN-style lesion detector (plugins/mscn_detector) on every study under DIR "
-                    "(subfolders with study.json + lesions.csv, as `liverview synth-ct` writes them). Writes "
-                    "last.pt after every epoch (a rerun with the same OUT resumes from it), and at the end "
-                    "mscn_detector.pt and train_log.json. The seed is fixed (--seed).")
+        description="Train a lesion detector (default: the MSCN-style mscn_detector) on every study under DIR "
+                    "(subfolders with study.json + lesions.csv, as `liverview synth-ct` writes them). The "
+                    "mscn_detector writes last.pt after every epoch (a rerun with the same OUT resumes from it), "
+                    "and at the end mscn_detector.pt and train_log.json. The seed is fixed (--seed). The "
+                    "schedule and ablation flags are mscn_detector options; --set KEY=VALUE passes any other.")
     parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="folder of training studies")
+    add_model_option(parser, "detector")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="run folder (checkpoints, weights)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu or cuda")
     parser.add_argument("--epochs", type=int, default=None, metavar="N", help="epochs (default from the config: 10)")
     parser.add_argument("--steps-per-epoch", type=int, default=None, metavar="N", help="batches per epoch (default 150)")
     parser.add_argument("--batch-size", type=int, default=None, metavar="N", help="slices per batch (default 8)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--slices", type=int, choices=(1, 3, 9), default=9, help="adjacent slices per phase (default 9)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the model's, 0 for mscn_detector)")
+    parser.add_argument("--slices", type=int, choices=(1, 3, 9), default=None,
+                        help="adjacent slices per phase (mscn_detector default 9)")
     parser.add_argument("--phases", default="all", metavar="LIST",
                         help="comma-separated phases the model reads, e.g. 'portal venous' (default all four)")
     parser.add_argument("--no-pyramid", action="store_true", help="ablation: no shallow-to-deep pyramid fusion")
     parser.add_argument("--no-attention", action="store_true", help="ablation: no cross-phase attention block")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch")
     parser.add_argument("--init-weights", type=Path, default=None, help="start from these weights (fine-tuning)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="options",
+                        help="a training option of the model (JSON value, e.g. --set crop_px=128); repeatable")
     parser.set_defaults(func=run)
 
 
@@ -52,33 +60,51 @@ class _Bar:
         print(f"\r[{bar}] {pct:3d}%  {el:6.0f} s elapsed, ~{eta:5.0f} s left", end=end, file=sys.stderr, flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    import torch
+def parse_options(pairs: list[str]) -> dict:
+    """KEY=VALUE pairs; VALUE is read as JSON when it parses (numbers, lists, true/false), else as text."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--set {pair!r}: write KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
-    from liverview.core.study import PhaseKind
-    from plugins.mscn_detector.config import ALL_PHASES, DetectorConfig
-    from plugins.mscn_detector.training import load_cases_from_folder, train_detector
+
+def run(args: argparse.Namespace) -> int:
+    from liverview.detection.training_data import load_cases_from_folder
 
     if not args.data.is_dir():
         raise CliError(f"--data {args.data} is not a folder")
     if args.out.exists() and not args.out.is_dir():
         raise CliError(f"--out {args.out} exists and is not a folder")
+    contribution = resolve("detector", args.model)
+    trainer = create_trainer(contribution)
     if args.threads:
+        import torch
+
         torch.set_num_threads(args.threads)
-    phases = ALL_PHASES if args.phases == "all" else tuple(PhaseKind.parse(p).value for p in args.phases.split(","))
-    changes: dict = {"seed": args.seed, "n_slices": args.slices, "phases": phases,
-                     "pyramid_fusion": not args.no_pyramid, "cross_phase_attention": not args.no_attention}
+    # only what was asked for: a detector refuses options it does not know
+    options: dict = {k: v for k, v in (("seed", args.seed), ("n_slices", args.slices)) if v is not None}
+    if args.no_pyramid:
+        options["pyramid_fusion"] = False
+    if args.no_attention:
+        options["cross_phase_attention"] = False
+    if args.phases != "all":
+        options["phases"] = args.phases.split(",")
     for key in ("epochs", "steps_per_epoch", "batch_size"):
         value = getattr(args, key)
         if value is not None:
             if value < 1:
                 raise CliError(f"--{key.replace('_', '-')} must be at least 1")
-            changes[key] = value
-    config = DetectorConfig().replace(**changes)
+            options[key] = value
+    options.update(parse_options(args.options))
     cases = load_cases_from_folder(args.data)
-    print(f"training on {len(cases)} studies from {args.data} -> {args.out} "
-          f"({config.epochs} epochs x {config.steps_per_epoch} batches of {config.batch_size})", file=sys.stderr)
-    weights = train_detector(cases, config, args.out, init_weights=args.init_weights, device=args.device,
-                             progress=_Bar(), log=lambda m: print(f"\n{m}", file=sys.stderr, flush=True))
+    print(f"training {contribution.name} on {len(cases)} studies from {args.data} -> {args.out}", file=sys.stderr)
+    weights = trainer.train(cases, args.out, options, init_weights=args.init_weights, device=args.device,
+                            progress=_Bar(), log=lambda m: print(f"\n{m}", file=sys.stderr, flush=True))
     print(f"weights: {weights}")
     return 0

@@ -7,24 +7,25 @@ import argparse
 from pathlib import Path
 
 from liverview.cli import CliError
+from liverview.commands.model_choice import add_model_option, resolve
 
 
 def add_lpc_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--epochs", type=int, default=30, help="LPC training epochs (default 30)")
-    parser.add_argument("--crop-px", type=int, default=64, help="size of each view's crop in pixels (default 64)")
-    parser.add_argument("--pad-px", type=float, default=64.0,
+    add_model_option(parser, "proposal-classifier", flag="--classifier")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="classifier training epochs (lesion_proposal_classifier default 30)")
+    parser.add_argument("--crop-px", type=int, default=None,
+                        help="size of each view's crop in pixels (lesion_proposal_classifier default 64)")
+    parser.add_argument("--pad-px", type=float, default=None,
                         help="margin around the proposal, in reference pixels (default 64, as in the paper)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
 
 
-def lpc_config(args: argparse.Namespace):
-    from plugins.lesion_proposal_classifier.config import LpcConfig
-
-    try:
-        return LpcConfig(epochs=args.epochs, crop_px=args.crop_px, pad_px=args.pad_px, seed=args.seed)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+def lpc_options(args: argparse.Namespace) -> dict:
+    """The classifier's training options that were given (its trainer validates them)."""
+    given = {"epochs": args.epochs, "crop_px": args.crop_px, "pad_px": args.pad_px, "seed": args.seed}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from liverview.store.project import Project
     from liverview.store.records import StoreError
 
-    config = lpc_config(args)
+    options = lpc_options(args)
+    classifier = resolve("proposal-classifier", args.classifier)
     try:
         with Project.open(args.project, args.user, read_only=True) as project:
             if args.fully_annotated is not None:
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     sets = split_proposals(harvest_volumes(data.studies, data.proposals))
     print(f"proposals of {data.model}: {len(sets.reviewed_positive)} accepted and {len(sets.reviewed_negative)} "
           f"rejected on fully annotated studies, {len(sets.mark_hits)} hitting RECIST marks elsewhere")
-    _, (n_pos, n_neg) = train_classifier(data.studies, data.proposals, sets, args.out, config, args.device,
-                                         log=print)
-    print(f"trained on {n_pos} lesion / {n_neg} non-lesion proposals; weights: {args.out / 'lpc.pt'}")
+    _, (n_pos, n_neg) = train_classifier(data.studies, data.proposals, sets, args.out, classifier, options,
+                                         args.device, log=print)
+    print(f"trained on {n_pos} lesion / {n_neg} non-lesion proposals ({classifier.name}); weights in {args.out}")
     return 0

@@ -7,16 +7,18 @@ import time
 from pathlib import Path
 
 from liverview.cli import CliError
+from liverview.commands.model_choice import add_model_option, create_trainer, resolve
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train-us", help="train the ultrasound click segmentation + classification model",
-        description="Train plugins/us_clickseg on a `liverview synth-us` folder (labels.csv, 4 classes) or a "
+        description="Train a click-segmenter plugin (default: us_clickseg) on a `liverview synth-us` folder (labels.csv, 4 classes) or a "
                     "BUSI subset (manifest.csv, benign/malignant only: the class head then learns p(malignant)). "
                     "Writes us_clickseg.pt (inference weights), checkpoint.pt (resumable), train_log.csv.")
     parser.add_argument("--data", type=Path, required=True, help="data folder (labels.csv or manifest.csv)")
     parser.add_argument("--out", type=Path, required=True, help="output folder for weights, checkpoint and log")
+    add_model_option(parser, "click-segmenter")
     parser.add_argument("--split", choices=("all", "train", "test"), default="all",
                         help="part of the data to train on (BUSI: use train; synthetic sets have no split)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu or cuda")
@@ -39,9 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from plugins.us_clickseg.dataset import UsDatasetError, load_lesions, load_records
-    from plugins.us_clickseg.model import NetConfig
-    from plugins.us_clickseg.training import TrainConfig, train
+    from liverview.us.lesion_dataset import UsDatasetError, load_lesions, load_records
 
     if args.steps < 1 or args.batch_size < 1:
         raise CliError("--steps and --batch-size must be at least 1")
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--input-size must be >= 32 and divisible by {2 ** (len(args.widths) - 1)}")
     if args.init is not None and not args.init.is_file():
         raise CliError(f"--init {args.init} does not exist")
+    trainer = create_trainer(resolve("click-segmenter", args.model, "US"))
     try:
         records = load_records(args.data, args.split)
         start = time.perf_counter()
@@ -57,17 +58,14 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     print(f"loaded {len(lesions)} lesions from {args.data} (split {args.split}) in {time.perf_counter() - start:.1f} s",
           flush=True)
-    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      max_minutes=args.max_minutes, checkpoint_every=args.checkpoint_every,
-                      stop_at_step=args.stop_at_step, num_threads=args.threads,
-                      net=NetConfig(input_size=args.input_size, widths=tuple(args.widths)))
-    meta = {"data": str(args.data), "split": args.split, "command": "liverview train-us " + " ".join(
-        _argv_of(args))}
-    result = train(lesions, args.out, cfg, device=args.device, resume=args.resume, init_weights=args.init,
-                   name=args.name or args.out.name, meta=meta, log=lambda m: print(m, flush=True))
-    print(f"done: {result.steps_done} steps in {result.minutes:.1f} min"
-          f"{' (stopped by --max-minutes)' if result.stopped_by_budget else ''}; smoothed loss "
-          f"{result.final_loss:.4f}; weights {result.weights_path}")
+    options = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+               "max_minutes": args.max_minutes, "checkpoint_every": args.checkpoint_every,
+               "stop_at_step": args.stop_at_step, "num_threads": args.threads, "input_size": args.input_size,
+               "widths": list(args.widths), "name": args.name or args.out.name,
+               "meta": {"data": str(args.data), "split": args.split,
+                        "command": "liverview train-us " + " ".join(_argv_of(args))}}
+    trainer.train(lesions, args.out, options, init_weights=args.init, device=args.device, resume=args.resume,
+                  log=lambda m: print(m, flush=True))
     return 0
 
 

@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 from liverview.cli import CliError
+from liverview.commands.model_choice import add_model_option, create, resolve
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "us-segment", help="segment + classify one ultrasound lesion from a box or clicks; prints JSON",
-        description="Run the ultrasound click model on IMAGE (DICOM US, PNG, JPEG, BMP). Two-click mode: --box "
+        description="Run an ultrasound click segmenter (default: the registry's, --model to choose) on IMAGE (DICOM US, PNG, JPEG, BMP). Two-click mode: --box "
                     "(becomes 1 foreground click at its centre and 4 background clicks at its corners); one-click "
                     "mode: --click. Further --click / --bg-click refine. Coordinates are image pixels (x = column, "
                     "y = row). Prints class probabilities, malignant probability, area and diameters (mm when the "
@@ -25,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="background click outside the lesion (repeatable)")
     parser.add_argument("--frame", type=int, default=0, help="frame of a multi-frame (cine) DICOM (default 0)")
     parser.add_argument("--out", type=Path, required=True, metavar="MASK.png", help="where to write the mask")
-    parser.add_argument("--weights", type=Path, default=None, help="us_clickseg weights (default: models/us_clickseg)")
+    add_model_option(parser, "click-segmenter")
+    parser.add_argument("--weights", type=Path, default=None, help="model weights (default: the contribution's)")
     parser.add_argument("--device", default="auto")
     parser.set_defaults(func=run)
 
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from liverview.us.clicks import Click, box_to_clicks
     from liverview.us.image import UsImageError, load_us_image
     from liverview.us.measure import mask_measurements
-    from plugins.us_clickseg.inference import UsModelError, load_segmenter
+    from liverview.plugin_api.errors import ModelError
 
     if args.box is None and not args.click:
         raise CliError("give --box X0 Y0 X1 Y1 (two-click mode) or --click X Y (one-click mode)")
@@ -54,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--box: {exc}") from exc
     clicks += [Click(x, y, True) for x, y in args.click] + [Click(x, y, False) for x, y in args.bg_click]
     try:
-        segmenter = load_segmenter(args.weights, args.device)
+        segmenter = create(resolve("click-segmenter", args.model, "US"), args.device, args.weights)
         pred = segmenter.predict(frame, clicks)
-    except UsModelError as exc:
+    except ModelError as exc:
         raise CliError(str(exc)) from exc
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(args.out), pred.mask.astype(np.uint8) * 255):

@@ -1,24 +1,26 @@
 """The model steps of a harvest round, as plain functions over studies: run the detector, train and
-apply the lesion proposal classifier, build the detector's fine-tuning cases (harvested positives +
-hard negatives for HNSL). The plugins are imported inside the functions, so the round logic and its
-tests need no torch."""
+apply the proposal classifier, build the detector's fine-tuning cases (harvested positives + hard
+negatives for HNSL). Models arrive as registry contributions or loaded objects that follow
+liverview.plugin_api, so the round logic and its tests need no torch and no particular plugin."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
 
 from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.detection.proposals import Proposal3D
+from liverview.detection.training_data import TrainingCase, TrainingLesion
 from liverview.harvest.lesion_score import ScoredProposal
 from liverview.harvest.rounds import HarvestVolume, ProposalSets
 from liverview.metrics.detection import match_volume
 from liverview.metrics.ground_truth import GroundTruthLesion
+from liverview.plugin_api.protocols import LabelledProposals, ProposalClassifier
+from liverview.plugin_registry import Contribution
 
 
 @dataclass
@@ -84,11 +86,10 @@ def mark_box_ijk(mark: GroundTruthLesion, reference: Volume) -> tuple[int, int, 
 
 def detector_training_cases(studies: Sequence[HarvestStudy], harvested: Mapping[str, Sequence[ScoredProposal]],
                             hard_negatives: Mapping[str, Sequence[ScoredProposal]],
-                            lesions_of_reviewed: Mapping[str, Sequence[GroundTruthLesion]] | None = None) -> list:
+                            lesions_of_reviewed: Mapping[str, Sequence[GroundTruthLesion]] | None = None
+                            ) -> list[TrainingCase]:
     """Training cases for the detector: every study's marks (for V_M: its full labels when given) plus
     its harvested positives as lesions, and its hard negatives for the hard negative suppression loss."""
-    from plugins.mscn_detector.training import TrainingCase, TrainingLesion
-
     cases = []
     for s in studies:
         ref = s.reference_volume
@@ -112,73 +113,68 @@ def detector_training_cases(studies: Sequence[HarvestStudy], harvested: Mapping[
 # --- lesion proposal classifier --------------------------------------------------------------------
 
 
-def classifier_samples(studies: Sequence[HarvestStudy], proposals: Mapping[str, Sequence[Proposal3D]],
-                       sets: ProposalSets, config) -> tuple[np.ndarray, np.ndarray, list[tuple[str, int]]]:
-    """Crops and labels for the LPC: P_M^R and P_H^R are lesions, P_M^- are not."""
-    from plugins.lesion_proposal_classifier.crops import multiview_crops
-
+def classifier_examples(studies: Sequence[HarvestStudy], proposals: Mapping[str, Sequence[Proposal3D]],
+                        sets: ProposalSets, only: set[str] | None = None) -> list[LabelledProposals]:
+    """The classifier's training material, one entry per study (``only``: these studies): P_M^R and P_H^R
+    are lesions, P_M^- are not."""
     labelled = [(k, True) for k in (*sets.reviewed_positive, *sets.mark_hits)] + \
                [(k, False) for k in sets.reviewed_negative]
     by_study = {s.volume: s for s in studies}
-    crops, labels, keys = [], [], []
+    out = []
     for volume in dict.fromkeys(v for (v, _), _ in labelled):
+        if only is not None and volume not in only:
+            continue
         items = [(i, y) for (v, i), y in labelled if v == volume]
         s = by_study[volume]
-        crops.append(multiview_crops(s.phases, s.reference, [proposals[volume][i] for i, _ in items], config))
-        labels += [y for _, y in items]
-        keys += [(volume, i) for i, _ in items]
-    if not crops:
-        return np.zeros((0,)), np.zeros(0, bool), []
-    return np.concatenate(crops), np.array(labels, bool), keys
+        out.append(LabelledProposals(s.phases, s.reference, [proposals[volume][i] for i, _ in items],
+                                     [y for _, y in items], volume))
+    return out
 
 
-def classify_all(classifier, studies: Sequence[HarvestStudy], proposals: Mapping[str, Sequence[Proposal3D]]
-                 ) -> dict[str, list[float]]:
-    """s_c of every proposal, from a loaded classifier (``score(volumes, reference, proposals)``)."""
+def _counts(examples: Sequence[LabelledProposals]) -> tuple[int, int]:
+    labels = [bool(y) for e in examples for y in e.labels]
+    return sum(labels), len(labels) - sum(labels)
+
+
+def classify_all(classifier: ProposalClassifier, studies: Sequence[HarvestStudy],
+                 proposals: Mapping[str, Sequence[Proposal3D]]) -> dict[str, list[float]]:
+    """s_c of every proposal, from a loaded classifier."""
     return {s.volume: [float(v) for v in classifier.score(s.phases, s.reference, proposals[s.volume])]
             for s in studies}
 
 
 def train_classifier(studies: Sequence[HarvestStudy], proposals: Mapping[str, Sequence[Proposal3D]],
-                     sets: ProposalSets, out_dir: str | Path, config=None, device: str = "auto",
-                     log: Callable[[str], None] | None = None):
-    """Train an LPC on this round's labelled proposals; returns (classifier, number of lesion / non-lesion
-    samples)."""
-    from plugins.lesion_proposal_classifier.config import LpcConfig
-    from plugins.lesion_proposal_classifier.inference import load_lpc
-    from plugins.lesion_proposal_classifier.training import train_lpc
-
-    config = config or LpcConfig()
-    x, y, _ = classifier_samples(studies, proposals, sets, config)
-    weights = train_lpc(x, y, config, out_dir, device=device, log=log)
-    return load_lpc(weights, device=device), (int(y.sum()), int((~y).sum()))
+                     sets: ProposalSets, out_dir: str | Path, classifier: Contribution,
+                     options: Mapping[str, Any] | None = None, device: str = "auto",
+                     log: Callable[[str], None] | None = None) -> tuple[ProposalClassifier, tuple[int, int]]:
+    """Train the ``classifier`` contribution on this round's labelled proposals; returns the loaded
+    classifier and the number of lesion / non-lesion samples."""
+    examples = classifier_examples(studies, proposals, sets)
+    weights = classifier.create_trainer().train(examples, Path(out_dir), dict(options or {}), device=device, log=log)
+    return classifier.create(device=device, weights=weights), _counts(examples)
 
 
 def crossfit_classifier_scores(studies: Sequence[HarvestStudy], proposals: Mapping[str, Sequence[Proposal3D]],
-                               sets: ProposalSets, out_dir: str | Path, config=None, folds: int = 2,
-                               device: str = "auto", log: Callable[[str], None] | None = None
+                               sets: ProposalSets, out_dir: str | Path, classifier: Contribution,
+                               options: Mapping[str, Any] | None = None, folds: int = 2, device: str = "auto",
+                               log: Callable[[str], None] | None = None
                                ) -> tuple[dict[str, list[float]], list[tuple[int, int]]]:
     """s_c for every proposal with the fully annotated studies split into ``folds`` groups: each fold's
     classifier is trained without that group's reviewed proposals and scores them, so the precision
     threshold is chosen on scores the classifier did not fit; every other study gets the mean of the
     fold classifiers (the same calibration). Returns the scores and (lesions, non-lesions) per fold."""
-    from plugins.lesion_proposal_classifier.config import LpcConfig
-    from plugins.lesion_proposal_classifier.inference import load_lpc
-    from plugins.lesion_proposal_classifier.training import train_lpc
-
-    config = config or LpcConfig()
     reviewed = [s.volume for s in studies if s.fully_annotated]
     if len(reviewed) < folds:
         raise ValueError(f"{folds} folds need at least {folds} fully annotated studies, got {len(reviewed)}")
     groups = [set(reviewed[f::folds]) for f in range(folds)]
-    x, y, keys = classifier_samples(studies, proposals, sets, config)
+    trainer = classifier.create_trainer()
     scores: dict[str, list[float]] = {s.volume: [0.0] * len(proposals[s.volume]) for s in studies}
     counts = []
     for f, held in enumerate(groups):
-        train = np.array([v not in held for v, _ in keys], bool)
-        weights = train_lpc(x[train], y[train], config, Path(out_dir) / f"fold{f}", device=device, log=log)
-        counts.append((int(y[train].sum()), int((~y[train]).sum())))
-        lpc = load_lpc(weights, device=device)
+        examples = classifier_examples(studies, proposals, sets, only={s.volume for s in studies} - held)
+        weights = trainer.train(examples, Path(out_dir) / f"fold{f}", dict(options or {}), device=device, log=log)
+        counts.append(_counts(examples))
+        lpc = classifier.create(device=device, weights=weights)
         for s in studies:
             if s.volume in held:
                 scores[s.volume] = [float(v) for v in lpc.score(s.phases, s.reference, proposals[s.volume])]

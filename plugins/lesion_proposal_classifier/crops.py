@@ -16,7 +16,7 @@ from scipy import ndimage
 from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.detection.proposals import Proposal3D
-from plugins.lesion_proposal_classifier.config import LpcConfig
+from .config import LpcConfig
 
 VIEWS: tuple[str, ...] = ("axial", "coronal", "sagittal")
 _AIR_HU = -1000.0

@@ -12,18 +12,21 @@ from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.detection.proposals import Proposal3D
 from liverview.ml.device import resolve_device
-from plugins.lesion_proposal_classifier.config import LpcConfig
-from plugins.lesion_proposal_classifier.crops import multiview_crops
-from plugins.lesion_proposal_classifier.model import MultiViewLPC
+from liverview.plugin_api.errors import ModelError, WeightsMissingError
+from .config import LpcConfig
+from .crops import multiview_crops
+from .model import MultiViewLPC
 
 MODEL_NAME = "lesion_proposal_classifier"
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / MODEL_NAME / "lpc.pt"
 
 
-class LpcWeightsNotFoundError(FileNotFoundError):
+class LpcWeightsNotFoundError(WeightsMissingError):
     """No weights file: train one with `liverview train-lpc --project P`."""
 
 
+class UnusableLpcWeightsError(ModelError, ValueError):
+    """The file is not a lesion proposal classifier checkpoint."""
 
 
 class LesionProposalClassifier:
@@ -62,5 +65,5 @@ def load_lpc(weights: str | Path | None = None, device: str = "auto") -> LesionP
         model = MultiViewLPC(config)
         model.load_state_dict(ckpt["model"])
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        raise ValueError(f"{path} is not a lesion proposal classifier weights file ({exc})") from None
+        raise UnusableLpcWeightsError(f"{path} is not a lesion proposal classifier weights file ({exc})") from None
     return LesionProposalClassifier(model, config, resolve_device(device), f"{MODEL_NAME} {ckpt.get('version', '')}".strip())

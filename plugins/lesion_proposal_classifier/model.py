@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from plugins.lesion_proposal_classifier.config import LpcConfig
+from .config import LpcConfig
 
 
 class BasicBlock(nn.Module):

@@ -12,9 +12,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from plugins.lesion_proposal_classifier.config import LpcConfig
-from plugins.lesion_proposal_classifier.inference import resolve_device
-from plugins.lesion_proposal_classifier.model import MultiViewLPC
+from .config import LpcConfig
+from .inference import resolve_device
+from .model import MultiViewLPC
 
 WEIGHTS_FILE = "lpc.pt"
 LOG_FILE = "lpc_train_log.json"

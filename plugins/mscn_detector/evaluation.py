@@ -20,7 +20,7 @@ from liverview.detection.proposals import ProposalSet, write_proposals
 from liverview.io.volumes import read_volume
 from liverview.metrics.detection import DetectionReport, evaluate_detections, format_report
 from liverview.metrics.ground_truth import GroundTruthLesion, read_phantom_ground_truth
-from plugins.mscn_detector.inference import Detector, load_detector
+from .inference import Detector, load_detector
 
 
 def phantom_phases(folder: Path) -> tuple[dict[PhaseKind, object], PhaseKind]:

@@ -29,11 +29,12 @@ from liverview.core.volume import Volume
 from liverview.detection.proposals import Detection2D, Proposal3D, ProposalSet
 from liverview.detection.stacking import SCORE_THRESHOLD, merge_fragments, stack_detections
 from liverview.ml.device import resolve_device
-from plugins.mscn_detector.config import DetectorConfig
-from plugins.mscn_detector.dataset import slice_stack
-from plugins.mscn_detector.decoding import decode
-from plugins.mscn_detector.model import MultiPhaseCenterNet
-from plugins.mscn_detector.preprocess import InvalidInputError, prepare_phases
+from liverview.plugin_api.errors import Cancelled, ModelError, WeightsMissingError
+from .config import DetectorConfig
+from .dataset import slice_stack
+from .decoding import decode
+from .model import MultiPhaseCenterNet
+from .preprocess import InvalidInputError, prepare_phases
 
 MODEL_NAME = "mscn_detector"
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "mscn_detector" / "mscn_detector.pt"
@@ -43,14 +44,16 @@ TRAIN_COMMAND = ("liverview train-detector --data PHANTOMS --out runs/mscn  "
 __all__ = ["Detector", "DetectionCancelled", "InvalidInputError", "load_detector", "resolve_device"]
 
 
-class DetectionCancelled(Exception):
+class DetectionCancelled(Cancelled):
     """The caller's cancelled() turned true; no proposals were produced."""
 
 
-class WeightsNotFoundError(FileNotFoundError):
+class WeightsNotFoundError(WeightsMissingError):
     """The weights file does not exist (the message says how to train it)."""
 
 
+class UnusableWeightsError(ModelError, ValueError):
+    """The file is not an mscn_detector checkpoint."""
 
 
 class Detector:
@@ -141,7 +144,7 @@ def load_detector(weights: str | Path | None = None, device: str = "auto") -> De
         model = MultiPhaseCenterNet(config)
         model.load_state_dict(ckpt["model"])
     except (KeyError, RuntimeError, ValueError, EOFError, OSError) as exc:
-        raise ValueError(f"{path} is not a usable mscn_detector checkpoint ({exc})") from None
+        raise UnusableWeightsError(f"{path} is not a usable mscn_detector checkpoint ({exc})") from None
     model.float()
     name = f"{MODEL_NAME}/{ckpt.get('version', '0')}"
     return Detector(model, config, name, dev)

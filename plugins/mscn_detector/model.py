@@ -6,11 +6,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from plugins.mscn_detector.backbone import ResNetBackbone
-from plugins.mscn_detector.config import DetectorConfig
-from plugins.mscn_detector.cross_phase_attention import CrossPhaseAttention
-from plugins.mscn_detector.heads import CenterNetHeads
-from plugins.mscn_detector.pyramid import FeaturePyramid
+from .backbone import ResNetBackbone
+from .config import DetectorConfig
+from .cross_phase_attention import CrossPhaseAttention
+from .heads import CenterNetHeads
+from .pyramid import FeaturePyramid
 
 
 class MultiPhaseCenterNet(nn.Module):

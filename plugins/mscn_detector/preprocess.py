@@ -22,12 +22,13 @@ from scipy import ndimage
 
 from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
-from plugins.mscn_detector.config import DetectorConfig
+from liverview.plugin_api.errors import ModelInputError
+from .config import DetectorConfig
 
 AIR_HU = -1000.0
 
 
-class InvalidInputError(ValueError):
+class InvalidInputError(ModelInputError):
     """A volume the detector cannot use (only NaNs, no reference phase, ...)."""
 
 

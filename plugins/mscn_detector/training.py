@@ -13,12 +13,12 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from plugins.mscn_detector.config import DetectorConfig
-from plugins.mscn_detector.dataset import (BatchSampler, PreparedCase, TrainingCase, TrainingLesion,
+from .config import DetectorConfig
+from .dataset import (BatchSampler, PreparedCase, TrainingCase, TrainingLesion,
                                            load_cases_from_folder, prepare_case)
-from plugins.mscn_detector.inference import resolve_device
-from plugins.mscn_detector.losses import detection_loss
-from plugins.mscn_detector.model import MultiPhaseCenterNet
+from .inference import resolve_device
+from .losses import detection_loss
+from .model import MultiPhaseCenterNet
 
 __all__ = ["TrainingCase", "TrainingLesion", "load_cases_from_folder", "train_detector", "CHECKPOINT_FILE",
            "WEIGHTS_FILE"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -18,25 +17,21 @@ import torch
 from scipy import ndimage
 
 from liverview.ml.device import resolve_device as pick_device
+from liverview.plugin_api.errors import ModelError, WeightsMissingError
 from liverview.us.clicks import Click
-from plugins.us_clickseg.crop import net_input, paste_back
-from plugins.us_clickseg.model import CLASS_NAMES, MALIGNANT_CLASSES, JointSegClsNet, NetConfig
+from liverview.us.prediction import UsPrediction
+from .crop import net_input, paste_back
+from .model import CLASS_NAMES, MALIGNANT_CLASSES, JointSegClsNet, NetConfig
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "us_clickseg" / "us_clickseg.pt"
 
 
-class UsModelError(RuntimeError):
+class UsModelError(ModelError):
     """Weights missing or not a us_clickseg checkpoint."""
 
 
-@dataclass
-class UsPrediction:
-    mask: np.ndarray  # bool [H, W] at the image's native resolution
-    class_probs: dict[str, float]  # over CLASS_NAMES
-    malignant_prob: float  # metastasis + hcc
-    time_ms: float
-    probability: np.ndarray | None = field(default=None, repr=False)  # float32 [H, W] lesion probability
-
+class UsWeightsMissingError(UsModelError, WeightsMissingError):
+    """No weights file where one was asked for."""
 
 
 
@@ -127,7 +122,7 @@ def load_segmenter(weights: str | Path | None = None, device: str = "auto") -> U
     """Load weights (default: models/us_clickseg/us_clickseg.pt, synthetic-trained) on the chosen device."""
     path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
     if not path.is_file():
-        raise UsModelError(f"no us_clickseg weights at {path}: train them with `liverview train-us` "
+        raise UsWeightsMissingError(f"no us_clickseg weights at {path}: train them with `liverview train-us` "
                            "or pass --weights")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)

@@ -9,8 +9,9 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-CLASS_NAMES: tuple[str, ...] = ("cyst", "hemangioma", "metastasis", "hcc")
-MALIGNANT_CLASSES: tuple[str, ...] = ("metastasis", "hcc")
+from liverview.us.prediction import MALIGNANT_CLASSES, US_CLASS_NAMES as CLASS_NAMES
+
+__all__ = ["CLASS_NAMES", "MALIGNANT_CLASSES", "NetConfig", "JointSegClsNet"]
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from plugins.us_clickseg.dataset import LoadedLesion, training_sample
-from plugins.us_clickseg.inference import pick_device, save_checkpoint_weights
-from plugins.us_clickseg.losses import binary_focal_from_classes, class_focal_loss, pixel_focal_loss
-from plugins.us_clickseg.model import CLASS_NAMES, MALIGNANT_CLASSES, JointSegClsNet, NetConfig
+from .dataset import LoadedLesion, training_sample
+from .inference import pick_device, save_checkpoint_weights
+from .losses import binary_focal_from_classes, class_focal_loss, pixel_focal_loss
+from .model import CLASS_NAMES, MALIGNANT_CLASSES, JointSegClsNet, NetConfig
 
 CHECKPOINT_FILE = "checkpoint.pt"
 WEIGHTS_FILE = "us_clickseg.pt"

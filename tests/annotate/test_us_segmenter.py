@@ -12,7 +12,7 @@ from liverview.plugin_registry import discover_plugins
 def _plugin(root: Path, name: str, modalities: list[str], weights: str | None = None) -> None:
     folder = root / name
     folder.mkdir(parents=True)
-    item = {"kind": "segmenter", "command": "plugins.us_clickseg.inference:load_segmenter", "title": name,
+    item = {"kind": "click-segmenter", "command": "liverview_plugins.us_clickseg.inference:load_segmenter", "title": name,
             "modalities": modalities}
     if weights:
         item["weights"] = weights

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def phantom_project(tmp_path_factory):
-    from plugins.mscn_detector.inference import load_detector
+    from liverview_plugins.mscn_detector.inference import load_detector
 
     threads = torch.get_num_threads()
     torch.set_num_threads(2)

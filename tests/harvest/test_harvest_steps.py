@@ -8,7 +8,7 @@ from liverview.core.volume import Volume
 from liverview.detection.proposals import Proposal3D
 from liverview.harvest.lesion_score import ScoredProposal
 from liverview.harvest.rounds import split_proposals
-from liverview.harvest.steps import (HarvestStudy, classifier_samples, detector_training_cases, harvest_volumes,
+from liverview.harvest.steps import (HarvestStudy, classifier_examples, detector_training_cases, harvest_volumes,
                                      mark_box_ijk, simulated_decisions)
 from liverview.metrics.ground_truth import GroundTruthLesion
 
@@ -60,23 +60,33 @@ def test_training_cases_carry_marks_harvested_lesions_and_hard_negatives(two_stu
     assert b.lesions[1].box_ijk == (5, 5, 1, 14, 14, 2) and b.lesions[1].key_slice == 1
 
 
-def test_classifier_samples_are_accepted_and_mark_hits_vs_rejected(two_studies):
+def test_classifier_examples_are_accepted_and_mark_hits_vs_rejected(two_studies):
+    studies, props = two_studies
+    sets = split_proposals(harvest_volumes(studies, props))
+    a, b = classifier_examples(studies, props, sets)
+    assert (a.name, list(a.proposals), list(a.labels)) == ("A", [props["A"][0], props["A"][1]], [True, False])
+    assert (b.name, list(b.proposals), list(b.labels)) == ("B", [props["B"][0]], [True])
+    assert [e.name for e in classifier_examples(studies, props, sets, only={"B"})] == ["B"]
+
+
+def test_lpc_trainer_makes_three_view_crops_of_every_labelled_proposal(two_studies, tmp_path):
     pytest.importorskip("torch")
-    from plugins.lesion_proposal_classifier.config import LpcConfig
+    from liverview_plugins.lesion_proposal_classifier.crops import multiview_crops
+    from liverview_plugins.lesion_proposal_classifier.trainer import config_from_options
 
     studies, props = two_studies
     sets = split_proposals(harvest_volumes(studies, props))
-    x, y, keys = classifier_samples(studies, props, sets, LpcConfig(phases=("non-contrast",), crop_px=16))
-    assert keys == [("A", 0), ("A", 1), ("B", 0)] and y.tolist() == [True, False, True]
-    assert x.shape == (3, 3, 1, 16, 16)
+    cfg = config_from_options({"phases": ["non-contrast"], "crop_px": 16})
+    x = [multiview_crops(e.volumes, e.reference, list(e.proposals), cfg) for e in classifier_examples(studies, props, sets)]
+    assert [c.shape for c in x] == [(2, 3, 1, 16, 16), (1, 3, 1, 16, 16)]
 
 
 def test_crossfit_scores_reviewed_studies_with_the_fold_that_did_not_see_them(tmp_path):
     pytest.importorskip("torch")
-    from plugins.lesion_proposal_classifier.config import LpcConfig
-    from plugins.lesion_proposal_classifier.inference import load_lpc
+    from liverview_plugins.lesion_proposal_classifier.inference import load_lpc
 
     from liverview.harvest.steps import crossfit_classifier_scores
+    from liverview.plugin_registry import discover_plugins
 
     rng = np.random.default_rng(0)
     vol = Volume(rng.normal(0, 30, (12, 48, 48)).astype(np.float32), (1.0, 1.0, 2.5))
@@ -90,8 +100,9 @@ def test_crossfit_scores_reviewed_studies_with_the_fold_that_did_not_see_them(tm
     props = {s.volume: [Proposal3D((10, 10, 20, 20), (4, 6), 0.9, 5, {"cyst": 1}),
                         Proposal3D((30, 30, 40, 40), (4, 6), 0.8, 5, {"hcc": 1})] for s in studies}
     sets = split_proposals(harvest_volumes(studies, props))
-    cfg = LpcConfig(phases=("non-contrast",), crop_px=16, stage_channels=(8,), epochs=2, batch_size=4)
-    scores, counts = crossfit_classifier_scores(studies, props, sets, tmp_path, cfg, folds=2, device="cpu")
+    options = {"phases": ["non-contrast"], "crop_px": 16, "stage_channels": [8], "epochs": 2, "batch_size": 4}
+    lpc = discover_plugins().resolve("proposal-classifier")
+    scores, counts = crossfit_classifier_scores(studies, props, sets, tmp_path, lpc, options, folds=2, device="cpu")
     assert counts == [(2, 1), (2, 1)]  # each fold: the other M's lesion + H's mark hit vs the other M's rejection
     f0, f1 = (load_lpc(tmp_path / f"fold{f}" / "lpc.pt", device="cpu") for f in (0, 1))
     assert scores["M1"] == pytest.approx(f0.score({NC: vol}, NC, props["M1"]).tolist(), abs=1e-6)

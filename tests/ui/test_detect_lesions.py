@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtWidgets
 from liverview.synth.ct_phantom import generate_ct_study, write_phantom_study
 from liverview.ui.main_window import MainWindow
 
-pytest.importorskip("plugins.mscn_detector.inference")
+pytest.importorskip("liverview_plugins.mscn_detector.inference")
 pytestmark = pytest.mark.gui
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,8 +27,8 @@ def tiny_phantom():
 @pytest.fixture(scope="module")
 def tiny_detector_plugin(tiny_phantom, tmp_path_factory):
     """A plugin folder whose detector contribution is the real mscn_detector with weights trained 20 steps."""
-    from plugins.mscn_detector.config import DetectorConfig
-    from plugins.mscn_detector.training import load_cases_from_folder, train_detector
+    from liverview_plugins.mscn_detector.config import DetectorConfig
+    from liverview_plugins.mscn_detector.training import load_cases_from_folder, train_detector
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("detector")
@@ -97,7 +97,7 @@ def test_detect_in_background_then_proposals_in_list_panes_and_store(window, qtb
 
 def test_cancel_stops_the_detector_and_stores_nothing(window, qtbot):
     """The real detector, held after its first progress report until Cancel is clicked."""
-    from plugins.mscn_detector.inference import load_detector
+    from liverview_plugins.mscn_detector.inference import load_detector
 
     detection = window.review.detection
     from liverview.ui.detection.detect_action import find_detector

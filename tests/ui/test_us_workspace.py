@@ -30,9 +30,9 @@ def _tiny_segmenter_plugin(root: Path) -> Path:
     import cv2
 
     from liverview.synth.us_phantom import generate_us_phantom
-    from plugins.us_clickseg.dataset import load_lesions, load_records
-    from plugins.us_clickseg.model import NetConfig
-    from plugins.us_clickseg.training import TrainConfig, train
+    from liverview.us.lesion_dataset import load_lesions, load_records
+    from liverview_plugins.us_clickseg.model import NetConfig
+    from liverview_plugins.us_clickseg.training import TrainConfig, train
 
     data = root / "data"
     (data / "images").mkdir(parents=True)
@@ -380,7 +380,7 @@ def test_choosing_another_model_segments_the_same_clicks_again_with_it(qtbot, tm
     plugin = tmp_path / "plugins" / "two_models"
     plugin.mkdir(parents=True)
     (plugin / "w.pt").symlink_to(weights)
-    item = {"kind": "segmenter", "command": "plugins.us_clickseg.inference:load_segmenter", "modalities": ["US"],
+    item = {"kind": "click-segmenter", "command": "liverview_plugins.us_clickseg.inference:load_segmenter", "modalities": ["US"],
             "weights": "w.pt"}
     (plugin / "plugin.json").write_text(json.dumps({
         "name": "two_models", "display_name": "two", "version": "1", "description": "",

@@ -2,8 +2,8 @@
 progress bar and Cancel; its proposals are stored in the project and shown in the review dock (sorted
 by score) and as boxes in every pane.
 
-A detector contribution's command is a factory ``load_detector(weights=None, device="auto")`` returning
-an object with ``name`` and ``detect(volumes, reference, progress=None, cancelled=None) -> ProposalSet``.
+The detector is the registry's default ``detector`` contribution, or the one chosen in Review > Detector;
+it is created through ``Contribution.create`` and follows ``liverview.plugin_api.LesionDetector``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from liverview.core.study import PhaseKind, Study
 from liverview.detection.proposals import ProposalSet
-from liverview.plugin_registry import Contribution, PluginError, discover_plugins
+from liverview.plugin_registry import Contribution, ContributionNotFoundError, PluginError, discover_plugins
 from liverview.review.proposal_import import ProposalGridError, ProposalImport, records_from_set
 from liverview.ui.job_bar import JobBar
 from liverview.ui.window_services import StudyHost
@@ -29,15 +29,23 @@ class DetectionUnavailable(RuntimeError):
     """No detector plugin can be used; the message says why and what to install."""
 
 
-def find_detector(plugin_dirs: list[Path] | None = None) -> Contribution:
-    """The first detector contribution of the plugin registry."""
+def find_detector(plugin_dirs: list[Path] | None = None, name: str | None = None) -> Contribution:
+    """The registry's detector called ``name``, or its default detector."""
+    try:
+        return discover_plugins(plugin_dirs).resolve("detector", name)
+    except ContributionNotFoundError as exc:
+        raise DetectionUnavailable(str(exc)) from None
+
+
+def detector_names(plugin_dirs: list[Path] | None = None) -> list[tuple[str, str, bool]]:
+    """(name, title, is default) of every detector the registry offers, the default first."""
     catalog = discover_plugins(plugin_dirs)
     found = catalog.contributions("detector")
     if not found:
-        problems = "; ".join(catalog.problems[:5])
-        raise DetectionUnavailable("no detector plugin is installed (a plugin.json contributing kind 'detector')"
-                                   + (f"; plugin problems: {problems}" if problems else ""))
-    return found[0]
+        return []
+    default = catalog.resolve("detector").name
+    rows = [(c.name, c.title, c.name == default) for c in found]
+    return sorted(rows, key=lambda r: not r[2])
 
 
 def detector_inputs(study: Study) -> tuple[dict[PhaseKind, Any], PhaseKind]:
@@ -61,6 +69,7 @@ class DetectionController:
         self.add_proposals = add_proposals
         self.action = action
         self.plugin_dirs = plugin_dirs
+        self.model_name: str | None = None  # None: the registry's default detector
         self.runner = JobRunner(max_threads=1)
         self.job: Job | None = None
         self.bar = JobBar()  # its own bar: a detection can run beside a registration
@@ -82,16 +91,18 @@ class DetectionController:
             return self.job
         try:
             if self.factory_override is not None:
-                factory, weights = self.factory_override, None
+                make = self.factory_override
             else:
-                contribution = find_detector(self.plugin_dirs)
+                contribution = find_detector(self.plugin_dirs, self.model_name)
                 if contribution.weights is not None and not contribution.weights.is_file():
                     raise DetectionUnavailable(
                         f"the weights of '{contribution.title}' ({contribution.plugin}) are not there yet: "
-                        f"{contribution.weights}. Train them (see models/ and the plugin's README) or import "
+                        f"{contribution.weights}. Train them (see its model card) or import "
                         "proposals from a file (Review > Import proposals).")
-                factory = contribution.load()
-                weights = contribution.weights
+                contribution.load()  # an uninstalled module is reported now, not from the worker
+
+                def make(device: str = "auto", c: Contribution = contribution) -> Any:
+                    return c.create(device=device)
         except (DetectionUnavailable, PluginError) as exc:
             self.host.show_error("Lesion detection unavailable", str(exc))
             return None
@@ -99,7 +110,7 @@ class DetectionController:
 
         def work(progress, cancelled):
             progress(0.0)
-            detector = factory(weights=weights, device="auto") if weights is not None else factory(device="auto")
+            detector = make(device="auto")
             if cancelled():
                 return None
             result = detector.detect(volumes, reference, progress=progress, cancelled=cancelled)
@@ -116,6 +127,25 @@ class DetectionController:
         job.ended.connect(self._ended)
         self.host.notify("Detecting lesions in the background...")
         return job
+
+    def fill_model_menu(self, menu: QtWidgets.QMenu) -> None:
+        """One checkable entry per detector of the registry; the checked one runs on Detect lesions."""
+        menu.clear()
+        group = QtGui.QActionGroup(menu)
+        rows = detector_names(self.plugin_dirs)
+        for name, title, is_default in rows:
+            action = menu.addAction(f"{title} ({name})" + (" - default" if is_default else ""))
+            action.setCheckable(True)
+            action.setChecked(name == self.model_name or (self.model_name is None and is_default))
+            action.setData(name)
+            group.addAction(action)
+            action.triggered.connect(lambda _=False, n=name: self.choose_model(n))
+        if not rows:
+            menu.addAction("(no detector installed)").setEnabled(False)
+
+    def choose_model(self, name: str | None) -> None:
+        self.model_name = name
+        self.host.notify(f"Detect lesions will use the detector '{name or 'default'}'")
 
     def _ended(self) -> None:
         self.action.setEnabled(True)

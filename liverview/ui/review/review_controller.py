@@ -84,6 +84,9 @@ class ReviewController:
 
         self.detection = DetectionController(window, host, self.add_imported, self.detect_action)
         self.detect_action.triggered.connect(self.detection.start)
+        self.detector_menu = QtWidgets.QMenu("Detector", menu)  # filled when opened: plugins may change
+        self.detector_menu.aboutToShow.connect(lambda: self.detection.fill_model_menu(self.detector_menu))
+        menu.insertMenu(self.import_action, self.detector_menu)
 
     # --- per study ---------------------------------------------------------------------------------
     def study_opened(self) -> None:

@@ -7,11 +7,11 @@ import torch
 from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.detection.proposals import Proposal3D
-from plugins.lesion_proposal_classifier.config import LpcConfig
-from plugins.lesion_proposal_classifier.crops import multiview_crops
-from plugins.lesion_proposal_classifier.inference import LpcWeightsNotFoundError, load_lpc
-from plugins.lesion_proposal_classifier.model import MultiViewLPC
-from plugins.lesion_proposal_classifier.training import train_lpc
+from liverview_plugins.lesion_proposal_classifier.config import LpcConfig
+from liverview_plugins.lesion_proposal_classifier.crops import multiview_crops
+from liverview_plugins.lesion_proposal_classifier.inference import LpcWeightsNotFoundError, load_lpc
+from liverview_plugins.lesion_proposal_classifier.model import MultiViewLPC
+from liverview_plugins.lesion_proposal_classifier.training import train_lpc
 
 NC, ART = PhaseKind.NON_CONTRAST, PhaseKind.ARTERIAL
 

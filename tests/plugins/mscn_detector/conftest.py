@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from liverview.synth.ct_phantom import generate_ct_study, write_phantom_study
-from plugins.mscn_detector.config import DetectorConfig
+from liverview_plugins.mscn_detector.config import DetectorConfig
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
-from plugins.mscn_detector.cross_phase_attention import CrossPhaseAttention
-from plugins.mscn_detector.decoding import decode
-from plugins.mscn_detector.losses import focal_loss, hnsl_target
-from plugins.mscn_detector.model import MultiPhaseCenterNet
-from plugins.mscn_detector.targets import SliceBox, build_targets
+from liverview_plugins.mscn_detector.cross_phase_attention import CrossPhaseAttention
+from liverview_plugins.mscn_detector.decoding import decode
+from liverview_plugins.mscn_detector.losses import focal_loss, hnsl_target
+from liverview_plugins.mscn_detector.model import MultiPhaseCenterNet
+from liverview_plugins.mscn_detector.targets import SliceBox, build_targets
 
 
 def test_heads_have_class_agnostic_wh_and_offset_channels_at_stride_4(tiny_config):
@@ -91,8 +91,8 @@ def test_decoding_finds_a_planted_peak():
 
 
 def test_a_lesion_of_unknown_class_trains_only_the_lesion_channel():
-    from plugins.mscn_detector.losses import detection_loss
-    from plugins.mscn_detector.targets import UNKNOWN_CLASS
+    from liverview_plugins.mscn_detector.losses import detection_loss
+    from liverview_plugins.mscn_detector.targets import UNKNOWN_CLASS
 
     t = build_targets([SliceBox(8, 8, 24, 24, UNKNOWN_CLASS)], 8, 8, 4, stride=4)
     assert t["heatmap"][4, 4, 4] == 1.0 and t["heatmap"][:4].max() == 0.0 and t["mask"][4, 4] == 1.0

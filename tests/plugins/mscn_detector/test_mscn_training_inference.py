@@ -10,16 +10,16 @@ from liverview.cli import main as cli_main
 from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.detection.proposals import read_proposals
-from plugins.mscn_detector.dataset import prepare_case
-from plugins.mscn_detector.evaluation import phantom_phases
-from plugins.mscn_detector.inference import DetectionCancelled, load_detector
-from plugins.mscn_detector.preprocess import InvalidInputError
-from plugins.mscn_detector.training import CHECKPOINT_FILE, load_cases_from_folder, train_detector
+from liverview_plugins.mscn_detector.dataset import prepare_case
+from liverview_plugins.mscn_detector.evaluation import phantom_phases
+from liverview_plugins.mscn_detector.inference import DetectionCancelled, load_detector
+from liverview_plugins.mscn_detector.preprocess import InvalidInputError
+from liverview_plugins.mscn_detector.training import CHECKPOINT_FILE, load_cases_from_folder, train_detector
 
 
 @pytest.fixture(scope="module")
 def tiny_weights(tiny_phantom_dir, tmp_path_factory):
-    from plugins.mscn_detector.config import DetectorConfig
+    from liverview_plugins.mscn_detector.config import DetectorConfig
 
     torch.set_num_threads(1)
     cfg = DetectorConfig(n_slices=3, pixel_mm=6.4, stage_channels=(4, 8, 8, 8), pyramid_channels=8,
@@ -48,7 +48,7 @@ def test_train_two_steps_then_resume_from_the_checkpoint(tiny_weights, tiny_phan
     run = tiny_weights.parent
     ckpt = torch.load(run / CHECKPOINT_FILE, weights_only=False)
     assert ckpt["step"] == 2 and tiny_weights.is_file()
-    cfg_more = __import__("plugins.mscn_detector.config", fromlist=["DetectorConfig"]).DetectorConfig.from_dict(
+    cfg_more = __import__("liverview_plugins.mscn_detector.config", fromlist=["DetectorConfig"]).DetectorConfig.from_dict(
         ckpt["config"]).replace(epochs=2)
     messages = []
     train_detector(load_cases_from_folder(tiny_phantom_dir), cfg_more, run, device="cpu", log=messages.append)
@@ -114,7 +114,7 @@ def test_train_detector_cli_rejects_a_missing_folder(tmp_path, capsys):
 
 
 def test_default_weights_load_and_run(tiny_phantom_dir):
-    from plugins.mscn_detector.inference import DEFAULT_WEIGHTS
+    from liverview_plugins.mscn_detector.inference import DEFAULT_WEIGHTS
 
     if not DEFAULT_WEIGHTS.is_file():
         pytest.skip("default weights not present in models/mscn_detector")

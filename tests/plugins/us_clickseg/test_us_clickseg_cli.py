@@ -1,5 +1,6 @@
 """train-us (a few steps, exact resume), us-segment and eval-us end to end on a tiny synthetic set."""
 
+import re
 import csv
 import json
 
@@ -11,7 +12,7 @@ import torch
 from liverview.cli import main
 from liverview.synth.us_phantom import write_us_dataset
 from liverview.us.clicks import Click, box_to_clicks
-from plugins.us_clickseg.inference import UsModelError, load_segmenter
+from liverview_plugins.us_clickseg.inference import UsModelError, load_segmenter
 
 TINY = ["--input-size", "32", "--widths", "4", "8", "16", "--batch-size", "2", "--threads", "1"]
 
@@ -78,7 +79,7 @@ def test_us_segment_user_errors(tiny_set, tmp_path, capsys):
     assert main(["us-segment", str(img), "--out", str(tmp_path / "m.png")]) == 2
     assert main(["us-segment", str(img), "--click", "10", "10", "--out", str(tmp_path / "m.png"),
                  "--weights", str(tmp_path / "none.pt")]) == 2
-    assert "no us_clickseg weights" in capsys.readouterr().err
+    assert re.search(r"'us_clickseg'\): weights .*none\.pt not found", capsys.readouterr().err)
 
 
 def test_eval_us_on_a_tiny_set(tiny_set, tmp_path, capsys):

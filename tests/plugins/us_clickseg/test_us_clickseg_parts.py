@@ -7,10 +7,10 @@ import torch.nn.functional as F
 
 from liverview.metrics.segmentation import jaccard_index
 from liverview.us.clicks import Click, box_to_clicks
-from plugins.us_clickseg.click_simulation import centre_click, eval_box, lesion_distances, simulate_clicks
-from plugins.us_clickseg.crop import DEFAULT_SIDE_FRACTION, MARGIN, crop_image, crop_window, net_input, paste_back
-from plugins.us_clickseg.losses import binary_focal_from_classes, class_focal_loss, pixel_focal_loss
-from plugins.us_clickseg.model import JointSegClsNet, NetConfig
+from liverview.us.click_simulation import centre_click, eval_box, lesion_distances, simulate_clicks
+from liverview_plugins.us_clickseg.crop import DEFAULT_SIDE_FRACTION, MARGIN, crop_image, crop_window, net_input, paste_back
+from liverview_plugins.us_clickseg.losses import binary_focal_from_classes, class_focal_loss, pixel_focal_loss
+from liverview_plugins.us_clickseg.model import JointSegClsNet, NetConfig
 
 
 def _disc(shape=(200, 300), c=(150, 90), r=30):
@@ -103,10 +103,10 @@ def test_network_shapes():
 
 def test_manifest_offers_the_segmenters_with_their_weights():
     from liverview.plugin_registry import discover_plugins
-    from plugins.us_clickseg.inference import DEFAULT_WEIGHTS, load_segmenter
+    from liverview_plugins.us_clickseg.inference import DEFAULT_WEIGHTS, load_segmenter
 
     catalog = discover_plugins(include_entry_points=False)
-    mine = [c for c in catalog.contributions("segmenter") if c.plugin == "us_clickseg"]
+    mine = [c for c in catalog.contributions("click-segmenter") if c.plugin == "us_clickseg"]
     assert len(mine) == 2
     assert all(c.load() is load_segmenter for c in mine)
     assert mine[0].weights.name == "us_clickseg.pt" and mine[0].weights.resolve() == DEFAULT_WEIGHTS.resolve()

@@ -10,8 +10,8 @@ from liverview.cli import main
 from liverview.metrics.segmentation import jaccard_index
 from liverview.synth.us_phantom import US_LESION_CLASSES, generate_us_phantom
 from liverview.us.clicks import box_to_clicks
-from plugins.us_clickseg.click_simulation import eval_box
-from plugins.us_clickseg.inference import DEFAULT_WEIGHTS, load_segmenter
+from liverview.us.click_simulation import eval_box
+from liverview_plugins.us_clickseg.inference import DEFAULT_WEIGHTS, load_segmenter
 from tests.us.test_us_image import _write_us_dicom
 
 needs_weights = pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="models/us_clickseg weights not present")
@@ -50,7 +50,7 @@ def test_us_segment_on_calibrated_dicom_reports_mm(tmp_path, capsys):
 
 
 def test_busi_records_split_by_image_number_and_skip_normals(shared_data):
-    from plugins.us_clickseg.dataset import load_records
+    from liverview.us.lesion_dataset import load_records
 
     busi = shared_data / "busi-subset"
     if not busi.is_dir():

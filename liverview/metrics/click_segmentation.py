@@ -1,9 +1,12 @@
-"""Evaluate the click segmenter on lesion records: Jaccard, 4-class and benign/malignant metrics, and
-OpenCV GrabCut started from the same box as a baseline."""
+"""Evaluate a click segmenter (liverview.plugin_api.ClickSegmenter) on lesion records: Jaccard, 4-class and
+benign/malignant metrics, and, from the very same box, three baselines that never look at a model: the
+ellipse inscribed in the box, the filled box, and OpenCV GrabCut. A model earns its place only by
+beating the ellipse a reader could drag by hand."""
 
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass, field
 
 import cv2
@@ -11,11 +14,11 @@ import numpy as np
 
 from liverview.metrics.classification import accuracy, binary_auroc, one_vs_rest_auroc, youden_point
 from liverview.metrics.segmentation import jaccard_index
+from liverview.plugin_api.protocols import ClickSegmenter
+from liverview.us.click_simulation import centre_click, eval_box
 from liverview.us.clicks import box_to_clicks
-from plugins.us_clickseg.click_simulation import centre_click, eval_box
-from plugins.us_clickseg.dataset import LoadedLesion
-from plugins.us_clickseg.inference import UsSegmenter
-from plugins.us_clickseg.model import CLASS_NAMES
+from liverview.us.lesion_dataset import LoadedLesion
+from liverview.us.prediction import US_CLASS_NAMES as CLASS_NAMES
 
 MODES = ("one-click", "two-click")
 
@@ -28,6 +31,8 @@ class LesionResult:
     class_probs: list[float]
     malignant_prob: float
     time_ms: float
+    ellipse_jaccard: float | None = None  # baselines from the same box (two-click mode only)
+    box_jaccard: float | None = None
     grabcut_jaccard: float | None = None
     grabcut_empty: bool = False
 
@@ -39,6 +44,8 @@ class EvalReport:
     jaccard_mean: float
     jaccard_median: float
     time_ms_median: float
+    ellipse_jaccard_mean: float | None = None
+    box_jaccard_mean: float | None = None
     grabcut_jaccard_mean: float | None = None
     grabcut_empty: int | None = None  # lesions where GrabCut collapsed to an empty mask
     four_class_accuracy: float | None = None
@@ -65,22 +72,42 @@ def grabcut_from_box(image: np.ndarray, box: tuple[float, float, float, float], 
     return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
 
 
-def _seed(key: str) -> int:
-    return int.from_bytes(key.encode()[-8:].rjust(8, b"\0"), "little") % (2 ** 31)
+def ellipse_in_box(shape: tuple[int, int], box: tuple[float, float, float, float]) -> np.ndarray:
+    """The ellipse inscribed in the box (axes along the image axes), as a mask: what a reader drags by hand."""
+    x0, y0, x1, y1 = box
+    cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, max((x1 - x0) / 2, 0.5), max((y1 - y0) / 2, 0.5)
+    yy, xx = np.ogrid[:shape[0], :shape[1]]
+    return ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0
 
 
-def evaluate_lesions(segmenter: UsSegmenter, lesions: list[LoadedLesion], mode: str,
+def filled_box(shape: tuple[int, int], box: tuple[float, float, float, float]) -> np.ndarray:
+    """Every pixel whose centre lies inside the box."""
+    x0, y0, x1, y1 = box
+    yy, xx = np.ogrid[:shape[0], :shape[1]]
+    return (xx >= x0) & (xx <= x1) & (yy >= y0) & (yy <= y1)
+
+
+def lesion_seed(key: str) -> int:
+    """A per-lesion seed from the whole key (CRC-32): lesions whose file names end alike get different
+    box errors (BUSI masks are all called mask.png in their folders)."""
+    return zlib.crc32(key.encode("utf-8")) % (2 ** 31)
+
+
+def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mode: str,
                      grabcut: bool = False) -> tuple[EvalReport, list[LesionResult]]:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     results = []
     for lz in lesions:
         img = lz.image.astype(np.float32)
-        box = eval_box(lz.mask, _seed(lz.record.key))
+        box = eval_box(lz.mask, lesion_seed(lz.record.key))
         clicks = box_to_clicks(*box) if mode == "two-click" else [centre_click(lz.mask)]
         pred = segmenter.predict(img, clicks)
         r = LesionResult(lz.record.key, lz.record.label, jaccard_index(pred.mask, lz.mask),
                          [pred.class_probs[c] for c in CLASS_NAMES], pred.malignant_prob, pred.time_ms)
+        if mode == "two-click":
+            r.ellipse_jaccard = jaccard_index(ellipse_in_box(lz.mask.shape, box), lz.mask)
+            r.box_jaccard = jaccard_index(filled_box(lz.mask.shape, box), lz.mask)
         if grabcut:
             gc = grabcut_from_box(img, box)
             r.grabcut_jaccard, r.grabcut_empty = jaccard_index(gc, lz.mask), not gc.any()
@@ -92,6 +119,9 @@ def summarise(mode: str, results: list[LesionResult], label_mode: str) -> EvalRe
     jac = np.array([r.jaccard for r in results])
     rep = EvalReport(mode, len(results), float(jac.mean()), float(np.median(jac)),
                      float(np.median([r.time_ms for r in results])))
+    if results and results[0].ellipse_jaccard is not None:
+        rep.ellipse_jaccard_mean = float(np.mean([r.ellipse_jaccard for r in results]))
+        rep.box_jaccard_mean = float(np.mean([r.box_jaccard for r in results]))
     if results and results[0].grabcut_jaccard is not None:
         rep.grabcut_jaccard_mean = float(np.mean([r.grabcut_jaccard for r in results]))
         rep.grabcut_empty = sum(r.grabcut_empty for r in results)

@@ -1,0 +1,20 @@
+"""What an ultrasound click segmenter returns (the ClickSegmenter protocol, liverview.plugin_api), and the
+lesion classes its class head speaks of."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+US_CLASS_NAMES: tuple[str, ...] = ("cyst", "hemangioma", "metastasis", "hcc")
+MALIGNANT_CLASSES: tuple[str, ...] = ("metastasis", "hcc")
+
+
+@dataclass
+class UsPrediction:
+    mask: np.ndarray  # bool [H, W] at the image's native resolution
+    class_probs: dict[str, float]  # over US_CLASS_NAMES
+    malignant_prob: float  # metastasis + hcc
+    time_ms: float
+    probability: np.ndarray | None = field(default=None, repr=False)  # float32 [H, W] lesion probability

@@ -1,0 +1,43 @@
+"""The LPC's trainer for LiverView's ProposalClassifierTrainer protocol: options are LpcConfig fields."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from liverview.plugin_api.errors import ModelInputError
+from liverview.plugin_api.protocols import LabelledProposals
+
+from .config import LpcConfig
+from .crops import multiview_crops
+from .training import train_lpc
+
+
+def config_from_options(options: Mapping[str, Any]) -> LpcConfig:
+    known = {f.name for f in dataclasses.fields(LpcConfig)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ModelInputError(f"lesion_proposal_classifier has no training option {', '.join(unknown)} "
+                              f"(known: {', '.join(sorted(known))})")
+    try:
+        return LpcConfig().replace(**options)
+    except (TypeError, ValueError) as exc:
+        raise ModelInputError(str(exc)) from None
+
+
+class LpcTrainer:
+    def train(self, examples: Sequence[LabelledProposals], out_dir: Path, options: Mapping[str, Any],
+              device: str = "auto", log: Callable[[str], None] | None = None) -> Path:
+        config = config_from_options(options)
+        used = [e for e in examples if len(e.proposals)]
+        if not used:
+            raise ModelInputError("the classifier needs labelled proposals to learn from; got none")
+        crops = np.concatenate([multiview_crops(e.volumes, e.reference, list(e.proposals), config) for e in used])
+        labels = np.array([bool(v) for e in used for v in e.labels], bool)
+        try:
+            return train_lpc(crops, labels, config, out_dir, device=device, log=log)
+        except ValueError as exc:
+            raise ModelInputError(str(exc)) from None
