@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--grabcut", action="store_true", help="also run OpenCV GrabCut from the same box")
+    parser.add_argument("--noc", action="store_true",
+                        help="also simulate corrective clicks from none (next click at the largest error region, "
+                             "as RITM) and report NoC@85 / NoC@90, capped at 20")
+    parser.add_argument("--reliability", type=Path, default=None, metavar="PNG",
+                        help="draw the reliability diagram of p(malignant) here")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N lesions")
     parser.add_argument("--json", type=Path, default=None, help="write the report and per-lesion results here")
     parser.set_defaults(func=run)
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         segmenter = create(resolve("click-segmenter", args.model, "US"), args.device, args.weights)
     except (UsDatasetError, ModelError) as exc:
         raise CliError(str(exc)) from exc
-    report, results = evaluate_lesions(segmenter, lesions, args.mode, grabcut=args.grabcut)
+    report, results = evaluate_lesions(segmenter, lesions, args.mode, grabcut=args.grabcut, noc=args.noc)
     print(f"eval-us {args.mode} on {report.n} lesions of {args.data} (split {args.split}), model {segmenter.name} "
           f"({segmenter.label_mode})")
     print(f"  Jaccard mean {report.jaccard_mean:.3f} (median {report.jaccard_median:.3f})")
@@ -70,9 +75,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"  benign vs malignant AUROC {_fmt(report.bm_auroc)}; at Youden's point (p_malignant >= "
           f"{_fmt(report.bm_threshold)}): sensitivity {_fmt(report.sensitivity)}, specificity "
           f"{_fmt(report.specificity)}")
+    if report.bm_ece is not None:
+        print(f"  p(malignant) expected calibration error (10 bins) {report.bm_ece:.3f}")
+    if report.noc85_mean is not None:
+        better, extra = report.refinement_clicks_improving
+        print(f"  NoC@85 {report.noc85_mean:.2f}, NoC@90 {report.noc90_mean:.2f} (cap 20); corrective clicks that "
+              f"raised IoU: {better} of {extra}")
     print(f"  median time per interaction {report.time_ms_median:.1f} ms")
     for note in report.notes:
         print(f"  note: {note}")
+    if args.reliability is not None:
+        from liverview.metrics.calibration import draw_reliability_diagram, reliability_bins
+
+        mal = [r.label in ("metastasis", "hcc", "malignant") for r in results]
+        args.reliability.parent.mkdir(parents=True, exist_ok=True)
+        draw_reliability_diagram(reliability_bins([r.malignant_prob for r in results], mal),
+                                 f"p(malignant), {segmenter.name}, n={len(results)}", args.reliability)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"report": asdict(report), "lesions": [asdict(r) for r in results]},

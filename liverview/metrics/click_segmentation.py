@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 
 from liverview.metrics.classification import accuracy, binary_auroc, one_vs_rest_auroc, youden_point
+from liverview.metrics.calibration import expected_calibration_error
+from liverview.metrics.refinement import RefinementTrace, refine
 from liverview.metrics.segmentation import jaccard_index
 from liverview.plugin_api.protocols import ClickSegmenter
 from liverview.us.click_simulation import centre_click, eval_box
@@ -35,6 +37,9 @@ class LesionResult:
     box_jaccard: float | None = None
     grabcut_jaccard: float | None = None
     grabcut_empty: bool = False
+    noc85: int | None = None  # refinement from no click (liverview.metrics.refinement)
+    noc90: int | None = None
+    refinement_ious: list[float] | None = None
 
 
 @dataclass
@@ -48,6 +53,10 @@ class EvalReport:
     box_jaccard_mean: float | None = None
     grabcut_jaccard_mean: float | None = None
     grabcut_empty: int | None = None  # lesions where GrabCut collapsed to an empty mask
+    noc85_mean: float | None = None
+    noc90_mean: float | None = None
+    refinement_clicks_improving: tuple[int, int] | None = None  # (clicks that raised IoU, extra clicks made)
+    bm_ece: float | None = None  # expected calibration error of p(malignant), 10 bins
     four_class_accuracy: float | None = None
     four_class_auroc: float | None = None
     per_class_auroc: dict[str, float | None] | None = None
@@ -73,9 +82,10 @@ def grabcut_from_box(image: np.ndarray, box: tuple[float, float, float, float], 
 
 
 def ellipse_in_box(shape: tuple[int, int], box: tuple[float, float, float, float]) -> np.ndarray:
-    """The ellipse inscribed in the box (axes along the image axes), as a mask: what a reader drags by hand."""
+    """The ellipse inscribed in the box (axes along the image axes), as a mask: what a reader drags by hand.
+    The box spans pixel centres x0..x1, so its edges (and the ellipse's) lie half a pixel further out."""
     x0, y0, x1, y1 = box
-    cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, max((x1 - x0) / 2, 0.5), max((y1 - y0) / 2, 0.5)
+    cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0 + 1) / 2, (y1 - y0 + 1) / 2
     yy, xx = np.ogrid[:shape[0], :shape[1]]
     return ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0
 
@@ -94,7 +104,9 @@ def lesion_seed(key: str) -> int:
 
 
 def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mode: str,
-                     grabcut: bool = False) -> tuple[EvalReport, list[LesionResult]]:
+                     grabcut: bool = False, noc: bool = False) -> tuple[EvalReport, list[LesionResult]]:
+    """Every lesion with the mode's simulated clicks (and the box baselines in two-click mode); with
+    ``noc``, also the corrective-click simulation from no click (NoC@85 / NoC@90, capped at 20)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     results = []
@@ -111,6 +123,9 @@ def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mod
         if grabcut:
             gc = grabcut_from_box(img, box)
             r.grabcut_jaccard, r.grabcut_empty = jaccard_index(gc, lz.mask), not gc.any()
+        if noc:
+            trace = refine(lambda clicks, im=img: segmenter.predict(im, list(clicks)).mask, lz.mask)
+            r.noc85, r.noc90, r.refinement_ious = trace.noc(0.85), trace.noc(0.90), trace.ious
         results.append(r)
     return summarise(mode, results, segmenter.label_mode), results
 
@@ -122,6 +137,11 @@ def summarise(mode: str, results: list[LesionResult], label_mode: str) -> EvalRe
     if results and results[0].ellipse_jaccard is not None:
         rep.ellipse_jaccard_mean = float(np.mean([r.ellipse_jaccard for r in results]))
         rep.box_jaccard_mean = float(np.mean([r.box_jaccard for r in results]))
+    if results and results[0].noc85 is not None:
+        rep.noc85_mean = float(np.mean([r.noc85 for r in results]))
+        rep.noc90_mean = float(np.mean([r.noc90 for r in results]))
+        steps = [RefinementTrace(r.refinement_ious or []).improvements for r in results]
+        rep.refinement_clicks_improving = (sum(a for a, _ in steps), sum(b for _, b in steps))
     if results and results[0].grabcut_jaccard is not None:
         rep.grabcut_jaccard_mean = float(np.mean([r.grabcut_jaccard for r in results]))
         rep.grabcut_empty = sum(r.grabcut_empty for r in results)
@@ -142,6 +162,7 @@ def summarise(mode: str, results: list[LesionResult], label_mode: str) -> EvalRe
         rep.bm_auroc = binary_auroc(mal, [r.malignant_prob for r in results])
         op = youden_point(mal, [r.malignant_prob for r in results])
         rep.bm_threshold, rep.sensitivity, rep.specificity = op.threshold, op.sensitivity, op.specificity
+        rep.bm_ece = expected_calibration_error([r.malignant_prob for r in results], mal)
     except ValueError as exc:
         rep.notes.append(f"benign/malignant AUROC not computable: {exc}")
     return rep

@@ -4,18 +4,24 @@ Training sequences (several per image, drawn fresh from a seeded generator):
 - "paper": 1-5 foreground clicks inside the lesion, 0-10 background clicks in a band around it;
 - "box": two-click mode, a box with positional error (slightly enlarged) -> 1 fg centre + 4 bg
   corners, sometimes followed by 1-2 refinement clicks (fg inside / bg just outside);
-- "one": one foreground click near the lesion centre.
-Evaluation uses :func:`eval_box` (box error seeded per image) and :func:`centre_click`.
+- "one": one foreground click near the lesion centre;
+- "corrective": a box or one click, then 1-3 clicks where a plausible wrong mask (the ellipse in the
+  box, the lesion grown, shrunk or shifted) is most wrong, as a reader corrects a result: a model
+  trained without them learns to ignore every click after the first few.
+Evaluation uses :func:`eval_box` (box error seeded per image), :func:`centre_click` and, for
+refinement, liverview.metrics.refinement.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
 from liverview.us.clicks import Click, box_to_clicks
 
-MODE_WEIGHTS = {"paper": 0.4, "box": 0.45, "one": 0.15}
+LOCAL_SIDE = 128  # corrective clicks are placed on the lesion's surroundings resampled to this size
+MODE_WEIGHTS = {"paper": 0.3, "box": 0.3, "one": 0.1, "corrective": 0.3}
 
 
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -97,6 +103,8 @@ def simulate_clicks(mask: np.ndarray, rng: np.random.Generator, mode: str | None
                 else:
                     clicks += [Click(x, y, False) for x, y in _pick(rng, (outside >= 2) & (outside <= 8), 1)]
         return clicks
+    if mode == "corrective":
+        return corrective_clicks(mask, rng)
     if mode != "paper":
         raise ValueError(f"unknown click mode {mode!r}")
     radius = np.sqrt(mask.sum() / np.pi)
@@ -104,3 +112,64 @@ def simulate_clicks(mask: np.ndarray, rng: np.random.Generator, mode: str | None
     band = (outside >= 3) & (outside <= max(10.0, 0.5 * radius))
     bg = _pick(rng, band, int(rng.integers(0, 11)))
     return [Click(x, y, True) for x, y in fg] + [Click(x, y, False) for x, y in bg]
+
+
+def _wrong_mask(mask: np.ndarray, box: tuple[float, float, float, float], rng: np.random.Generator) -> np.ndarray:
+    """A plausible wrong answer near the lesion: the ellipse in the box, or the lesion grown, shrunk or
+    shifted by up to a quarter of its size."""
+    x0, y0, x1, y1 = box
+    size = max(x1 - x0, y1 - y0, 4.0)
+    kind = rng.integers(4)
+    if kind == 0:
+        cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, max((x1 - x0) / 2, 1), max((y1 - y0) / 2, 1)
+        yy, xx = np.ogrid[:mask.shape[0], :mask.shape[1]]
+        return ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
+    r = max(1, int(rng.uniform(0.05, 0.25) * size))
+    if kind == 1:
+        return ndimage.distance_transform_edt(~mask) <= r
+    if kind == 2:
+        shrunk = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1] > r
+        return shrunk if shrunk.any() else mask.copy()
+    dy, dx = (int(v) for v in rng.uniform(-0.25, 0.25, 2) * size)
+    return np.roll(mask, (dy, dx), axis=(0, 1))
+
+
+def corrective_clicks(mask: np.ndarray, rng: np.random.Generator) -> list[Click]:
+    """Initial clicks (a box, or one inside) then 1-3 clicks at the error regions of a wrong mask: inside
+    the missed lesion (foreground) or the spill (background), each deep in the larger region, which is
+    then taken as fixed so the next click goes elsewhere."""
+    mask = np.asarray(mask, bool)
+    box = perturbed_box(mask, rng)
+    if rng.random() < 0.6:
+        clicks = box_to_clicks(*box)
+    else:
+        inside = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+        clicks = [Click(*_pick(rng, inside >= 0.5 * inside.max(), 1)[0], True)]
+    # work around the lesion only, at most 128 px across: the cost then does not grow with the image
+    H, W = mask.shape
+    bx0, by0, bx1, by1 = _bbox(mask)
+    pad = int(0.6 * max(bx1 - bx0, by1 - by0)) + 4
+    r0, r1, c0, c1 = max(by0 - pad, 0), min(by1 + pad + 1, H), max(bx0 - pad, 0), min(bx1 + pad + 1, W)
+    f = min(1.0, LOCAL_SIDE / max(r1 - r0, c1 - c0))
+    truth = mask[r0:r1, c0:c1]
+    if f < 1:
+        truth = cv2.resize(truth.astype(np.uint8), (max(1, round((c1 - c0) * f)), max(1, round((r1 - r0) * f))),
+                           interpolation=cv2.INTER_NEAREST).astype(bool)
+        if not truth.any():
+            return clicks
+    local_box = tuple(v * f for v in (box[0] - c0, box[1] - r0, box[2] - c0, box[3] - r0))
+    wrong = _wrong_mask(truth, local_box, rng)
+    for _ in range(int(rng.integers(1, 4))):
+        missed, spill = truth & ~wrong, wrong & ~truth
+        d_missed = ndimage.distance_transform_edt(np.pad(missed, 1))[1:-1, 1:-1]
+        d_spill = ndimage.distance_transform_edt(np.pad(spill, 1))[1:-1, 1:-1]
+        if max(d_missed.max(), d_spill.max()) < 1.5:
+            break
+        positive = d_missed.max() >= d_spill.max()
+        dist = d_missed if positive else d_spill
+        (x, y), = _pick(rng, dist >= 0.6 * dist.max(), 1)
+        clicks.append(Click((x + 0.5) / f - 0.5 + c0, (y + 0.5) / f - 0.5 + r0, bool(positive)))
+        region, _ = ndimage.label(missed if positive else spill)
+        fixed = region == region[int(y), int(x)]
+        wrong = np.where(fixed, truth, wrong)
+    return clicks

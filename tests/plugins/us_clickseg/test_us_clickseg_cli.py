@@ -90,7 +90,44 @@ def test_eval_us_on_a_tiny_set(tiny_set, tmp_path, capsys):
     assert rep["report"]["n"] == 4 and 0 <= rep["report"]["jaccard_mean"] <= 1
     assert rep["report"]["four_class_accuracy"] is not None
     assert 0 <= rep["report"]["grabcut_jaccard_mean"] <= 1
-    assert "Jaccard mean" in capsys.readouterr().out
+    assert 0 < rep["report"]["ellipse_jaccard_mean"] < 1 and 0 < rep["report"]["box_jaccard_mean"] < 1
+    out = capsys.readouterr().out
+    assert "Jaccard mean" in out and "inscribed ellipse" in out
+
+
+def test_eval_us_noc_and_reliability(tiny_set, tmp_path, capsys):
+    report, diagram = tmp_path / "r.json", tmp_path / "rel.png"
+    assert main(["eval-us", "--data", str(tiny_set / "data"), "--mode", "two-click", "--noc", "--reliability",
+                 str(diagram), "--weights", str(tiny_set / "run" / "us_clickseg.pt"), "--device", "cpu",
+                 "--json", str(report)]) == 0
+    rep = json.loads(report.read_text())["report"]
+    assert 1 <= rep["noc85_mean"] <= rep["noc90_mean"] <= 20 and rep["bm_ece"] is not None
+    assert diagram.stat().st_size > 1000 and "NoC@85" in capsys.readouterr().out
+
+
+def test_cv_us_trains_one_model_per_fold_and_scores_held_out_images(tiny_set, tmp_path, capsys):
+    import csv
+
+    liver = tmp_path / "liver"  # the tiny synthetic set relabelled benign/malignant in an AUL-style manifest
+    liver.mkdir()
+    with open(tiny_set / "data" / "labels.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with open(liver / "manifest.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image", "mask", "label"])
+        for r in rows:
+            label = "malignant" if r["class"] in ("metastasis", "hcc") else "benign"
+            w.writerow([str(tiny_set / "data" / r["image"]), str(tiny_set / "data" / r["mask"]), label])
+    out = tmp_path / "cv"
+    assert main(["cv-us", "--liver", str(liver), "--folds", "2", "--out", str(out), "--device", "cpu",
+                 "--threads", "1", "--set", "steps=2", *[a for pair in zip(["--set"] * 3, ["batch_size=2",
+                 "input_size=32", "widths=[4, 8]"]) for a in pair]]) == 0
+    doc = json.loads((out / "cv_report.json").read_text())
+    assert [f["n"] for f in doc["folds"]] == [len(rows) // 2, len(rows) - len(rows) // 2]
+    held = [set(json.loads((out / f"fold{k}" / "train_meta.json").read_text())["held_out"]) for k in (0, 1)]
+    assert not held[0] & held[1] and len(held[0] | held[1]) == len(rows)
+    assert "ellipse" in doc["report"] and (out / "reliability_platt.png").is_file()
+    assert "mean ± sd" in capsys.readouterr().out
 
 
 def test_predict_returns_a_native_resolution_mask(tiny_set):

@@ -1,0 +1,84 @@
+"""Clicks to a good mask, as RITM and its successors measure it (NoC@IoU).
+
+The simulated user starts with no click and always clicks where the mask is most wrong: in the larger
+of the two error regions (missed lesion = false negatives, or spill = false positives), at its pixel
+farthest from the region's border; a click in missed lesion is a foreground click, in spill a
+background click. After each click the model predicts again from all clicks so far. NoC@t is the
+number of clicks after which IoU first reaches t, or the cap (20) when it never does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from liverview.metrics.segmentation import jaccard_index
+from liverview.us.clicks import Click
+
+MAX_CLICKS = 20
+THRESHOLDS = (0.85, 0.90)
+
+Predict = Callable[[Sequence[Click]], np.ndarray]  # clicks so far -> bool mask
+
+
+def next_click(pred: np.ndarray, truth: np.ndarray) -> Click | None:
+    """The standard simulated next click: deepest point of the larger error region (None: no error)."""
+    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    missed, spill = truth & ~pred, pred & ~truth
+    # distance to the region's border, the image border counting as border too (as in RITM)
+    d_missed = ndimage.distance_transform_edt(np.pad(missed, 1))[1:-1, 1:-1]
+    d_spill = ndimage.distance_transform_edt(np.pad(spill, 1))[1:-1, 1:-1]
+    if d_missed.max() == 0 and d_spill.max() == 0:
+        return None
+    positive = d_missed.max() >= d_spill.max()
+    dist = d_missed if positive else d_spill
+    y, x = np.unravel_index(int(dist.argmax()), dist.shape)
+    return Click(float(x), float(y), bool(positive))
+
+
+@dataclass
+class RefinementTrace:
+    """IoU after each simulated click (ious[0] after the first click)."""
+
+    ious: list[float]
+    clicks: list[Click] = field(default_factory=list)
+
+    def noc(self, threshold: float, cap: int = MAX_CLICKS) -> int:
+        for n, iou in enumerate(self.ious[:cap], start=1):
+            if iou >= threshold:
+                return n
+        return cap
+
+    @property
+    def improvements(self) -> tuple[int, int]:
+        """(clicks after the first that raised IoU, clicks after the first), among those made before the
+        mask was perfect."""
+        steps = [b - a for a, b in zip(self.ious, self.ious[1:])]
+        return sum(s > 0 for s in steps), len(steps)
+
+
+def refine(predict: Predict, truth: np.ndarray, max_clicks: int = MAX_CLICKS,
+           stop_at: float | None = max(THRESHOLDS)) -> RefinementTrace:
+    """Simulate up to ``max_clicks`` corrective clicks; stops early once IoU >= ``stop_at`` (None: never)."""
+    truth = np.asarray(truth, bool)
+    if not truth.any():
+        raise ValueError("the lesion mask is empty")
+    pred = np.zeros_like(truth)
+    trace = RefinementTrace([])
+    for _ in range(max_clicks):
+        click = next_click(pred, truth)
+        if click is None:  # perfect already: every further click keeps IoU 1
+            break
+        trace.clicks.append(click)
+        pred = np.asarray(predict(trace.clicks), bool)
+        trace.ious.append(jaccard_index(pred, truth))
+        if stop_at is not None and trace.ious[-1] >= stop_at:
+            break
+    return trace
+
+
+def mean_noc(traces: Sequence[RefinementTrace], threshold: float, cap: int = MAX_CLICKS) -> float:
+    return float(np.mean([t.noc(threshold, cap) for t in traces]))

@@ -1,0 +1,36 @@
+"""Folds by image for cross-validation, and the corrective clicks the click model trains on."""
+
+import numpy as np
+import pytest
+
+from liverview.us.click_simulation import MODE_WEIGHTS, corrective_clicks, simulate_clicks
+from liverview.us.folds import stratified_folds
+
+
+def test_every_image_is_held_out_once_and_labels_spread_evenly():
+    labels = ["benign"] * 8 + ["malignant"] * 8
+    folds = stratified_folds(labels, 4, seed=3)
+    assert sorted(i for f in folds for i in f) == list(range(16))
+    assert [sum(labels[i] == "malignant" for i in f) for f in folds] == [2, 2, 2, 2]
+    assert folds == stratified_folds(labels, 4, seed=3) != stratified_folds(labels, 4, seed=4)
+    with pytest.raises(ValueError):
+        stratified_folds(labels[:3], 4)
+
+
+def test_corrective_clicks_start_like_a_reader_and_correct_on_the_right_side():
+    yy, xx = np.ogrid[:300, :400]
+    mask = ((xx - 200) / 60.0) ** 2 + ((yy - 150) / 35.0) ** 2 <= 1
+    mask[150:190, 150:170] = True  # a lobe an ellipse would miss
+    rng = np.random.default_rng(0)
+    extra_seen = 0
+    for _ in range(60):
+        clicks = corrective_clicks(mask, rng)
+        assert clicks[0].positive
+        first = 5 if len(clicks) > 1 and not clicks[1].positive and len(clicks) >= 5 else 1
+        for c in clicks[first:]:
+            inside = mask[int(round(c.y)), int(round(c.x))]
+            assert c.positive == inside  # a foreground correction lies in the lesion, a background one outside
+            extra_seen += 1
+    assert extra_seen >= 60  # 1-3 corrections per sequence
+    assert "corrective" in MODE_WEIGHTS
+    assert simulate_clicks(mask, np.random.default_rng(1), mode="corrective")
