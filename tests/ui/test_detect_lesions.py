@@ -155,7 +155,8 @@ def test_proposals_from_the_detect_command_import_into_the_open_study(window, ti
     weights = find_detector([tiny_detector_plugin]).weights
     study_dir = tiny_detector_plugin.parent / "data" / "s7"
     out = tmp_path / "proposals.json"
-    code = cli_main(["detect", str(study_dir), "--out", str(out), "--weights", str(weights), "--device", "cpu"])
+    code = cli_main(["detect", str(study_dir), "--out", str(out), "--weights", str(weights), "--device", "cpu",
+                     "--no-liver-filter"])  # a 20-step detector on a 64-pixel phantom: its boxes are not the point
     assert code in (0, None)
     n = len(read_proposals(out).proposals)
     assert n > 0
