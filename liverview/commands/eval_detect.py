@@ -9,8 +9,9 @@ from typing import Sequence
 
 from liverview.cli import CliError
 from liverview.detection.proposals import Proposal3D, ProposalFormatError, read_proposals
-from liverview.metrics.detection import (CRITERIA, DetectionReport, criterion_available, evaluate_detections,
-                                         format_report, padded)
+from liverview.metrics.detection import (DEFAULT_PROTOCOL, PROTOCOL_CRITERIA, PROTOCOL_THRESHOLDS, PROTOCOLS,
+                                         DetectionReport, criterion_available, evaluate_detections, format_report,
+                                         padded)
 from liverview.metrics.ground_truth import GroundTruthError, GroundTruthLesion, load_ground_truth, proposals_from_box_table
 
 
@@ -18,18 +19,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval-detect", help="FROC / AP / class accuracy of lesion proposals against ground truth",
         description="Evaluate 3D lesion proposals: recall at 0.125..8 false positives per volume (FROC), AP, "
-                    "recall at 90 %% precision and per-class accuracy of matched lesions, under the pseudo-3D "
+                    "recall at 90 % precision and per-class accuracy of matched lesions, under the pseudo-3D "
                     "IoU criterion (proposal spans the mark's key slice and its 2D IoU >= threshold) and under "
-                    "3D IoU when the ground truth has 3D boxes.")
+                    "3D IoU when the ground truth has 3D boxes. --protocol deeplesion or manual1k applies the "
+                    "published evaluation codes' own rules, for figures that can be set beside the papers'.")
     parser.add_argument("--pred", nargs="+", required=True, type=Path, metavar="P",
                         help="proposals.json files, folders searched for proposals.json, or a box table CSV "
                              "(volume_id,x_min,y_min,x_max,y_max,z_min,z_max[,score])")
     parser.add_argument("--gt", nargs="+", required=True, type=Path, metavar="G",
                         help="phantom folders or lesions.csv, a DL_info.csv, or a box table CSV "
                              "(Lesion Harvester or DeepLesion manual-1K layout)")
-    parser.add_argument("--criterion", choices=(*CRITERIA, "both"), default="both",
-                        help="match criterion (default both: every one the ground truth supports)")
-    parser.add_argument("--iou", type=float, default=0.5, help="overlap threshold (default 0.5)")
+    parser.add_argument(
+        "--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL,
+        help="counting rules. strict (the default): LiverView's own rules, unchanged so that figures stay "
+             "comparable with earlier runs and with the harvest reports; one proposal finds at most one lesion, "
+             "a repeated hit on a found lesion is a false positive and box widths are x1 - x0. It usually reads "
+             "lower than deeplesion but does not bound it: at an FP rate reached exactly it reads the last "
+             "operating point there where deeplesion reads the first, and a union box can overlap a mark "
+             "better than the key-slice box. deeplesion: the DeepLesion / Lesion Harvester code's rules "
+             "(widths x1 - x0 + 1, a repeated hit is neither a true nor a false positive, one proposal may find "
+             "several marks, pseudo-3D IoU with the proposal's box on the key slice: its per-slice box where "
+             "proposals.json has one, else its union box; its AP, like the Lesion Harvester's, still counts a "
+             "repeated hit as a miss). manual1k: the DeepLesion manual-1K 3D code (intersection volume over the "
+             "proposal's box volume >= 0.3; needs 3D boxes in the ground truth) with the same counting")
+    parser.add_argument("--criterion", choices=("p3d", "iou3d", "iobb3d", "both"), default="both",
+                        help="match criterion: strict and deeplesion offer p3d and iou3d, manual1k iobb3d "
+                             "(default both: every one of the protocol's that the ground truth supports)")
+    parser.add_argument("--iou", type=float, default=None,
+                        help="overlap threshold (default 0.5; 0.3 under --protocol manual1k)")
     parser.add_argument("--pad-pred", type=float, default=0.0, metavar="PX",
                         help="grow predicted 2D boxes by PX pixels per side (5 compares tight boxes with "
                              "DeepLesion's RECIST boxes, which are padded by 5 px)")
@@ -38,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "volumes without ground truth are an error), only those with predictions, or "
                              "only those present in both")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the numbers to OUT as JSON")
+    parser.add_argument("--plot", type=Path, metavar="FILE.png",
+                        help="draw the FROC curve (sensitivity vs FP per volume, log axis) of every evaluated "
+                             "criterion to FILE.png")
     parser.set_defaults(func=run)
 
 
@@ -112,22 +132,34 @@ def pair_volumes(pred: dict[str, list[Proposal3D]], gt: dict[str, list[GroundTru
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 0 < args.iou <= 1:
-        raise CliError(f"--iou must be in (0, 1], got {args.iou}")
+    protocol = args.protocol
+    iou = PROTOCOL_THRESHOLDS[protocol] if args.iou is None else args.iou
+    if not 0 < iou <= 1:
+        raise CliError(f"--iou must be in (0, 1], got {iou}")
+    allowed = PROTOCOL_CRITERIA[protocol]
+    if args.criterion != "both" and args.criterion not in allowed:
+        raise CliError(f"--criterion {args.criterion} is not part of --protocol {protocol} "
+                       f"(it offers {', '.join(allowed)})")
+    if args.plot is not None and args.plot.suffix.lower() != ".png":
+        raise CliError(f"--plot writes a PNG; give a file name ending in .png, not {args.plot.name}")
     pred = load_predictions(args.pred)
     gt = load_all_ground_truth(args.gt)
     pred, gt = pair_volumes(pred, gt, args.volumes)
     if args.pad_pred:
         pred = {v: [padded(p, args.pad_pred) for p in ps] for v, ps in pred.items()}
-    wanted = CRITERIA if args.criterion == "both" else (args.criterion,)
+    wanted = allowed if args.criterion == "both" else (args.criterion,)
     reports: dict[str, DetectionReport] = {}
     unavailable: dict[str, str] = {}
     for criterion in wanted:
         if not criterion_available(gt, criterion):
-            unavailable[criterion] = ("the ground truth has no 3D boxes (DeepLesion marks lie on one slice)"
-                                      if criterion == "iou3d" else "the ground truth has no key-slice marks")
+            unavailable[criterion] = ("the ground truth has no key-slice marks" if criterion == "p3d" else
+                                      "the ground truth has no 3D boxes (DeepLesion marks lie on one slice)")
             continue
-        reports[criterion] = evaluate_detections(pred, gt, criterion, args.iou)
+        reports[criterion] = evaluate_detections(pred, gt, criterion, iou, protocol=protocol)
+    if not reports and protocol == "manual1k":
+        raise CliError("--protocol manual1k needs 3D boxes in the ground truth (the DeepLesion manual-1K or "
+                       "Lesion Harvester 3D box tables, or phantom folders); this ground truth has only "
+                       "key-slice marks: use --protocol deeplesion for them")
     if not reports:
         raise CliError("no criterion can be evaluated: " + "; ".join(f"{k}: {v}" for k, v in unavailable.items()))
     print(f"{sum(map(len, pred.values()))} proposals in {len(pred)} volume(s); "
@@ -136,10 +168,15 @@ def run(args: argparse.Namespace) -> int:
         print(format_report(report))
     for criterion, why in unavailable.items():
         print(f"criterion {criterion}: unavailable, {why}")
+    if args.plot is not None:
+        from liverview.metrics.froc_plot import draw_froc
+
+        draw_froc(list(reports.values()), args.plot)
+        print(f"wrote {args.plot}")
     if args.json:
         doc = {"predictions": [str(p) for p in args.pred], "ground_truth": [str(p) for p in args.gt],
-               "pad_pred_px": args.pad_pred, "results": {k: r.to_json() for k, r in reports.items()},
-               "unavailable": unavailable}
+               "protocol": protocol, "pad_pred_px": args.pad_pred,
+               "results": {k: r.to_json() for k, r in reports.items()}, "unavailable": unavailable}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"wrote {args.json}")

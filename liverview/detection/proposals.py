@@ -12,7 +12,12 @@ proposals.json (``write_proposals`` / ``read_proposals``)::
      "spacing_mm": [sx, sy, sz], "origin_mm": [...], "direction": [9 numbers, columns = i, j, k axes],
      "proposals": [{"box": [x0, y0, x1, y1], "z_range": [z0, z1], "score": 0.93, "key_slice": 31,
                     "lesion_class": "hcc", "class_probs": {"cyst": 0.01, ...},
-                    "box_mm": [[xmin, ymin, zmin], [xmax, ymax, zmax]]}, ...]}
+                    "box_mm": [[xmin, ymin, zmin], [xmax, ymax, zmax]],
+                    "slice_boxes": [{"slice": 30, "box": [x0, y0, x1, y1]}, ...]}, ...]}
+
+``slice_boxes`` is optional (written only when a proposal has them): the 2D boxes on single slices that
+the 3D box is the union of, where the producer kept them. The DeepLesion evaluation protocol takes a
+proposal's box on a mark's key slice from them and falls back to the union box where a slice has none.
 """
 
 from __future__ import annotations
@@ -93,13 +98,16 @@ class Detection2D:
 @dataclass(frozen=True)
 class Proposal3D:
     """A 3D lesion proposal: the union of its 2D boxes, slices z0..z1 inclusive, 3D score s_g = max 2D score,
-    the slice of that best 2D box, and class probabilities (argmax = ``lesion_class``)."""
+    the slice of that best 2D box, and class probabilities (argmax = ``lesion_class``). ``slice_boxes``
+    optionally keeps the 2D box of single slices (slice -> box, slices inside z0..z1); empty when the
+    producer kept only the union box."""
 
     box: Box2D
     z_range: tuple[int, int]
     score: float
     key_slice: int
     class_probs: Mapping[str, float] = field(default_factory=dict)
+    slice_boxes: Mapping[int, Box2D] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "box", _box2d(self.box, "a proposal box"))
@@ -110,6 +118,13 @@ class Proposal3D:
         object.__setattr__(self, "key_slice", int(self.key_slice))
         object.__setattr__(self, "score", float(self.score))
         object.__setattr__(self, "class_probs", _probs(self.class_probs, "a proposal"))
+        boxes: dict[int, Box2D] = {}
+        for z, b in sorted(dict(self.slice_boxes).items()):
+            z = int(z)
+            if not z0 <= z <= z1:
+                raise ValueError(f"a proposal's box on slice {z} lies outside its z_range {z0}..{z1}")
+            boxes[z] = _box2d(b, f"a proposal's box on slice {z}")
+        object.__setattr__(self, "slice_boxes", boxes)
 
     @property
     def lesion_class(self) -> str:
@@ -181,6 +196,8 @@ def _proposal_json(p: Proposal3D, grid: Volume | None) -> dict[str, Any]:
     if grid is not None:
         lo, hi = box_mm(p, grid)
         d["box_mm"] = [list(lo), list(hi)]
+    if p.slice_boxes:
+        d["slice_boxes"] = [{"slice": z, "box": list(b)} for z, b in p.slice_boxes.items()]
     return d
 
 
@@ -237,7 +254,8 @@ def read_proposals(path: str | Path) -> ProposalSet:
         try:
             proposals.append(Proposal3D(box=item["box"], z_range=tuple(item["z_range"]), score=item["score"],
                                         key_slice=item.get("key_slice", item["z_range"][0]),
-                                        class_probs=item.get("class_probs") or {}))
+                                        class_probs=item.get("class_probs") or {},
+                                        slice_boxes={sb["slice"]: sb["box"] for sb in item.get("slice_boxes") or ()}))
         except (KeyError, TypeError, ValueError) as exc:
             raise ProposalFormatError(f"{path}: proposal {n}: {exc}") from None
     shape = _vector(doc, "shape", 3, str(path))

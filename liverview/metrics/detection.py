@@ -1,6 +1,15 @@
 """Lesion detection metrics: FROC (recall at fixed false positives per volume), AP and class accuracy.
 
-Two match criteria between a 3D proposal and a ground-truth lesion:
+Three protocols (``evaluate_detections(..., protocol=...)``):
+- ``"strict"`` (the default, described below): our own rules, unchanged since the first release so that
+  figures stay comparable run to run; one proposal finds at most one lesion and a repeated hit is a false
+  positive.
+- ``"deeplesion"`` and ``"manual1k"``: the published DeepLesion / Lesion Harvester and DeepLesion manual-1K
+  evaluation codes' own rules (inclusive pixel widths, repeated hits ignored, one proposal may find several
+  lesions, their FROC read-off); see ``liverview.metrics.deeplesion_conventions``. Use them to set a figure
+  beside a paper's.
+
+Strict protocol. Two match criteria between a 3D proposal and a ground-truth lesion:
 - ``"p3d"`` (pseudo-3D IoU, Cai et al. 2020): the proposal spans the mark's key slice (z0 <= z <= z1) and
   its 2D box has IoU >= threshold with the mark's 2D box; the overlap value is that 2D IoU.
 - ``"iou3d"``: the 3D IoU of the proposal's box (x0..x1, y0..y1, slices z0..z1 inclusive) and the lesion's
@@ -27,11 +36,20 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 
 from liverview.detection.proposals import Proposal3D, box_iou
+from liverview.metrics.deeplesion_conventions import PUBLISHED_PROTOCOLS, sensitivity_at_fp, sweep
 from liverview.metrics.ground_truth import Box3D, GroundTruthLesion
 
 FROC_FP_RATES: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
-Criterion = Literal["p3d", "iou3d"]
-CRITERIA: tuple[str, ...] = ("p3d", "iou3d")
+Criterion = Literal["p3d", "iou3d", "iobb3d"]
+CRITERIA: tuple[str, ...] = ("p3d", "iou3d")  # the strict protocol's criteria
+Protocol = Literal["strict", "deeplesion", "manual1k"]
+PROTOCOLS: tuple[str, ...] = ("strict", *PUBLISHED_PROTOCOLS)
+DEFAULT_PROTOCOL = "strict"
+PROTOCOL_CRITERIA: dict[str, tuple[str, ...]] = {"strict": CRITERIA, "deeplesion": ("p3d", "iou3d"),
+                                                 "manual1k": ("iobb3d",)}
+PROTOCOL_THRESHOLDS: dict[str, float] = {"strict": 0.5, "deeplesion": 0.5, "manual1k": 0.3}
+CRITERION_NAMES: dict[str, str] = {"p3d": "pseudo-3D IoU", "iou3d": "3D IoU",
+                                   "iobb3d": "3D intersection over the detected box"}
 
 
 class CriterionUnavailableError(ValueError):
@@ -59,9 +77,11 @@ def proposal_box_3d(p: Proposal3D) -> Box3D:
 def padded(p: Proposal3D, pixels: float) -> Proposal3D:
     """The proposal with its 2D box grown by ``pixels`` on each side (e.g. 5 px to compare tight boxes
     with DeepLesion's RECIST boxes, which pad the end points by 5 px)."""
-    x0, y0, x1, y1 = p.box
-    return Proposal3D((x0 - pixels, y0 - pixels, x1 + pixels, y1 + pixels), p.z_range, p.score, p.key_slice,
-                      p.class_probs)
+    def grow(b: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        return (b[0] - pixels, b[1] - pixels, b[2] + pixels, b[3] + pixels)
+
+    return Proposal3D(grow(p.box), p.z_range, p.score, p.key_slice, p.class_probs,
+                      {z: grow(b) for z, b in p.slice_boxes.items()})
 
 
 def p3d_overlap(p: Proposal3D, lesion: GroundTruthLesion) -> float:
@@ -90,7 +110,7 @@ def overlap(p: Proposal3D, lesion: GroundTruthLesion, criterion: str) -> float:
 
 
 def criterion_available(ground_truth: Mapping[str, Sequence[GroundTruthLesion]], criterion: str) -> bool:
-    """True when every lesion has what the criterion needs (a mark for p3d, a 3D box for iou3d)."""
+    """True when every lesion has what the criterion needs (a mark for p3d, a 3D box for iou3d / iobb3d)."""
     need = (lambda g: g.box is not None) if criterion == "p3d" else (lambda g: g.box_3d is not None)
     return all(need(g) for lesions in ground_truth.values() for g in lesions)
 
@@ -98,7 +118,11 @@ def criterion_available(ground_truth: Mapping[str, Sequence[GroundTruthLesion]],
 @dataclass(frozen=True)
 class ProposalMatch:
     """The outcome of one proposal: its volume and position in the input list, whether it is a true
-    positive, which lesion (position in the volume's ground-truth list) it matched, and the overlap."""
+    positive, which lesion (position in the volume's ground-truth list) it matched, and the overlap.
+
+    Under the published protocols a proposal may find several lesions (``lesion_index`` is the best
+    overlap, ``also_found`` the others) and may hit lesions found before (``repeated``); one that only
+    repeats is neither a true nor a false positive."""
 
     volume: str
     index: int
@@ -108,12 +132,22 @@ class ProposalMatch:
     overlap: float = 0.0
     predicted_class: str = "unknown"
     true_class: str | None = None
+    also_found: tuple[int, ...] = ()
+    repeated: tuple[int, ...] = ()
 
     @property
     def class_correct(self) -> bool | None:
         if not self.matched or self.true_class is None:
             return None
         return self.predicted_class == self.true_class
+
+    @property
+    def found_lesions(self) -> tuple[int, ...]:
+        return (self.lesion_index, *self.also_found) if self.matched else ()  # type: ignore[return-value]
+
+    @property
+    def false_positive(self) -> bool:
+        return not self.matched and not self.repeated
 
 
 def match_volume(proposals: Sequence[Proposal3D], lesions: Sequence[GroundTruthLesion], criterion: str = "p3d",
@@ -142,13 +176,17 @@ def match_volume(proposals: Sequence[Proposal3D], lesions: Sequence[GroundTruthL
 
 @dataclass(frozen=True)
 class OperatingCurve:
-    """Cumulative counts at each distinct score threshold, best score first (score >= threshold kept)."""
+    """Cumulative counts at each distinct score threshold, best score first (score >= threshold kept);
+    under the published protocols at each proposal instead. ``precision_misses``, when set, are the
+    misses precision and AP count in place of ``false_positives`` (the Lesion Harvester's AP also counts
+    repeated hits on found lesions)."""
 
     thresholds: np.ndarray
     true_positives: np.ndarray
     false_positives: np.ndarray
     n_lesions: int
     n_volumes: int
+    precision_misses: np.ndarray | None = None
 
     @property
     def recall(self) -> np.ndarray:
@@ -156,7 +194,8 @@ class OperatingCurve:
 
     @property
     def precision(self) -> np.ndarray:
-        total = self.true_positives + self.false_positives
+        misses = self.false_positives if self.precision_misses is None else self.precision_misses
+        total = self.true_positives + misses
         return np.where(total > 0, self.true_positives / np.maximum(total, 1), 1.0)
 
     @property
@@ -173,6 +212,26 @@ def operating_curve(matches: Sequence[ProposalMatch], n_lesions: int, n_volumes:
     last_of_tie = np.r_[scores[1:] != scores[:-1], True] if len(scores) else np.zeros(0, bool)
     return OperatingCurve(scores[last_of_tie], ctp[last_of_tie].astype(int), cfp[last_of_tie].astype(int),
                           n_lesions, n_volumes)
+
+
+def per_proposal_curve(matches: Sequence[ProposalMatch], n_lesions: int, n_volumes: int) -> OperatingCurve:
+    """The published protocols' curve: one point per proposal in the given (ranked) order; true positives
+    are lesions found, false positives proposals that hit nothing, precision misses add repeated hits."""
+    scores = np.array([m.score for m in matches], float)
+    tp = np.cumsum([len(m.found_lesions) for m in matches]).astype(int)
+    fp = np.cumsum([m.false_positive for m in matches]).astype(int)
+    misses = np.cumsum([int(m.false_positive) + len(m.repeated) for m in matches]).astype(int)
+    return OperatingCurve(scores, tp, fp, n_lesions, n_volumes, misses)
+
+
+def read_froc(curve: OperatingCurve, fp_rates: Sequence[float] = FROC_FP_RATES,
+              protocol: str = DEFAULT_PROTOCOL) -> dict[float, float]:
+    """Recall at each false-positive rate per volume, read off as the protocol reads it."""
+    if protocol == "strict":
+        return froc_recalls(curve, fp_rates)
+    if curve.n_lesions == 0:
+        return {float(f): math.nan for f in fp_rates}
+    return sensitivity_at_fp(curve.fp_per_volume, curve.recall, fp_rates, protocol)
 
 
 def froc_recalls(curve: OperatingCurve, fp_rates: Sequence[float] = FROC_FP_RATES) -> dict[float, float]:
@@ -232,7 +291,7 @@ class DetectionReport:
     """All numbers of one evaluation; ``matches`` lists every proposal best score first."""
 
     criterion: str
-    iou_threshold: float
+    iou_threshold: float  # the overlap threshold, whatever the overlap (IoU, or IoBB under manual1k)
     n_volumes: int
     n_lesions: int
     n_proposals: int
@@ -243,6 +302,7 @@ class DetectionReport:
     matches: tuple[ProposalMatch, ...]
     curve: OperatingCurve
     missed: tuple[tuple[str, int], ...] = field(default=())  # (volume, lesion index) never matched
+    protocol: str = DEFAULT_PROTOCOL
 
     @property
     def mean_froc(self) -> float:
@@ -260,7 +320,7 @@ class DetectionReport:
             return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 6)
 
         return {
-            "criterion": self.criterion, "iou_threshold": self.iou_threshold,
+            "protocol": self.protocol, "criterion": self.criterion, "iou_threshold": self.iou_threshold,
             "volumes": self.n_volumes, "lesions": self.n_lesions, "proposals": self.n_proposals,
             "true_positives": self.n_true_positives, "recall_all_proposals": num(self.recall),
             "froc": {f"{k:g}": num(v) for k, v in self.froc.items()}, "froc_mean": num(self.mean_froc),
@@ -271,13 +331,14 @@ class DetectionReport:
         }
 
 
-def _class_accuracy(matches: Sequence[ProposalMatch]) -> dict[str, ClassAccuracy]:
+def _class_accuracy(pairs: Sequence[tuple[str, str | None]]) -> dict[str, ClassAccuracy]:
+    """Per true class (and "overall"): (predicted, true) class of each found lesion; true None is skipped."""
     counts: dict[str, list[int]] = {}
-    for m in matches:
-        if m.class_correct is None:
+    for predicted, true in pairs:
+        if true is None:
             continue
-        c = counts.setdefault(m.true_class, [0, 0])  # type: ignore[arg-type]
-        c[0] += int(m.class_correct)
+        c = counts.setdefault(true, [0, 0])
+        c[0] += int(predicted == true)
         c[1] += 1
     out = {k: ClassAccuracy(*v) for k, v in sorted(counts.items())}
     if out:
@@ -287,16 +348,26 @@ def _class_accuracy(matches: Sequence[ProposalMatch]) -> dict[str, ClassAccuracy
 
 def evaluate_detections(predictions: Mapping[str, Sequence[Proposal3D]],
                         ground_truth: Mapping[str, Sequence[GroundTruthLesion]],
-                        criterion: str = "p3d", iou_threshold: float = 0.5,
-                        fp_rates: Sequence[float] = FROC_FP_RATES) -> DetectionReport:
+                        criterion: str | None = None, iou_threshold: float | None = None,
+                        fp_rates: Sequence[float] = FROC_FP_RATES, protocol: str = DEFAULT_PROTOCOL
+                        ) -> DetectionReport:
     """Evaluate proposals of many volumes against their ground truth (both keyed by volume id).
 
     The evaluated volumes are the keys of ``ground_truth`` (a volume with no lesions counts for false
     positives); a volume with no entry in ``predictions`` has no proposals. Predictions for a volume
     without ground truth are an error, not silently dropped.
+
+    ``protocol``: "strict" (default; criteria p3d, iou3d), "deeplesion" (p3d, iou3d) or "manual1k" (iobb3d).
+    ``criterion`` defaults to the protocol's first, ``iou_threshold`` to 0.5 (0.3 for manual1k).
     """
-    if criterion not in CRITERIA:
-        raise ValueError(f"unknown criterion {criterion!r} (expected one of {', '.join(CRITERIA)})")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r} (expected one of {', '.join(PROTOCOLS)})")
+    allowed = PROTOCOL_CRITERIA[protocol]
+    criterion = allowed[0] if criterion is None else criterion
+    if criterion not in allowed:
+        raise ValueError(f"unknown criterion {criterion!r} for protocol {protocol!r} "
+                         f"(expected one of {', '.join(allowed)})")
+    iou_threshold = PROTOCOL_THRESHOLDS[protocol] if iou_threshold is None else iou_threshold
     if not 0.0 < iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
     if not ground_truth:
@@ -307,13 +378,19 @@ def evaluate_detections(predictions: Mapping[str, Sequence[Proposal3D]],
                          f"{', '.join(orphans[:5])}{' ...' if len(orphans) > 5 else ''}")
     if not criterion_available(ground_truth, criterion):
         what = "key-slice marks" if criterion == "p3d" else "3D boxes"
-        raise CriterionUnavailableError(f"the ground truth lacks {what}: criterion {criterion!r} is unavailable")
+        raise CriterionUnavailableError(f"the ground truth lacks {what}: criterion {criterion!r} is unavailable"
+                                        + (" (protocol manual1k needs the 3D boxes of the DeepLesion manual-1K "
+                                           "or Lesion Harvester 3D box tables; use protocol deeplesion for "
+                                           "key-slice marks)" if protocol == "manual1k" else ""))
+    for volume in ground_truth:
+        if any(not math.isfinite(p.score) for p in predictions.get(volume, ())):
+            raise ValueError(f"volume {volume}: a proposal has a non-finite score")
+    if protocol != "strict":
+        return _evaluate_published(predictions, ground_truth, criterion, iou_threshold, fp_rates, protocol)
     matches: list[ProposalMatch] = []
     missed: list[tuple[str, int]] = []
     for volume, lesions in ground_truth.items():
         proposals = list(predictions.get(volume, ()))
-        if any(not math.isfinite(p.score) for p in proposals):
-            raise ValueError(f"volume {volume}: a proposal has a non-finite score")
         vm = match_volume(proposals, lesions, criterion, iou_threshold, volume)
         matched = {m.lesion_index for m in vm if m.matched}
         missed += [(volume, g) for g in range(len(lesions)) if g not in matched]
@@ -323,14 +400,44 @@ def evaluate_detections(predictions: Mapping[str, Sequence[Proposal3D]],
     ranked = tuple(sorted(matches, key=lambda m: -m.score))
     return DetectionReport(criterion, iou_threshold, len(ground_truth), n_lesions, len(matches),
                            sum(m.matched for m in matches), froc_recalls(curve, fp_rates), average_precision(curve),
-                           _class_accuracy(matches), ranked, curve, tuple(missed))
+                           _class_accuracy([(m.predicted_class, m.true_class) for m in matches if m.matched]),
+                           ranked, curve, tuple(missed))
+
+
+def _evaluate_published(predictions: Mapping[str, Sequence[Proposal3D]],
+                        ground_truth: Mapping[str, Sequence[GroundTruthLesion]], criterion: str,
+                        threshold: float, fp_rates: Sequence[float], protocol: str) -> DetectionReport:
+    """The published protocols (see ``liverview.metrics.deeplesion_conventions``): one ranked sweep over all
+    volumes, every proposal an operating point, AP and precision counting repeated hits as misses."""
+    pooled = [(volume, i, p) for volume in ground_truth for i, p in enumerate(predictions.get(volume, ()))]
+    ranked = sorted(pooled, key=lambda t: -t[2].score)  # stable: ties keep volume and input order
+    matches: list[ProposalMatch] = []
+    for step, (_, _, p) in zip(sweep(ranked, ground_truth, criterion, threshold), ranked):
+        lesions = ground_truth[step.volume]
+        if step.found:
+            (best, ov), others = step.found[0], tuple(g for g, _ in step.found[1:])
+            matches.append(ProposalMatch(step.volume, step.index, p.score, True, best, ov, p.lesion_class,
+                                         lesions[best].lesion_class, others, step.repeated))
+        else:
+            matches.append(ProposalMatch(step.volume, step.index, p.score, False, predicted_class=p.lesion_class,
+                                         repeated=step.repeated))
+    found = {(m.volume, g) for m in matches for g in m.found_lesions}
+    missed = tuple((v, g) for v, lesions in ground_truth.items() for g in range(len(lesions)) if (v, g) not in found)
+    n_lesions = sum(len(v) for v in ground_truth.values())
+    curve = per_proposal_curve(matches, n_lesions, len(ground_truth))
+    pairs = [(m.predicted_class, ground_truth[m.volume][g].lesion_class) for m in matches for g in m.found_lesions]
+    return DetectionReport(criterion, threshold, len(ground_truth), n_lesions, len(matches), len(found),
+                           read_froc(curve, fp_rates, protocol), average_precision(curve), _class_accuracy(pairs),
+                           tuple(matches), curve, missed, protocol)
 
 
 def format_report(report: DetectionReport) -> str:
     """A readable table of one report."""
-    name = {"p3d": "pseudo-3D IoU", "iou3d": "3D IoU"}[report.criterion]
-    lines = [f"criterion: {name} >= {report.iou_threshold:g}   volumes {report.n_volumes}   lesions "
-             f"{report.n_lesions}   proposals {report.n_proposals}   true positives {report.n_true_positives}"]
+    name = CRITERION_NAMES[report.criterion]
+    found = "true positives" if report.protocol == "strict" else "lesions found"
+    lines = [f"protocol {report.protocol}   criterion: {name} >= {report.iou_threshold:g}   volumes "
+             f"{report.n_volumes}   lesions {report.n_lesions}   proposals {report.n_proposals}   {found} "
+             f"{report.n_true_positives}"]
     head = "  FP/volume " + "".join(f"{f:>7g}" for f in report.froc) + "    mean"
     vals = "  recall %  " + "".join(f"{100 * r:7.1f}" for r in report.froc.values()) + f"{100 * report.mean_froc:8.1f}"
     lines += [head, vals, f"  AP {100 * report.ap:.1f} %   recall at precision >= 90 %: "

@@ -51,3 +51,16 @@ def test_csv_import_reports_bad_rows_with_line_numbers(tmp_path):
     result = read_proposals_csv(path)
     assert len(result.proposals) == 2 and result.proposals[0].lesion_class == "hcc"
     assert [line for line, _ in result.problems] == [3, 4, 5]
+
+
+def test_per_slice_boxes_are_optional_checked_and_kept_in_proposals_json(tmp_path):
+    plain = Proposal3D((0, 0, 10, 10), (2, 4), 0.5, 3)
+    assert plain.slice_boxes == {}
+    p = Proposal3D((0, 0, 10, 10), (2, 4), 0.9, 3, {}, {4: (1, 1, 9, 9), 3: [0, 0, 10, 10]})
+    assert list(p.slice_boxes) == [3, 4] and p.slice_boxes[3] == (0.0, 0.0, 10.0, 10.0)
+    with pytest.raises(ValueError, match="slice 5 lies outside"):
+        Proposal3D((0, 0, 10, 10), (2, 4), 0.9, 3, {}, {5: (0, 0, 1, 1)})
+    path = write_proposals(tmp_path / "p.json", ProposalSet((p, plain)))
+    assert '"slice_boxes"' in path.read_text() and path.read_text().count('"slice_boxes"') == 1
+    back = read_proposals(path).proposals
+    assert back[0] == p and back[1] == plain

@@ -80,3 +80,45 @@ def test_unmatched_volume_names_and_bad_files_exit_2(phantom_with_proposals, tmp
     assert "not a readable JSON file" in capsys.readouterr().err
     assert main(["eval-detect", "--pred", str(pred), "--gt", str(tmp_path / "none")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_protocol_deeplesion_prints_its_name_and_writes_a_froc_plot(phantom_with_proposals, tmp_path, capsys):
+    import cv2
+
+    folder, pred, _ = phantom_with_proposals
+    png, out = tmp_path / "plots" / "froc.png", tmp_path / "r.json"
+    assert main(["eval-detect", "--pred", str(pred), "--gt", str(folder), "--protocol", "deeplesion",
+                 "--plot", str(png), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "protocol deeplesion" in text and f"wrote {png}" in text
+    img = cv2.imread(str(png))
+    assert img is not None and img.shape == (480, 640, 3) and (img < 128).any()
+    doc = json.loads(out.read_text())
+    assert doc["protocol"] == "deeplesion" and set(doc["results"]) == {"p3d", "iou3d"}
+    # the proposals are the lesions' own boxes, so every rule finds the same three lesions
+    assert doc["results"]["p3d"]["true_positives"] == 3 and doc["results"]["p3d"]["protocol"] == "deeplesion"
+
+
+def test_protocol_manual1k_evaluates_iobb_at_0_3_and_needs_3d_boxes(phantom_with_proposals, tmp_path, capsys):
+    folder, pred, _ = phantom_with_proposals
+    assert main(["eval-detect", "--pred", str(pred), "--gt", str(folder), "--protocol", "manual1k"]) == 0
+    assert "3D intersection over the detected box >= 0.3" in capsys.readouterr().out
+    dl = tmp_path / "boxes.csv"  # one-slice rows: key-slice marks, no 3D boxes
+    dl.write_text("volume_id,x_min,y_min,x_max,y_max,z_min,z_max\nstudy-4,10,10,20,20,3,3\n")
+    assert main(["eval-detect", "--pred", str(pred), "--gt", str(dl), "--protocol", "manual1k"]) == 2
+    assert "needs 3D boxes" in capsys.readouterr().err
+
+
+def test_a_criterion_outside_the_protocol_and_a_plot_that_is_no_png_exit_2(phantom_with_proposals, capsys):
+    folder, pred, _ = phantom_with_proposals
+    assert main(["eval-detect", "--pred", str(pred), "--gt", str(folder), "--criterion", "iobb3d"]) == 2
+    assert "not part of --protocol strict" in capsys.readouterr().err
+    assert main(["eval-detect", "--pred", str(pred), "--gt", str(folder), "--plot", "froc.jpg"]) == 2
+    assert "PNG" in capsys.readouterr().err
+
+
+def test_help_names_the_default_protocol_and_why(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval-detect", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "strict (the default)" in text and "comparable with earlier runs" in text
