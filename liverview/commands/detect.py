@@ -11,6 +11,7 @@ from pathlib import Path
 
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, create, resolve
+from liverview.detection.liver_filter import DEFAULT_MARGIN_MM, DEFAULT_MAX_PROPOSALS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,11 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--assume-phase", default="portal venous", metavar="PHASE",
                         help="phase kind given to a single phase of unknown kind (default portal venous)")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch")
-    parser.add_argument("--liver-margin", type=float, default=15.0, metavar="MM",
+    parser.add_argument("--liver-margin", type=float, default=DEFAULT_MARGIN_MM, metavar="MM",
                         help="drop proposals with no voxel within MM of the liver (default 15; the liver mask "
                              "comes from the registry's liver-segmenter)")
     parser.add_argument("--no-liver-filter", action="store_true", help="keep proposals outside the liver too")
-    parser.add_argument("--max-proposals", type=int, default=50, metavar="N",
+    parser.add_argument("--max-proposals", type=int, default=DEFAULT_MAX_PROPOSALS, metavar="N",
                         help="keep at most the N best-scored proposals (default 50; 0 = all)")
     parser.set_defaults(func=run)
 
@@ -97,29 +98,12 @@ def run(args: argparse.Namespace) -> int:
     result = detector.detect(volumes, reference)
     result = ProposalSet(result.proposals, name, result.model or detector.name, result.reference_phase, result.shape,
                          result.spacing_mm, result.origin_mm, result.direction)
-    found = len(result.proposals)
-    if not args.no_liver_filter:
-        from liverview.detection.liver_filter import filter_by_liver
+    from liverview.detection.liver_filter import readable_proposals
 
-        from liverview.plugin_api.errors import ModelInputError
-
-        liver = create(resolve("liver-segmenter", None), "cpu")
-        try:
-            mask = liver.segment(volumes, reference)
-        except ModelInputError as exc:
-            mask = None
-            print(f"warning: no liver mask ({exc}); every proposal is kept", file=sys.stderr)
-        if mask is not None:
-            filtered = filter_by_liver(result, mask, args.liver_margin)
-            result = filtered.kept
-            print(f"liver mask ({liver.name}): {filtered.liver_ml:.0f} mL; {len(filtered.dropped)} of {found} "
-                  f"proposals dropped as more than {args.liver_margin:g} mm from it", file=sys.stderr)
-    if args.max_proposals and len(result.proposals) > args.max_proposals:
-        from liverview.detection.liver_filter import cap_proposals
-
-        print(f"kept the {args.max_proposals} best of {len(result.proposals)} proposals (--max-proposals)",
-              file=sys.stderr)
-        result = cap_proposals(result, args.max_proposals)
+    liver = None if args.no_liver_filter else create(resolve("liver-segmenter", None), "cpu")
+    result, notes = readable_proposals(result, volumes, reference, liver, args.liver_margin, args.max_proposals)
+    for note in notes:
+        print(note, file=sys.stderr)
     write_proposals(args.out, result)
     z = volumes[reference].array.shape[0]
     print(f"{len(result.proposals)} proposals on {z} slices of {reference.value} "

@@ -5,13 +5,19 @@ margin)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import ndimage
 
+from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.detection.proposals import Proposal3D, ProposalSet
+from liverview.plugin_api.errors import ModelInputError
+from liverview.plugin_api.protocols import LiverSegmenter
+
+DEFAULT_MARGIN_MM = 15.0
+DEFAULT_MAX_PROPOSALS = 50
 
 
 @dataclass(frozen=True)
@@ -48,3 +54,25 @@ def cap_proposals(proposals: ProposalSet, limit: int) -> ProposalSet:
     """The ``limit`` best-scored proposals (a reader reviews a queue, not hundreds of boxes)."""
     best: Sequence[Proposal3D] = proposals.sorted_by_score()[:limit]
     return replace(proposals, proposals=tuple(best))
+
+
+def readable_proposals(result: ProposalSet, volumes: Mapping[PhaseKind, Volume], reference: PhaseKind,
+                       liver: LiverSegmenter | None, margin_mm: float = DEFAULT_MARGIN_MM,
+                       max_proposals: int = DEFAULT_MAX_PROPOSALS) -> tuple[ProposalSet, list[str]]:
+    """What a reader gets from a detector: proposals near the liver (when ``liver`` is given and finds
+    one), at most ``max_proposals`` (0 = all), best first; and a line per step saying what was dropped."""
+    notes = []
+    found = len(result.proposals)
+    if liver is not None:
+        try:
+            filtered = filter_by_liver(result, liver.segment(volumes, reference), margin_mm)
+        except ModelInputError as exc:
+            notes.append(f"no liver mask ({exc}); every proposal is kept")
+        else:
+            result = filtered.kept
+            notes.append(f"liver mask ({liver.name}): {filtered.liver_ml:.0f} mL; {len(filtered.dropped)} of "
+                          f"{found} proposals dropped as more than {margin_mm:g} mm from it")
+    if max_proposals and len(result.proposals) > max_proposals:
+        notes.append(f"kept the {max_proposals} best of {len(result.proposals)} proposals")
+        result = cap_proposals(result, max_proposals)
+    return result, notes

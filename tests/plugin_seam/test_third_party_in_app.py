@@ -46,3 +46,5 @@ def test_choose_the_third_party_detector_in_the_menu_and_detect(window, qtbot):
     assert [p.source_model for p in stored] == ["tiny_blob/threshold=100"]
     assert (stored[0].box.min_ijk, stored[0].box.max_ijk) == ((22, 10, 3), (29, 17, 6))
     assert review.panel.table.rowCount() == 1
+    # the blob study holds no liver: the liver filter says so and keeps the proposal
+    assert any("no liver mask" in m and "every proposal is kept" in m for m in window.messages), window.messages

@@ -15,6 +15,7 @@ from typing import Any, Callable
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from liverview.core.study import PhaseKind, Study
+from liverview.detection.liver_filter import readable_proposals
 from liverview.detection.proposals import ProposalSet
 from liverview.plugin_registry import Contribution, ContributionNotFoundError, PluginError, discover_plugins
 from liverview.review.proposal_import import ProposalGridError, ProposalImport, records_from_set
@@ -70,6 +71,7 @@ class DetectionController:
         self.action = action
         self.plugin_dirs = plugin_dirs
         self.model_name: str | None = None  # None: the registry's default detector
+        self.last_notes: list[str] = []  # what the liver filter and the cap dropped, shown after a run
         self.runner = JobRunner(max_threads=1)
         self.job: Job | None = None
         self.bar = JobBar()  # its own bar: a detection can run beside a registration
@@ -115,7 +117,10 @@ class DetectionController:
                 return None
             result = detector.detect(volumes, reference, progress=progress, cancelled=cancelled)
             name = str(getattr(detector, "name", "") or "detector")
-            return result if result.model else dataclasses.replace(result, model=name)
+            result = result if result.model else dataclasses.replace(result, model=name)
+            result, notes = readable_proposals(result, volumes, reference, self._liver_segmenter())
+            self.last_notes = notes
+            return result
 
         job = self.runner.start("Detecting lesions", work)
         self.job = job
@@ -127,6 +132,14 @@ class DetectionController:
         job.ended.connect(self._ended)
         self.host.notify("Detecting lesions in the background...")
         return job
+
+    def _liver_segmenter(self) -> Any:
+        """The registry's liver segmenter, or None (then proposals are not filtered, and a note says so)."""
+        try:
+            return discover_plugins(self.plugin_dirs).resolve("liver-segmenter").create(device="cpu")
+        except PluginError as exc:
+            self.last_notes = [f"no liver segmenter: {exc}"]
+            return None
 
     def fill_model_menu(self, menu: QtWidgets.QMenu) -> None:
         """One checkable entry per detector of the registry; the checked one runs on Detect lesions."""
@@ -161,7 +174,10 @@ class DetectionController:
             return
         added = self.add_proposals(imported, "the detector")
         if added == 0 and not imported.records:
-            self.host.notify(f"The detector ({result.model}) found no lesion")
+            self.host.notify(f"The detector ({result.model}) found no lesion"
+                             + (f" ({'; '.join(self.last_notes)})" if self.last_notes else ""))
+        elif self.last_notes:
+            self.host.notify("; ".join(self.last_notes))
 
 
 class _CloseWatcher(QtCore.QObject):
