@@ -58,9 +58,9 @@ def _affine(window: CropWindow, size: int) -> np.ndarray:
 
 def crop_image(image: np.ndarray, window: CropWindow, size: int, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """Resample the window to size x size (zeros outside the image); blurred first when shrinking."""
-    img = np.asarray(image, np.float32)
+    image = np.asarray(image)
     scale = size / window.side
-    h, w = img.shape[:2]
+    h, w = image.shape[:2]
     sigma = 0.4 / scale if scale < 0.7 and interpolation == cv2.INTER_LINEAR else 0.0
     pad = int(math.ceil(3 * sigma)) + 2
     # Work on the part of the image under the window only: cost independent of the image size.
@@ -68,7 +68,7 @@ def crop_image(image: np.ndarray, window: CropWindow, size: int, interpolation: 
     c0, c1 = max(int(window.x0) - pad, 0), min(int(math.ceil(window.x0 + window.side)) + pad, w)
     if r1 <= r0 or c1 <= c0:
         return np.zeros((size, size), np.float32)
-    part = img[r0:r1, c0:c1]
+    part = np.ascontiguousarray(image[r0:r1, c0:c1], np.float32)  # convert the part under the window only
     if sigma > 0:
         # Blur so shrinking does not alias the speckle (cheap stand-in for INTER_AREA).
         part = cv2.GaussianBlur(part, (0, 0), sigma)
@@ -99,8 +99,15 @@ def paste_back(crop_probs: np.ndarray, window: CropWindow, image_shape: tuple[in
 def net_input(image: np.ndarray, clicks: Sequence[Click], size: int) -> tuple[np.ndarray, CropWindow]:
     """(3, size, size) float32 in 0..1: image crop, fg and bg click-distance maps (in crop pixels)."""
     window = crop_window(image.shape[:2], clicks)
-    crop = crop_image(image, window, size)
+    return input_from_crop(crop_image(image, window, size), clicks, window), window
+
+
+def input_from_crop(crop: np.ndarray, clicks: Sequence[Click], window: CropWindow) -> np.ndarray:
+    """(3, S, S) float32 in 0..1 from an S x S crop of ``window`` (grey 0..255) and the clicks in image pixels.
+
+    The one place the net input is assembled: inference (:func:`net_input`) and training samples share it.
+    """
+    size = crop.shape[0]
     local = [Click(*window.to_crop(c.x, c.y, size), c.positive) for c in clicks]
-    maps = click_maps((size, size), local)
-    x = np.concatenate([crop[None], maps]) / 255.0
-    return x.astype(np.float32), window
+    x = np.concatenate([np.asarray(crop, np.float32)[None], click_maps((size, size), local)]) / 255.0
+    return x.astype(np.float32)

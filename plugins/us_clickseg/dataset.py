@@ -1,36 +1,36 @@
-"""Training samples for the click network: simulated clicks -> crop -> net input + target mask."""
+"""Training samples for the click network: simulated clicks -> crop -> net input + target mask.
+
+The crop is placed by the same rule as at inference (:func:`.crop.crop_window`) and assembled by the same
+function (:func:`.crop.input_from_crop`); with ``augment`` the image may be flipped, the window jittered
+(:func:`.augment.jitter_window`) and the crop given ultrasound augmentations (:func:`.augment.augment_crop`).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from liverview.us.click_simulation import simulate_clicks
-from liverview.us.clicks import Click, click_maps
 from liverview.us.lesion_dataset import LoadedLesion
 
-from .crop import CropWindow, crop_image, net_input
+from .augment import PixelGrid, augment_crop, jitter_window, lesion_box
+from .crop import crop_image, crop_window, input_from_crop
 
 
 def training_sample(lesion: LoadedLesion, rng: np.random.Generator, size: int, augment: bool = True
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """(net input [3,S,S], target [S,S] float in 0..1) for one simulated click sequence."""
-    img = lesion.image.astype(np.float32)
-    mask = lesion.mask
-    distances = lesion.distances
+    """(net input [3,S,S], target [S,S] float in 0..1) for one simulated click sequence.
+
+    Without ``augment`` the input is exactly what :func:`.crop.net_input` gives for the same clicks.
+    """
+    img, mask, distances = lesion.image, lesion.mask, lesion.distances
     if augment and rng.random() < 0.5:
         img, mask, distances = img[:, ::-1], mask[:, ::-1], lesion.distances_flipped
     clicks = simulate_clicks(mask, rng, distances=distances)
-    if augment:  # brightness / contrast / gamma
-        img = np.clip(img * rng.uniform(0.8, 1.2) + rng.uniform(-20, 20), 0, 255)
-        img = 255.0 * (img / 255.0) ** rng.uniform(0.8, 1.25)
-    x, window = net_input(img, clicks, size)
-    if augment:  # scale and shift of the crop: robustness to where the user's box lands
-        f = rng.uniform(0.9, 1.15)
-        side = window.side * f
-        dx, dy = rng.normal(0, 0.03 * window.side, 2)
-        cx, cy = window.x0 + window.side / 2 + dx, window.y0 + window.side / 2 + dy
-        window = CropWindow(cx - side / 2, cy - side / 2, side)
-        local = [Click(*window.to_crop(c.x, c.y, size), c.positive) for c in clicks]
-        x = np.concatenate([crop_image(img, window, size)[None], click_maps((size, size), local)]) / 255.0
-    target = crop_image(mask.astype(np.float32), window, size)
-    return x.astype(np.float32), np.clip(target, 0, 1)
+    window = crop_window(img.shape[:2], clicks)
+    if augment:
+        window = jitter_window(window, rng)
+    crop = crop_image(img, window, size)
+    if augment:
+        crop = augment_crop(crop, PixelGrid.of_crop(window, size, img.shape[:2]), rng, lesion_box(mask))
+    target = crop_image(mask, window, size)
+    return input_from_crop(crop, clicks, window), np.clip(target, 0, 1)

@@ -1,4 +1,5 @@
-"""Losses of the joint model: pixelwise focal loss (segmentation) + alpha-balanced focal loss (class)."""
+"""Losses of the joint model: pixelwise focal loss (segmentation) + alpha-balanced focal loss (class), the
+latter 4-class or benign/malignant per sample, as each sample's label allows."""
 
 from __future__ import annotations
 
@@ -35,3 +36,20 @@ def binary_focal_from_classes(logits: torch.Tensor, malignant: torch.Tensor, mal
     logp_t = y * logp_mal + (1 - y) * logp_ben
     a_t = y * alpha + (1 - y) * (1 - alpha)
     return (-a_t * (1 - logp_t.exp()) ** gamma * logp_t).mean()
+
+
+def mixed_label_class_loss(logits: torch.Tensor, cls: torch.Tensor, malignant: torch.Tensor, alpha: torch.Tensor,
+                           malignant_index: list[int], malignant_alpha: float, gamma: float = 2.0) -> torch.Tensor:
+    """Per-sample class loss averaged over the batch: :func:`class_focal_loss` where ``cls`` >= 0 (a 4-class
+    label), else :func:`binary_focal_from_classes` (only benign/malignant known). A batch of one kind gives
+    exactly that kind's loss."""
+    four = cls >= 0
+    n, n_four = cls.shape[0], int(four.sum())
+    loss = logits.new_zeros(())
+    if n_four:
+        loss = loss + class_focal_loss(logits[four], cls[four], alpha, gamma) * (n_four / n)
+    if n_four < n:
+        rest = ~four
+        loss = loss + binary_focal_from_classes(logits[rest], malignant[rest], malignant_index, malignant_alpha,
+                                                gamma) * ((n - n_four) / n)
+    return loss

@@ -1,5 +1,6 @@
-"""The joint network: a VGG-like encoder with BatchNorm shared by a segmentation decoder (bilinear
-upsampling, U-Net skips) and a classification branch (global avg+max pooling of the deepest features, FC)."""
+"""The joint network: an encoder with BatchNorm (VGG-like, or ResNet-18-style: see :mod:`.encoders`) shared
+by a segmentation decoder (bilinear upsampling, U-Net skips) and a classification branch (global avg+max
+pooling of the deepest features, MLP)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import torch.nn.functional as F
 
 from liverview.us.prediction import MALIGNANT_CLASSES, US_CLASS_NAMES as CLASS_NAMES
 
-__all__ = ["CLASS_NAMES", "MALIGNANT_CLASSES", "NetConfig", "JointSegClsNet"]
+from .encoders import ENCODERS, build_encoder, conv_block
+
+__all__ = ["CLASS_NAMES", "MALIGNANT_CLASSES", "NetConfig", "JointSegClsNet", "RESNET_DEFAULTS"]
 
 
 @dataclass(frozen=True)
@@ -20,22 +23,27 @@ class NetConfig:
     widths: tuple[int, ...] = (8, 16, 32, 64, 128)  # encoder stages; len-1 down-samplings
     n_classes: int = 4
     fc_hidden: int = 64
+    encoder: str = "vgg"  # "vgg" (the shipped weights) or "resnet" (ResNet-18-style, see RESNET_DEFAULTS)
+
+    def __post_init__(self):
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @staticmethod
     def from_dict(d: dict) -> "NetConfig":
+        """Also reads configs saved before a field existed (old checkpoints: no ``encoder`` -> "vgg")."""
         d = dict(d)
         d["widths"] = tuple(d["widths"])
         return NetConfig(**d)
 
 
-def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-    )
+# A "resnet" net that keeps a click well under 80 ms on 2 CPU threads. Measured on a 2-core Xeon, 800x600
+# image, UsSegmenter.predict median: ~30 ms (quiet), ~55 ms (cores shared with another job); a batch-8
+# training step ~1.5 s. The wider (32, 64, 128, 256, 256) took 80-140 ms per click (4.5 s per step): too slow.
+RESNET_DEFAULTS: dict = {"encoder": "resnet", "input_size": 192, "widths": (16, 32, 64, 128, 256), "fc_hidden": 128}
 
 
 class JointSegClsNet(nn.Module):
@@ -45,12 +53,12 @@ class JointSegClsNet(nn.Module):
         super().__init__()
         self.config = config
         w = config.widths
-        self.encoder = nn.ModuleList([_conv_block(3, w[0])] + [_conv_block(w[i - 1], w[i]) for i in range(1, len(w))])
+        self.encoder = build_encoder(config.encoder, 3, w)
         self.decoder = nn.ModuleList()
         c = w[-1]
         for skip in reversed(w[:-1]):
             out = max(skip, 16)
-            self.decoder.append(_conv_block(c + skip, out))
+            self.decoder.append(conv_block(c + skip, out))
             c = out
         self.seg_head = nn.Conv2d(c, 1, 1)
         self.cls_head = nn.Sequential(
@@ -59,12 +67,7 @@ class JointSegClsNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        skips = []
-        for i, stage in enumerate(self.encoder):
-            if i > 0:
-                x = F.max_pool2d(x, 2)
-            x = stage(x)
-            skips.append(x)
+        skips = self.encoder(x)
         deep = skips.pop()
         pooled = torch.cat([deep.mean(dim=(2, 3)), deep.amax(dim=(2, 3))], dim=1)
         class_logits = self.cls_head(pooled)

@@ -1,18 +1,22 @@
 """The click network's trainer for LiverView's ClickSegmenterTrainer protocol.
 
 Options: TrainConfig fields (steps, batch_size, lr, seed, max_minutes, checkpoint_every, stop_at_step,
-num_threads, ...), NetConfig fields (input_size, widths), and ``name`` / ``meta`` stored in the weights."""
+num_threads, source_weights, ...), NetConfig fields (input_size, widths, encoder, ...), and ``name`` / ``meta``
+stored in the weights. ``encoder="resnet"`` starts from :data:`.model.RESNET_DEFAULTS` (input_size, widths,
+fc_hidden) where the options do not name them."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from liverview.plugin_api.errors import ModelInputError
 from liverview.us.lesion_dataset import LoadedLesion
 
-from .model import NetConfig
+from .model import RESNET_DEFAULTS, NetConfig
+from .sampling import lesion_probabilities
 from .training import TrainConfig, train
 
 _STORED = ("name", "meta")
@@ -25,10 +29,31 @@ def configs_from_options(options: Mapping[str, Any]) -> TrainConfig:
     if unknown:
         raise ModelInputError(f"us_clickseg has no training option {', '.join(unknown)} "
                               f"(known: {', '.join(sorted(train_keys | net_keys | set(_STORED)))})")
-    net = NetConfig(**{k: (tuple(v) if k == "widths" else v) for k, v in options.items() if k in net_keys})
+    net_options = dict(RESNET_DEFAULTS) if options.get("encoder") == "resnet" else {}
+    net_options.update({k: v for k, v in options.items() if k in net_keys and v is not None})
+    try:
+        net = NetConfig(**{k: (tuple(v) if k == "widths" else v) for k, v in net_options.items()})
+    except ValueError as exc:
+        raise ModelInputError(str(exc)) from exc
     if net.input_size < 32 or net.input_size % 2 ** (len(net.widths) - 1):
         raise ModelInputError(f"input_size must be >= 32 and divisible by {2 ** (len(net.widths) - 1)}")
-    return TrainConfig(**{k: v for k, v in options.items() if k in train_keys}, net=net)
+    train_options = {k: v for k, v in options.items() if k in train_keys}
+    if train_options.get("source_weights") is not None:
+        train_options["source_weights"] = _source_weights(train_options["source_weights"])
+    return TrainConfig(**train_options, net=net)
+
+
+def _source_weights(value: Any) -> dict[str, float]:
+    """{source: weight >= 0} from a mapping, e.g. {"aul": 0.4, "busi": 0.4, "synthetic": 0.2}."""
+    if not isinstance(value, Mapping) or not value:
+        raise ModelInputError(f"source_weights must map sources (synthetic, busi, aul) to weights, got {value!r}")
+    try:
+        weights = {str(k): float(v) for k, v in value.items()}
+    except (TypeError, ValueError) as exc:
+        raise ModelInputError(f"source_weights: every weight must be a number, got {dict(value)!r}") from exc
+    if any(not math.isfinite(v) or v < 0 for v in weights.values()) or sum(weights.values()) <= 0:
+        raise ModelInputError(f"source_weights must be >= 0 and not all 0, got {weights}")
+    return weights
 
 
 class ClickSegTrainer:
@@ -36,6 +61,10 @@ class ClickSegTrainer:
               init_weights: Path | None = None, device: str = "auto", resume: bool = False,
               log: Callable[[str], None] | None = None) -> Path:
         cfg = configs_from_options(options)
+        try:
+            lesion_probabilities(list(lesions), cfg.source_weights)
+        except ValueError as exc:  # a source of the data without a weight: say so before any work
+            raise ModelInputError(str(exc)) from exc
         say = log or (lambda _m: None)
         result = train(list(lesions), out_dir, cfg, device=device, resume=resume, init_weights=init_weights,
                        name=str(options.get("name") or Path(out_dir).name), meta=dict(options.get("meta") or {}),

@@ -2,6 +2,11 @@
 
 Batch ``k`` is drawn from ``default_rng([seed, k])`` (which lesions, which click sequence, which
 augmentation), so a resumed run sees the same batches as an uninterrupted one.
+
+One run may mix lesions with a 4-class label (synthetic phantoms) and lesions known only as benign or
+malignant (BUSI, AUL): each sample's class loss is the 4-class focal loss when it has a 4-class label,
+else the benign/malignant focal loss on p(malignant) = p(metastasis) + p(hcc); ``source_weights`` sets
+how often each source is drawn.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import torch
 
 from .dataset import LoadedLesion, training_sample
 from .inference import pick_device, save_checkpoint_weights
-from .losses import binary_focal_from_classes, class_focal_loss, pixel_focal_loss
+from .losses import mixed_label_class_loss, pixel_focal_loss
 from .model import CLASS_NAMES, MALIGNANT_CLASSES, JointSegClsNet, NetConfig
+from .sampling import class_head_sources, draw_lesions, lesion_probabilities, source_of
 
 CHECKPOINT_FILE = "checkpoint.pt"
 WEIGHTS_FILE = "us_clickseg.pt"
@@ -39,6 +45,9 @@ class TrainConfig:
     stop_at_step: int | None = None  # end this run early at that step (a staged run; --resume continues)
     num_threads: int = 2
     cls_weight: float = 1.0
+    # Lesions are drawn by source with these weights (record.source: "synthetic", "busi", "aul"), then
+    # uniformly within the source; None: uniformly over all lesions.
+    source_weights: dict[str, float] | None = None
     net: NetConfig = field(default_factory=NetConfig)
 
 
@@ -52,17 +61,14 @@ class TrainResult:
 
 
 def label_mode_of(lesions: list[LoadedLesion]) -> str:
-    """four-class when every lesion has a 4-class label, benign-malignant when none has (BUSI)."""
-    known = [lz.record.class_index >= 0 for lz in lesions]
-    if all(known):
-        return "four-class"
-    if not any(known):
-        return "benign-malignant"
-    raise ValueError("the data mixes 4-class and benign/malignant-only labels; train on one kind")
+    """four-class when any lesion has a 4-class label (the head then names the four classes; lesions with
+    only benign/malignant teach p(malignant)), benign-malignant when none has (BUSI, AUL)."""
+    return "four-class" if any(lz.record.class_index >= 0 for lz in lesions) else "benign-malignant"
 
 
-def _batch(lesions: list[LoadedLesion], rng: np.random.Generator, cfg: TrainConfig):
-    idx = rng.integers(len(lesions), size=cfg.batch_size)
+def _batch(lesions: list[LoadedLesion], rng: np.random.Generator, cfg: TrainConfig,
+           probabilities: np.ndarray | None = None):
+    idx = draw_lesions(probabilities, len(lesions), rng, cfg.batch_size)
     xs, ts = zip(*(training_sample(lesions[i], rng, cfg.net.input_size) for i in idx))
     cls = torch.tensor([lesions[i].record.class_index for i in idx])
     mal = torch.tensor([lesions[i].record.malignant for i in idx])
@@ -84,7 +90,13 @@ def train(lesions: list[LoadedLesion], out_dir: Path, cfg: TrainConfig, device: 
     torch.set_num_threads(cfg.num_threads)
     torch.manual_seed(cfg.seed)
     dev = pick_device(device)
-    label_mode = label_mode_of(lesions)
+    probs = lesion_probabilities(lesions, cfg.source_weights)
+    label_mode = label_mode_of([lz for lz, p in zip(lesions, probs) if p > 0])
+    if cfg.source_weights is not None:
+        shares = {}
+        for lz, p in zip(lesions, probs):
+            shares[source_of(lz)] = shares.get(source_of(lz), 0.0) + p
+        log("drawing lesions by source: " + ", ".join(f"{s} {shares[s]:.2f}" for s in sorted(shares)))
     net = JointSegClsNet(cfg.net).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=dev.type == "cuda")
@@ -106,11 +118,15 @@ def train(lesions: list[LoadedLesion], out_dir: Path, cfg: TrainConfig, device: 
         net.load_state_dict(init["state_dict"])
         log(f"initialised from {init_weights}")
 
+    # Class balance as the sampler sees it (with uniform draws: the plain counts, as before source_weights).
+    four = np.array([lz.record.class_index >= 0 for lz in lesions])
     counts = np.bincount([lz.record.class_index for lz in lesions if lz.record.class_index >= 0],
-                         minlength=len(CLASS_NAMES)).astype(float)
-    alpha = torch.tensor(np.where(counts > 0, counts.sum() / (len(CLASS_NAMES) * np.maximum(counts, 1)), 0.0),
+                         weights=probs[four], minlength=len(CLASS_NAMES)).astype(float)
+    alpha = torch.tensor(np.where(counts > 0, counts.sum() / (len(CLASS_NAMES) * np.where(counts > 0, counts, 1)), 0.0),
                          dtype=torch.float32)
-    mal_frac = float(np.mean([lz.record.malignant for lz in lesions]))
+    malignant = np.array([lz.record.malignant for lz in lesions], float)
+    binary_p = np.where(four, 0.0, probs)  # the lesions the benign/malignant loss sees
+    mal_frac = float((malignant * binary_p).sum() / binary_p.sum()) if binary_p.sum() > 0 else 0.5
     mal_idx = [CLASS_NAMES.index(c) for c in MALIGNANT_CLASSES]
 
     log_path = out_dir / LOG_FILE
@@ -129,17 +145,14 @@ def train(lesions: list[LoadedLesion], out_dir: Path, cfg: TrainConfig, device: 
                 log(f"time budget of {cfg.max_minutes} min spent at step {step} of {cfg.steps}")
                 break
             rng = np.random.default_rng([cfg.seed, step])
-            x, target, cls, mal = _batch(lesions, rng, cfg)
+            x, target, cls, mal = _batch(lesions, rng, cfg, None if cfg.source_weights is None else probs)
             x, target, cls, mal = x.to(dev), target.to(dev), cls.to(dev), mal.to(dev)
             for g in opt.param_groups:
                 g["lr"] = _lr(cfg, step)
             with torch.autocast(dev.type, enabled=dev.type == "cuda"):
                 seg_logits, cls_logits = net(x)
             seg_loss = pixel_focal_loss(seg_logits.float(), target)
-            if label_mode == "four-class":
-                cls_loss = class_focal_loss(cls_logits.float(), cls, alpha)
-            else:
-                cls_loss = binary_focal_from_classes(cls_logits.float(), mal, mal_idx, alpha=1 - mal_frac)
+            cls_loss = mixed_label_class_loss(cls_logits.float(), cls, mal, alpha, mal_idx, 1 - mal_frac)
             loss = seg_loss + cfg.cls_weight * cls_loss
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -162,6 +175,9 @@ def train(lesions: list[LoadedLesion], out_dir: Path, cfg: TrainConfig, device: 
     meta = dict(meta or {})
     meta.update({"steps": step, "train_minutes_this_run": round(minutes, 2), "seed": cfg.seed,
                  "label_mode": label_mode, "n_lesions": len(lesions), "device": dev.type,
+                 "class_head": class_head_sources(lesions, probs),
+                 "lesions_per_source": {s: sum(source_of(lz) == s for lz in lesions)
+                                        for s in sorted({source_of(lz) for lz in lesions})},
                  "train_config": {k: v for k, v in asdict(cfg).items() if k != "net"}})
     weights = out_dir / WEIGHTS_FILE
     save_checkpoint_weights(weights, net.eval(), name, label_mode, meta)
