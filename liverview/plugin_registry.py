@@ -60,7 +60,7 @@ DEFAULT_MODELS_DIR = Path(os.environ.get("LIVERVIEW_MODELS_DIR") or _REPO_ROOT /
 
 _MANIFEST_FIELDS = ("name", "display_name", "version", "description", "contributes")
 _CONTRIBUTION_FIELDS = ("kind", "name", "command", "title", "modalities", "weights", "model_card", "trainer",
-                        "default")
+                        "default", "validation")
 _COMMAND = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -125,6 +125,18 @@ class Contribution:
     model_card: Path | None = None
     trainer: str | None = None  # "package.module:factory" returning an object with train(...)
     default: bool = False  # the one used when no name is given
+    validation: Path | None = None  # JSON of the figures the model card reports, shown beside the model
+
+    def validated_figures(self) -> dict[str, Any]:
+        """The validation JSON ({"figures": [...lines], "notes": {...}}), or {} when there is none or it
+        cannot be read (the app then shows no figures rather than wrong ones)."""
+        if self.validation is None or not self.validation.is_file():
+            return {}
+        try:
+            data = json.loads(self.validation.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     @property
     def where(self) -> str:
@@ -273,7 +285,8 @@ def _parse_contribution(item: Any, n: int, plugin: str, label: str, root: Path |
                         tuple(m.strip() for m in modalities),
                         _resolve_file(item.get("weights"), f"{where}.weights", root, models_dir), name,
                         _resolve_file(item.get("model_card"), f"{where}.model_card", root, models_dir),
-                        trainer, default)
+                        trainer, default,
+                        _resolve_file(item.get("validation"), f"{where}.validation", root, models_dir))
 
 
 def _resolve_file(value: Any, where: str, root: Path | None, models_dir: Path) -> Path | None:

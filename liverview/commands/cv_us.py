@@ -39,30 +39,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _extra_sets(specs: list[str]):
-    from liverview.us.lesion_dataset import load_lesions, load_records
-
-    out = []
-    for spec in specs:
-        path, _, split = spec.partition(":")
-        out += load_lesions(load_records(path, split or "all"))
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from liverview.metrics.calibration import draw_reliability_diagram, reliability_bins
     from liverview.metrics.click_segmentation import evaluate_lesions
     from liverview.us.folds import stratified_folds
-    from liverview.us.lesion_dataset import UsDatasetError, load_lesions, load_records
+    from liverview.us.lesion_dataset import UsDatasetError, load_lesions, load_records, load_sets
 
     torch.set_num_threads(max(1, args.threads))
     contribution = resolve("click-segmenter", args.model, "US")
     trainer = create_trainer(contribution)
     try:
         liver = load_lesions(load_records(args.liver))
-        extra = _extra_sets(args.train_extra)
+        extra, _ = load_sets(args.train_extra)
         folds = stratified_folds([lz.record.label for lz in liver], args.folds, args.seed)
     except (UsDatasetError, ValueError) as exc:
         raise CliError(str(exc)) from exc

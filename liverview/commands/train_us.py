@@ -16,7 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a click-segmenter plugin (default: us_clickseg) on a `liverview synth-us` folder (labels.csv, 4 classes) or a "
                     "BUSI subset (manifest.csv, benign/malignant only: the class head then learns p(malignant)). "
                     "Writes us_clickseg.pt (inference weights), checkpoint.pt (resumable), train_log.csv.")
-    parser.add_argument("--data", type=Path, required=True, help="data folder (labels.csv or manifest.csv)")
+    parser.add_argument("--data", type=Path, required=True, action="append", metavar="DIR[:SPLIT]",
+                        help="data folder (labels.csv or manifest.csv), optionally :train or :test; repeatable "
+                             "to train on several sets together (e.g. AUL liver, BUSI:train, phantoms)")
     parser.add_argument("--out", type=Path, required=True, help="output folder for weights, checkpoint and log")
     add_model_option(parser, "click-segmenter")
     parser.add_argument("--split", choices=("all", "train", "test"), default="all",
@@ -25,8 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--input-size", type=int, default=96, help="crop side fed to the net (default 96)")
-    parser.add_argument("--widths", type=int, nargs="+", default=[8, 16, 32, 64, 128],
+    parser.add_argument("--encoder", choices=("vgg", "resnet"), default=None,
+                        help="us_clickseg encoder: vgg (small, 96 px, the old default) or resnet (ResNet-18-style, "
+                             "192 px); default vgg")
+    parser.add_argument("--source-weights", default=None, metavar="SRC=W,...",
+                        help="draw training lesions by source with these weights, e.g. aul=0.5,busi=0.35,synthetic=0.15")
+    parser.add_argument("--input-size", type=int, default=None, help="crop side fed to the net (default: the encoder's)")
+    parser.add_argument("--widths", type=int, nargs="+", default=None,
                         help="encoder channels per stage (default 8 16 32 64 128)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop when this wall-clock budget is spent")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
@@ -41,28 +48,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from liverview.us.lesion_dataset import UsDatasetError, load_lesions, load_records
+    from liverview.us.lesion_dataset import UsDatasetError, load_sets
 
     if args.steps < 1 or args.batch_size < 1:
         raise CliError("--steps and --batch-size must be at least 1")
-    if args.input_size < 32 or args.input_size % 2 ** (len(args.widths) - 1):
+    if args.input_size is not None and args.widths is not None and (
+            args.input_size < 32 or args.input_size % 2 ** (len(args.widths) - 1)):
         raise CliError(f"--input-size must be >= 32 and divisible by {2 ** (len(args.widths) - 1)}")
+    try:
+        source_weights = None if args.source_weights is None else {
+            k.strip(): float(v) for k, v in (item.split("=") for item in args.source_weights.split(","))}
+    except ValueError:
+        raise CliError(f"--source-weights: write SOURCE=WEIGHT,..., got {args.source_weights!r}") from None
     if args.init is not None and not args.init.is_file():
         raise CliError(f"--init {args.init} does not exist")
     trainer = create_trainer(resolve("click-segmenter", args.model, "US"))
     try:
-        records = load_records(args.data, args.split)
         start = time.perf_counter()
-        lesions = load_lesions(records)
+        lesions, lines = load_sets(args.data, args.split)
     except UsDatasetError as exc:
         raise CliError(str(exc)) from exc
-    print(f"loaded {len(lesions)} lesions from {args.data} (split {args.split}) in {time.perf_counter() - start:.1f} s",
-          flush=True)
+    print(f"loaded {'; '.join(lines)} in {time.perf_counter() - start:.1f} s", flush=True)
     options = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
                "max_minutes": args.max_minutes, "checkpoint_every": args.checkpoint_every,
                "stop_at_step": args.stop_at_step, "num_threads": args.threads, "input_size": args.input_size,
-               "widths": list(args.widths), "name": args.name or args.out.name,
-               "meta": {"data": str(args.data), "split": args.split,
+               "widths": None if args.widths is None else list(args.widths), "encoder": args.encoder,
+               "source_weights": source_weights, "name": args.name or args.out.name,
+               "meta": {"data": [str(d) for d in args.data], "split": args.split,
                         "command": "liverview train-us " + " ".join(_argv_of(args))}}
     trainer.train(lesions, args.out, options, init_weights=args.init, device=args.device, resume=args.resume,
                   log=lambda m: print(m, flush=True))
@@ -70,12 +82,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _argv_of(args: argparse.Namespace) -> list[str]:
-    out = ["--data", str(args.data), "--out", str(args.out), "--split", args.split, "--device", args.device,
-           "--steps", str(args.steps), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
-           "--input-size", str(args.input_size), "--widths", *map(str, args.widths), "--threads", str(args.threads),
-           "--seed", str(args.seed)]
+    out = [a for d in args.data for a in ("--data", str(d))]
+    out += ["--out", str(args.out), "--split", args.split, "--device", args.device, "--steps", str(args.steps),
+            "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--threads", str(args.threads),
+            "--seed", str(args.seed)]
     if args.max_minutes is not None:
         out += ["--max-minutes", str(args.max_minutes)]
+    for flag, value in (("--encoder", args.encoder), ("--input-size", args.input_size),
+                        ("--source-weights", args.source_weights)):
+        if value is not None:
+            out += [flag, str(value)]
+    if args.widths is not None:
+        out += ["--widths", *map(str, args.widths)]
     if args.init is not None:
         out += ["--init", str(args.init)]
     return out

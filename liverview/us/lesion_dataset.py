@@ -150,3 +150,22 @@ def load_lesions(records: list[LesionRecord]) -> list[LoadedLesion]:
     if not out:
         raise UsDatasetError("no record has a non-empty lesion mask")
     return out
+
+
+def split_spec(spec: str, default_split: str = "all") -> tuple[Path, str]:
+    """'DIR' or 'DIR:train' / 'DIR:test' / 'DIR:all' -> (folder, split)."""
+    head, sep, tail = str(spec).rpartition(":")
+    if sep and tail in ("train", "test", "all"):
+        return Path(head), tail
+    return Path(spec), default_split
+
+
+def load_sets(specs: list[str], default_split: str = "all") -> tuple[list[LoadedLesion], list[str]]:
+    """Lesions of several sets given as DIR[:SPLIT], and a line per set saying what was read."""
+    lesions, lines = [], []
+    for spec in specs:
+        folder, split = split_spec(spec, default_split)
+        these = load_lesions(load_records(folder, split))
+        lines.append(f"{len(these)} lesions from {folder} (split {split})")
+        lesions += these
+    return lesions, lines

@@ -469,3 +469,28 @@ def test_file_export_lesions_writes_the_saved_lesions_and_refuses_ct_only_format
     assert read.grid.spacing[0] == pytest.approx(phantom.pixel_spacing_mm)
     assert w.export_lesions("sr", tmp_path / "x.dcm") is None
     assert "CT studies only" in w.messages[-1] and not (tmp_path / "x.dcm").exists()
+
+
+def test_the_panel_shows_the_active_models_validated_figures_and_class_notes(qtbot, tmp_path):
+    """Figures come from the contribution's validation JSON; a model without one says it has none."""
+    import json
+
+    plugin = tmp_path / "plugins" / "validated_us"
+    plugin.mkdir(parents=True)
+    item = {"kind": "click-segmenter", "command": "liverview_plugins.us_clickseg.inference:load_segmenter",
+            "modalities": ["US"], "weights": "absent.pt"}
+    (plugin / "plugin.json").write_text(json.dumps({
+        "name": "validated_us", "display_name": "v", "version": "1", "description": "d", "contributes": [
+            {**item, "name": "with_card", "title": "With figures", "validation": "validation.json", "default": True},
+            {**item, "name": "without", "title": "Without figures"}]}))
+    (plugin / "validation.json").write_text(json.dumps({
+        "figures": ["Liver US, 4-fold CV: two-click Jaccard 0.80 (ellipse 0.72)"],
+        "notes": {"malignancy": "p(malignant) Platt-calibrated on liver images: ECE 0.10",
+                  "four_class": "4-class split learnt on synthetic phantoms only"}}))
+    w = UsWorkspace(plugin_dirs=[tmp_path / "plugins"], device="cpu", project_path=tmp_path / "us.lvproj")
+    qtbot.addWidget(w)
+    assert "two-click Jaccard 0.80" in w.model_info.text()
+    assert "ECE 0.10" in w.class_note.text() and "synthetic phantoms only" in w.class_note.text()
+    w.model_combo.setCurrentIndex(1)
+    assert "No validated figures" in w.model_info.text()
+    assert "not validated on real images" in w.class_note.text()

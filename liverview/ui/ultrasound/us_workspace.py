@@ -103,6 +103,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.saved_lesions: list[LesionRecord] = []
         self.measurement: MaskMeasurement | None = None  # of the mask shown, once measured
         self._segmenter = segmenter
+        self._caller_segmenter = segmenter is not None  # given by the caller, not from the registry
         self.plugin_dirs = plugin_dirs  # None: the app's plugins folder and installed plugins
 
         self._weights = weights
@@ -157,13 +158,24 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.model_combo = QtWidgets.QComboBox()
         self.model_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_combo.setMinimumContentsLength(20)
+        self.model_info = QtWidgets.QLabel()  # the active model's validated figures, from its card
+        self.model_info.setWordWrap(True)
+        self.model_info.setStyleSheet("color: #555; font-size: 11px;")
+        self.model_info.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self._fill_models()
         self.model_combo.currentIndexChanged.connect(self.choose_model)
         panel.addWidget(self.model_combo)
+        panel.addWidget(self.model_info)
         box = QtWidgets.QGroupBox("Class probability")
-        QtWidgets.QVBoxLayout(box).addWidget(bars := ClassProbabilityBars())
+        box_layout = QtWidgets.QVBoxLayout(box)
+        box_layout.addWidget(bars := ClassProbabilityBars())
         self.class_bars = bars
+        self.class_note = QtWidgets.QLabel()  # how far the class scores can be trusted
+        self.class_note.setWordWrap(True)
+        self.class_note.setStyleSheet("color: #555; font-size: 11px;")
+        box_layout.addWidget(self.class_note)
         panel.addWidget(box)
+        self._show_model_info()
         measure_box = QtWidgets.QGroupBox("Measurements")
         self.measure_label = QtWidgets.QLabel("-")
         self.measure_label.setWordWrap(True)
@@ -430,6 +442,19 @@ class UsWorkspace(QtWidgets.QMainWindow):
             combo.setEnabled(len(titles) > 1)
         combo.blockSignals(False)
 
+    def _show_model_info(self) -> None:
+        """The active model's validated figures and the notes on its class scores (its validation JSON);
+        without one, say that the model has no validated figures."""
+        figures: dict = {}
+        if not self._caller_segmenter:
+            found = us_segmenter_contributions(self._catalog())
+            figures = found[self._choice].validated_figures() if 0 <= self._choice < len(found) else {}
+        lines = [str(x) for x in figures.get("figures", [])]
+        self.model_info.setText("\n".join(lines) if lines else "No validated figures for this model (see its card).")
+        notes = figures.get("notes", {}) if isinstance(figures.get("notes"), dict) else {}
+        self.class_note.setText("\n".join(str(notes[k]) for k in ("malignancy", "four_class") if notes.get(k))
+                                or "Class scores not validated on real images.")
+
     def choose_model(self, index: int) -> None:
         """Segment with the registry's US segmenter number ``index`` from the next request on; the
         clicks shown are segmented again with it."""
@@ -438,6 +463,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self._choice = index
         self._segmenter = None  # loaded on the worker thread by the next request
         self._segmenter_error_shown = False
+        self._show_model_info()
         if self.session is None or self.image is None:
             return
         request = self.session.renew_request()
