@@ -130,6 +130,11 @@ def summarise_cv(rows: list[dict], folds: list[dict], args, model: str) -> dict:
         pooled["bm_auroc"] = None
     pooled["bm_ece_raw"] = expected_calibration_error(p, y)
     pooled["bm_ece_platt_crossfitted"] = expected_calibration_error(p_cal, y)
+    try:  # on every out-of-fold score: what a model trained on all images ships with (train-us --calibration)
+        platt_all = PlattScaling.fit(p, y)
+        pooled["platt_all_folds"] = {"a": platt_all.a, "b": platt_all.b}
+    except ValueError:
+        pooled["platt_all_folds"] = None
     out["pooled_out_of_fold"] = pooled
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -44,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--init", type=Path, default=None, help="start from these us_clickseg weights (fine-tune)")
     parser.add_argument("--name", default=None, help="model name stored in the weights (default: OUT's name)")
+    parser.add_argument("--calibration", type=Path, default=None, metavar="CV_REPORT",
+                        help="a `liverview cv-us` cv_report.json: its Platt scaling of p(malignant), fitted on "
+                             "held-out images, is stored in the weights and applied at inference")
     parser.set_defaults(func=run)
 
 
@@ -63,6 +67,14 @@ def run(args: argparse.Namespace) -> int:
     if args.init is not None and not args.init.is_file():
         raise CliError(f"--init {args.init} does not exist")
     trainer = create_trainer(resolve("click-segmenter", args.model, "US"))
+    calibration = None
+    if args.calibration is not None:
+        try:
+            calibration = json.loads(args.calibration.read_text())["report"]["pooled_out_of_fold"]["platt_all_folds"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CliError(f"--calibration {args.calibration}: not a cv-us report ({exc})") from None
+        if not calibration:
+            raise CliError(f"--calibration {args.calibration}: the report has no Platt scaling (one class only?)")
     try:
         start = time.perf_counter()
         lesions, lines = load_sets(args.data, args.split)
@@ -75,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
                "widths": None if args.widths is None else list(args.widths), "encoder": args.encoder,
                "source_weights": source_weights, "name": args.name or args.out.name,
                "meta": {"data": [str(d) for d in args.data], "split": args.split,
+                        **({"malignancy_platt": {**calibration, "from": str(args.calibration)}} if calibration else {}),
                         "command": "liverview train-us " + " ".join(_argv_of(args))}}
     trainer.train(lesions, args.out, options, init_weights=args.init, device=args.device, resume=args.resume,
                   log=lambda m: print(m, flush=True))

@@ -70,6 +70,9 @@ class UsSegmenter:
         self.name = name
         self.label_mode = label_mode  # "four-class", or "benign-malignant" when only that was trained
         self.meta = meta or {}
+        # Platt scaling of p(malignant) fitted on held-out real images (liverview cv-us), when trained with it
+        platt = self.meta.get("malignancy_platt") or {}
+        self.malignancy_calibration = (float(platt["a"]), float(platt["b"])) if {"a", "b"} <= set(platt) else None
         self.input_size = net.config.input_size
         self._forward = self._frozen_for_cpu() if device.type == "cpu" else self.net
 
@@ -106,6 +109,10 @@ class UsSegmenter:
         mask = _keep_clicked_components(prob > threshold, clicks)
         class_probs = {n: float(p) for n, p in zip(CLASS_NAMES, probs)}
         malignant = float(sum(class_probs[n] for n in MALIGNANT_CLASSES))
+        if self.malignancy_calibration is not None:
+            a, b = self.malignancy_calibration
+            q = min(max(malignant, 1e-6), 1 - 1e-6)
+            malignant = float(1.0 / (1.0 + np.exp(-(a * np.log(q / (1 - q)) + b))))
         return UsPrediction(mask=mask, class_probs=class_probs, malignant_prob=malignant,
                             time_ms=(time.perf_counter() - start) * 1000.0, probability=prob)
 

@@ -140,3 +140,23 @@ def test_predict_returns_a_native_resolution_mask(tiny_set):
         seg.predict(img, [Click(500, 10, True)])
     with pytest.raises(UsModelError):
         load_segmenter(tiny_set / "data" / "labels.csv")
+
+
+def test_train_us_stores_the_cv_calibration_and_inference_applies_it(tiny_set, tmp_path):
+    report = tmp_path / "cv_report.json"
+    report.write_text(json.dumps({"report": {"pooled_out_of_fold": {"platt_all_folds": {"a": -1.0, "b": 0.0}}}}))
+    data = str(tiny_set / "data")
+    assert main(["train-us", "--data", data, "--out", str(tmp_path / "plain"), "--steps", "2", *TINY]) == 0
+    assert main(["train-us", "--data", data, "--out", str(tmp_path / "cal"), "--steps", "2", "--calibration",
+                 str(report), *TINY]) == 0
+    plain = load_segmenter(tmp_path / "plain" / "us_clickseg.pt", device="cpu")
+    cal = load_segmenter(tmp_path / "cal" / "us_clickseg.pt", device="cpu")
+    assert plain.malignancy_calibration is None and cal.malignancy_calibration == (-1.0, 0.0)
+    img = cv2.imread(str(tiny_set / "data" / "images" / "us_00000.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32)
+    clicks = [Click(img.shape[1] / 2, img.shape[0] / 2, True)]
+    p, q = plain.predict(img, clicks), cal.predict(img, clicks)
+    assert np.array_equal(p.mask, q.mask)  # same seed, same network: only the malignancy score differs
+    assert q.malignant_prob == pytest.approx(1 - p.malignant_prob, abs=1e-5)
+    (tmp_path / "bad.json").write_text("{}")
+    assert main(["train-us", "--data", data, "--out", str(tmp_path / "x"), "--calibration",
+                 str(tmp_path / "bad.json"), *TINY]) == 2
