@@ -72,10 +72,33 @@ def _add_ultrasound(conn: sqlite3.Connection) -> None:
                  "CHECK (pixel_units IN ('mm', 'px'))")
 
 
+def _add_scan_results(conn: sqlite3.Connection) -> None:
+    """Schema 3: what `liverview scan` did with each study of an archive (done or failed, attempts, the
+    failure's message), keyed by the study's identity (DICOM StudyInstanceUID or a hash of its files), so a
+    re-run skips finished studies and retries failed ones. Older projects simply have no scan rows yet."""
+    conn.execute("""CREATE TABLE scan_results (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        study_key   TEXT NOT NULL UNIQUE,
+        study_id    INTEGER REFERENCES studies(id),
+        source      TEXT NOT NULL,
+        signature   TEXT NOT NULL DEFAULT '',
+        status      TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+        attempts    INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        message     TEXT NOT NULL DEFAULT '',
+        model       TEXT NOT NULL DEFAULT '',
+        proposals   INTEGER NOT NULL DEFAULT 0,
+        seconds     REAL,
+        updated_at  TEXT NOT NULL,
+        CHECK ((status = 'done') = (study_id IS NOT NULL))
+    )""")
+    conn.execute("CREATE INDEX scan_results_source ON scan_results(source)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create the base schema (studies, lesions, RECIST, boxes, masks, proposals, audit, undo)",
               _create_base_schema),
     Migration(2, "ultrasound studies: study modality, phase pixel units (mm or px)", _add_ultrasound),
+    Migration(3, "archive scans: one row per scanned study (done or failed, attempts, message)", _add_scan_results),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

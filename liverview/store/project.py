@@ -46,6 +46,7 @@ from liverview.store.project_lock import (
 from liverview.store.proposal_methods import ProposalMethods
 from liverview.store.records import AuditEntry, InvalidRecordError, StoreChange, StoreError
 from liverview.store.row_mapping import audit_entry_from_row
+from liverview.store.scan_methods import ScanMethods
 from liverview.store.study_methods import StudyMethods
 
 __all__ = [
@@ -66,9 +67,10 @@ class _State:
     listeners: list[Listener] = field(default_factory=list)
 
 
-class Project(StudyMethods, LesionMethods, ProposalMethods):
+class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods):
     """An open project. Use :meth:`create` or :meth:`open` (and :meth:`close`, or a ``with`` block).
-    The entity methods come from study_methods.py, lesion_methods.py and proposal_methods.py."""
+    The entity methods come from study_methods.py, lesion_methods.py, proposal_methods.py and
+    scan_methods.py (archive scans)."""
 
     def __init__(self, path: Path, user: str, conn: sqlite3.Connection, lock: ProjectLock | None,
                  read_only: bool) -> None:

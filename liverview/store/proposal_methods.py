@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from liverview.store.edit_log import Row
+from liverview.store.edit_log import Edit, Row
 from liverview.store.entity_methods import EntityMethods
 from liverview.store.project_errors import UnknownEntityError
 from liverview.store.records import (
@@ -25,6 +25,29 @@ from liverview.store.row_mapping import (
 from liverview.store.timestamps import utc_timestamp
 
 
+def insert_proposals(edit: Edit, study_id: int, items: Iterable[ProposalRecord]) -> list[int]:
+    """Write checked proposals (and their slice boxes) of one study inside ``edit``; returns their ids."""
+    ids: list[int] = []
+    now = utc_timestamp()
+    for p in items:
+        pid = edit.insert("proposals", proposal_values(p, study_id, now))
+        ids.append(pid)
+        for b in p.slice_boxes:
+            edit.insert("boxes", {**box_values(b), "proposal_id": pid})
+    return ids
+
+
+def check_new_proposals(proposals: Iterable[ProposalRecord]) -> list[ProposalRecord]:
+    """The proposals as a list; InvalidRecordError for anything that is not a new, unlinked ProposalRecord."""
+    items = list(proposals)
+    for p in items:
+        if not isinstance(p, ProposalRecord):
+            raise InvalidRecordError(f"proposals must be ProposalRecord objects, got {type(p).__name__}")
+        if p.lesion_id is not None:
+            raise InvalidRecordError("a new proposal cannot be linked to a lesion yet: link it with decide()")
+    return items
+
+
 class ProposalMethods(EntityMethods):
     """Mixed into Project."""
 
@@ -32,23 +55,12 @@ class ProposalMethods(EntityMethods):
         """Store a detector's proposals for a study in one transaction; returns them as saved, in the
         order given (ids, study and time are the store's). Audited, but not on the undo stack: a
         background import must never be what the reader's Ctrl+Z takes back; their decisions are."""
-        items = list(proposals)
-        for p in items:
-            if not isinstance(p, ProposalRecord):
-                raise InvalidRecordError(f"proposals must be ProposalRecord objects, got {type(p).__name__}")
-            if p.lesion_id is not None:
-                raise InvalidRecordError("a new proposal cannot be linked to a lesion yet: link it with decide()")
+        items = check_new_proposals(proposals)
         if not items:
             return []
-        ids: list[int] = []
         with self._edit("add_proposals", "study", study_id, undoable=False) as edit:
             self._require("studies", study_id, "study")
-            now = utc_timestamp()
-            for p in items:
-                pid = edit.insert("proposals", proposal_values(p, study_id, now))
-                ids.append(pid)
-                for b in p.slice_boxes:
-                    edit.insert("boxes", {**box_values(b), "proposal_id": pid})
+            ids = insert_proposals(edit, study_id, items)
         by_id = {p.id: p for p in self._proposals("WHERE p.study_id = ?", (study_id,))}
         return [by_id[i] for i in ids]
 

@@ -4,7 +4,8 @@
 -- checked by liverview/store/records.py so a new class needs no table rebuild.
 -- AUTOINCREMENT everywhere: an id is never reused, so the audit log and undo never confuse two rows.
 -- Later schema versions change this base by migration steps (migrations.py): schema 2 adds
--- studies.modality ('CT' | 'US') and phases.pixel_units ('mm' | 'px').
+-- studies.modality ('CT' | 'US') and phases.pixel_units ('mm' | 'px'); schema 3 adds the scan_results table
+-- (`liverview scan`: each archive study done or failed, its attempts and failure message).
 
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,

@@ -258,7 +258,7 @@ def test_ctrl_s_saves_mask_class_and_recist_to_the_project_file(workspace, qtbot
         px = phantom.pixel_spacing_mm
         assert np.allclose(np.c_[xs[:2], ys[:2]] * px, np.asarray(r.long_axis)[:, :2], atol=1e-6)
     conn = sqlite3.connect(tmp_path / "us.lvproj")
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
     conn.close()
 
 
