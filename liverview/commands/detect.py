@@ -4,13 +4,12 @@ slice) from a detector plugin found through the registry, on the reference phase
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 from liverview.cli import CliError
-from liverview.commands.model_choice import add_model_option, create, resolve
+from liverview.commands.model_choice import add_model_option, add_plugin_dir_option, create, resolve
 from liverview.detection.liver_filter import DEFAULT_MARGIN_MM, DEFAULT_MAX_PROPOSALS
 
 
@@ -26,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="proposals.json to write")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu or cuda")
     add_model_option(parser, "detector")
+    add_plugin_dir_option(parser)
     parser.add_argument("--weights", type=Path, default=None, help="model weights (default: the contribution's)")
     parser.add_argument("--reference", default=None, metavar="PHASE",
                         help="reference phase (default: the study's: non-contrast for phantoms, else portal venous)")
@@ -43,65 +43,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def load_study_phases(study_path: Path, assume_phase: str = "portal venous"):
     """(volumes by PhaseKind, default reference kind, study name) for a phantom folder or anything
-    liverview.io.study_loader reads."""
-    from liverview.core.study import PhaseKind
-    from liverview.io.errors import LoadError
-    from liverview.io.volumes import read_volume
+    liverview.io.study_loader reads; what was assumed or left out is printed on stderr."""
+    inputs = read_inputs(study_path, assume_phase)
+    return inputs.volumes, inputs.reference, inputs.name
 
-    if not study_path.exists():
-        raise CliError(f"{study_path}: no such file or folder")
-    meta_file = study_path / "study.json"
-    if meta_file.is_file():
-        meta = json.loads(meta_file.read_text())
-        volumes = {PhaseKind(name): read_volume(study_path / info["file"]) for name, info in meta["phases"].items()}
-        return volumes, PhaseKind(meta.get("reference_phase", "non-contrast")), study_path.name
-    from liverview.io.study_loader import load_study
+
+def read_inputs(study_path: Path, assume_phase: str = "portal venous"):
+    """The study as the detector takes it (liverview.detection.study_inputs), notes printed on stderr."""
+    from liverview.detection.study_inputs import StudyInputError, read_study_inputs
 
     try:
-        loaded = load_study([study_path])
-    except LoadError as exc:
+        inputs = read_study_inputs(study_path, assume_phase)
+    except StudyInputError as exc:
         raise CliError(str(exc)) from None
-    study = loaded.study
-    phases = list(study.phases)
-    if len(phases) == 1 and phases[0].kind is PhaseKind.UNKNOWN:
-        kind = PhaseKind.parse(assume_phase)
-        print(f"note: the single phase's kind is unknown; read as {kind.value} (--assume-phase)", file=sys.stderr)
-        return {kind: phases[0].volume}, kind, study.description or study_path.name
-    volumes = {}
-    for p in phases:
-        if p.kind is PhaseKind.UNKNOWN or p.kind in volumes:
-            print(f"note: phase '{p.label}' left out (unknown or repeated kind)", file=sys.stderr)
-            continue
-        volumes[p.kind] = p.volume
-    if not volumes:
-        raise CliError(f"{study_path}: no phase of a known kind; name the files by phase (e.g. arterial.nii.gz)")
-    ref = study.reference.kind if study.reference.kind in volumes else next(iter(volumes))
-    return volumes, ref, study.description or study_path.name
+    for note in inputs.notes:
+        print(note, file=sys.stderr)
+    return inputs
 
 
 def run(args: argparse.Namespace) -> int:
     from liverview.core.study import PhaseKind
-    from liverview.detection.proposals import ProposalSet, write_proposals
+    from liverview.detection.proposals import write_proposals
+    from liverview.detection.study_detection import ProposalFilter, detect_in_study
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    volumes, reference, name = load_study_phases(args.study, args.assume_phase)
+    inputs = read_inputs(args.study, args.assume_phase)
+    volumes = inputs.volumes
     if args.reference:
-        reference = PhaseKind.parse(args.reference)
-        if reference not in volumes:
-            raise CliError(f"--reference {reference.value}: the study has no such phase "
+        inputs.reference = PhaseKind.parse(args.reference)
+        if inputs.reference not in volumes:
+            raise CliError(f"--reference {inputs.reference.value}: the study has no such phase "
                            f"({', '.join(k.value for k in volumes)})")
-    detector = create(resolve("detector", args.model), args.device, args.weights)
+    reference = inputs.reference
+    detector = create(resolve("detector", args.model, plugin_dirs=args.plugin_dirs), args.device, args.weights)
     start = time.perf_counter()
-    result = detector.detect(volumes, reference)
-    result = ProposalSet(result.proposals, name, result.model or detector.name, result.reference_phase, result.shape,
-                         result.spacing_mm, result.origin_mm, result.direction)
-    from liverview.detection.liver_filter import readable_proposals
-
-    liver = None if args.no_liver_filter else create(resolve("liver-segmenter", None), "cpu")
-    result, notes = readable_proposals(result, volumes, reference, liver, args.liver_margin, args.max_proposals)
+    liver = None if args.no_liver_filter else create(resolve("liver-segmenter", None, plugin_dirs=args.plugin_dirs),
+                                                     "cpu")
+    keep = ProposalFilter(not args.no_liver_filter, args.liver_margin, args.max_proposals)
+    result, notes = detect_in_study(inputs, detector, liver, keep)
     for note in notes:
         print(note, file=sys.stderr)
     write_proposals(args.out, result)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 from liverview.cli import CliError
 from liverview.plugin_api.kinds import kind_spec
-from liverview.plugin_registry import Contribution, PluginError, discover_plugins
+from liverview.plugin_registry import DEFAULT_PLUGIN_DIR, Contribution, PluginError, discover_plugins
 
 
 def add_model_option(parser: argparse.ArgumentParser, kind: str, flag: str = "--model") -> None:
@@ -17,10 +18,23 @@ def add_model_option(parser: argparse.ArgumentParser, kind: str, flag: str = "--
                              f"`liverview plugins --kind {kind}` lists them)")
 
 
-def resolve(kind: str, name: str | None, modality: str | None = None) -> Contribution:
-    """The contribution, or a CliError that lists what is installed."""
+def add_plugin_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plugin-dir", dest="plugin_dirs", type=Path, action="append", default=[], metavar="DIR",
+                        help="also look for plugins in DIR (folders holding <name>/plugin.json), before the "
+                             "bundled ones; repeatable")
+
+
+def plugin_folders(extra: Sequence[Path] | None) -> list[Path] | None:
+    """The plugin folders to search: ``extra`` first, then the bundled plugins (None: the registry's default)."""
+    return [*(Path(p) for p in extra), DEFAULT_PLUGIN_DIR] if extra else None
+
+
+def resolve(kind: str, name: str | None, modality: str | None = None,
+            plugin_dirs: Sequence[Path] | None = None) -> Contribution:
+    """The contribution, or a CliError that lists what is installed. ``plugin_dirs`` are searched before
+    the bundled plugins."""
     try:
-        return discover_plugins().resolve(kind, name, modality)
+        return discover_plugins(plugin_folders(plugin_dirs)).resolve(kind, name, modality)
     except PluginError as exc:
         raise CliError(str(exc)) from None
 
