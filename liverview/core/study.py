@@ -54,6 +54,15 @@ class Phase:
     description: str = ""
     acquisition_time_s: float | None = None  # seconds since midnight, when DICOM gives it
     frame_of_reference_uid: str = ""
+    # How the kind was found (liverview.io.phase_inference's rule: 'keyword', 'contrast-timing', 'image',
+    # 'order', 'none'; 'reader' once the reader set or confirmed it) and why, for the pane header.
+    kind_rule: str = ""
+    kind_reason: str = ""
+
+    @property
+    def kind_confirmed(self) -> bool:
+        """True when the tags named the phase or the reader set it; an image or order guess is not."""
+        return self.kind_rule in ("", "keyword", "contrast-timing", "reader")
 
     @property
     def label(self) -> str:

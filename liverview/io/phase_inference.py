@@ -4,18 +4,24 @@ Rules, strongest first, each giving the reason the UI shows:
 1. a phase word in SeriesDescription / ProtocolName / file name ("art", "pv", "delayed", "nc", ...);
 2. the delay between ContrastBolusStartTime and the acquisition (< 50 s arterial, < 120 s portal
    venous, later delayed);
-3. for the rest, acquisition order: the first one without a contrast agent is non-contrast, then
+3. the image itself, when the evidence carries the volume: aorta, liver-vein and liver HU tell
+   non-contrast, arterial, portal venous and delayed apart (liverview.io.contrast_enhancement); two
+   series that look alike (or like a phase already named) are left to rule 4;
+4. for the rest, acquisition order: the first one without a contrast agent is non-contrast, then
    arterial, portal venous, delayed, keeping to the order of the phases already known.
-A study of one series is left unknown by rule 3: one series has no order to go by.
+A single series without tags or a readable image is left unknown: one series has no order to go by.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Sequence
 
 from liverview.core.study import PHASE_ORDER, PhaseKind
+from liverview.core.volume import Volume
+from liverview.io.contrast_enhancement import phase_from_image
 
 # Phrases first (longest wins), so "late arterial" is arterial and not delayed.
 _PHRASES: list[tuple[str, PhaseKind]] = [
@@ -63,11 +69,13 @@ class PhaseEvidence:
     contrast_start_time_s: float | None = None  # seconds since midnight
     acquisition_time_s: float | None = None  # seconds since midnight
     series_number: int | None = None
+    volume: Volume | None = field(default=None, repr=False, compare=False)  # read only when tags are silent
 
 
 @dataclass
 class PhaseGuess:
-    """The phase given to one series and why; ``rule`` is 'keyword', 'contrast-timing', 'order' or 'none'."""
+    """The phase given to one series and why; ``rule`` is 'keyword', 'contrast-timing', 'image', 'order'
+    or 'none'."""
 
     kind: PhaseKind
     reason: str
@@ -140,13 +148,30 @@ def _timing_guess(ev: PhaseEvidence) -> PhaseGuess | None:
     return PhaseGuess(kind, f"acquired {delay:.0f} s after contrast injection start", "contrast-timing")
 
 
+def _image_guesses(evidence: Sequence[PhaseEvidence], guesses: list[PhaseGuess | None]) -> None:
+    """Fill the series that tags left unknown from their image, unless two look alike (or like a phase
+    already named): those stay for the order rule."""
+    found: dict[int, PhaseGuess] = {}
+    for n, ev in enumerate(evidence):
+        if guesses[n] is None and ev.volume is not None:
+            seen = phase_from_image(ev.volume)
+            if seen is not None:
+                found[n] = PhaseGuess(seen.kind, seen.reason, "image")
+    named = {g.kind for g in guesses if g is not None}
+    counts = Counter(g.kind for g in found.values())
+    for n, g in found.items():
+        if g.kind not in named and counts[g.kind] == 1:
+            guesses[n] = g
+
+
 def infer_phases(evidence: Sequence[PhaseEvidence]) -> list[PhaseGuess]:
     """One PhaseGuess per evidence item (same order) for the series of one study."""
     guesses: list[PhaseGuess | None] = [_keyword_guess(ev) or _timing_guess(ev) for ev in evidence]
+    _image_guesses(evidence, guesses)
     unknown = [n for n, g in enumerate(guesses) if g is None]
     if len(evidence) < 2 or not unknown:
-        return [g or PhaseGuess(PhaseKind.UNKNOWN, "no phase word, contrast timing or other series to "
-                                "compare with", "none") for g in guesses]
+        return [g or PhaseGuess(PhaseKind.UNKNOWN, "no phase word, contrast timing, readable image or other "
+                                "series to compare with", "none") for g in guesses]
 
     have_times = all(ev.acquisition_time_s is not None for ev in evidence)
     have_numbers = all(ev.series_number is not None for ev in evidence)

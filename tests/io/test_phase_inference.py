@@ -100,3 +100,53 @@ def test_contrast_given():
     assert contrast_given("Iomeron 350") is True
     assert contrast_given("NONE") is False and contrast_given("n/a") is False
     assert contrast_given(None) is None and contrast_given("  ") is None
+
+
+# --- rule 3: the image (aorta, liver veins, liver) when the tags say nothing ------------------------
+
+@pytest.fixture(scope="module")
+def phantom_phases():
+    from liverview.synth.ct_phantom import generate_ct_study
+
+    return generate_ct_study(5, n_lesions=3, shape=(32, 160, 160), spacing_mm=(1.0, 1.0, 2.5)).phases
+
+
+@pytest.mark.parametrize("kind", [NC, ART, PV, DEL])
+def test_image_rule_tells_the_four_phases_apart(phantom_phases, kind):
+    g = infer_phases([PhaseEvidence(description="CT ABDOMEN", volume=phantom_phases[kind])])[0]
+    assert g.kind is kind and g.rule == "image"
+    assert "aorta" in g.reason and "liver" in g.reason and "HU" in g.reason
+
+
+def test_image_rule_leaves_lookalike_series_to_the_order_rule(phantom_phases):
+    same = phantom_phases[PV]
+    guesses = infer_phases([PhaseEvidence(acquisition_time_s=100.0, volume=same),
+                            PhaseEvidence(acquisition_time_s=200.0, volume=same),
+                            PhaseEvidence(acquisition_time_s=300.0, volume=phantom_phases[DEL])])
+    assert [g.rule for g in guesses] == ["order", "order", "image"]
+    assert guesses[2].kind is DEL and guesses[0].kind is not guesses[1].kind
+
+
+def test_image_rule_gives_way_to_tags(phantom_phases):
+    g = infer_phases([PhaseEvidence(description="arterial", volume=phantom_phases[PV])])[0]
+    assert g.kind is ART and g.rule == "keyword"
+
+
+def test_image_without_an_abdomen_stays_unknown():
+    import numpy as np
+
+    from liverview.core.volume import Volume
+
+    flat = Volume(np.full((4, 64, 64), 40, np.int16), (1.0, 1.0, 2.0))
+    assert infer_phases([PhaseEvidence(volume=flat)])[0].kind is UNK
+
+
+@pytest.mark.parametrize("folder", ["hcc048-pv-dicom/dicom", "ircadb-liver17/PATIENT_DICOM"])
+def test_real_single_series_studies_read_as_portal_venous(shared_data, folder):
+    """HCC048 ('Recon 3: LIVER 2 PHASE (C/A/P)', aorta ~230 HU, liver ~100 HU) and IRCADb 17 (no
+    description) carry no phase tag; their images enhance like a portal venous phase."""
+    from liverview.io.study_loader import load_study
+
+    phase = load_study([shared_data / folder]).study.phases[0]
+    assert phase.kind is PV and phase.kind_rule == "image" and not phase.kind_confirmed
+    assert "aorta" in phase.kind_reason
