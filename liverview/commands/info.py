@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  - {line}")
     else:
         print("problems: none")
+    for line in loaded.notes:
+        print(f"note: {line}")
     return 0
 
 

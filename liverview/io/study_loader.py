@@ -2,7 +2,9 @@
 
 Each input becomes one or more phases; their kinds come from liverview.io.phase_inference, judged
 over all inputs together. Phases are ordered NC, ART, PV, DEL; the reference is the portal venous
-phase when there is one, else the first. Everything odd along the way is listed in ``problems``.
+phase when there is one, else the first. Everything odd along the way is listed: in ``problems`` what
+the reader should know about the images (damaged files, mixed patients, two series of one phase), in
+``notes`` what was left out as expected (non-image files, label maps, localizers), quiet "skipped" lines.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ _LABEL_WORDS = {
     "label", "labels", "mask", "masks", "seg", "segmentation", "segmentations", "lesion", "lesions",
     "tumor", "tumors", "tumour", "tumours", "instances", "annotation", "annotations", "gt",
 }
-MAX_LISTED_SKIPPED = 20  # skipped files listed one by one in problems; the rest are counted
+MAX_LISTED_SKIPPED = 20  # skipped files listed one by one; the rest are counted
+# Reasons (from the DICOM reader) for leaving a file out that say nothing is wrong with the images.
+_EXPECTED_SKIPS = ("not a DICOM file", "not an image series", "DICOMDIR index file")
 
 
 @dataclass
@@ -33,6 +37,7 @@ class LoadedStudy:
 
     study: Study
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # files left out as expected: no action needed
     reasons: dict[Phase, str] = field(default_factory=dict)  # Phase objects hash by identity
     series: list[DicomSeries] = field(default_factory=list)  # the DICOM series used, if any
     skipped: list[tuple[Path, str]] = field(default_factory=list)
@@ -58,12 +63,12 @@ def looks_like_label_map(path: str | Path) -> bool:
     return bool(words & _LABEL_WORDS)
 
 
-def _volume_files_in(folder: Path, problems: list[str]) -> list[Path]:
+def _volume_files_in(folder: Path, notes: list[str]) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and is_volume_file(p))
     images = []
     for f in files:
         if looks_like_label_map(f):
-            problems.append(f"{f}: not loaded as a phase (its name says it is a label map or mask)")
+            notes.append(f"{f}: not loaded as a phase (its name says it is a label map or mask)")
         else:
             images.append(f)
     return images
@@ -71,10 +76,10 @@ def _volume_files_in(folder: Path, problems: list[str]) -> list[Path]:
 
 def _from_volume_file(path: Path, problems: list[str]) -> _Input:
     volume = read_volume(path, problems)
-    return _Input(volume, path, PhaseEvidence(file_name=volume_stem(path)))
+    return _Input(volume, path, PhaseEvidence(file_name=volume_stem(path), volume=volume))
 
 
-def _from_dicom(paths: list[Path], source: Path, problems: list[str],
+def _from_dicom(paths: list[Path], source: Path, problems: list[str], notes: list[str],
                 skipped: list[tuple[Path, str]]) -> list[_Input]:
     try:
         report = load_dicom_folder(source) if source.is_dir() else load_dicom_files(paths, source=str(source))
@@ -85,7 +90,7 @@ def _from_dicom(paths: list[Path], source: Path, problems: list[str],
     series = [s for s in report.series if not s.is_localizer]
     for s in report.series:
         if s.is_localizer:
-            problems.append(f"{source}: localizer series '{s.label}' not loaded as a phase")
+            notes.append(f"{source}: localizer series '{s.label}' not loaded as a phase")
     if not series:
         raise NoImageSeriesError(f"{source}: holds only localizer (scout) images, no image series")
     inputs = []
@@ -95,7 +100,7 @@ def _from_dicom(paths: list[Path], source: Path, problems: list[str],
         evidence = PhaseEvidence(
             description=s.description, protocol_name=s.protocol_name, file_name=folder_name,
             contrast_agent=s.contrast_agent, contrast_start_time_s=s.contrast_start_time_s,
-            acquisition_time_s=s.acquisition_time_s, series_number=s.series_number,
+            acquisition_time_s=s.acquisition_time_s, series_number=s.series_number, volume=s.volume,
         )
         inputs.append(_Input(s.volume, source, evidence, s))
         problems.extend(f"{s.label}: {w}" for w in s.warnings)
@@ -129,6 +134,7 @@ def load_study(paths: Sequence[str | Path]) -> LoadedStudy:
     if not paths:
         raise LoadError("no input given: name one or more DICOM folders or volume files")
     problems: list[str] = []
+    notes: list[str] = []
     skipped: list[tuple[Path, str]] = []
     inputs: list[_Input] = []
     for raw in paths:
@@ -136,15 +142,15 @@ def load_study(paths: Sequence[str | Path]) -> LoadedStudy:
         if not path.exists():
             raise MissingInputError(f"{path}: no such file or folder")
         if path.is_dir():
-            volume_files = _volume_files_in(path, problems)
+            volume_files = _volume_files_in(path, notes)
             if volume_files:
                 inputs.extend(_from_volume_file(f, problems) for f in volume_files)
             else:
-                inputs.extend(_from_dicom([], path, problems, skipped))
+                inputs.extend(_from_dicom([], path, problems, notes, skipped))
         elif is_volume_file(path):
             inputs.append(_from_volume_file(path, problems))
         else:
-            inputs.extend(_from_dicom([path], path, problems, skipped))
+            inputs.extend(_from_dicom([path], path, problems, notes, skipped))
     if not inputs:
         raise NoImageSeriesError(
             f"no image found in {', '.join(str(p) for p in paths)} (only label maps or non-image files)"
@@ -163,6 +169,8 @@ def load_study(paths: Sequence[str | Path]) -> LoadedStudy:
             description=(s.label if s else volume_stem(item.source)),
             acquisition_time_s=s.acquisition_time_s if s else None,
             frame_of_reference_uid=s.frame_of_reference_uid if s else "",
+            kind_rule=guess.rule,
+            kind_reason=guess.reason,
         )
         phases.append(phase)
         reasons[phase] = guess.reason
@@ -173,7 +181,9 @@ def load_study(paths: Sequence[str | Path]) -> LoadedStudy:
                             f"'{kinds_seen[phase.kind].description}' and '{phase.description}'")
         kinds_seen.setdefault(phase.kind, phase)
     _check_consistency(inputs, problems)
-    problems.extend(_skipped_problems(skipped))
+    expected = [(p, r) for p, r in skipped if r.startswith(_EXPECTED_SKIPS)]
+    problems.extend(_skipped_problems([(p, r) for p, r in skipped if not r.startswith(_EXPECTED_SKIPS)]))
+    notes.extend(_skipped_problems(expected))
 
     first_series = next((i.series for i in inputs if i.series), None)
     study = Study(
@@ -186,6 +196,6 @@ def load_study(paths: Sequence[str | Path]) -> LoadedStudy:
     pv = [n for n, p in enumerate(study.phases) if p.kind is PhaseKind.PORTAL_VENOUS]
     study.reference_index = pv[0] if pv else 0
     return LoadedStudy(
-        study=study, problems=problems, reasons=reasons,
+        study=study, problems=problems, notes=notes, reasons=reasons,
         series=[i.series for i in inputs if i.series], skipped=skipped,
     )

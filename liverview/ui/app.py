@@ -29,11 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_for_window(paths: list[str]):
-    """Adapter from the IO layer to what the window needs: (study, problems)."""
+    """Adapter from the IO layer to what the window needs: (study, problems, quiet notes)."""
     from liverview.io.study_loader import load_study
 
     loaded = load_study([Path(p) for p in paths])
-    return loaded.study, list(loaded.problems)
+    return loaded.study, list(loaded.problems), list(loaded.notes)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -20,10 +20,12 @@ from liverview.ui.job_bar import JobBar
 from liverview.ui.messages import show_warning
 from liverview.ui.pane_grid import PaneGrid
 from liverview.ui.panels.lesion_list import LesionListPanel
+from liverview.ui.panels.messages_panel import MessagesPanel
 from liverview.ui.review.review_controller import ReviewController
 from liverview.ui.workers import Job, JobRunner
 
-StudyLoader = Callable[[list[str]], tuple[Study, list[str]]]
+# (study, problems) or (study, problems, notes): problems are worth a look, notes are quiet "skipped" lines.
+StudyLoader = Callable[[list[str]], tuple]
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -61,6 +63,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.grid = PaneGrid(self.state)
         self.grid.on_phase_kind_changed = self._phase_kind_changed
+        self.grid.on_phase_confirmed = self._phase_confirmed
         self.placeholder = QtWidgets.QLabel(
             "Open a DICOM folder or volume files (File > Open), or start with --demo."
         )
@@ -72,6 +75,19 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.job_bar = JobBar()
         self.statusBar().addPermanentWidget(self.job_bar)
+        self.messages_panel = MessagesPanel()
+        self._messages_dock = QtWidgets.QDockWidget("Messages", self)
+        self._messages_dock.setObjectName("dock-messages")
+        self._messages_dock.setWidget(self.messages_panel)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.BottomDockWidgetArea, self._messages_dock)
+        self._messages_dock.hide()
+        self.messages_button = QtWidgets.QToolButton()
+        self.messages_button.setDefaultAction(self._messages_dock.toggleViewAction())
+        self.messages_button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.messages_button.setAutoRaise(True)
+        self.statusBar().addPermanentWidget(self.messages_button)
+        self._messages_dock.visibilityChanged.connect(lambda _v: self._update_messages_button())
+        self._update_messages_button()
         self._build_actions()
 
     # --- chrome -----------------------------------------------------------------------------
@@ -162,12 +178,31 @@ class MainWindow(QtWidgets.QMainWindow):
     # --- messages ---------------------------------------------------------------------------
     def notify(self, text: str) -> None:
         self.messages.append(text)
+        self.messages_panel.add(text)
         self.statusBar().showMessage(text, 10000)
+
+    def inform(self, title: str, lines: list[str], level: str = "note") -> None:
+        """What needs no decision (files skipped on purpose, lesions left out of an export): one line in
+        the status bar, every line in the Messages panel, no dialog."""
+        if not lines:
+            return
+        summary = f"{title} (see Messages)" if len(lines) > 1 or len(lines[0]) > 120 else f"{title}: {lines[0]}"
+        self.messages.append(f"{title}: " + "\n".join(lines))
+        for line in lines:
+            self.messages_panel.add(f"{title}: {line}", level)
+        self.statusBar().showMessage(summary, 15000)
+        self._update_messages_button()
 
     def show_error(self, title: str, text: str) -> None:
         """A clear, non-blocking message; the session and its data stay as they were."""
         self.messages.append(f"{title}: {text}")
+        self.messages_panel.add(f"{title}: {text}", "error")
+        self._update_messages_button()
         show_warning(self, title, text)
+
+    def _update_messages_button(self) -> None:
+        unseen = self.messages_panel.unseen if not self._messages_dock.isVisible() else 0
+        self.messages_button.setText(f"Messages ({unseen})" if unseen else "Messages")
 
     # --- study ------------------------------------------------------------------------------
     def open_paths(self, paths: list[str]) -> bool:
@@ -175,13 +210,17 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error("Cannot open", "no study loader is configured")
             return False
         try:
-            study, problems = self.study_loader(paths)
+            study, problems, *rest = self.study_loader(paths)
         except Exception as exc:  # any load failure is shown; the current study stays open
             self.show_error("Could not open the study", str(exc))
             return False
         self.set_study(study)
+        notes = list(rest[0]) if rest else []
+        # The study is open: nothing here asks for a decision, so no dialog.
+        if notes:
+            self.inform(f"Skipped {len(notes)} file(s) or series that are not images of this study", notes)
         if problems:
-            self.show_error("Opened with problems", "\n".join(problems[:20]))
+            self.inform("Opened with problems", list(problems), level="warning")
         return True
 
     def set_study(self, study: Study) -> None:
@@ -202,16 +241,41 @@ class MainWindow(QtWidgets.QMainWindow):
             self.volume_view.set_volume(study.reference.volume)
         self._open_session(study)
         self.review.study_opened()
+        self._tell_inferred_phases(study)
         if self.register_mode and len(study.phases) > 1:
             self.start_registration(self.register_mode)
+
+    def _tell_inferred_phases(self, study: Study) -> None:
+        """One status line per phase whose kind the tags did not give: what was inferred, and where to
+        confirm or change it."""
+        for n, phase in enumerate(study.phases):
+            if phase.kind is PhaseKind.UNKNOWN:
+                self.notify(f"Phase of pane {n + 1} is unknown ({phase.kind_reason or 'no tag names it'}): "
+                            "set it in the pane header")
+            elif not phase.kind_confirmed:
+                self.notify(f"Pane {n + 1} taken as {phase.kind.value}, inferred ({phase.kind_reason}): "
+                            "confirm or change it in the pane header")
 
     def _phase_kind_changed(self, index: int, kind: PhaseKind) -> None:
         if self.study is None:
             return
-        self.study.phases[index].kind = kind
+        phase = self.study.phases[index]
+        phase.kind = kind
+        phase.kind_rule = "reader"
+        self.grid.headers[index].show_inference(kind, phase.kind_rule, "set by the reader")
         self.grid.panes[index].phase_name = kind.value
         self.grid.retitle(self.study)
         self.notify(f"Phase {index + 1} set to {kind.value}")
+
+    def _phase_confirmed(self, index: int) -> None:
+        if self.study is None:
+            return
+        phase = self.study.phases[index]
+        reason = phase.kind_reason
+        phase.kind_rule = "reader"
+        phase.kind_reason = f"confirmed by the reader ({reason})" if reason else "confirmed by the reader"
+        self.grid.headers[index].show_inference(phase.kind, phase.kind_rule, phase.kind_reason)
+        self.notify(f"Phase {index + 1} confirmed as {phase.kind.value}")
 
     def _apply_preset(self, index: int) -> None:
         pane = self.grid.active_pane()
@@ -255,7 +319,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return None
         self.notify(f"Exported {result.written} lesion(s) to {result.path}")
         if result.skipped:
-            self.show_error("Some lesions were left out", "\n".join(result.skipped[:20]))
+            self.inform(f"{len(result.skipped)} item(s) left out of the export", list(result.skipped), "warning")
         return result
 
     def _import_csv_dialog(self) -> None:

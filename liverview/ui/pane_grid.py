@@ -19,15 +19,20 @@ def pane_id_for(index: int) -> str:
 
 
 class PaneHeader(QtWidgets.QWidget):
-    """Phase kind (the user may correct what was inferred) and orientation of one pane."""
+    """Phase kind and orientation of one pane. A phase read from the image (or guessed from the order
+    of the series) is marked as inferred until the reader confirms it (one click on Confirm) or picks
+    another in the list; an unknown phase asks to be set."""
 
-    def __init__(self, kind: PhaseKind, orientation: Orientation, parent=None) -> None:
+    def __init__(self, kind: PhaseKind, orientation: Orientation, parent=None, rule: str = "",
+                 reason: str = "") -> None:
         super().__init__(parent)
         self.phase_combo = QtWidgets.QComboBox()
         for k in [*PHASE_ORDER, PhaseKind.UNKNOWN]:
             self.phase_combo.addItem(k.value, k)
         self.phase_combo.setCurrentIndex(self.phase_combo.findData(kind))
-        self.phase_combo.setToolTip("Contrast phase of this series (inferred; correct it here)")
+        self.confirm_button = QtWidgets.QToolButton()
+        self.confirm_button.setText("Confirm")
+        self.confirm_button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.orientation_combo = QtWidgets.QComboBox()
         for o in Orientation:
             self.orientation_combo.addItem(o.value, o)
@@ -35,8 +40,28 @@ class PaneHeader(QtWidgets.QWidget):
         layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(2, 0, 2, 0)
         layout.addWidget(self.phase_combo)
+        layout.addWidget(self.confirm_button)
         layout.addStretch(1)
         layout.addWidget(self.orientation_combo)
+        self.show_inference(kind, rule, reason)
+
+    def show_inference(self, kind: PhaseKind, rule: str, reason: str) -> None:
+        """Mark the phase as confirmed, inferred (with why, and the Confirm button) or unknown."""
+        confirmed = rule in ("", "keyword", "contrast-timing", "reader")
+        unknown = kind is PhaseKind.UNKNOWN
+        if unknown:
+            tip = "The contrast phase of this series is unknown: set it here" + (f" ({reason})" if reason else "")
+            style = "QComboBox { color: #c00000; font-weight: bold; }"
+        elif confirmed:
+            tip = "Contrast phase of this series" + (f": {reason}" if reason else "") + "; change it here"
+            style = ""
+        else:
+            tip = f"Inferred contrast phase ({reason}): confirm it, or pick the right one here"
+            style = "QComboBox { color: #b06000; font-style: italic; }"
+        self.phase_combo.setToolTip(tip)
+        self.phase_combo.setStyleSheet(style)
+        self.confirm_button.setToolTip(f"Confirm {kind.value} ({reason})")
+        self.confirm_button.setVisible(not confirmed and not unknown)
 
 
 class PaneGrid(QtWidgets.QWidget):
@@ -49,6 +74,7 @@ class PaneGrid(QtWidgets.QWidget):
         self.headers: list[PaneHeader] = []
         self.active_pane_id: str | None = None
         self.on_phase_kind_changed: Callable[[int, PhaseKind], None] = lambda i, k: None
+        self.on_phase_confirmed: Callable[[int], None] = lambda i: None
         self._layout = QtWidgets.QGridLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(2)
@@ -86,13 +112,14 @@ class PaneGrid(QtWidgets.QWidget):
             )
             pane = SlicePane(pid, self.state, phase.volume, self._title(study, n))
             pane.activated = self._set_active
-            header = PaneHeader(phase.kind, Orientation.AXIAL)
+            header = PaneHeader(phase.kind, Orientation.AXIAL, rule=phase.kind_rule, reason=phase.kind_reason)
             header.orientation_combo.currentIndexChanged.connect(
                 lambda _i, p=pane, h=header: p.set_orientation(Orientation(h.orientation_combo.currentData()))
             )
             header.phase_combo.currentIndexChanged.connect(
                 lambda _i, idx=n, h=header: self.on_phase_kind_changed(idx, PhaseKind(h.phase_combo.currentData()))
             )
+            header.confirm_button.clicked.connect(lambda _=False, idx=n: self.on_phase_confirmed(idx))
             box = QtWidgets.QWidget()
             box_layout = QtWidgets.QVBoxLayout(box)
             box_layout.setContentsMargins(0, 0, 0, 0)

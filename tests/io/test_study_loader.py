@@ -74,7 +74,8 @@ def test_phantom_folder_loads_as_one_study(tmp_path):
     assert study.reference.kind is PhaseKind.PORTAL_VENOUS and study.reference_index == 2
     assert int(study.phase(PhaseKind.ARTERIAL).volume.array[0, 0, 0]) == 20
     assert all("file name" in loaded.reason_for(p) for p in study.phases)
-    assert sum("label map or mask" in p for p in loaded.problems) == 2
+    assert sum("label map or mask" in p for p in loaded.notes) == 2
+    assert not loaded.problems  # leaving out the masks is what was expected: a quiet note
 
 
 def test_individual_files_named_by_phase(tmp_path):
@@ -108,7 +109,8 @@ def test_dicom_folder_with_several_phases(tmp_path):
     art = loaded.study.phase(PhaseKind.ARTERIAL)
     assert "ART 3mm" in loaded.reason_for(art) and art.acquisition_time_s == pytest.approx(36690)
     assert art.series_uid and art.frame_of_reference_uid == "1.2.4"
-    assert any("readme.txt" in p and "not a DICOM file" in p for p in loaded.problems)
+    assert any("readme.txt" in p and "not a DICOM file" in p for p in loaded.notes)
+    assert not any("readme.txt" in p for p in loaded.problems)  # a quiet "skipped" note, not a problem
 
 
 def test_dicom_folder_named_after_its_phase(tmp_path):

@@ -49,12 +49,32 @@ def detector_names(plugin_dirs: list[Path] | None = None) -> list[tuple[str, str
     return sorted(rows, key=lambda r: not r[2])
 
 
-def detector_inputs(study: Study) -> tuple[dict[PhaseKind, Any], PhaseKind]:
-    """One volume per known phase (the first of each kind), and the reference phase's kind."""
+def detector_inputs(study: Study) -> tuple[dict[PhaseKind, Any], PhaseKind, str]:
+    """One volume per known phase (the first of each kind), the reference phase's kind, and a line saying
+    which phase the detector is given when the reader has not confirmed it (empty when confirmed).
+
+    A single series of unknown phase is given as portal venous, the usual single-phase liver CT; in a
+    study of several phases an unknown reference cannot be guessed: DetectionUnavailable says where to
+    set it."""
+    ref = study.reference
+    if ref.kind is PhaseKind.UNKNOWN:
+        if len(study.phases) > 1:
+            raise DetectionUnavailable(
+                f"the contrast phase of the reference series ('{ref.description or ref.label}') is unknown: "
+                "set it in the list at the top of its pane, then Detect again")
+        note = (f"the phase of this series is unknown ({ref.kind_reason or 'no tag names it'}): detecting on it "
+                "as portal venous; set the phase in the pane header and Detect again if it is another")
+        return {PhaseKind.PORTAL_VENOUS: ref.volume}, PhaseKind.PORTAL_VENOUS, note
     volumes: dict[PhaseKind, Any] = {}
     for phase in study.phases:
-        volumes.setdefault(phase.kind, phase.volume)
-    return volumes, study.reference.kind
+        if phase.kind is not PhaseKind.UNKNOWN:
+            volumes.setdefault(phase.kind, phase.volume)
+    unsure = [p for p in study.phases if p.kind is not PhaseKind.UNKNOWN and not p.kind_confirmed]
+    note = ""
+    if unsure:
+        said = "; ".join(f"{p.kind.value} inferred ({p.kind_reason})" for p in unsure)
+        note = f"detecting on {', '.join(k.value for k in volumes)}: {said}; confirm or change it in the pane header"
+    return volumes, ref.kind, note
 
 
 class DetectionController:
@@ -72,6 +92,7 @@ class DetectionController:
         self.plugin_dirs = plugin_dirs
         self.model_name: str | None = None  # None: the registry's default detector
         self.last_notes: list[str] = []  # what the liver filter and the cap dropped, shown after a run
+        self.run_note = ""  # which phase the running detection was given when the reader has not confirmed it
         self.runner = JobRunner(max_threads=1)
         self.job: Job | None = None
         self.bar = JobBar()  # its own bar: a detection can run beside a registration
@@ -105,10 +126,10 @@ class DetectionController:
 
                 def make(device: str = "auto", c: Contribution = contribution) -> Any:
                     return c.create(device=device)
+            volumes, reference, phase_note = detector_inputs(study)
         except (DetectionUnavailable, PluginError) as exc:
             self.host.show_error("Lesion detection unavailable", str(exc))
             return None
-        volumes, reference = detector_inputs(study)
 
         def work(progress, cancelled):
             progress(0.0)
@@ -130,7 +151,8 @@ class DetectionController:
         job.failed.connect(lambda msg: self.host.show_error("Lesion detection failed", msg))
         job.cancelled.connect(lambda: self.host.notify("Lesion detection cancelled; nothing was stored"))
         job.ended.connect(self._ended)
-        self.host.notify("Detecting lesions in the background...")
+        self.run_note = phase_note
+        self.host.notify("Detecting lesions in the background..." + (f" ({phase_note})" if phase_note else ""))
         return job
 
     def _liver_segmenter(self) -> Any:
@@ -173,11 +195,12 @@ class DetectionController:
             self.host.show_error("Detections do not fit the study", str(exc))
             return
         added = self.add_proposals(imported, "the detector")
+        notes = self.last_notes + ([self.run_note] if self.run_note else [])
         if added == 0 and not imported.records:
             self.host.notify(f"The detector ({result.model}) found no lesion"
-                             + (f" ({'; '.join(self.last_notes)})" if self.last_notes else ""))
-        elif self.last_notes:
-            self.host.notify("; ".join(self.last_notes))
+                             + (f" ({'; '.join(notes)})" if notes else ""))
+        elif notes:
+            self.host.notify("; ".join(notes))
 
 
 class _CloseWatcher(QtCore.QObject):
