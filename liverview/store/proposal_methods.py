@@ -64,6 +64,46 @@ class ProposalMethods(EntityMethods):
         by_id = {p.id: p for p in self._proposals("WHERE p.study_id = ?", (study_id,))}
         return [by_id[i] for i in ids]
 
+    def replace_pending_proposals(self, study_id: int, proposals: Iterable[ProposalRecord],
+                                  keep: Iterable[int] = ()) -> tuple[list[ProposalRecord], list[int]]:
+        """A new detection run: in one transaction, remove the study's pending proposals (never decided or
+        linked to a lesion) except those in ``keep``, and store ``proposals``. Returns (the new proposals as
+        saved, the ids removed). Decided proposals and their decisions stay. Audited, not on the undo stack
+        (like add_proposals); the redo history ends here, as after any new edit."""
+        items = list(proposals)
+        for p in items:
+            if not isinstance(p, ProposalRecord):
+                raise InvalidRecordError(f"proposals must be ProposalRecord objects, got {type(p).__name__}")
+            if p.lesion_id is not None:
+                raise InvalidRecordError("a new proposal cannot be linked to a lesion yet: link it with decide()")
+        keep_ids = {int(k) for k in keep}
+        ids: list[int] = []
+        removed: list[int] = []
+        with self._edit("replace_pending_proposals", "study", study_id, undoable=False) as edit:
+            self._require("studies", study_id, "study")
+            conn = self._conn
+            for r in conn.execute(
+                    "SELECT p.id FROM proposals p WHERE p.study_id = ? AND p.status = 'pending' "
+                    "AND p.lesion_id IS NULL AND NOT EXISTS "
+                    "(SELECT 1 FROM review_decisions d WHERE d.proposal_id = p.id) ORDER BY p.id",
+                    (study_id,)).fetchall():
+                if r["id"] in keep_ids:
+                    continue
+                for b in conn.execute("SELECT id FROM boxes WHERE proposal_id = ?", (r["id"],)).fetchall():
+                    edit.delete("boxes", b["id"])
+                edit.delete("proposals", r["id"])
+                removed.append(int(r["id"]))
+            if removed:
+                conn.execute("DELETE FROM undo_stack WHERE undone = 1")  # a redo could not find them
+            now = utc_timestamp()
+            for p in items:
+                pid = edit.insert("proposals", proposal_values(p, study_id, now))
+                ids.append(pid)
+                for b in p.slice_boxes:
+                    edit.insert("boxes", {**box_values(b), "proposal_id": pid})
+        by_id = {p.id: p for p in self._proposals("WHERE p.study_id = ?", (study_id,))}
+        return [by_id[i] for i in ids], removed
+
     def get_proposal(self, proposal_id: int) -> ProposalRecord:
         found = self._proposals("WHERE p.id = ?", (proposal_id,))
         if not found:

@@ -602,3 +602,33 @@ def test_a_project_dropped_without_close_lets_go_of_its_lock(path: Path):
     gc.collect()
     with Project.open(path, "bob") as p:
         assert p.took_over_lock_from.user == "alice"
+
+
+# --- detection runs ------------------------------------------------------------------------------
+
+def test_a_new_run_replaces_the_pending_proposals_and_keeps_the_decided_ones(seeded, path):
+    p, s = seeded
+    accepted, pending_a, pending_b = s.proposals
+    p.decide(accepted, "accepted", "alice")
+    heard: list[StoreChange] = []
+    p.subscribe(heard.append)
+    stored, removed = p.replace_pending_proposals(s.study, [proposal(0.8, model="mscn-r2"),
+                                                             proposal(0.3, model="mscn-r2")])
+    assert sorted(removed) == sorted([pending_a, pending_b])
+    left = p.list_proposals(s.study)
+    assert {q.id for q in left} == {accepted} | {q.id for q in stored}
+    assert p.get_proposal(accepted).status == "accepted" and len(p.decisions(accepted)) == 1
+    assert [q.source_model for q in stored] == ["mscn-r2", "mscn-r2"]
+    assert heard and heard[-1].entity == "study" and heard[-1].action == "replace_pending_proposals"
+    assert p.audit_log(limit=1)[0].action == "replace_pending_proposals"
+    # not what undo takes back: the reader's decision is
+    assert p.undo().action == "undo:decide"
+    p.close()
+    assert len(Project.open(path, "alice", read_only=True).list_proposals(s.study)) == 3
+
+
+def test_a_new_run_may_keep_pending_proposals_it_repeats(seeded):
+    p, s = seeded
+    stored, removed = p.replace_pending_proposals(s.study, [], keep=[s.proposals[0]])
+    assert stored == [] and sorted(removed) == sorted(s.proposals[1:])
+    assert [q.id for q in p.list_proposals(s.study)] == [s.proposals[0]]

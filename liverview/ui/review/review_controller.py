@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from liverview.core.volume import Volume
 from liverview.detection.proposals import ProposalFormatError
 from liverview.review.auto_recist import AutoRecist, AutoRecistError, auto_recist_best
+from liverview.review.detection_runs import plan_run
 from liverview.review.proposal_import import ProposalGridError, ProposalImport, import_proposals_file
 from liverview.review.review_queue import QueueFilter, ReviewQueue
 from liverview.store.records import BoxRecord, ProposalRecord, RecistRecord, StoreChange, StoreError
@@ -153,26 +154,27 @@ class ReviewController:
         return self.add_imported(imported, path.name)
 
     def add_imported(self, imported: ProposalImport, source: str) -> int:
+        """Store a new run's proposals: they replace the pending ones of the previous run (decided ones
+        stay, and a lesion already decided is not proposed again); the status bar says what happened."""
         if not self._live():
             return 0
-        present = {_identity(p) for p in self.queue.project.list_proposals(self.queue.study_id)}
-        fresh = [r for r in imported.records if _identity(r) not in present]
-        repeated = len(imported.records) - len(fresh)
+        project, study_id = self.queue.project, self.queue.study_id
+        plan = plan_run(project.list_proposals(study_id), imported.records)
         try:
             self._busy = True
-            saved = self.queue.project.add_proposals(self.queue.study_id, fresh)
+            saved, removed = project.replace_pending_proposals(study_id, plan.fresh, keep=plan.keep)
         except StoreError as exc:
             self.host.show_error("Could not store the proposals", str(exc))
             return 0
         finally:
             self._busy = False
+        for pid in removed:  # ids may be used again by the new run's proposals
+            self._recists.pop(pid, None)
         self.refresh(centre=False)
         self.queue.go_to_resume_point()
         self.dock.show()
         self._show_current()
-        text = f"{len(saved)} proposals from {source} ({imported.model})"
-        if repeated:
-            text += f"; {repeated} already in the project were not added again"
+        text = plan.describe(f"{source} ({imported.model})")
         if imported.problems:
             self.host.show_error(f"Imported {text}; {len(imported.problems)} left out",
                                  "\n".join(imported.problems[:30]))
@@ -404,11 +406,6 @@ class ReviewController:
         self._refresh_pending = False
         if self._live():
             self.refresh(centre=False)
-
-
-def _identity(p: ProposalRecord) -> tuple:
-    """Same model, same voxel box, same key slice: the same proposal (a detection run or import repeated)."""
-    return (p.source_model, p.box.min_ijk, p.box.max_ijk, p.key_slice, round(p.score, 6))
 
 
 def _empty_progress():
