@@ -5,12 +5,21 @@ by a pixel pass). Slices are grouped by SeriesInstanceUID, and a series is split
 slices differ in orientation, image size or pixel spacing. Within a group the slices are ordered by
 their position along the slice normal (row cosine x column cosine), never by InstanceNumber or name,
 the same way ITK/GDCM orders them, so the geometry agrees with SimpleITK's ImageSeriesReader.
+
+A slice is checked before it is shown: its own tags (bits, rescale slope / intercept, pixel spacing,
+orientation) must be sane, and it must fit its series (the pixel format of most slices, plausible CT
+numbers when most slices have them, a position on the line the others lie on). A slice that does not
+is left out, never shown as data, and named in the series' warnings and the skipped files. The decoded
+pixels of one load are bounded by liverview.io.limits; pydicom's and native decoders' warnings become
+warnings of the load.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import warnings as py_warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -24,6 +33,8 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from liverview.core.volume import GeometryError, Volume
 from liverview.io.errors import LoadError, MissingInputError, NoImageSeriesError
+from liverview.io.limits import ImageTooLargeError, check_decoded_size, describe_bytes, max_image_bytes
+from liverview.io.native_warnings import captured_native_output
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +44,14 @@ _NATIVE_LE = {ImplicitVRLittleEndian, ExplicitVRLittleEndian}
 _ORIENTATION_TOL = 1e-3  # max difference of direction cosines within one volume
 _DUPLICATE_TOL_MM = 1e-3  # slices closer than this along the normal are at the same place
 _SPACING_TOL = 0.01  # relative deviation of slice steps that earns a warning
+# What a slice must satisfy to be shown (checked per slice, then against the rest of its series).
+_SLOPE_RANGE = (1e-6, 1e6)  # |RescaleSlope|; outside it the tag is damaged (e.g. 1e30)
+_INTERCEPT_MAX = 1e6  # |RescaleIntercept|
+_UNIT_TOL = 0.01  # ImageOrientationPatient vectors: length 1 and perpendicular within this
+_CT_PLAUSIBLE_HU = (-1100.0, 3100.0)  # air .. dense bone / contrast
+_CT_MIN_PLAUSIBLE_FRACTION = 0.01  # a CT slice has at least this share of its pixels in that window
+_OUTLIER_GAP_FACTOR = 10.0  # an end slice this many median steps away from the rest is out of place
+_BITS_ALLOCATED = (1, 8, 16, 32, 64)
 
 
 @dataclass
@@ -79,7 +98,10 @@ class ScanReport:
 
 
 class _Skip(Exception):
-    """A file is not usable as an image slice; the message is the reason shown to the user."""
+    """A file is not usable as an image slice; the message is the reason shown to the user. ``series_uid``
+    is set when the file names a series: it is then a slice left out of that series."""
+
+    series_uid = ""
 
 
 @dataclass
@@ -129,6 +151,12 @@ class _Slice:
     intercept: float
     frame: int = 0
     enhanced: bool = False  # geometry came from functional groups of a multi-frame file
+    pixel_format: tuple[Any, ...] = ()  # bits allocated / stored, signedness, samples, photometric
+
+    @property
+    def name(self) -> str:
+        """The file (and frame) for a message."""
+        return self.header.path.name + (f" frame {self.frame + 1}" if self.enhanced else "")
 
     @property
     def temporal(self) -> str:
@@ -294,12 +322,19 @@ def _vector(values: Any, n: int, what: str) -> np.ndarray:
     return arr
 
 
+def _text_vector(values: np.ndarray) -> str:
+    return "[" + ", ".join(f"{float(v):g}" for v in values) + "]"
+
+
 def _orientation(values: Any) -> tuple[np.ndarray, np.ndarray]:
     iop = _vector(values, 6, "ImageOrientationPatient")
     row, col = iop[:3], iop[3:]
     nr, nc = np.linalg.norm(row), np.linalg.norm(col)
     if nr < 1e-6 or nc < 1e-6 or np.linalg.norm(np.cross(row, col)) < 1e-6 * nr * nc:
-        raise _Skip(f"ImageOrientationPatient {list(iop)} does not define a plane")
+        raise _Skip(f"ImageOrientationPatient {_text_vector(iop)} does not define a plane")
+    if abs(nr - 1) > _UNIT_TOL or abs(nc - 1) > _UNIT_TOL or abs(row @ col) / (nr * nc) > _UNIT_TOL:
+        raise _Skip(f"ImageOrientationPatient {_text_vector(iop)} is not two perpendicular unit vectors: "
+                    "the tag is damaged")
     return row / nr, col / nc
 
 
@@ -309,10 +344,14 @@ def _pixel_spacing(item: Dataset | None, ds: Dataset, warnings: list[str]) -> tu
             continue
         for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
             value = source.get(keyword)
-            if value is not None and len(value) == 2:
-                dj, di = (_float(v) for v in value)  # PixelSpacing = (between rows, between columns)
-                if di and dj and di > 0 and dj > 0:
-                    return di, dj
+            if value is None:
+                continue
+            values = [_float(v) for v in value] if isinstance(value, (list, tuple, MultiValue)) else [None]
+            if len(values) != 2 or not all(v is not None and v > 0 for v in values):
+                raise _Skip(f"{keyword} '{_text(source, keyword)}' is not two positive numbers: "
+                            "the tag is damaged, so distances on this slice would be wrong")
+            dj, di = values  # PixelSpacing = (between rows, between columns)
+            return di, dj
     warnings.append("no PixelSpacing: 1 mm assumed in-plane")
     return 1.0, 1.0
 
@@ -322,16 +361,69 @@ def _rescale(item: Dataset | None, ds: Dataset) -> tuple[float, float]:
         if source is not None and ("RescaleSlope" in source or "RescaleIntercept" in source):
             slope = _float(source.get("RescaleSlope", 1.0))
             intercept = _float(source.get("RescaleIntercept", 0.0))
-            return (slope if slope not in (None, 0.0) else 1.0), (intercept or 0.0)
+            if slope is None or not _SLOPE_RANGE[0] <= abs(slope) <= _SLOPE_RANGE[1]:
+                raise _Skip(f"RescaleSlope {_text(source, 'RescaleSlope')!r} is outside the plausible "
+                            f"{_SLOPE_RANGE[0]:g}..{_SLOPE_RANGE[1]:g}: the tag is damaged")
+            if intercept is None or abs(intercept) > _INTERCEPT_MAX:
+                raise _Skip(f"RescaleIntercept {_text(source, 'RescaleIntercept')!r} is not a plausible "
+                            "number: the tag is damaged")
+            return slope, intercept
     return 1.0, 0.0
 
 
-def _frame_slices(ds: Dataset, header: _Header, warnings: list[str]) -> list[_Slice]:
+def _pixel_format(ds: Dataset) -> tuple[Any, ...]:
+    """(BitsAllocated, BitsStored, PixelRepresentation, SamplesPerPixel, PhotometricInterpretation), checked."""
+    allocated = _int(ds.get("BitsAllocated"))
+    stored = _int(ds.get("BitsStored", allocated))
+    representation = _int(ds.get("PixelRepresentation", 0))
+    samples = _int(ds.get("SamplesPerPixel", 1)) or 1
+    if allocated not in _BITS_ALLOCATED:
+        raise _Skip(f"BitsAllocated {ds.get('BitsAllocated')!r} is not one of {_BITS_ALLOCATED}: the tag is damaged")
+    if stored is None or not 1 <= stored <= allocated:
+        raise _Skip(f"BitsStored {ds.get('BitsStored')!r} does not fit BitsAllocated {allocated}: the tag is damaged")
+    if representation not in (0, 1):
+        raise _Skip(f"PixelRepresentation {ds.get('PixelRepresentation')!r} must be 0 or 1: the tag is damaged")
+    return allocated, stored, representation, samples, _text(ds, "PhotometricInterpretation").upper()
+
+
+def _describe_format(fmt: tuple[Any, ...]) -> str:
+    allocated, stored, representation, samples, photometric = fmt
+    kind = "signed" if representation else "unsigned"
+    colour = f", {samples} samples" if samples != 1 else ""
+    return f"{stored} of {allocated} bits {kind}{colour} {photometric or '?'}"
+
+
+class _Budget:
+    """Decoded bytes of the pixels read so far in one load, against the memory limit."""
+
+    def __init__(self) -> None:
+        self.limit = max_image_bytes()
+        self.spent = 0
+
+    def spend(self, n: int, where: str) -> None:
+        check_decoded_size(where, n, "this file's pixels")
+        self.spent += n
+        if self.spent > self.limit:
+            raise ImageTooLargeError(
+                f"{where}: the DICOM files read so far hold {describe_bytes(self.spent)} of pixels, over the "
+                f"limit of {describe_bytes(self.limit)} (LIVERVIEW_MAX_IMAGE_BYTES); open fewer series at once")
+
+
+def _frame_slices(ds: Dataset, header: _Header, warnings: list[str], budget: _Budget) -> list[_Slice]:
     """All frames of a file as slices (one for a classic single-frame image)."""
     rows, cols = _int(ds.get("Rows")), _int(ds.get("Columns"))
-    if not rows or not cols:
+    if not rows or not cols or rows < 0 or cols < 0:
         raise _Skip("image without Rows/Columns")
     frames = _int(ds.get("NumberOfFrames", 1)) or 1
+    if frames < 1:
+        raise _Skip(f"NumberOfFrames {frames} is not a count of frames: the tag is damaged")
+    fmt = _pixel_format(ds)
+    try:
+        budget.spend(rows * cols * frames * fmt[3] * max(fmt[0] // 8, 1), str(header.path))
+    except ImageTooLargeError as exc:
+        if budget.spent > budget.limit:
+            raise  # the whole load is over the limit, not just this file
+        raise _Skip(str(exc).removeprefix(f"{header.path}: ")) from None
     enhanced = "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds
 
     if frames == 1 and not enhanced:
@@ -347,7 +439,7 @@ def _frame_slices(ds: Dataset, header: _Header, warnings: list[str]) -> list[_Sl
         pixels = _native_pixels(ds, rows, cols)
         if pixels is None:
             pixels = _decoded_pixels(ds, 1, warnings)[0]
-        return [_Slice(header, position, row, col, spacing, pixels, slope, intercept, 0, False)]
+        return [_Slice(header, position, row, col, spacing, pixels, slope, intercept, 0, False, fmt)]
 
     pixels_all = _decoded_pixels(ds, frames, warnings)
     if pixels_all.shape[0] != frames:
@@ -376,7 +468,7 @@ def _frame_slices(ds: Dataset, header: _Header, warnings: list[str]) -> list[_Sl
             raise _Skip(f"multi-frame image without ImagePositionPatient (frame {f + 1})")
         spacing = _pixel_spacing(measures, ds, warnings if f == 0 else [])
         slope, intercept = _rescale(transform, ds)
-        slices.append(_Slice(header, position, row, col, spacing, pixels_all[f], slope, intercept, f, True))
+        slices.append(_Slice(header, position, row, col, spacing, pixels_all[f], slope, intercept, f, True, fmt))
     return slices
 
 
@@ -392,8 +484,20 @@ def _legacy_frame_offsets(ds: Dataset, header: _Header, frames: int, warnings: l
     return np.arange(frames) * step
 
 
-def _read_file(path: Path) -> tuple[list[_Slice], list[str]]:
-    """Slices of one file plus warnings; raises _Skip with the reason when it is no usable image."""
+def _read_file(path: Path, budget: _Budget) -> tuple[list[_Slice], list[str]]:
+    """Slices of one file plus warnings (pydicom's and its decoders' too); raises _Skip with the reason
+    when it is no usable image."""
+    with py_warnings.catch_warnings(record=True) as caught:
+        py_warnings.simplefilter("always")
+        slices, warnings = _read_file_checked(path, budget)
+    for w in caught:
+        text = str(w.message).strip().splitlines()[0] if str(w.message).strip() else ""
+        if text and text not in warnings:
+            warnings.append(text)
+    return slices, warnings
+
+
+def _read_file_checked(path: Path, budget: _Budget) -> tuple[list[_Slice], list[str]]:
     try:
         ds = pydicom.dcmread(path, force=False)
     except InvalidDicomError:
@@ -414,8 +518,12 @@ def _read_file(path: Path) -> tuple[list[_Slice], list[str]]:
         header = _Header(path, ds, _text(ds, "SeriesInstanceUID"), modality)
         if not header.series_uid:
             raise _Skip("no SeriesInstanceUID")
-        slices = _frame_slices(ds, header, warnings)
-    except _Skip:
+        try:
+            slices = _frame_slices(ds, header, warnings, budget)
+        except _Skip as exc:
+            exc.series_uid = header.series_uid
+            raise
+    except (_Skip, ImageTooLargeError):
         raise
     except Exception as exc:  # noqa: BLE001 - malformed values surface as any exception type when parsed
         raise _Skip(f"broken DICOM tags ({type(exc).__name__}: {exc})") from exc
@@ -543,6 +651,8 @@ def _assemble(group: list[_Slice], warnings: list[str]) -> tuple[Volume, list[_S
 
     dtype, needs_rescale = _output_dtype(ordered)
     rows, cols = first.pixels.shape
+    check_decoded_size(str(first.header.path.parent), n * rows * cols * dtype.itemsize,
+                       f"the {cols} x {rows} x {n} volume of series {first.header.series_uid}")
     array = np.empty((n, rows, cols), dtype=dtype)
     for k, s in enumerate(ordered):
         if not needs_rescale or (s.slope == 1.0 and s.intercept == 0.0):
@@ -611,27 +721,139 @@ def _iter_files(folder: Path) -> Iterable[Path]:
             yield Path(root) / name
 
 
+# --- fitness of each slice against its series ------------------------------------------------------
+LeftOut = list[tuple[Path, str, str]]  # (file, file and frame for a message, why it was left out)
+
+
+def _ct_plausibility(s: _Slice) -> tuple[float, float, float]:
+    """(share of pixels within air..bone HU, min HU, max HU) of a CT slice, on every 4th pixel (fast)."""
+    sample = s.pixels[::4, ::4]
+    lo, hi = sorted(((_CT_PLAUSIBLE_HU[0] - s.intercept) / s.slope, (_CT_PLAUSIBLE_HU[1] - s.intercept) / s.slope))
+    inside = np.count_nonzero((sample >= lo) & (sample <= hi)) / max(sample.size, 1)
+    values = (float(sample.min()) * s.slope + s.intercept, float(sample.max()) * s.slope + s.intercept)
+    return inside, min(values), max(values)
+
+
+def _fit_series(slices: list[_Slice], left_out: dict[str, LeftOut]) -> tuple[list[_Slice], dict[str, list[str]]]:
+    """Slices that fit their series (SeriesInstanceUID) and notes per series; those that do not are added to
+    ``left_out`` under their series with the reason.
+
+    A slice is left out when its pixel format (bits allocated / stored, signedness, samples, photometric)
+    differs from that of most of its series, or, in CT, when its values are no plausible CT numbers while
+    most of the series' are. Without a clear majority nothing is left out and the series gets a note.
+    """
+    by_uid: dict[str, list[_Slice]] = {}
+    for s in slices:
+        by_uid.setdefault(s.header.series_uid, []).append(s)
+    kept: list[_Slice] = []
+    notes: dict[str, list[str]] = {}
+    for uid, members in by_uid.items():
+        formats = Counter(s.pixel_format for s in members)
+        major, count = formats.most_common(1)[0]
+        if len(formats) > 1:
+            if 2 * count > len(members):
+                for s in members:
+                    if s.pixel_format != major:
+                        reason = (f"its pixel format ({_describe_format(s.pixel_format)}) differs from the series' "
+                                  f"({_describe_format(major)}, {count} of {len(members)} slices): the file is damaged")
+                        left_out.setdefault(uid, []).append((s.header.path, s.name, reason))
+                members = [s for s in members if s.pixel_format == major]
+            else:
+                notes.setdefault(uid, []).append(
+                    "its slices differ in pixel format (" + "; ".join(
+                        f"{n} x {_describe_format(f)}" for f, n in formats.most_common()) + "): check the files")
+        if members[0].header.modality == "CT":
+            fitness = [_ct_plausibility(s) for s in members]
+            plausible = [f[0] >= _CT_MIN_PLAUSIBLE_FRACTION for f in fitness]
+            if 2 * sum(plausible) > len(members):
+                for s, ok, (_, lo, hi) in zip(members, plausible, fitness):
+                    if not ok:
+                        reason = (f"its values ({lo:.6g} .. {hi:.6g} after rescale) are no plausible CT numbers, "
+                                  "unlike the rest of the series: the pixels or the rescale tags are damaged")
+                        left_out.setdefault(uid, []).append((s.header.path, s.name, reason))
+                members = [s for s, ok in zip(members, plausible) if ok]
+            elif not all(plausible):
+                notes.setdefault(uid, []).append(
+                    "most slices hold values that are no plausible CT numbers (HU): check RescaleSlope / "
+                    "RescaleIntercept; the values shown may be wrong")
+        kept.extend(members)
+    return kept, notes
+
+
+def _robust_line(t: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Residuals of y against the line through (t, y) given by the median step and median offset."""
+    dt = np.diff(t)
+    ok = dt > _DUPLICATE_TOL_MM
+    slope = float(np.median(np.diff(y)[ok] / dt[ok])) if ok.any() else 0.0
+    offset = float(np.median(y - slope * t))
+    return np.abs(y - (offset + slope * t))
+
+
+def _position_outliers(group: list[_Slice]) -> tuple[list[_Slice], LeftOut]:
+    """Slices whose position does not follow the others': off the line the stack runs along (in-plane), or
+    an end slice many steps away from the rest. Series of fewer than 4 slices are not judged."""
+    if len(group) < 4:
+        return group, []
+    first = group[0]
+    normal = first.normal
+    ordered = sorted(group, key=lambda s: float(s.position @ normal))
+    t = np.array([s.position @ normal for s in ordered])
+    tol = max(1.0, 2.0 * max(first.spacing_ij))
+    off = np.maximum(_robust_line(t, np.array([s.position @ first.row_cos for s in ordered])),
+                     _robust_line(t, np.array([s.position @ first.col_cos for s in ordered])))
+    bad = {n: f"its ImagePositionPatient is {off[n]:.1f} mm off the line the other slices lie on: the tag is "
+              "damaged" for n in np.flatnonzero(off > tol)}
+    gaps = np.diff(t)
+    step = float(np.median(gaps)) if len(gaps) else 0.0
+    if step > _DUPLICATE_TOL_MM:
+        for end, gap in ((0, gaps[0]), (len(ordered) - 1, gaps[-1])):
+            if gap > _OUTLIER_GAP_FACTOR * step and gap > 10.0:
+                bad.setdefault(end, f"it lies {gap:.1f} mm from the next slice, {gap / step:.0f} times the "
+                                    f"series' {step:.3g} mm step: its ImagePositionPatient is damaged")
+    if not bad or 2 * len(bad) >= len(ordered):
+        return group, []
+    kept = [s for n, s in enumerate(ordered) if n not in bad]
+    return kept, [(ordered[n].header.path, ordered[n].name, reason) for n, reason in sorted(bad.items())]
+
+
+def _left_out_note(left_out: LeftOut) -> str:
+    names = "; ".join(f"{name} ({reason})" for _, name, reason in left_out[:3])
+    more = f"; and {len(left_out) - 3} more" if len(left_out) > 3 else ""
+    return (f"{len(left_out)} slice(s) left out because they do not fit the series, so they are not shown: "
+            f"{names}{more}")
+
+
 def load_dicom_files(files: Iterable[str | Path], source: str = "") -> ScanReport:
     """Load the image series held by the given files (any order, any mix of series).
 
-    Non-DICOM, broken, truncated and non-image files are listed in ``skipped`` with the reason.
-    Raises NoImageSeriesError when no file is an image slice.
+    Non-DICOM, broken, truncated and non-image files are listed in ``skipped`` with the reason, and so
+    are slices that do not fit their series (pixel format, implausible values, a stray position): they
+    are left out, never shown as data, and named in the series' warnings. Raises NoImageSeriesError when
+    no file is an image slice, ImageTooLargeError when the pixels exceed the memory limit.
     """
     paths = [Path(f) for f in files]
     skipped: list[tuple[Path, str]] = []
     slices: list[_Slice] = []
     file_warnings: dict[Path, list[str]] = {}
-    for path in paths:
-        try:
-            got, warnings = _read_file(path)
-        except _Skip as exc:
-            skipped.append((path, str(exc)))
-            continue
-        slices.extend(got)
-        if warnings:
-            file_warnings[path] = warnings
+    native: list[str] = []
+    budget = _Budget()
+    unfit: dict[str, LeftOut] = {}  # files naming a series that were not fit to be its slices
+    with captured_native_output(native):
+        for path in paths:
+            try:
+                got, warnings = _read_file(path, budget)
+            except _Skip as exc:
+                if exc.series_uid:
+                    unfit.setdefault(exc.series_uid, []).append((path, path.name, str(exc)))
+                else:
+                    skipped.append((path, str(exc)))
+                continue
+            slices.extend(got)
+            if warnings:
+                file_warnings[path] = warnings
     where = source or (str(paths[0].parent) if paths else "the input")
     if not slices:
+        skipped.extend((path, reason) for files in unfit.values() for path, _, reason in files)
         if not paths:
             raise NoImageSeriesError(f"{where}: no files found")
         reasons = sorted({r for _, r in skipped})
@@ -639,17 +861,20 @@ def load_dicom_files(files: Iterable[str | Path], source: str = "") -> ScanRepor
         raise NoImageSeriesError(
             f"{where}: no DICOM image series among {len(paths)} file(s) ({listed})"
         )
+    slices, notes = _fit_series(slices, unfit)
     series: list[DicomSeries] = []
     groups = _group(slices)
     uid_count: dict[str, int] = {}
-    expanded: list[tuple[list[_Slice], list[str]]] = []
+    expanded: list[tuple[list[_Slice], list[str], LeftOut]] = []
     for g in groups:
         split_warnings: list[str] = []
         for part in _split_repeats(g, split_warnings):
-            expanded.append((part, split_warnings))
+            part, strays = _position_outliers(part)
+            expanded.append((part, split_warnings, strays))
             uid_count[g[0].header.series_uid] = uid_count.get(g[0].header.series_uid, 0) + 1
     uid_seen: dict[str, int] = {}
-    for part_slices, split_warnings in expanded:
+    reported: set[str] = set()  # series whose left-out slices were already named (in their first part)
+    for part_slices, split_warnings, strays in expanded:
         uid = part_slices[0].header.series_uid
         part = 0
         if uid_count[uid] > 1:
@@ -662,9 +887,17 @@ def load_dicom_files(files: Iterable[str | Path], source: str = "") -> ScanRepor
                 0, f"series {uid} holds {uid_count[uid]} volumes (different orientation, size, spacing or "
                 f"acquisition); this is part {part}",
             )
+        dropped = strays + ([] if uid in reported else unfit.pop(uid, []))
+        reported.add(uid)
+        if dropped:
+            s.warnings.insert(0, _left_out_note(dropped))
+            skipped.extend((path, f"left out of series '{s.label}': {reason}") for path, _, reason in dropped)
+        s.warnings[len(dropped) > 0:len(dropped) > 0] = notes.pop(uid, [])
+        s.warnings.extend(f"a decoder reported: {line}" for line in native if line not in s.warnings)
         for w in s.warnings:
             log.warning("%s: %s", s.label, w)
         series.append(s)
+    skipped.extend((path, reason) for files in unfit.values() for path, _, reason in files)  # series never formed
     return ScanReport(series=series, skipped=skipped)
 
 

@@ -7,9 +7,9 @@ never transposed. ITK converts NIfTI's RAS to LPS itself.
 
 from __future__ import annotations
 
-import gzip
 import logging
-import struct
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,9 @@ import SimpleITK as sitk
 
 from liverview.core.volume import GeometryError, Volume
 from liverview.io.errors import LoadError, MissingInputError, SaveError, UnsupportedFormatError
+from liverview.io.limits import ImageTooLargeError, check_decoded_size
+from liverview.io.native_warnings import captured_native_output
+from liverview.io.nifti_file import DamagedFileError, check_nifti_size, read_nifti_header, read_nifti_voxels
 
 log = logging.getLogger(__name__)
 
@@ -131,76 +134,62 @@ def volume_to_sitk(volume: Volume) -> sitk.Image:
     return image
 
 
-# NIfTI datatype codes of float voxels: ITK's NIfTI reader silently turns their NaN/inf into 0.
-_NIFTI_FLOATS = {16: np.float32, 64: np.float64}
-
-
-def _nifti_float_voxels(path: Path) -> np.ndarray | None:
-    """Raw float voxels of a NIfTI-1/2 file as an array [k, j, i] (scl_slope applied), else None.
-
-    Used instead of SimpleITK's pixels for float NIfTI files, because its reader replaces NaN and
-    infinite voxels by 0 without saying so, which would hide broken data.
-    """
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        head = fh.read(540)
-        if len(head) < 348:
-            return None
-        for order in "<>":
-            size = struct.unpack(order + "i", head[:4])[0]
-            if size in (348, 540):
-                break
-        else:
-            return None
-        if size == 348:
-            dims = struct.unpack(order + "8h", head[40:56])
-            datatype = struct.unpack(order + "h", head[70:72])[0]
-            offset = int(struct.unpack(order + "f", head[108:112])[0])
-            slope, inter = struct.unpack(order + "2f", head[112:120])
-        else:
-            datatype = struct.unpack(order + "h", head[12:14])[0]
-            dims = struct.unpack(order + "8q", head[16:80])
-            offset = struct.unpack(order + "q", head[168:176])[0]
-            slope, inter = struct.unpack(order + "2d", head[176:192])
-        if datatype not in _NIFTI_FLOATS or not 1 <= dims[0] <= 7:
-            return None
-        shape = [max(int(d), 1) for d in dims[1 : dims[0] + 1]]
-        count = int(np.prod(shape))
-        dtype = np.dtype(_NIFTI_FLOATS[datatype]).newbyteorder(order)
-        fh.seek(max(offset, size))
-        data = np.frombuffer(fh.read(count * dtype.itemsize), dtype=dtype)
-    if data.size != count:
+def _direction_problem(direction: np.ndarray, label: str) -> str | None:
+    """A message when the axis directions are not unit length and perpendicular (a damaged or sheared grid)."""
+    d = np.asarray(direction, dtype=float)
+    error = float(np.max(np.abs(d.T @ d - np.eye(d.shape[0]))))
+    if error <= 1e-3:
         return None
-    array = data.astype(dtype.newbyteorder("="))
-    if np.isfinite(slope) and slope not in (0.0, 1.0) or (np.isfinite(inter) and inter != 0.0 and slope != 0.0):
-        array = array * slope + inter
-    return array.reshape(shape[::-1])
+    return (f"{label}: the axis directions are not perpendicular unit vectors (off by {error:.3g}): the header "
+            "may be damaged, or the grid is sheared (gantry tilt); positions and distances are approximate")
 
 
-def _read_nifti_float(path: Path, name: str, problems: list[str]) -> Volume | None:
-    """A float NIfTI read with its own voxels (NaN kept, then reported); None when it is not one."""
-    if volume_suffix(path) not in (".nii", ".nii.gz"):
-        return None
-    try:
-        raw = _nifti_float_voxels(path)
-    except (OSError, EOFError, struct.error, ValueError):
-        return None
-    if raw is None:
-        return None
+def _bytes_per_voxel(reader: sitk.ImageFileReader) -> int:
+    """Decoded bytes of one voxel, from ITK's pixel type name ('16-bit signed integer', 'complex of 32-bit float')."""
+    text = sitk.GetPixelIDValueAsString(reader.GetPixelID())
+    match = re.search(r"(\d+)-bit", text)
+    bits = int(match.group(1)) if match else 64
+    return max(bits // 8, 1) * (2 if "complex" in text else 1) * max(reader.GetNumberOfComponents(), 1)
+
+
+def _image_information(path: Path) -> sitk.ImageFileReader:
+    """A reader that has read the header only (ITK reads no voxels for this)."""
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     reader.ReadImageInformation()
+    return reader
+
+
+def _check_claimed_size(path: Path, reader: sitk.ImageFileReader) -> None:
+    size = reader.GetSize()
+    claimed = math.prod(size) * _bytes_per_voxel(reader)
+    check_decoded_size(str(path), claimed, f"the header's {' x '.join(map(str, size))} voxels")
+
+
+def _read_nifti(path: Path, name: str, problems: list[str]) -> Volume:
+    """A NIfTI file with its header checked and its voxels read here (see liverview.io.nifti_file); ITK
+    gives the geometry from the header. Voxels ITK would alter (NaN/inf set to 0) are kept, then reported."""
+    header = read_nifti_header(path)
+    check_nifti_size(path, header)
+    if not header.has_orientation:
+        problems.append(f"{name}: the header gives no position or orientation (qform and sform codes are 0): "
+                        "it is shown at origin 0 with axes along x, y, z, which may not be where it was scanned")
+    reader = _image_information(path)
     size = list(reader.GetSize())
-    if len(size) == 4 and size[3] == 1:
-        size = size[:3]
-    if len(size) not in (2, 3) or int(np.prod(size)) != raw.size or reader.GetNumberOfComponents() != 1:
-        return None
-    info = sitk.Image([1] * len(size), sitk.sitkFloat32)
+    while len(size) > 3 and size[-1] == 1:
+        size.pop()
+    if header.dtype is None or reader.GetNumberOfComponents() != 1 or len(size) not in (2, 3):
+        return volume_from_sitk(sitk.ReadImage(str(path)), name=name, problems=problems)  # refused there
+    raw = read_nifti_voxels(path, header)
+    if raw is None or raw.size != math.prod(size):
+        raise DamagedFileError(f"{path}: the header's image size {header.dims} does not agree with ITK's "
+                               f"reading of it {tuple(size)}: the header is damaged")
     n = len(size)
+    info = sitk.Image([1] * n, sitk.sitkFloat32)
     info.SetSpacing(reader.GetSpacing()[:n])
     info.SetOrigin(reader.GetOrigin()[:n])
     info.SetDirection(np.asarray(reader.GetDirection()).reshape(reader.GetDimension(), -1)[:n, :n].ravel().tolist())
-    geometry = volume_from_sitk(info, name)
+    geometry = volume_from_sitk(info, name, problems)
     array = _sane_array(raw.reshape(size[::-1]), problems, name)
     try:
         return Volume(array, geometry.spacing, geometry.origin, geometry.direction, name)
@@ -208,11 +197,19 @@ def _read_nifti_float(path: Path, name: str, problems: list[str]) -> Volume | No
         raise LoadError(f"{name}: unusable geometry: {exc}") from exc
 
 
+def _read_with_itk(path: Path, name: str, problems: list[str]) -> Volume:
+    """NRRD / MetaImage: ITK reads it, after the size its header claims was checked against the limit."""
+    _check_claimed_size(path, _image_information(path))
+    return volume_from_sitk(sitk.ReadImage(str(path)), name=name, problems=problems)
+
+
 def read_volume(path: str | Path, problems: list[str] | None = None) -> Volume:
     """Read a NIfTI / NRRD / MetaImage file into a Volume named after the file.
 
-    Warnings (replaced NaNs, dtype conversions) are appended to ``problems`` when a list is given,
-    and logged. Raises LoadError (a subclass) naming the path when the file is missing or unreadable.
+    Warnings (replaced NaNs, dtype conversions, ITK's own warnings, a sheared grid) are appended to
+    ``problems`` when a list is given, and logged. Raises LoadError (a subclass) naming the path when the
+    file is missing, unreadable or damaged (DamagedFileError), or claims more memory than allowed
+    (ImageTooLargeError).
     """
     p = Path(path)
     if not p.exists():
@@ -224,16 +221,30 @@ def read_volume(path: str | Path, problems: list[str] | None = None) -> Volume:
             f"{p}: unsupported file type; volume files must end in {', '.join(VOLUME_SUFFIXES)}"
         )
     local: list[str] = []
+    native: list[str] = []
+    name = volume_stem(p)
     try:
-        volume = _read_nifti_float(p, volume_stem(p), local)
-        if volume is None:
-            volume = volume_from_sitk(sitk.ReadImage(str(p)), name=volume_stem(p), problems=local)
+        with captured_native_output(native):
+            if volume_suffix(p) in (".nii", ".nii.gz"):
+                volume = _read_nifti(p, name, local)
+            else:
+                volume = _read_with_itk(p, name, local)
     except RuntimeError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
-        raise LoadError(f"{p}: cannot be read as a volume ({reason})") from exc
+        said = f"; ITK said: {'; '.join(native[:3])}" if native else ""
+        raise LoadError(f"{p}: cannot be read as a volume ({reason}){said}") from exc
     except LoadError as exc:
         message = str(exc)
         raise type(exc)(message if message.startswith(str(p)) else f"{p}: {message}") from exc
+    except OSError as exc:
+        raise LoadError(f"{p}: cannot be read ({exc.strerror or exc})") from exc
+    except MemoryError:
+        raise ImageTooLargeError(f"{p}: not enough memory to load it; close other studies, or lower "
+                                 "LIVERVIEW_MAX_IMAGE_BYTES so such files are refused up front") from None
+    local.extend(f"{name}: {line}" for line in native)
+    problem = _direction_problem(volume.direction, name)
+    if problem:
+        local.append(problem)
     for message in local:
         log.warning("%s", message)
     if problems is not None:

@@ -76,7 +76,7 @@ def write_slice(path: Path, series_uid: str, pixels: np.ndarray, position, row_c
 
 def expected_voxels(n_slices: int, rows: int, cols: int) -> np.ndarray:
     k, j, i = np.meshgrid(np.arange(n_slices), np.arange(rows), np.arange(cols), indexing="ij")
-    return (k * 1000 + j * 20 + i).astype(np.int16)
+    return (k * 400 + j * 20 + i).astype(np.int16)  # plausible CT numbers (air .. bone), distinct per slice
 
 
 def write_oblique_series(folder: Path, seed: int = 1) -> dict:
