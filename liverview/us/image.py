@@ -3,15 +3,21 @@
 DICOM US (single frame or multi-frame cine, grey or RGB/YBR) and PNG/JPEG/BMP are read. Pixel size
 comes from the DICOM ultrasound region tags (SequenceOfUltrasoundRegions, PhysicalUnitsX/YDirection
 == 3 = cm, PhysicalDeltaX/Y in cm); when they are missing, spacing is None and callers measure in px.
+
+The size an image claims (the PNG / JPEG / BMP header, DICOM Rows x Columns x frames) is checked before it
+is decoded: grey float32 frames larger than LIVERVIEW_MAX_IMAGE_BYTES (liverview.io.limits) are refused.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from liverview.io.limits import MAX_IMAGE_BYTES_ENV, describe_bytes, max_image_bytes
 
 _RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 _CM_UNITS = 3  # DICOM PhysicalUnitsXDirection code for centimetres
@@ -19,6 +25,49 @@ _CM_UNITS = 3  # DICOM PhysicalUnitsXDirection code for centimetres
 
 class UsImageError(ValueError):
     """The file is not a readable ultrasound image (missing, unknown format, empty, NaN)."""
+
+
+class UsImageTooLargeError(UsImageError):
+    """The image claims more pixels than the memory limit allows; it was not decoded."""
+
+
+def check_us_size(source: str, frames: int, height: int, width: int) -> None:
+    """UsImageTooLargeError when ``frames`` grey float32 frames of ``height`` x ``width`` exceed the limit."""
+    if frames < 1 or height < 1 or width < 1:
+        raise UsImageError(f"{source}: the header gives an empty image ({frames} x {height} x {width})")
+    need = frames * height * width * 4  # grey float32 frames
+    limit = max_image_bytes()
+    if need > limit:
+        size = f"{width} x {height} pixels" + (f" x {frames} frames" if frames > 1 else "")
+        raise UsImageTooLargeError(
+            f"{source}: the image claims {size}, {describe_bytes(need)} once decoded, over the limit of "
+            f"{describe_bytes(limit)}; it was not opened (the header may be damaged; raise {MAX_IMAGE_BYTES_ENV} "
+            "if it really is that large)")
+
+
+def raster_size(head: bytes) -> tuple[int, int] | None:
+    """(height, width) a PNG, JPEG or BMP header claims, from its first bytes; None when not found."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24 and head[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", head[16:24])
+        return height, width
+    if head.startswith(b"BM") and len(head) >= 26:
+        width, height = struct.unpack("<ii", head[18:26])
+        return abs(height), abs(width)
+    if head.startswith(b"\xff\xd8"):
+        pos = 2
+        while pos + 9 <= len(head):
+            if head[pos] != 0xFF:
+                return None
+            marker = head[pos + 1]
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                pos += 2
+                continue
+            length = struct.unpack(">H", head[pos + 2:pos + 4])[0]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
+                height, width = struct.unpack(">HH", head[pos + 5:pos + 9])
+                return height, width
+            pos += 2 + length
+    return None
 
 
 @dataclass
@@ -85,6 +134,12 @@ def _load_dicom(path: Path) -> UsImage:
     if "PixelData" not in ds:
         raise UsImageError(f"{path} holds no pixel data")
     try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise UsImageError(f"{path}: Rows / Columns / NumberOfFrames are missing or not numbers") from exc
+    check_us_size(str(path), n_frames, rows, cols)
+    try:
         pixels = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for missing decoders / bad lengths
         raise UsImageError(f"cannot decode the pixels of {path}: {exc}") from exc
@@ -99,7 +154,14 @@ def _load_dicom(path: Path) -> UsImage:
 
 def _load_raster(path: Path) -> UsImage:
     data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    size = raster_size(data[:65536].tobytes())
+    if size is not None:
+        check_us_size(str(path), 1, *size)
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error as exc:  # OpenCV's own limits (CV_IO_MAX_IMAGE_PIXELS), corrupt streams
+        reason = (str(exc).strip().splitlines() or ["?"])[-1]
+        raise UsImageError(f"{path} cannot be decoded as an image ({reason})") from None
     if img is None:
         raise UsImageError(f"{path} is not a readable PNG/JPEG/BMP image")
     if img.ndim == 3:

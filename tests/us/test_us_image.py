@@ -8,7 +8,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, UltrasoundImageStorage, UltrasoundMultiFrameImageStorage, generate_uid
 
-from liverview.us.image import UsImageError, load_us_image
+from liverview.us.image import UsImageError, UsImageTooLargeError, load_us_image, raster_size
 
 
 def _write_us_dicom(path, pixels: np.ndarray, rgb: bool = False, region_cm: tuple[float, float] | None = None,
@@ -135,3 +135,37 @@ def test_nan_frames_are_rejected():
     f[0, 2, 2] = np.nan
     with pytest.raises(UsImageError, match="NaN"):
         validate_us_image(UsImage(f, None, "mem"))
+
+
+# --- sizes claimed by damaged or hostile headers ----------------------------------------------------
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp"])
+def test_the_size_a_raster_header_claims_is_read_before_decoding(tmp_path, suffix):
+    path = tmp_path / f"img{suffix}"
+    cv2.imwrite(str(path), np.zeros((37, 53), np.uint8))
+    assert raster_size(path.read_bytes()[:65536]) == (37, 53)
+
+
+def test_a_png_claiming_60000_pixels_square_is_refused_without_decoding(tmp_path):
+    from tests.malformed_corpus import png_claiming
+
+    path = png_claiming(tmp_path / "huge.png")
+    assert path.stat().st_size < 1000
+    with pytest.raises(UsImageTooLargeError, match="60000 x 60000 pixels"):
+        load_us_image(path)
+
+
+def test_opencv_errors_become_clear_messages(tmp_path, monkeypatch):
+    from tests.malformed_corpus import png_claiming
+
+    monkeypatch.setenv("LIVERVIEW_MAX_IMAGE_BYTES", "1e13")  # past our limit: OpenCV's own refuses it
+    with pytest.raises(UsImageError, match="cannot be decoded"):
+        load_us_image(png_claiming(tmp_path / "huge.png"))
+
+
+def test_a_dicom_claiming_too_many_frames_is_refused_before_decoding(tmp_path, monkeypatch):
+    path = tmp_path / "cine.dcm"
+    _write_us_dicom(path, np.zeros((3, 40, 50), np.uint8))
+    monkeypatch.setenv("LIVERVIEW_MAX_IMAGE_BYTES", "20000")  # 3 x 40 x 50 x 4 = 24 kB
+    with pytest.raises(UsImageTooLargeError, match="3 frames"):
+        load_us_image(path)
