@@ -13,6 +13,7 @@ from liverview.store.migrations import (
     read_version,
 )
 from liverview.store.project import (
+    DamagedProjectError,
     DeletedLesionError,
     LockHolder,
     Project,
@@ -47,7 +48,8 @@ from liverview.store.records import (
 
 __all__ = [
     "DECISIONS", "LESION_CLASSES", "LESION_STATUSES", "MIGRATIONS", "PROPOSAL_STATUSES", "SCHEMA_VERSION",
-    "AuditEntry", "BoxRecord", "DecisionRecord", "DeletedLesionError", "InvalidRecordError", "LesionRecord",
+    "AuditEntry", "BoxRecord", "DamagedProjectError", "DecisionRecord", "DeletedLesionError",
+    "InvalidRecordError", "LesionRecord",
     "LockHolder", "Migration", "MigrationError", "NewerSchemaError", "NotAProjectError", "PhaseRecord",
     "Point3", "Project", "ProjectClosedError", "ProjectExistsError", "ProjectLockedError",
     "ProjectNotFoundError", "ProposalRecord", "ReadOnlyProjectError", "RecistRecord", "SchemaError",

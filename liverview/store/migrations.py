@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from typing import Callable, Iterator, Sequence
 
+from liverview.store.project_errors import DamagedProjectError
 from liverview.store.records import StoreError
 
 
@@ -112,8 +113,13 @@ def read_version(conn: sqlite3.Connection, where: str = "the database") -> int:
         raise NotAProjectError(f"{where} is not a LiverView project ({err}): choose a project file") from None
     if not tables:
         return 0
-    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() \
-        if "meta" in tables else None
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() \
+            if "meta" in tables else None
+    except sqlite3.DatabaseError as err:
+        raise DamagedProjectError(
+            f"{where} is damaged: its schema version cannot be read ({err}); open it read-only to see what "
+            "can still be read, or restore it from a backup") from None
     if row is None:
         raise NotAProjectError(
             f"{where} is an SQLite database but not a LiverView project (it has no schema version): "

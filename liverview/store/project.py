@@ -9,8 +9,13 @@ fsync per edit, a fraction of a millisecond on an SSD (see benchmarks/bench_stor
 
 Concurrency: one editor per project, enforced by ``<project>.lock`` beside the file: an advisory
 ``flock`` held while the project is open (the kernel releases it when the process dies, even by SIGKILL)
-and a JSON note of who holds it (user, host, pid, since) for the message a second opener gets.
-Readers (``read_only=True``) need no lock and see the editor's commits as they land.
+and a JSON note of who holds it (user, host, pid, since) for the message a second opener gets; the editor
+also holds an flock on the project file itself, so deleting the ``.lock`` lets no second editor in (see
+project_lock.py). Readers (``read_only=True``) need no lock and see the editor's commits as they land.
+
+Damage: a file SQLite's quick check finds damaged is never written to; it opens read-only only, with
+``Project.damage`` saying what was found. The undo history is read from the file, so the SQL it leads to is
+built only from the schema's own table and column names (edit_log.py).
 A Project is used from the thread that opened it.
 """
 
@@ -28,6 +33,7 @@ from liverview.store.edit_log import Edit, Row, audit_rows, push_undo, step_hist
 from liverview.store.lesion_methods import LesionMethods
 from liverview.store.migrations import SCHEMA_VERSION, SchemaError, check_version, migrate
 from liverview.store.project_errors import (
+    DamagedProjectError,
     DeletedLesionError,
     ProjectClosedError,
     ProjectExistsError,
@@ -50,7 +56,7 @@ from liverview.store.scan_methods import ScanMethods
 from liverview.store.study_methods import StudyMethods
 
 __all__ = [
-    "DeletedLesionError", "Listener", "LockHolder", "Project", "ProjectClosedError", "ProjectExistsError",
+    "DamagedProjectError", "DeletedLesionError", "Listener", "LockHolder", "Project", "ProjectClosedError", "ProjectExistsError",
     "ProjectLockedError", "ProjectNotFoundError", "ReadOnlyProjectError", "Row", "UndoConflictError",
     "UnknownEntityError", "lock_path", "read_lock_holder",
 ]
@@ -73,10 +79,11 @@ class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods):
     scan_methods.py (archive scans)."""
 
     def __init__(self, path: Path, user: str, conn: sqlite3.Connection, lock: ProjectLock | None,
-                 read_only: bool) -> None:
+                 read_only: bool, damage: str | None = None) -> None:
         self._path = path
         self._user = user
         self._read_only = read_only
+        self._damage = damage
         self._state = _State(conn, lock)
 
     # --- opening and closing ---------------------------------------------------------------------
@@ -88,25 +95,27 @@ class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods):
             raise ProjectExistsError(f"{p} already exists: open it, or choose another name for the new project")
         if not p.parent.is_dir():
             raise ProjectNotFoundError(f"cannot create {p}: the folder {p.parent} does not exist")
-        return cls._open(p, user, read_only=False, break_lock=False, creating=True)
+        return cls._open(p, user, read_only=False, take_over=False, creating=True)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], user: str, read_only: bool = False,
-             break_lock: bool = False) -> "Project":
+             take_over_lock: bool = False, break_lock: bool = False) -> "Project":
         """Open an existing project. For editing (the default) it takes the project's lock, or raises
         ProjectLockedError naming who holds it; ``read_only=True`` needs no lock and refuses changes.
-        An older schema is upgraded; a newer one raises NewerSchemaError. ``break_lock`` takes over a
-        lock left by a LiverView on another computer that is known to be gone."""
+        An older schema is upgraded; a newer one raises NewerSchemaError. ``take_over_lock`` (old name:
+        ``break_lock``) takes over a lock left by a LiverView on another computer that is known to be gone.
+        A damaged file raises DamagedProjectError when opened for editing and is never written to; read-only
+        it opens, with :attr:`damage` saying what SQLite found, to read what is left."""
         p = Path(path)
         if not p.is_file():
             raise ProjectNotFoundError(f"no project at {p}: check the path, or create a new project")
-        return cls._open(p, user, read_only, break_lock, creating=False)
+        return cls._open(p, user, read_only, take_over_lock or break_lock, creating=False)
 
     @classmethod
-    def _open(cls, p: Path, user: str, read_only: bool, break_lock: bool, creating: bool) -> "Project":
+    def _open(cls, p: Path, user: str, read_only: bool, take_over: bool, creating: bool) -> "Project":
         if not user or not user.strip():
             raise InvalidRecordError("a user name is needed to open a project: the audit log records it")
-        lock = None if read_only else ProjectLock.acquire(p, user, break_lock)
+        lock = None if read_only else ProjectLock.acquire(p, user, take_over)
         conn = None
         try:
             if read_only:
@@ -117,7 +126,20 @@ class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods):
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute("PRAGMA foreign_keys = ON")
-            version = check_version(conn, SCHEMA_VERSION, str(p))
+            damage = None
+            try:
+                version = check_version(conn, SCHEMA_VERSION, str(p))
+            except DamagedProjectError as err:
+                if not read_only:
+                    raise
+                damage = str(err)
+                version = SCHEMA_VERSION  # a read-only look at a damaged file: read what the tables still hold
+            if damage is None and not creating:
+                damage = integrity_problem(conn)
+                if damage is not None and not read_only:
+                    raise DamagedProjectError(
+                        f"{p} is damaged ({damage}); it was not changed. Open it read-only to see what can "
+                        "still be read, or restore it from a backup")
             if read_only:
                 if version < SCHEMA_VERSION:
                     raise SchemaError(f"{p} uses an older schema ({version} < {SCHEMA_VERSION}): "
@@ -127,7 +149,7 @@ class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods):
                     raise StoreError(f"{p}: SQLite refused write-ahead logging; is the folder a network share?")
                 conn.execute("PRAGMA synchronous = FULL")
                 migrate(conn, where=str(p), app_version=_app_version())
-            return cls(p, user, conn, lock, read_only)
+            return cls(p, user, conn, lock, read_only, damage)
         except BaseException:
             if conn is not None:
                 conn.close()
@@ -165,6 +187,11 @@ class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods):
     @property
     def read_only(self) -> bool:
         return self._read_only
+
+    @property
+    def damage(self) -> str | None:
+        """What SQLite found wrong with the file when it was opened (read-only), or None when it is sound."""
+        return self._damage
 
     @property
     def closed(self) -> bool:
@@ -221,6 +248,8 @@ class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods):
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         self._require_writable()
         conn = self._conn
+        if self._state.lock is not None:
+            self._state.lock.check()  # the lock file is still ours (put back if it was deleted)
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -286,6 +315,15 @@ class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods):
             sql += " LIMIT ?"
             params.append(int(limit))
         return [audit_entry_from_row(r) for r in self._conn.execute(sql, params)]
+
+
+def integrity_problem(conn: sqlite3.Connection) -> str | None:
+    """What SQLite's quick check finds wrong with the file (first few findings), or None when it is sound."""
+    try:
+        rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+    except sqlite3.DatabaseError as err:
+        return f"SQLite: {err}"
+    return None if rows == ["ok"] else "SQLite: " + "; ".join(rows)
 
 
 def _app_version() -> str:

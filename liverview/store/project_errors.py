@@ -35,3 +35,9 @@ class DeletedLesionError(StoreError):
 
 class UndoConflictError(StoreError):
     """The rows an undo or redo would restore were changed by something outside the undo history."""
+
+
+class DamagedProjectError(StoreError):
+    """The project file is damaged: SQLite reports a malformed database, or its contents break the schema's
+    own rules (an undo entry naming a table or column the schema does not have). It is never written to;
+    it can still be opened read-only to read what is left."""

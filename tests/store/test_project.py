@@ -454,13 +454,17 @@ def test_a_stale_lock_of_a_dead_process_on_this_host_is_taken_over(project: Proj
         assert read_lock_holder(path).user == "bob"
 
 
-def test_a_lock_from_another_computer_needs_break_lock(project: Project, path: Path):
+def test_a_lock_from_another_computer_can_be_taken_over(project: Project, path: Path):
     project.close()
     note = {"user": "dan", "hostname": "ward-3-pc", "pid": 4242, "since": "2024-01-01T00:00:00"}
     lock_path(path).write_text(json.dumps(note))
-    with pytest.raises(ProjectLockedError, match="dan on ward-3-pc .* another computer.*break_lock=True"):
+    with pytest.raises(ProjectLockedError, match="dan on ward-3-pc .* another computer.*--take-over-lock") as info:
         Project.open(path, "bob")
-    with Project.open(path, "bob", break_lock=True) as p:
+    assert info.value.can_take_over and info.value.holder.since == "2024-01-01T00:00:00"
+    with Project.open(path, "bob", take_over_lock=True) as p:
+        assert p.took_over_lock_from.hostname == "ward-3-pc"
+    lock_path(path).write_text(json.dumps(note))
+    with Project.open(path, "bob", break_lock=True) as p:  # the old name still works
         assert p.took_over_lock_from.hostname == "ward-3-pc"
 
 
