@@ -96,12 +96,17 @@ class RecistEditor:
 
     # --- pointer ----------------------------------------------------------------------------
     def press(self, point: np.ndarray, plane: SlicePlane, tolerance_mm: float) -> None:
-        """Mouse down: grab an end point if one is near, else start a new long axis."""
+        """Mouse down: grab an end point if one is near (the mark keeps its phase and key slice, even when
+        grabbed in another phase's pane), else start a new long axis on this pane's phase and slice."""
         point = self._on_plane(point, plane)
         self._plane = plane
         hit = self.hit_test(point, plane, tolerance_mm)
         if hit is not None:
             record = self.project.get_lesion(hit.lesion_id).recist
+            # The mark stays where it was measured: its phase, its key slice and its plane, whichever
+            # pane (phase) shows it now.
+            self._plane = SlicePlane(np.asarray(record.long_axis[0], float), plane.normal, record.phase,
+                                     record.key_slice, plane.half_thickness_mm)
             self._drag = (hit.lesion_id, hit.handle, _measurement(record))
             self.selected_id = hit.lesion_id
             self.preview = _measurement(record)

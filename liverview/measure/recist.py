@@ -84,13 +84,15 @@ class RecistMeasurement:
     """One RECIST measurement: long axis, optional short axis (LPS mm) on one key slice.
 
     ``key_slice`` is the index of the slice the axes lie on, along the volume axis that was cut
-    (k for axial acquisitions). ``lesion_id`` names the lesion it measures ("" when unassigned).
+    (k for axial acquisitions). ``lesion_id`` names the lesion it measures ("" when unassigned);
+    ``phase`` the contrast phase it was measured on ("" when not said), whose grid ``key_slice`` indexes.
     """
 
     long_axis: Segment
     short_axis: Segment | None
     key_slice: int
     lesion_id: str = ""
+    phase: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "long_axis", _segment(self.long_axis, "long axis"))

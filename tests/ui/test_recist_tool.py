@@ -133,3 +133,23 @@ def test_without_measure_mode_left_drag_is_window_level(window, qtbot):
     drag(qtbot, pane.view.viewport(), QtCore.QPoint(200, 200), QtCore.QPoint(260, 230))
     assert window.session.project.list_lesions(window.session.study_id) == []
     assert pane.pane_view.window_width != 400
+
+
+def test_dragging_an_end_point_in_another_phase_keeps_the_lesion_phase(window, qtbot):
+    """A mark measured on the non-contrast phase, adjusted in the arterial pane (another grid here), stays a
+    non-contrast measurement on its own key slice: the phase is where it was measured, not where it was
+    last touched."""
+    first, other = window.grid.panes[0], window.grid.panes[1]
+    vp = first.view.viewport()
+    drag(qtbot, vp, QtCore.QPoint(vp.width() // 2 - 100, vp.height() // 2),
+         QtCore.QPoint(vp.width() // 2 + 40, vp.height() // 2 + 50))
+    before = window.session.project.list_lesions(window.session.study_id)[0].recist
+    assert before.phase == "non-contrast" and other.phase_name == "arterial"
+    end = screen_of(other, before.long_axis[1])
+    drag(qtbot, other.view.viewport(), end, end + QtCore.QPoint(40, 16), steps=4)
+    after = window.session.project.list_lesions(window.session.study_id)[0].recist
+    assert after.long_axis != before.long_axis  # the drag was saved
+    assert after.phase == "non-contrast" and after.key_slice == before.key_slice
+    normal = first.plane_normal()
+    plane = np.asarray(before.long_axis[0]) @ normal
+    assert all(abs(np.asarray(p) @ normal - plane) < 1e-6 for p in after.long_axis)  # on its own key plane

@@ -9,6 +9,10 @@ measurement only in TID 1501 groups, not in TID 1410 planar-ROI groups, hence 15
 
 SCOORD pixel coordinates follow DICOM (PS3.3 C.18.6.1.1): (column, row) with the top-left corner
 of the top-left pixel at (0, 0), i.e. LiverView's pixel-centre index + 0.5.
+
+Measurements of one study may lie on several series (contrast phases): each group then references an
+image of the series it was measured on, which is how the report says the phase; its key slice reads
+back as the index within that series.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class SrLesionMeasurement:
     short_axis_mm: float | None
     lesion_class: str
     referenced_sop_instance_uid: str
+    referenced_series_uid: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,14 @@ class _ImagePlane:
     def world(self, scoord: np.ndarray) -> np.ndarray:
         cr = np.asarray(scoord, float).reshape(-1, 2) - 0.5
         return self.ipp + np.outer(cr[:, 0] * self.col_mm, self.x) + np.outer(cr[:, 1] * self.row_mm, self.y)
+
+
+def _planes_by_series(images: Sequence[Dataset]) -> dict[str, list[_ImagePlane]]:
+    """The image planes of each series, sorted along the slice normal (index = k of its volume)."""
+    groups: dict[str, list[Dataset]] = {}
+    for ds in images:
+        groups.setdefault(str(getattr(ds, "SeriesInstanceUID", "")), []).append(ds)
+    return {uid: [_ImagePlane.of(ds) for ds in sort_along_normal(group)] for uid, group in groups.items()}
 
 
 def _key_image(m: RecistMeasurement, planes: list[_ImagePlane]) -> tuple[int, _ImagePlane]:
@@ -128,20 +141,33 @@ def write_recist_sr(
     observer: str | None = None,
     lesion_classes: Mapping[str, str] | None = None,
     info: SrInfo = SrInfo(),
+    series_of: Sequence[str] | None = None,
 ) -> Dataset:
     """Write a TID 1500 report with one group per measurement; returns the written dataset.
 
     ``observer`` is the reader's name ("Family^Given"); None records LiverView as a device observer
     (e.g. for measurements computed from masks). ``lesion_classes`` maps lesion id -> class.
+    ``series_of`` names, per measurement, the SeriesInstanceUID among ``source_images`` it was measured
+    on (its phase); without it every image is a candidate key image.
     """
     path = Path(path)
     if not measurements:
         raise DicomExportError(f"cannot write {path}: there are no measurements")
-    planes = [_ImagePlane.of(ds) for ds in sort_along_normal(source_images)]
+    if series_of is not None and len(series_of) != len(measurements):
+        raise DicomExportError(f"cannot write {path}: {len(series_of)} series for {len(measurements)} measurements")
+    by_series = _planes_by_series(source_images)
+    every = [p for planes in by_series.values() for p in planes]
     classes = lesion_classes or {}
     groups, evidence = [], {}
     for n, m in enumerate(measurements, start=1):
-        _, plane = _key_image(m, planes)
+        if series_of is None:
+            candidates = every
+        elif series_of[n - 1] in by_series:
+            candidates = by_series[series_of[n - 1]]
+        else:
+            raise DicomExportError(f"measurement of lesion '{m.lesion_id}': no image of series "
+                                   f"{series_of[n - 1]} among the source images")
+        _, plane = _key_image(m, candidates)
         ds = plane.ds
         evidence[str(ds.SOPInstanceUID)] = ds
         region_source = hd.sr.SourceImageForRegion(str(ds.SOPClassUID), str(ds.SOPInstanceUID))
@@ -234,8 +260,12 @@ def read_recist_sr(path: str | Path, source_images: Sequence[Dataset]) -> list[S
         groups = report.get_image_measurement_groups()
     except Exception as e:  # pydicom/highdicom raise many kinds for a file that is not this SR
         raise DicomExportError(f"cannot read {path} as a TID 1500 measurement report: {e}") from e
-    planes = [_ImagePlane.of(ds) for ds in sort_along_normal(source_images)]
-    index = {str(p.ds.SOPInstanceUID): n for n, p in enumerate(planes)}
+    planes, index = [], {}
+    for series_planes in _planes_by_series(source_images).values():
+        for n, p in enumerate(series_planes):
+            index[str(p.ds.SOPInstanceUID)] = n
+            planes.append(p)
+    by_uid = {str(p.ds.SOPInstanceUID): p for p in planes}
     out = []
     for group in groups:
         long_axis = _axis_of(group, codes.SCT.LongAxis)
@@ -245,7 +275,7 @@ def read_recist_sr(path: str | Path, source_images: Sequence[Dataset]) -> list[S
         uid = long_axis[2]
         if uid not in index or (short_axis is not None and short_axis[2] != uid):
             raise DicomExportError(f"{path} refers to image {uid}, which is not among the given source images")
-        plane = planes[index[uid]]
+        plane = by_uid[uid]
         lesion_id = str(group.tracking_identifier or "")
         long_pts = plane.world(long_axis[1])
         short_pts = None if short_axis is None else plane.world(short_axis[1])
@@ -261,6 +291,7 @@ def read_recist_sr(path: str | Path, source_images: Sequence[Dataset]) -> list[S
                 short_axis_mm=None if short_axis is None else short_axis[0],
                 lesion_class="" if group.finding_type is None else lesion_class_of_code(group.finding_type),
                 referenced_sop_instance_uid=uid,
+                referenced_series_uid=str(getattr(plane.ds, "SeriesInstanceUID", "")),
             )
         )
     return out

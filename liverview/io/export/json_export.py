@@ -1,20 +1,23 @@
 """Lesions and their RECIST measurements as a documented JSON file, and back.
 
-Schema (``schema_version`` 1; all coordinates LPS millimetres, the DICOM patient system)::
+Schema (``schema_version`` 2; all coordinates LPS millimetres, the DICOM patient system)::
 
     {
       "format": "liverview-lesions",
-      "schema_version": 1,
+      "schema_version": 2,
       "units": "mm",
       "coordinate_system": "LPS",
       "reference": null | {                      # the grid key_slice refers to
         "name": str, "size_ijk": [i, j, k], "spacing": [x, y, z],
         "origin": [x, y, z], "direction": [[...], [...], [...]]   # rows of the 3x3 matrix whose
       },                                                          # columns are the i, j, k axes
+      "grids": {phase: {...as reference...}},    # (2) the grid of each phase measured on
       "lesions": [{
         "lesion_id": str, "lesion_class": str, "note": str,
         "measurements": [{
-          "key_slice": int,                       # slice index on the reference grid
+          "phase": str,                           # (2) contrast phase measured on ("" = not said)
+          "key_slice": int,                       # slice index on the grid of that phase (its entry in
+                                                  # "grids"), else on the reference grid
           "long_axis": [[x, y, z], [x, y, z]],
           "short_axis": null | [[x, y, z], [x, y, z]],
           "long_axis_mm": float, "short_axis_mm": null | float   # derived, for readers; not read back
@@ -23,7 +26,9 @@ Schema (``schema_version`` 1; all coordinates LPS millimetres, the DICOM patient
     }
 
 Readers ignore keys they do not know, so later minor additions stay readable; a file with a higher
-``schema_version`` is refused with a message rather than misread.
+``schema_version`` is refused with a message rather than misread. Version 2 added "phase" and "grids"
+(a version-1 reader would take an arterial key slice for a reference one, hence the new version); version 1
+files read as before.
 """
 
 from __future__ import annotations
@@ -32,14 +37,14 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from liverview.core.volume import Volume
 from liverview.measure.recist import RecistGeometryError, RecistMeasurement, Segment
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FORMAT_NAME = "liverview-lesions"
 
 
@@ -93,10 +98,12 @@ class LesionDocument:
 
     lesions: list[LesionRecord]
     reference: GridReference | None = None
+    grids: dict[str, GridReference] = field(default_factory=dict)  # phase -> grid its key slices index
 
 
 def _measurement_json(m: RecistMeasurement) -> dict[str, Any]:
     return {
+        "phase": m.phase,
         "key_slice": m.key_slice,
         "long_axis": [list(p) for p in m.long_axis],
         "short_axis": None if m.short_axis is None else [list(p) for p in m.short_axis],
@@ -105,10 +112,16 @@ def _measurement_json(m: RecistMeasurement) -> dict[str, Any]:
     }
 
 
+def _grid_json(g: GridReference) -> dict[str, Any]:
+    return {"name": g.name, "size_ijk": list(g.size_ijk), "spacing": list(g.spacing), "origin": list(g.origin),
+            "direction": [list(row) for row in g.direction]}
+
+
 def write_lesions_json(
-    lesions: Sequence[LesionRecord], path: str | Path, reference: Volume | GridReference | None = None
+    lesions: Sequence[LesionRecord], path: str | Path, reference: Volume | GridReference | None = None,
+    grids: Mapping[str, Volume | GridReference] | None = None,
 ) -> None:
-    """Write lesions (and the grid their key slices refer to) as schema-1 JSON."""
+    """Write lesions, the reference grid, and the grid of each phase measured on (``grids``) as JSON."""
     path = Path(path)
     ids = [lesion.lesion_id for lesion in lesions]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -116,18 +129,15 @@ def write_lesions_json(
         raise LesionJsonError(f"cannot write {path}: lesion ids {duplicates} are used more than once")
     if isinstance(reference, Volume):
         reference = GridReference.from_volume(reference)
+    phase_grids = {str(k): GridReference.from_volume(g) if isinstance(g, Volume) else g
+                   for k, g in (grids or {}).items()}
     document = {
         "format": FORMAT_NAME,
         "schema_version": SCHEMA_VERSION,
         "units": "mm",
         "coordinate_system": "LPS",
-        "reference": None if reference is None else {
-            "name": reference.name,
-            "size_ijk": list(reference.size_ijk),
-            "spacing": list(reference.spacing),
-            "origin": list(reference.origin),
-            "direction": [list(row) for row in reference.direction],
-        },
+        "reference": None if reference is None else _grid_json(reference),
+        "grids": {k: _grid_json(g) for k, g in phase_grids.items()},
         "lesions": [
             {
                 "lesion_id": lesion.lesion_id,
@@ -192,16 +202,16 @@ class _Reader:
         return start, end  # type: ignore[return-value]
 
 
-def _read_reference(r: _Reader, ref: Any) -> GridReference:
-    rows = r.get(ref, "direction", "reference", list)
+def _read_reference(r: _Reader, ref: Any, where: str = "reference") -> GridReference:
+    rows = r.get(ref, "direction", where, list)
     if len(rows) != 3:
-        raise r.fail("reference.direction", "expected 3 rows")
+        raise r.fail(f"{where}.direction", "expected 3 rows")
     return GridReference(
-        name=r.get(ref, "name", "reference", str),
-        size_ijk=tuple(int(n) for n in r.triple(ref, "size_ijk", "reference")),  # type: ignore[arg-type]
-        spacing=r.triple(ref, "spacing", "reference"),
-        origin=r.triple(ref, "origin", "reference"),
-        direction=tuple(r.numbers(row, f"reference.direction[{n}]", 3) for n, row in enumerate(rows)),
+        name=r.get(ref, "name", where, str),
+        size_ijk=tuple(int(n) for n in r.triple(ref, "size_ijk", where)),  # type: ignore[arg-type]
+        spacing=r.triple(ref, "spacing", where),
+        origin=r.triple(ref, "origin", where),
+        direction=tuple(r.numbers(row, f"{where}.direction[{n}]", 3) for n, row in enumerate(rows)),
     )
 
 
@@ -213,13 +223,14 @@ def _read_measurement(r: _Reader, m: Any, where: str, lesion_id: str) -> RecistM
             short_axis=None if short is None else r.segment(short, f"{where}.short_axis"),
             key_slice=r.get(m, "key_slice", where, int),
             lesion_id=lesion_id,
+            phase=r.get(m, "phase", where, str, optional=True) or "",
         )
     except RecistGeometryError as e:
         raise r.fail(where, str(e)) from e
 
 
 def read_lesions_json(path: str | Path) -> LesionDocument:
-    """Read a lesion JSON file written by :func:`write_lesions_json` (schema version <= 1)."""
+    """Read a lesion JSON file written by :func:`write_lesions_json` (schema version <= 2)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -254,4 +265,6 @@ def read_lesions_json(path: str | Path) -> LesionDocument:
                 note=r.get(item, "note", where, str, optional=True) or "",
             )
         )
-    return LesionDocument(lesions=lesions, reference=None if ref is None else _read_reference(r, ref))
+    grids = r.get(data, "grids", "file", dict, optional=True) or {}
+    return LesionDocument(lesions=lesions, reference=None if ref is None else _read_reference(r, ref),
+                          grids={str(k): _read_reference(r, g, f"grids.{k}") for k, g in grids.items()})

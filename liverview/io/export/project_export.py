@@ -7,6 +7,7 @@ it could not write (no short axis, not on an axial slice, no mask, ...) instead 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -35,6 +36,7 @@ EXPORT_FORMATS: dict[str, str] = {
 }
 DEFAULT_SUFFIX = {"json": ".json", "csv": ".csv", "nifti": ".nii.gz", "sr": ".dcm", "seg": ".dcm"}
 _LIVER_COARSE_TYPE = 4  # DeepLesion's coarse type "liver"
+PHASE_COLUMN = "Phase"  # extra CSV column: the contrast phase a row was measured on
 
 
 class ExportError(ValueError):
@@ -61,7 +63,7 @@ def _phase_of(study: Study, name: str) -> Phase | None:
 def _measurement(lesion: LesionRecord) -> RecistMeasurement:
     r = lesion.recist
     assert r is not None
-    return RecistMeasurement(r.long_axis, r.short_axis, r.key_slice, lesion_id=str(lesion.id))
+    return RecistMeasurement(r.long_axis, r.short_axis, r.key_slice, lesion_id=str(lesion.id), phase=r.phase)
 
 
 def _measured(project: Project, study_id: int, study: Study, skipped: list[str]
@@ -146,30 +148,37 @@ def export_annotations(project: Project, study_id: int, study: Study, fmt: str, 
 
 
 def _write_json(project, study_id, study, reference, out, skipped, observer) -> int:
-    lesions = []
+    """Every lesion; each measurement with its phase, and the grid of every phase measured on."""
+    lesions, grids = [], {}
     for lesion in project.list_lesions(study_id):
         measurements = []
         if lesion.recist is not None:
-            if lesion.recist.phase != reference.kind.value:
-                skipped.append(f"lesion {lesion.id}: measured on {lesion.recist.phase}; the file's key slices "
-                               f"index the {reference.kind.value} grid, so its measurement is left out")
+            phase = _phase_of(study, lesion.recist.phase)
+            if phase is None:
+                skipped.append(f"lesion {lesion.id}: measured on the {lesion.recist.phase} phase, which this study "
+                               "lacks, so its measurement is left out")
             else:
                 measurements = [_measurement(lesion)]
+                grids[phase.kind.value] = phase.volume
         lesions.append(JsonLesion(str(lesion.id), lesion.lesion_class, measurements, lesion.notes))
     if lesions:
-        write_lesions_json(lesions, out, reference.volume)
+        write_lesions_json(lesions, out, reference.volume, grids)
     return len(lesions)
 
 
 def _write_csv(project, study_id, study, reference, out, skipped, observer) -> int:
+    """One DL_info row per measured lesion; Series_ID numbers the phase, extra columns name it."""
     rows = []
-    scan = DeepLesionScan(patient_index=1, study_index=1, series_id=1)
     for lesion, phase in _measured(project, study_id, study, skipped):
+        scan = DeepLesionScan(patient_index=1, study_index=1, series_id=study.phases.index(phase) + 1)
         try:
-            rows.append(recist_to_deeplesion_row(_measurement(lesion), phase.volume, scan,
-                                                 coarse_lesion_type=_LIVER_COARSE_TYPE))
+            row = recist_to_deeplesion_row(_measurement(lesion), phase.volume, scan,
+                                           coarse_lesion_type=_LIVER_COARSE_TYPE)
         except DeepLesionGeometryError as exc:
             skipped.append(f"lesion {lesion.id}: {exc}")
+            continue
+        rows.append(dataclasses.replace(row, extra={**row.extra, PHASE_COLUMN: phase.kind.value,
+                                                    "Lesion_id": str(lesion.id)}))
     if rows:
         write_deeplesion_csv(rows, out)
     return len(rows)
@@ -184,24 +193,20 @@ def _write_nifti(project, study_id, study, reference, out, skipped, observer) ->
 
 
 def _write_sr(project, study_id, study, reference, out, skipped, observer) -> int:
+    """One report; each measurement references an image of the series (phase) it was measured on."""
     from liverview.io.export.dicom_sr import write_recist_sr  # highdicom: only when asked for
 
     measured = _measured(project, study_id, study, skipped)
-    by_phase: dict[str, list[tuple[LesionRecord, Phase]]] = {}
-    for lesion, phase in measured:
-        by_phase.setdefault(phase.kind.value, []).append((lesion, phase))
-    if len(by_phase) > 1:
-        keep = reference.kind.value if reference.kind.value in by_phase else next(iter(by_phase))
-        for name, items in by_phase.items():
-            if name != keep:
-                skipped.extend(f"lesion {lesion.id}: measured on {name}; one SR references one series "
-                               f"({keep}) — export again from that phase" for lesion, _ in items)
-        measured = by_phase[keep]
     if not measured:
         return 0
-    images = dicom_source_images(measured[0][1])
-    write_recist_sr([_measurement(lesion) for lesion, _ in measured], images, out, observer=observer,
-                    lesion_classes={str(lesion.id): lesion.lesion_class for lesion, _ in measured})
+    images: dict[str, list[pydicom.Dataset]] = {}
+    for _, phase in measured:
+        if phase.series_uid not in images:
+            images[phase.series_uid] = dicom_source_images(phase)
+    write_recist_sr([_measurement(lesion) for lesion, _ in measured],
+                    [ds for series in images.values() for ds in series], out, observer=observer,
+                    lesion_classes={str(lesion.id): lesion.lesion_class for lesion, _ in measured},
+                    series_of=[phase.series_uid for _, phase in measured])
     return len(measured)
 
 
@@ -224,18 +229,26 @@ def import_deeplesion_csv(project: Project, study_id: int, study: Study, path: s
                           phase: PhaseKind | None = None) -> ImportResult:
     """Add a lesion with its RECIST mark for every row of a DL_info-style CSV that fits the study's grid.
 
-    Rows are measured on ``phase`` (default: the reference phase). A row whose Slice_range spans exactly the
+    Rows are measured on ``phase``; by default on the phase their Phase column names (as LiverView writes
+    it), else on the reference phase. A row whose Slice_range spans exactly the
     volume's slices numbers them from Slice_range[0]; otherwise slice 1 is the volume's first slice. Malformed
     rows and rows that do not fit the volume are reported with their line numbers; the rest are imported.
     """
-    target = study.reference if phase is None else _phase_of(study, phase.value)
-    if target is None:
+    chosen = study.reference if phase is None else _phase_of(study, phase.value)
+    if chosen is None:
         raise ExportError(f"the study has no {phase.value if phase else 'reference'} phase to import onto")
     rows, errors = read_deeplesion_csv(path)
     problems = [str(e) for e in errors]
     added = []
-    n_slices = target.volume.array.shape[0]
     for row in rows:
+        target = chosen
+        named = row.extra.get(PHASE_COLUMN, "").strip()
+        if phase is None and named:
+            target = _phase_of(study, named)
+            if target is None:
+                problems.append(f"line {row.line}: measured on the {named} phase, which this study lacks")
+                continue
+        n_slices = target.volume.array.shape[0]
         lo, hi = row.slice_range
         first = lo if hi - lo + 1 == n_slices else 1
         try:

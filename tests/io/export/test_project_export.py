@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.io.export.deeplesion_csv import read_deeplesion_csv
 from liverview.io.export.dicom_seg import read_seg
@@ -124,3 +125,72 @@ def test_dicom_exports_need_a_dicom_study_and_empty_exports_are_refused(tmp_path
     with pytest.raises(ExportError, match="unknown export format"):
         export_annotations(project, sid, study, "xml", tmp_path / "x.xml")
     project.close()
+
+
+# --- measurements on any phase ---------------------------------------------------------------------
+
+@pytest.fixture
+def two_phases(tmp_path):
+    """A portal venous and an arterial series of one study (other grids), a lesion measured on each."""
+    import pydicom
+
+    from .conftest import write_ct_series
+
+    pv = write_ct_series(tmp_path / "pv")
+    art = write_ct_series(tmp_path / "art", slices=10, thickness=2.0, origin=(-22.0, -28.0, 99.0))
+    for ds, path in zip(art.datasets, art.paths):
+        ds.StudyInstanceUID, ds.FrameOfReferenceUID = pv.datasets[0].StudyInstanceUID, pv.datasets[0].FrameOfReferenceUID
+        ds.SeriesDescription, ds.SeriesNumber = "arterial", 2
+        ds.save_as(path, enforce_file_format=True)
+    art.datasets = [pydicom.dcmread(p) for p in art.paths]
+    study = load_study([tmp_path / "pv", tmp_path / "art"]).study
+    assert [p.kind.value for p in study.phases] == ["arterial", "portal venous"]
+    project = Project.create(tmp_path / "p.lvproj", "reader")
+    sid = ensure_study(project, study)
+    marks = []
+    for phase, k in ((study.phase(PhaseKind.PORTAL_VENOUS), 3), (study.phase(PhaseKind.ARTERIAL), 6)):
+        vol = phase.volume
+
+        def world(i, j):
+            return tuple(float(v) for v in vol.index_to_world((i, j, k)))
+
+        marks.append(project.add_lesion(sid, "hcc", recist=RecistRecord(
+            (world(10, 20), world(30, 20)), (world(20, 14), world(20, 26)), k, phase.kind)))
+    yield project, sid, study, marks, pv.datasets + art.datasets
+    project.close()
+
+
+def test_measurements_on_every_phase_are_exported_with_their_phase(two_phases, tmp_path):
+    project, sid, study, (on_pv, on_art), datasets = two_phases
+    art = study.phase(PhaseKind.ARTERIAL)
+
+    result = export_annotations(project, sid, study, "json", tmp_path / "out.json")
+    assert result.skipped == []
+    doc = read_lesions_json(result.path)
+    measured = {les.lesion_id: les.measurements for les in doc.lesions}
+    assert [m.phase for m in measured[str(on_pv.id)]] == ["portal venous"]
+    m = measured[str(on_art.id)][0]
+    assert (m.phase, m.key_slice) == ("arterial", 6)
+    assert m.long_axis_mm == pytest.approx(on_art.recist.long_mm)
+    assert doc.grids["arterial"].matches(art.volume) and doc.reference.matches(study.reference.volume)
+
+    result = export_annotations(project, sid, study, "csv", tmp_path / "dl.csv")
+    rows, errors = read_deeplesion_csv(result.path)
+    assert errors == [] and result.skipped == []
+    assert sorted(r.extra["Phase"] for r in rows) == ["arterial", "portal venous"]
+    other = Project.create(tmp_path / "q.lvproj", "reader")
+    back = import_deeplesion_csv(other, ensure_study(other, study), study, result.path)
+    assert back.problems == []
+    by_phase = {other.get_lesion(i).recist.phase: other.get_lesion(i).recist for i in back.added}
+    np.testing.assert_allclose(by_phase["arterial"].long_axis, on_art.recist.long_axis, atol=1e-3)
+    assert by_phase["arterial"].key_slice == 6
+    other.close()
+
+    sr = export_annotations(project, sid, study, "sr", tmp_path / "sr.dcm", observer="Reader^Rita")
+    assert sr.written == 2 and sr.skipped == []
+    assert dciodvfy(sr.path) == []
+    read = {r.measurement.lesion_id: r for r in read_recist_sr(sr.path, datasets)}
+    art_uids = {str(ds.SOPInstanceUID) for ds in datasets if ds.SeriesDescription == "arterial"}
+    assert read[str(on_art.id)].referenced_sop_instance_uid in art_uids
+    assert read[str(on_pv.id)].referenced_sop_instance_uid not in art_uids
+    assert read[str(on_art.id)].measurement.key_slice == 6
