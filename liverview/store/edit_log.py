@@ -193,11 +193,13 @@ def write_audit(conn: sqlite3.Connection, who: str, action: str, entity: str, en
 
 
 def push_undo(conn: sqlite3.Connection, action: str, entity: str, entity_id: int | None,
-              changes: Sequence[RowChange]) -> None:
-    """Put an edit on top of the undo stack."""
+              changes: Sequence[RowChange], group: dict[str, Any] | None = None) -> None:
+    """Put an edit on top of the undo stack; consecutive edits of one ``group`` (same "id") undo as one."""
     conn.execute("DELETE FROM undo_stack WHERE undone = 1")  # a new edit ends the redo history
     command = {"action": action, "entity": entity, "entity_id": entity_id,
                "changes": [ch.to_json() for ch in changes]}
+    if group is not None:
+        command["group"] = group
     conn.execute("INSERT INTO undo_stack (seq, command_json) "
                  "VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM undo_stack), ?)",
                  (json.dumps(command),))
