@@ -21,13 +21,15 @@ A Project is used from the thread that opened it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from liverview.store.edit_log import Edit, Row, audit_rows, push_undo, step_history, write_audit
 from liverview.store.lesion_methods import LesionMethods
@@ -67,10 +69,21 @@ Listener = Callable[[StoreChange], None]
 
 
 @dataclass
+class _UndoGroup:
+    """Edits that undo as one step: every undoable edit while ``collecting``, then (kept open) later
+    edits of the entities it touched, until an edit of anything else, an undo/redo or end_undo_group()."""
+
+    record: dict[str, Any]  # stored with each edit: id, action, and the entity the step is about
+    collecting: bool = True
+    members: set[tuple[str, int | None]] = field(default_factory=set)
+
+
+@dataclass
 class _State:
     conn: sqlite3.Connection | None
     lock: ProjectLock | None
     listeners: list[Listener] = field(default_factory=list)
+    group: _UndoGroup | None = None
 
 
 class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods):
@@ -272,9 +285,46 @@ class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods):
                 write_audit(conn, self._user, action, entity, edit.entity_id,
                             audit_rows(changes, "before"), audit_rows(changes, "after"))
             if changes and undoable:
-                push_undo(conn, action, entity, edit.entity_id, changes)
+                push_undo(conn, action, entity, edit.entity_id, changes, self._group_for(entity, edit.entity_id))
         if changes:
             self._notify(StoreChange(entity, edit.entity_id, action))
+
+    # --- undo groups ---------------------------------------------------------------------------
+    @contextmanager
+    def undo_group(self, action: str, anchor: tuple[str, int] | None = None,
+                   keep_open: bool = False) -> Iterator[None]:
+        """Every undoable edit inside the block is one undo step, reported as ``undo:<action>`` about
+        ``anchor`` (entity, id) when given. ``keep_open``: later edits of the entities the block touched
+        join the step too (a review decision and the adjustments of the lesion it made), until an edit of
+        anything else, an undo or redo, or end_undo_group()."""
+        record: dict[str, Any] = {"id": uuid.uuid4().hex, "action": str(action)}
+        if anchor is not None:
+            record["entity"], record["entity_id"] = anchor[0], int(anchor[1])
+        group = _UndoGroup(record)
+        self._state.group = group
+        try:
+            yield
+        finally:
+            group.collecting = False
+            if not keep_open and self._state.group is group:
+                self._state.group = None
+
+    def end_undo_group(self) -> None:
+        """Later edits are undone on their own again."""
+        self._state.group = None
+
+    def _group_for(self, entity: str, entity_id: int | None) -> dict[str, Any] | None:
+        """The undo group an undoable edit of (entity, id) joins, if any (closing one it does not join)."""
+        group = self._state.group
+        if group is None:
+            return None
+        if group.collecting:
+            group.members.add((entity, entity_id))
+            return group.record
+        if (entity, entity_id) in group.members:
+            return group.record
+        self._state.group = None
+        return None
 
     # --- undo / redo -----------------------------------------------------------------------------
     def can_undo(self) -> bool:
@@ -293,11 +343,30 @@ class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods):
         return self._step(undo=False)
 
     def _step(self, undo: bool) -> StoreChange | None:
+        """One step of the history: one edit, or every edit of one undo group (in one transaction)."""
+        self._state.group = None
+        stepped: list[StoreChange] = []
+        group: dict[str, Any] | None = None
         with self._transaction() as conn:
-            change = step_history(conn, self._user, undo)
-        if change is not None:
+            while True:
+                following = _next_group(conn, undo)
+                if stepped and (group is None or following is None or following.get("id") != group.get("id")):
+                    break
+                change = step_history(conn, self._user, undo)
+                if change is None:
+                    break
+                stepped.append(change)
+                group = following
+        for change in stepped:
             self._notify(change)
-        return change
+        if not stepped:
+            return None
+        if group is not None and len(stepped) > 0:
+            verb = "undo" if undo else "redo"
+            last = stepped[-1]
+            return StoreChange(group.get("entity", last.entity), group.get("entity_id", last.entity_id),
+                               f"{verb}:{group['action']}")
+        return stepped[-1]
 
     # --- audit -----------------------------------------------------------------------------------
     def audit_log(self, limit: int | None = None, entity: str | None = None,
@@ -324,6 +393,21 @@ def integrity_problem(conn: sqlite3.Connection) -> str | None:
     except sqlite3.DatabaseError as err:
         return f"SQLite: {err}"
     return None if rows == ["ok"] else "SQLite: " + "; ".join(rows)
+
+
+def _next_group(conn: sqlite3.Connection, undo: bool) -> dict[str, Any] | None:
+    """The undo group of the edit the next undo (or redo) would step over; None when it has none."""
+    order = "DESC" if undo else "ASC"
+    top = conn.execute(f"SELECT command_json FROM undo_stack WHERE undone = ? ORDER BY seq {order} LIMIT 1",
+                       (0 if undo else 1,)).fetchone()
+    if top is None:
+        return None
+    try:
+        command = json.loads(top["command_json"])
+    except (TypeError, ValueError):
+        return None  # a damaged entry: step_history reports it
+    group = command.get("group") if isinstance(command, dict) else None
+    return group if isinstance(group, dict) and isinstance(group.get("id"), str) else None
 
 
 def _app_version() -> str:

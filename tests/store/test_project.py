@@ -636,3 +636,53 @@ def test_a_new_run_may_keep_pending_proposals_it_repeats(seeded):
     stored, removed = p.replace_pending_proposals(s.study, [], keep=[s.proposals[0]])
     assert stored == [] and sorted(removed) == sorted(s.proposals[1:])
     assert [q.id for q in p.list_proposals(s.study)] == [s.proposals[0]]
+
+
+# --- undo groups: one decision, one undo step -------------------------------------------------------
+
+def test_an_undo_group_is_one_step_and_takes_in_later_edits_of_what_it_made(seeded, path):
+    p, s = seeded
+    pid = s.proposals[0]
+    with p.undo_group("review-edit", anchor=("proposal", pid), keep_open=True):
+        lesion = p.add_lesion(s.study, "hcc", recist=R1)
+        p.decide(pid, "edited", "alice", lesion_id=lesion.id)
+    p.set_recist(lesion.id, R2)  # the reader adjusts the RECIST: still the same decision
+    p.update_lesion(lesion.id, lesion_class="cyst")
+    before_undo = snapshot(path)
+    change = p.undo()
+    assert change == StoreChange("proposal", pid, "undo:review-edit")
+    assert p.get_proposal(pid).status == "pending" and p.decisions(pid) == []
+    assert lesion.id not in {les.id for les in p.list_lesions(include_deleted=True)}  # no orphan
+    assert p.redo() == StoreChange("proposal", pid, "redo:review-edit")
+    assert snapshot(path) == before_undo
+    p.close()
+    reopened = Project.open(path, "alice")  # the group is in the file: after reopening, still one step
+    assert reopened.undo().action == "undo:review-edit"
+    assert reopened.get_proposal(pid).status == "pending"
+    reopened.close()
+
+
+def test_an_edit_of_something_else_ends_the_group(seeded):
+    p, s = seeded
+    with p.undo_group("review-edit", keep_open=True):
+        lesion = p.add_lesion(s.study, "hcc", recist=R1)
+    p.set_recist(s.l2, R2)  # another lesion: the group is over
+    p.set_recist(lesion.id, R2)  # no longer part of it
+    assert p.undo().action == "undo:set_recist" and p.get_lesion(lesion.id).recist == R1
+    assert p.undo().action == "undo:set_recist" and p.get_lesion(s.l2).recist is None
+    assert p.undo().action == "undo:review-edit" and lesion.id not in {les.id for les in p.list_lesions()}
+
+
+def test_undo_and_end_undo_group_close_the_group(seeded):
+    p, s = seeded
+    with p.undo_group("review-edit", keep_open=True):
+        lesion = p.add_lesion(s.study, "hcc", recist=R1)
+    p.end_undo_group()
+    p.set_recist(lesion.id, R2)
+    assert p.undo().action == "undo:set_recist"
+    with p.undo_group("review-edit", keep_open=True):
+        other = p.add_lesion(s.study, "cyst", recist=R1)
+    p.undo()
+    p.redo()
+    p.set_recist(other.id, R2)  # after an undo / redo the group is closed
+    assert p.undo().action == "undo:set_recist"
