@@ -178,7 +178,7 @@ def test_u_after_e_takes_back_the_whole_edit(window, qtbot, tmp_path):
     assert project.get_proposal(p.id).status == "pending"
     assert project.list_lesions() == [] and window.lesion_panel.table.rowCount() == 0
     assert review.queue.current.id == p.id
-    # after E and an adjustment of the RECIST, U takes back the adjustment only
+    # E and an adjustment of the RECIST are one decision: one U takes back both, and leaves no lesion
     key(qtbot, view, QtCore.Qt.Key.Key_E)
     lesion = project.list_lesions()[0]
     a, b = (np.asarray(x) for x in lesion.recist.long_axis)
@@ -187,8 +187,26 @@ def test_u_after_e_takes_back_the_whole_edit(window, qtbot, tmp_path):
                                                lesion.recist.phase))
     QtWidgets.QApplication.processEvents()
     key(qtbot, view, QtCore.Qt.Key.Key_U)
-    assert project.get_lesion(lesion.id).recist == lesion.recist
-    assert project.get_proposal(p.id).status == "edited"
+    assert project.get_proposal(p.id).status == "pending"
+    assert project.list_lesions() == [] and window.lesion_panel.table.rowCount() == 0  # no orphan
+    assert review.queue.current.id == p.id
+    # the same through Edit > Undo (Ctrl+Z), after E and two adjustments
+    key(qtbot, view, QtCore.Qt.Key.Key_E)
+    lesion = project.list_lesions()[0]
+    for dx in (2.0, 4.0):
+        project.set_recist(lesion.id, RecistRecord((tuple(a), tuple(b + [dx, 0, 0])), None,
+                                                   lesion.recist.key_slice, lesion.recist.phase))
+    window.undo()
+    QtWidgets.QApplication.processEvents()
+    assert project.get_proposal(p.id).status == "pending" and project.list_lesions() == []
+    # after moving on, the next edit is a step of its own again
+    key(qtbot, view, QtCore.Qt.Key.Key_E)
+    key(qtbot, view, QtCore.Qt.Key.Key_N)
+    lesion = project.list_lesions()[0]
+    project.set_recist(lesion.id, RecistRecord((tuple(a), tuple(b + [6.0, 0, 0])), None,
+                                               lesion.recist.key_slice, lesion.recist.phase))
+    key(qtbot, view, QtCore.Qt.Key.Key_U)
+    assert project.get_proposal(p.id).status == "edited" and project.list_lesions() == [lesion]
 
 
 def test_zoom_to_the_box(window, qtbot, tmp_path):

@@ -4,6 +4,8 @@ proposal, decisions stored at once.
 Keys (window-wide, only while the review dock is shown, so panes keep their own keys otherwise):
 A accept, R reject, E edit (RECIST tool on, the auto-proposed RECIST made a lesion linked to the
 proposal), F flag, N / P next / previous, U undo. Arrows, PgUp/PgDn, Home/End stay with the panes.
+One decision is one undo step: E, and the adjustments of the lesion it made until the reader moves on,
+are undone by one U (or Ctrl+Z) together, so undo never leaves a lesion without its decision.
 """
 
 from __future__ import annotations
@@ -59,7 +61,6 @@ class ReviewController:
         self._busy = False
         self._recists: dict[int, tuple[str, AutoRecist]] = {}  # proposal id -> (phase, proposed RECIST)
         self._refresh_pending = False
-        self._edit_pair: tuple[int, int] | None = None  # (proposal, lesion) of the last E, while nothing followed
         self.scene_sync = VolumeOverlaySync(host, self._current_id)  # boxes and RECIST axes in the 3D view
 
         menu = window.menuBar().addMenu("&Review")
@@ -116,7 +117,6 @@ class ReviewController:
         self.queue = None
         self._session = None
         self._recists.clear()
-        self._edit_pair = None
 
     def _live(self) -> bool:
         """A queue of the session that is open now (a closed project is never touched)."""
@@ -200,17 +200,24 @@ class ReviewController:
             self.refresh(centre=False)
 
     def next(self) -> None:
+        self._end_decision()
         self.queue.next()
         self._show_current()
 
     def previous(self) -> None:
+        self._end_decision()
         self.queue.previous()
         self._show_current()
+
+    def _end_decision(self) -> None:
+        """The reader moves on: later edits are undo steps of their own."""
+        if self.queue is not None:
+            self.queue.project.end_undo_group()
 
     def _decide(self, decision: str) -> None:
         if self.queue.current is None:
             return
-        self._edit_pair = None
+        self._end_decision()
         self._busy = True
         try:
             self.queue.decide(decision)
@@ -219,24 +226,17 @@ class ReviewController:
         self._show_current()
 
     def undo(self) -> None:
-        """Undo the last stored edit. Right after E, both of its edits go (the 'edited' decision and the
-        lesion it made), so one U takes back one key press; after any other edit, one edit at a time."""
-        pair, self._edit_pair = self._edit_pair, None
+        """Undo the last step: a decision (E with the lesion it made and its adjustments is one), or a
+        lesion edit made outside the review."""
         self._busy = True
         try:
             change = self.queue.undo()
-            if pair is not None and change is not None and change.entity == "proposal" \
-                    and change.entity_id == pair[0]:
-                lesion_change = self.queue.project.undo()  # nothing was stored in between (tracked)
-                self.queue.reload()
-                self.queue.go_to_id(pair[0])
-                if lesion_change is not None and lesion_change.entity_id != pair[1]:
-                    self.host.notify(f"Undo also took back {lesion_change.action} of {lesion_change.entity} "
-                                     f"{lesion_change.entity_id}")
         finally:
             self._busy = False
         if change is None:
             self.host.notify("Nothing to undo")
+        elif change.action == "undo:review-edit":
+            self.host.notify(f"Undid the edit of proposal {change.entity_id} and the lesion made from it")
         self._show_current()
 
     def edit(self) -> None:
@@ -253,15 +253,17 @@ class ReviewController:
             box = BoxRecord("3d", p.box.min_mm, p.box.max_mm, p.box.min_ijk, p.box.max_ijk)
             self._busy = True
             try:
-                lesion = session.project.add_lesion(
-                    self.queue.study_id, p.lesion_class, notes=f"from proposal {p.id} ({p.source_model}), "
-                    f"RECIST proposed by {proposed.method}",
-                    recist=RecistRecord.from_measurement(proposed.measurement, phase), box=box)
-                self.queue.edited(lesion.id)
+                # One decision, one undo step: the lesion, the 'edited' decision and, until the reader moves
+                # on, every adjustment of that lesion.
+                with session.project.undo_group("review-edit", anchor=("proposal", p.id), keep_open=True):
+                    lesion = session.project.add_lesion(
+                        self.queue.study_id, p.lesion_class, notes=f"from proposal {p.id} ({p.source_model}), "
+                        f"RECIST proposed by {proposed.method}",
+                        recist=RecistRecord.from_measurement(proposed.measurement, phase), box=box)
+                    self.queue.edited(lesion.id)
             finally:
                 self._busy = False
             lesion_id = lesion.id
-            self._edit_pair = (p.id, lesion.id)
         self.host.measure_action.setChecked(True)
         session.tool.select(lesion_id)
         self._show_current()
@@ -382,6 +384,7 @@ class ReviewController:
     # --- panel callbacks ----------------------------------------------------------------------------
     def _row_chosen(self, index: int) -> None:
         if self._live():
+            self._end_decision()
             self.queue.go_to(index)
             self._show_current()
 
@@ -395,7 +398,6 @@ class ReviewController:
         self.scene_sync.request()  # lesion edits too: their RECIST axes are drawn in 3D
         if self._busy:
             return
-        self._edit_pair = None  # an edit made elsewhere (a RECIST drag, Ctrl+Z): U is one edit again
         if self._refresh_pending:
             return
         if change.entity in ("proposal", "study") or change.action.startswith(("undo:decide", "redo:decide")):
