@@ -59,6 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _studies(n: int) -> str:
+    return f"{n} study" if n == 1 else f"{n} studies"
+
+
 def _user(name: str | None) -> str:
     if name:
         return name
@@ -94,7 +98,7 @@ def _print_listing(listing, archive: Path, list_all: bool) -> None:
     for s in listing.studies:
         kinds[s.kind] = kinds.get(s.kind, 0) + 1
     what = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
-    print(f"found {len(listing.studies)} CT studies under {archive} ({what}); "
+    print(f"found {_studies(len(listing.studies)).replace('stud', 'CT stud')} under {archive} ({what}); "
           f"skipped {len(listing.skipped)} files or folders" + (":" if listing.skipped else ""))
     for reason, paths in sorted(listing.skipped_by_reason().items(), key=lambda kv: -len(kv[1])):
         shown = paths if list_all else paths[:EXAMPLES_PER_REASON]
@@ -104,7 +108,7 @@ def _print_listing(listing, archive: Path, list_all: bool) -> None:
 
 def _print_plan(plan, retries: int) -> None:
     if plan.done:
-        print(f"{len(plan.done)} studies already scanned into the project: left as they are")
+        print(f"{_studies(len(plan.done))} already scanned into the project: left as they are")
     for planned, record in plan.given_up:
         print(f"given up: {planned.source.label} failed {record.attempts} times (last: {record.message}); "
               f"--retries {record.attempts} or more tries it again")
@@ -112,7 +116,7 @@ def _print_plan(plan, retries: int) -> None:
         print(f"skipped {copy.location}: the same study as {first.location} (same UID or files)")
     for source, why in plan.unidentified:
         print(f"skipped {source.location}: {why}")
-    print(f"{len(plan.to_run)} studies to scan" + (f" (retries up to {retries} per study)" if plan.to_run else ""))
+    print(f"{_studies(len(plan.to_run))} to scan" + (f" (retries up to {retries} per study)" if plan.to_run else ""))
 
 
 def _print_summary(summary, resources, project_path: Path) -> None:
@@ -120,12 +124,13 @@ def _print_summary(summary, resources, project_path: Path) -> None:
 
     finished, failing = summary.finished, summary.still_failing
     head = "interrupted after" if summary.interrupted else "scanned"
-    print(f"{head} {len(finished) + len(failing)} studies in {format_duration(summary.seconds)}: "
+    print(f"{head} {_studies(len(finished) + len(failing))} in {format_duration(summary.seconds)}: "
           f"{len(finished)} finished with {summary.proposals} proposals, {len(failing)} failed; "
           f"{summary.studies_per_min():.1f} studies/min on Ray ({resources.describe()})")
     for f in failing:
         left = "no attempts left" if f.final else "will be retried by the next run"
-        print(f"  failed: {f.source.label} [{f.key}] after {f.attempts} attempts ({left}): {f.message}")
+        tries = f"{f.attempts} attempt" + ("" if f.attempts == 1 else "s")
+        print(f"  failed: {f.source.label} [{f.key}] after {tries} ({left}): {f.message}")
     peaks = summary.peak_memory_mb_by_worker()
     if peaks:
         print(f"peak memory per worker: {max(peaks.values()):.0f} MB at most over {len(peaks)} worker processes")

@@ -6,6 +6,7 @@ recorded with its message and the batch goes on."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -16,7 +17,8 @@ from liverview.scan.progress import ScanProgress
 from liverview.scan.study_identity import identify
 from liverview.scan.study_task import DetectionSettings, StudyScanResult, scan_study
 from liverview.store.project import Project
-from liverview.store.scan_methods import ScanRecord
+from liverview.store.records import InvalidRecordError, StoreError
+from liverview.store.scan_methods import ScanRecord, StudyAlreadyScannedError
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,16 @@ def run_batch(plan: ScanPlan, project: Project, settings: DetectionSettings, res
                 planned, attempts = in_flight.pop(ref)
                 try:
                     result: StudyScanResult = ray.get(ref)
+                    project.record_scanned_study(
+                        planned.key, str(planned.source.location), result.phases, result.proposals, result.model,
+                        description=result.name, patient_id=result.patient_id, signature=planned.signature,
+                        seconds=result.seconds)
+                except StudyAlreadyScannedError:
+                    continue  # stored already (cannot happen within one plan; never store it twice)
                 except Exception as exc:  # noqa: BLE001 - any failure of one study is recorded, never fatal
+                    if isinstance(exc, sqlite3.Error) or (isinstance(exc, StoreError)
+                                                          and not isinstance(exc, InvalidRecordError)):
+                        raise  # the project itself cannot be written (disk full, damaged): stop, nothing is lost
                     message = failure_message(exc)
                     made = project.record_scan_failure(planned.key, str(planned.source.location), message,
                                                        planned.signature)
@@ -181,10 +192,6 @@ def run_batch(plan: ScanPlan, project: Project, settings: DetectionSettings, res
                     else:
                         queue.append((planned, made))
                     continue
-                project.record_scanned_study(
-                    planned.key, str(planned.source.location), result.phases, result.proposals, result.model,
-                    description=result.name, patient_id=result.patient_id, signature=planned.signature,
-                    seconds=result.seconds)
                 summary.finished.append(result)
                 if progress is not None:
                     progress.finished(len(result.proposals))

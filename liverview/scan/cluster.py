@@ -85,8 +85,9 @@ def ray_session(address: str | None, workers: int) -> Iterator[dict[str, float]]
         if address:
             ray.init(address=address, **common)
         else:
-            ray.init(num_cpus=workers, include_dashboard=False, object_store_memory=EMBEDDED_OBJECT_STORE_BYTES,
-                     **common)
+            # "local": always a new instance of our own, even when `ray start` left one running on this machine
+            ray.init(address="local", num_cpus=workers, include_dashboard=False,
+                     object_store_memory=EMBEDDED_OBJECT_STORE_BYTES, **common)
     except ConnectionError as exc:
         raise ScanSetupError(f"cannot reach a Ray cluster at --address {address}: {exc}. Start one with "
                              "`ray start --head`, or leave --address out to run on this machine") from None

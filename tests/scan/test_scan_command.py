@@ -134,8 +134,8 @@ def test_a_scan_killed_midway_and_run_again_finishes_without_duplicates(tiny_det
 
     again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert f"{done_before} studies already scanned" in again.stdout
-    assert f"{6 - done_before} studies to scan" in again.stdout
+    assert f"{count_studies(done_before)} already scanned" in again.stdout
+    assert f"{count_studies(6 - done_before)} to scan" in again.stdout
     with Project.open(project, "checker", read_only=True) as p:
         records = p.scan_records()
         studies = p.list_studies()
@@ -145,6 +145,10 @@ def test_a_scan_killed_midway_and_run_again_finishes_without_duplicates(tiny_det
         for r in records.values():  # each study's proposals stored once
             assert len(p.list_proposals(r.study_id)) == r.proposals
             assert len(p.list_phases(r.study_id)) == 4
+
+
+def count_studies(n: int) -> str:
+    return f"{n} study" if n == 1 else f"{n} studies"
 
 
 def _end_process_group(proc: subprocess.Popen) -> None:
