@@ -160,6 +160,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plugins_menu = self.menuBar().addMenu("&Plugins")
         self._fill_plugins_menu()
         self.review = ReviewController(self, host=self)  # Review menu: detect, import, queue
+        # The review and the lesion list share the right column as tabs: stacked, neither had the height
+        # its list needs (the selected row ended up under the thumbnail strip).
+        self.tabifyDockWidget(self._lesion_dock, self.review.dock)
 
     def _fill_plugins_menu(self) -> None:
         try:
@@ -458,7 +461,9 @@ class MainWindow(QtWidgets.QMainWindow):
             dock = QtWidgets.QDockWidget("3D", self)
             dock.setObjectName("dock-3d")
             dock.setWidget(self.volume_view)
-            self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
+            # Its own column on the left, full height: beside the review it opened ~50 px tall.
+            self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+            self.resizeDocks([dock], [max(360, self.width() // 4)], QtCore.Qt.Orientation.Horizontal)
             self._dock_3d = dock
             if self.study is not None:
                 self.volume_view.set_volume(self.study.reference.volume)

@@ -224,3 +224,65 @@ def test_zoom_to_the_box(window, qtbot, tmp_path):
     assert side_mm * zoom == pytest.approx(smallest / 3, rel=0.01)
     assert pane.pane_view.center_uv == pytest.approx(pane.geometry.scene_of_world(proposal_centre(
         p, window.study.reference.volume)))
+
+
+def test_review_keys_work_after_typing_in_the_score_filter(window, qtbot, tmp_path):
+    """Focus left in a filter spin box must not swallow A / R / N: the keys act wherever focus is in the
+    review window (application-level), and the spin box keeps its number."""
+    window.review.import_file(write_phantom_proposals(tmp_path / "p.json", 12))
+    review, panel, project = window.review, window.review.panel, window.session.project
+    panel.min_score.setFocus()
+    panel.min_score.lineEdit().selectAll()
+    qtbot.keyClicks(panel.min_score.lineEdit(), "0.2")
+    qtbot.keyClick(panel.min_score.lineEdit(), QtCore.Qt.Key.Key_Return)
+    QtWidgets.QApplication.processEvents()
+    assert QtWidgets.QApplication.focusWidget() in (panel.min_score, panel.min_score.lineEdit())
+    assert panel.min_score.value() == pytest.approx(0.2)
+    first = review.queue.current
+    key(qtbot, QtWidgets.QApplication.focusWidget(), QtCore.Qt.Key.Key_A)
+    assert project.get_proposal(first.id).status == "accepted"
+    second = review.queue.current
+    assert second.id != first.id
+    key(qtbot, QtWidgets.QApplication.focusWidget(), QtCore.Qt.Key.Key_R)
+    assert project.get_proposal(second.id).status == "rejected"
+    third = review.queue.current
+    key(qtbot, QtWidgets.QApplication.focusWidget(), QtCore.Qt.Key.Key_N)
+    assert review.queue.current.id != third.id
+    assert panel.min_score.value() == pytest.approx(0.2) and "a" not in panel.min_score.lineEdit().text()
+    # the status filter (a combo box) and the list do not swallow them either
+    panel.status_combo.setFocus()
+    key(qtbot, panel.status_combo, QtCore.Qt.Key.Key_N)
+    panel.table.setFocus()
+    current = review.queue.current
+    key(qtbot, panel.table, QtCore.Qt.Key.Key_A)
+    assert project.get_proposal(current.id).status == "accepted"
+
+
+def test_the_selected_row_stays_visible_above_the_thumbnails(qtbot, tmp_path):
+    w = MainWindow(register_mode=None, project_path=tmp_path / "rows.lvproj", user="dr-rows")
+    qtbot.addWidget(w)
+    w.resize(1280, 900)  # the default size, with the lesion list docked as well
+    w.show()
+    qtbot.waitExposed(w)
+    w.set_study(phantom().to_study())
+    w.review.import_file(write_phantom_proposals(tmp_path / "p.json", 60))
+    QtWidgets.QApplication.processEvents()
+    review, panel = w.review, w.review.panel
+    for _ in range(35):
+        review.next()
+    QtWidgets.QApplication.processEvents()
+    table, thumbs = panel.table, panel.thumbnails
+    row = table.visualItemRect(table.item(review.queue.index, 0))
+    assert table.viewport().rect().contains(row)  # scrolled into the table's view
+    top_left = table.viewport().mapTo(panel, row.topLeft())
+    bottom = table.viewport().mapTo(panel, row.bottomLeft()).y()
+    assert bottom < thumbs.mapTo(panel, QtCore.QPoint(0, 0)).y()  # not under the thumbnail strip
+    assert top_left.y() >= table.viewport().mapTo(panel, QtCore.QPoint(0, 0)).y()
+    assert table.viewport().height() >= 10 * row.height()  # the list shows more than a few rows
+    # the 3D view opens at a usable size, and the review keeps its room
+    w.view3d_action.setChecked(True)
+    QtWidgets.QApplication.processEvents()
+    dock3d = w.findChild(QtWidgets.QDockWidget, "dock-3d")
+    assert dock3d.height() >= 300 and dock3d.width() >= 300, dock3d.size()
+    assert review.dock.isVisible() and table.viewport().height() >= 10 * row.height()
+    w.close()

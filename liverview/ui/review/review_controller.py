@@ -1,7 +1,8 @@
 """The review of a study's proposals in the main window: Review menu, dock, keys, panes brought to each
 proposal, decisions stored at once.
 
-Keys (window-wide, only while the review dock is shown, so panes keep their own keys otherwise):
+Keys (anywhere in the window but a text field, only while the review dock is shown, so panes keep
+their own keys otherwise):
 A accept, R reject, E edit (RECIST tool on, the auto-proposed RECIST made a lesion linked to the
 proposal), F flag, N / P next / previous, U undo. Arrows, PgUp/PgDn, Home/End stay with the panes.
 One decision is one undo step: E, and the adjustments of the lesion it made until the reader moves on,
@@ -13,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from liverview.core.volume import Volume
 from liverview.detection.proposals import ProposalFormatError
@@ -24,6 +25,7 @@ from liverview.review.review_queue import QueueFilter, ReviewQueue
 from liverview.store.records import BoxRecord, ProposalRecord, RecistRecord, StoreChange, StoreError
 from liverview.ui.detection.detect_action import DetectionController
 from liverview.ui.review.proposal_overlay import ProposalOverlay
+from liverview.ui.review.review_keys import ReviewKeys
 from liverview.ui.review.review_panel import ReviewPanel
 from liverview.ui.review.thumbnails import proposal_centre
 from liverview.ui.review.volume_overlay_sync import VolumeOverlaySync
@@ -71,15 +73,8 @@ class ReviewController:
         self.show_action = self.dock.toggleViewAction()
         self.show_action.setText("Review queue")
         menu.addAction(self.show_action)
-        self.shortcuts: dict[str, QtGui.QShortcut] = {}
-        for key, action in REVIEW_KEYS.items():
-            sc = QtGui.QShortcut(QtGui.QKeySequence(key), window)
-            sc.setContext(QtCore.Qt.ShortcutContext.WindowShortcut)
-            sc.setAutoRepeat(False)
-            sc.activated.connect(lambda a=action: self.act(a))
-            self.shortcuts[action] = sc
-        self.dock.visibilityChanged.connect(self._dock_visibility)
-        self._dock_visibility(False)
+        # Application-level: they work wherever the focus is in the window (a filter spin box too).
+        self.keys = ReviewKeys(window, REVIEW_KEYS, self.act, enabled=self.dock.isVisible)
         self.panel.on_action = self.act
         self.panel.on_row_chosen = self._row_chosen
         self.panel.on_filter_changed = self._filter_changed
@@ -173,6 +168,7 @@ class ReviewController:
         self.refresh(centre=False)
         self.queue.go_to_resume_point()
         self.dock.show()
+        self.dock.raise_()  # a tab beside the lesion list: bring it to the front
         self._show_current()
         text = plan.describe(f"{source} ({imported.model})")
         if imported.problems:
@@ -183,10 +179,6 @@ class ReviewController:
         return len(saved)
 
     # --- keys and buttons ---------------------------------------------------------------------------
-    def _dock_visibility(self, visible: bool) -> None:
-        for sc in self.shortcuts.values():
-            sc.setEnabled(bool(visible))
-
     def act(self, action: str) -> None:
         if not self._live():
             return

@@ -62,7 +62,7 @@ class ReviewPanel(QtWidgets.QWidget):
         filters.addWidget(self.zoom_box, 3, 0, 1, 4)
 
         self.table = row_table(COLUMNS)
-        # The table must not eat A/R/E/N/P/U: the window's shortcuts handle them.
+        # A/R/E/N/P/U reach the review wherever the focus is (ReviewKeys); click focus keeps Tab order short.
         self.table.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
         self.table.setMinimumHeight(200)
 
