@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import sys
 from pathlib import Path
 
 from liverview.cli import CliError
@@ -32,8 +33,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def open_study_project(paths: list[str], project_path: Path | None, read_only: bool):
-    """(study, project, study id) for the study at ``paths``; CliError when either cannot be opened."""
+def add_take_over_flag(parser: argparse.ArgumentParser) -> None:
+    """``--take-over-lock``, for every command that opens a project for editing."""
+    parser.add_argument("--take-over-lock", action="store_true",
+                        help="take over the project's lock when it names a LiverView on another computer that is "
+                             "no longer running (the error message says who holds it and since when)")
+
+
+def open_study_project(paths: list[str], project_path: Path | None, read_only: bool, take_over_lock: bool = False):
+    """(study, project, study id) for the study at ``paths``; CliError when either cannot be opened (a
+    damaged project opens read-only when only reading is asked, and says so on stderr)."""
     try:
         study = load_study(paths).study
     except LoadError as exc:
@@ -47,9 +56,11 @@ def open_study_project(paths: list[str], project_path: Path | None, read_only: b
             path.parent.mkdir(parents=True, exist_ok=True)
             project = Project.create(path, getpass.getuser())
         else:
-            project = Project.open(path, getpass.getuser(), read_only=read_only)
+            project = Project.open(path, getpass.getuser(), read_only=read_only, take_over_lock=take_over_lock)
     except StoreError as exc:
         raise CliError(str(exc)) from exc
+    if project.damage:
+        print(f"liverview: warning: {path} is damaged ({project.damage}); reading what is left", file=sys.stderr)
     key = study_key(study)
     record = next((s for s in project.list_studies() if s.uid == key), None)
     if record is None:

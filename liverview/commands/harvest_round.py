@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from liverview.cli import CliError
+from liverview.commands.export_annotations import add_take_over_flag
 from liverview.commands.model_choice import add_model_option, create, create_trainer, resolve
 from liverview.commands.train_lpc import add_lpc_options, lpc_options
 
@@ -51,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "annotated against their full labels (lesions.csv beside the reference phase) and "
                              "put marks' recall and recall at 90 %% precision into the report")
     parser.add_argument("--user", default="liverview")
+    add_take_over_flag(parser)
     add_lpc_options(parser)
     parser.set_defaults(func=run)
 
@@ -173,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
 
         lpc_name = f"{classifier.name}:{args.lpc or args.out / 'lpc'}"
         try:
-            with Project.open(args.project, args.user) as project:
+            with Project.open(args.project, args.user, take_over_lock=args.take_over_lock) as project:
                 written = write_back_harvest(project, data, result.harvested, args.round_number, lpc_name)
         except StoreError as exc:
             raise CliError(f"could not write the harvest back: {exc}") from None

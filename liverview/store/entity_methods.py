@@ -10,6 +10,7 @@ from typing import Callable
 
 from liverview.store.edit_log import Edit
 from liverview.store.project_errors import DeletedLesionError, UnknownEntityError
+from liverview.store.records import StoreChange
 
 
 class EntityMethods:
@@ -20,6 +21,9 @@ class EntityMethods:
     _conn: sqlite3.Connection  # the open connection; ProjectClosedError once closed
     # _edit(action, entity, entity_id=None, undoable=True): one audited, committed edit
     _edit: Callable[..., AbstractContextManager[Edit]]
+    # _transaction(): one committed write transaction (rolled back on any error); _notify: tell the listeners
+    _transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    _notify: Callable[[StoreChange], None]
 
     def _require(self, table: str, entity_id: int, what: str) -> sqlite3.Row:
         r = self._conn.execute(f"SELECT * FROM {table} WHERE id = ?", (entity_id,)).fetchone()

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import zlib
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from liverview.core.study import PhaseKind
 from liverview.core.volume import GeometryError, Volume
+from liverview.store.edit_log import write_audit
 from liverview.store.entity_methods import EntityMethods
 from liverview.store.project_errors import UnknownEntityError
 from liverview.store.records import (
@@ -18,6 +20,7 @@ from liverview.store.records import (
     InvalidRecordError,
     LesionRecord,
     RecistRecord,
+    StoreChange,
     StoreError,
     check_lesion_class,
     check_lesion_status,
@@ -35,6 +38,46 @@ from liverview.store.timestamps import utc_timestamp
 
 # The fields update_lesion may change.
 _LESION_FIELDS = ("lesion_class", "status", "notes")
+_IMPORT_CHUNK = 50_000  # rows per executemany call of import_lesions (progress is reported between them)
+_RECIST_COLUMNS = ("lesion_id", "phase", "key_slice",
+                   "long_x0", "long_y0", "long_z0", "long_x1", "long_y1", "long_z1",
+                   "short_x0", "short_y0", "short_z0", "short_x1", "short_y1", "short_z1")
+
+
+@dataclass
+class RecistBatch:
+    """Many RECIST marks at once, as arrays (one row per lesion): long and short axis end points (N, 2, 3)
+    in LPS mm, key slices (N,), the phase of each, and the lesion notes."""
+
+    long_axis: np.ndarray
+    short_axis: np.ndarray
+    key_slice: np.ndarray
+    phases: Sequence[str]
+    notes: Sequence[str]
+
+    def __len__(self) -> int:
+        return int(len(self.key_slice))
+
+    def checked(self) -> "RecistBatch":
+        """The batch with its phases normalized; InvalidRecordError when a shape or value is wrong."""
+        n = len(self)
+        long_axis = np.asarray(self.long_axis, dtype=float)
+        short_axis = np.asarray(self.short_axis, dtype=float)
+        key_slice = np.asarray(self.key_slice)
+        if long_axis.shape != (n, 2, 3) or short_axis.shape != (n, 2, 3) or len(self.phases) != n \
+                or len(self.notes) != n:
+            raise InvalidRecordError(f"a RECIST batch needs (N, 2, 3) axes and N key slices, phases and notes; "
+                                     f"got {long_axis.shape}, {short_axis.shape}, {n}, {len(self.phases)}, "
+                                     f"{len(self.notes)}")
+        if not (np.isfinite(long_axis).all() and np.isfinite(short_axis).all()):
+            raise InvalidRecordError("a RECIST batch holds non-finite end points")
+        if key_slice.dtype.kind not in "iu" or (n and key_slice.min() < 0):
+            raise InvalidRecordError("RECIST key slices must be whole numbers >= 0")
+        if n and (np.linalg.norm(long_axis[:, 1] - long_axis[:, 0], axis=1) == 0).any():
+            raise InvalidRecordError("a RECIST long axis in the batch has zero length")
+        names = {p: normalize_phase(p) for p in set(self.phases)}
+        return RecistBatch(long_axis, short_axis, key_slice.astype(np.int64),
+                           [names[p] for p in self.phases], [str(t) for t in self.notes])
 
 
 class LesionMethods(EntityMethods):
@@ -59,6 +102,41 @@ class LesionMethods(EntityMethods):
             if box is not None:
                 edit.insert("boxes", {**box_values(box), "lesion_id": lesion_id})
         return self.get_lesion(lesion_id)
+
+    def import_lesions(self, study_id: int, batch: RecistBatch, source: str, lesion_class: str = "unknown",
+                       progress: Callable[[int, int], None] | None = None) -> list[int]:
+        """Add one lesion with its RECIST mark per row of ``batch`` in one transaction: all of them or, if
+        anything fails or the user interrupts, none. Audited as one 'import_lesions' entry (source, count,
+        ids); like other imports it is not on the undo stack. ``progress(done, total)`` is called between
+        chunks. Returns the new lesion ids, in batch order."""
+        batch = batch.checked()
+        lesion_class = check_lesion_class(lesion_class)
+        n = len(batch)
+        if n == 0:
+            return []
+        now = utc_timestamp()
+        with self._transaction() as conn:
+            self._require("studies", study_id, "study")
+            seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'lesions'").fetchone()
+            top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM lesions").fetchone()[0]
+            first = max(int(seq[0]) if seq else 0, int(top)) + 1
+            ids = range(first, first + n)
+            ends = np.concatenate([batch.long_axis.reshape(n, 6), batch.short_axis.reshape(n, 6)], axis=1).tolist()
+            keys = batch.key_slice.tolist()
+            marks = f"INSERT INTO recist_marks ({', '.join(_RECIST_COLUMNS)}) VALUES ({', '.join('?' * 15)})"
+            for lo in range(0, n, _IMPORT_CHUNK):
+                hi = min(lo + _IMPORT_CHUNK, n)
+                conn.executemany(
+                    "INSERT INTO lesions (id, study_id, lesion_class, status, notes, created_by, created_at, "
+                    "updated_at) VALUES (?, ?, ?, 'draft', ?, ?, ?, ?)",
+                    ((first + r, study_id, lesion_class, batch.notes[r], self._user, now, now) for r in range(lo, hi)))
+                conn.executemany(marks, ((first + r, batch.phases[r], keys[r], *ends[r]) for r in range(lo, hi)))
+                if progress is not None:
+                    progress(hi, n)
+            summary = {"lesions": {"count": n, "first_id": ids[0], "last_id": ids[-1], "source": source}}
+            write_audit(conn, self._user, "import_lesions", "study", study_id, None, json.dumps(summary))
+        self._notify(StoreChange("study", study_id, "import_lesions"))
+        return list(ids)
 
     def update_lesion(self, lesion_id: int, **fields: str) -> LesionRecord:
         """Change a lesion's ``lesion_class``, ``status`` and/or ``notes``; returns the lesion as saved."""

@@ -28,7 +28,7 @@ import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -56,6 +56,11 @@ DL_INFO_COLUMNS: tuple[str, ...] = (
     "Train_Val_Test",
 )
 BOX_PADDING_PX = 5.0
+# A RECIST mark is believed only when its axes are within this angle of perpendicular and the short axis is
+# not longer than the long one (1 % for the 6-digit rounding). Of the 4927 published test rows, one (axes
+# 23 degrees apart) fails the angle, none the lengths.
+MAX_AXIS_ANGLE_FROM_PERPENDICULAR_DEG = 45.0
+SHORT_OVER_LONG_TOLERANCE = 1.01
 COARSE_LESION_TYPES = {
     -1: "unlabelled", 1: "bone", 2: "abdomen", 3: "mediastinum", 4: "liver",
     5: "lung", 6: "kidney", 7: "soft tissue", 8: "pelvis",
@@ -198,19 +203,14 @@ def _parse_row(cells: dict[str, str], extra: dict[str, str]) -> DeepLesionRow:
 # --- files -----------------------------------------------------------------------------------
 
 
-def read_deeplesion_csv(path: str | Path) -> tuple[list[DeepLesionRow], list[CsvRowError]]:
-    """All well-formed rows of a DL_info.csv-style file, and the line and reason of each bad one.
-
-    A bad row does not stop the import; a file without the DL_info columns raises
-    :class:`DeepLesionCsvError`. Empty lines are skipped.
-    """
+def iter_csv_rows(path: str | Path) -> Iterator[tuple[list[str], int, list[str] | CsvRowError]]:
+    """(header, line, cells or the error of an unreadable line) for every non-empty line of a DL_info-style
+    file; DeepLesionCsvError when it cannot be opened or lacks the DL_info columns."""
     path = Path(path)
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as e:
         raise DeepLesionCsvError(f"cannot open {path}: {e.strerror}") from e
-    rows: list[DeepLesionRow] = []
-    errors: list[CsvRowError] = []
     with handle:
         reader = csv.reader(handle)
         try:
@@ -231,23 +231,41 @@ def read_deeplesion_csv(path: str | Path) -> tuple[list[DeepLesionRow], list[Csv
             except StopIteration:
                 break
             except (csv.Error, UnicodeDecodeError) as e:
-                errors.append(CsvRowError(reader.line_num, f"unreadable CSV: {e}"))
+                yield header, reader.line_num, CsvRowError(reader.line_num, f"unreadable CSV: {e}")
                 continue
-            if not cells or all(c.strip() == "" for c in cells):
+            if not cells or (not cells[0].strip() and all(c.strip() == "" for c in cells)):
                 continue
             if len(cells) != len(header):
-                errors.append(
-                    CsvRowError(reader.line_num, f"{len(cells)} columns, the header has {len(header)}")
-                )
+                yield header, reader.line_num, CsvRowError(
+                    reader.line_num, f"{len(cells)} columns, the header has {len(header)}")
                 continue
-            named = dict(zip(header, cells))
-            extra = {h: v for h, v in named.items() if h not in DL_INFO_COLUMNS}
-            try:
-                row = _parse_row(named, extra)
-                row.line = reader.line_num
-                rows.append(row)
-            except _CellError as e:
-                errors.append(CsvRowError(reader.line_num, str(e)))
+            yield header, reader.line_num, cells
+
+
+def parse_csv_row(header: list[str], line: int, cells: list[str]) -> DeepLesionRow | CsvRowError:
+    """One line's cells as a typed row, or the reason it is malformed."""
+    named = dict(zip(header, cells))
+    extra = {h: v for h, v in named.items() if h not in DL_INFO_COLUMNS}
+    try:
+        row = _parse_row(named, extra)
+    except _CellError as e:
+        return CsvRowError(line, str(e))
+    row.line = line
+    return row
+
+
+def read_deeplesion_csv(path: str | Path) -> tuple[list[DeepLesionRow], list[CsvRowError]]:
+    """All well-formed rows of a DL_info.csv-style file, and the line and reason of each bad one.
+
+    A bad row does not stop the import; a file without the DL_info columns raises
+    :class:`DeepLesionCsvError`. Empty lines are skipped. (liverview.io.export.deeplesion_import reads
+    the same files column-wise, much faster, for large imports.)
+    """
+    rows: list[DeepLesionRow] = []
+    errors: list[CsvRowError] = []
+    for header, line, cells in iter_csv_rows(path):
+        parsed = cells if isinstance(cells, CsvRowError) else parse_csv_row(header, line, cells)
+        (errors if isinstance(parsed, CsvRowError) else rows).append(parsed)
     return rows, errors
 
 
@@ -396,12 +414,49 @@ def recist_to_deeplesion_row(
     )
 
 
+def recist_pixel_problems(coords: np.ndarray, width: np.ndarray | int, height: np.ndarray | int,
+                          spacing_xy: tuple[float, float] = (1.0, 1.0)) -> list[str | None]:
+    """Why each row of RECIST end points (N, 8: long x1 y1 x2 y2, short x3 y3 x4 y4, pixels) cannot be a
+    measurement on a ``width`` x ``height`` image, or None when it can: every end point inside the image
+    (pixel centres on integers, so -0.5 .. size - 0.5), the short axis not longer than the long one, the two
+    roughly perpendicular (MAX_AXIS_ANGLE_FROM_PERPENDICULAR_DEG); lengths and angles in mm (``spacing_xy``)."""
+    c = np.asarray(coords, dtype=float).reshape(-1, 8)
+    w = np.broadcast_to(np.asarray(width, dtype=float), (len(c),))
+    h = np.broadcast_to(np.asarray(height, dtype=float), (len(c),))
+    x, y = c[:, 0::2], c[:, 1::2]
+    outside = ((x < -0.5) | (x > w[:, None] - 0.5) | (y < -0.5) | (y > h[:, None] - 0.5)).any(axis=1)
+    scale = np.asarray(spacing_xy, dtype=float)
+    long_v, short_v = (c[:, 2:4] - c[:, 0:2]) * scale, (c[:, 6:8] - c[:, 4:6]) * scale
+    long_len, short_len = np.linalg.norm(long_v, axis=1), np.linalg.norm(short_v, axis=1)
+    too_long = short_len > long_len * SHORT_OVER_LONG_TOLERANCE
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.abs((long_v * short_v).sum(axis=1)) / (long_len * short_len)
+    angle = np.degrees(np.arccos(np.clip(np.nan_to_num(cos, nan=1.0), 0.0, 1.0)))
+    skewed = (short_len > 0) & (angle < 90.0 - MAX_AXIS_ANGLE_FROM_PERPENDICULAR_DEG)
+    degenerate = long_len == 0
+    problems: list[str | None] = [None] * len(c)
+    for n in np.flatnonzero(outside | too_long | skewed | degenerate):
+        if degenerate[n]:
+            problems[n] = "the long axis has zero length"
+        elif outside[n]:
+            problems[n] = (f"RECIST end points {np.round(c[n], 1).tolist()} reach outside the "
+                           f"{int(w[n])} x {int(h[n])} image")
+        elif too_long[n]:
+            problems[n] = (f"the short axis ({short_len[n]:.3g}) is longer than the long axis ({long_len[n]:.3g}) "
+                           f"({'px' if tuple(scale) == (1.0, 1.0) else 'mm'})")
+        else:
+            problems[n] = (f"the axes are {angle[n]:.0f} degrees apart; RECIST axes are perpendicular "
+                           f"(within {MAX_AXIS_ANGLE_FROM_PERPENDICULAR_DEG:g} degrees here)")
+    return problems
+
+
 def deeplesion_row_to_recist(
     row: DeepLesionRow, volume: Volume, first_slice_number: int = 1, lesion_id: str = ""
 ) -> RecistMeasurement:
     """The row's axes in LPS mm on ``volume`` (whose slice k = 0 is DeepLesion slice ``first_slice_number``).
 
-    Refuses a volume whose image size or in-plane spacing (1 %) differs from the row's.
+    Refuses a volume whose image size or in-plane spacing (1 %) differs from the row's, and a mark that is no
+    measurement on the image (recist_pixel_problems: outside it, short axis longer, axes not perpendicular).
     """
     width, height = volume.size_ijk[0], volume.size_ijk[1]
     if tuple(row.image_size) != (width, height):
@@ -420,6 +475,9 @@ def deeplesion_row_to_recist(
             f"{row.file_name}: key slice {row.key_slice_index} is outside volume '{volume.name}' "
             f"(slices {first_slice_number}..{first_slice_number + volume.size_ijk[2] - 1})"
         )
+    problem = recist_pixel_problems(np.asarray(row.measurement_coordinates), width, height, volume.spacing[:2])[0]
+    if problem is not None:
+        raise DeepLesionGeometryError(f"{row.file_name}: {problem}")
     xy = np.asarray(row.measurement_coordinates, float).reshape(4, 2)
     world = volume.index_to_world(np.column_stack([xy, np.full(4, float(k))]))
     return RecistMeasurement(

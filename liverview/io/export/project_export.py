@@ -17,15 +17,15 @@ import pydicom
 
 from liverview.core.study import Phase, PhaseKind, Study
 from liverview.io.export.deeplesion_csv import (
-    DeepLesionGeometryError, DeepLesionScan, deeplesion_row_to_recist, read_deeplesion_csv,
-    recist_to_deeplesion_row, write_deeplesion_csv,
+    DeepLesionGeometryError, DeepLesionScan, recist_to_deeplesion_row, write_deeplesion_csv,
 )
+from liverview.io.export.deeplesion_import import Progress, import_deeplesion_table
 from liverview.io.export.json_export import LesionRecord as JsonLesion
 from liverview.io.export.json_export import write_lesions_json
 from liverview.io.export.nifti_labels import LesionMask, write_label_map
 from liverview.measure.recist import RecistMeasurement
 from liverview.store.project import Project
-from liverview.store.records import LesionRecord, RecistRecord
+from liverview.store.records import LesionRecord
 
 EXPORT_FORMATS: dict[str, str] = {
     "json": "LiverView lesion JSON (RECIST in mm)",
@@ -226,37 +226,20 @@ _WRITERS: dict[str, Callable[..., int]] = {"json": _write_json, "csv": _write_cs
 
 
 def import_deeplesion_csv(project: Project, study_id: int, study: Study, path: str | Path,
-                          phase: PhaseKind | None = None) -> ImportResult:
-    """Add a lesion with its RECIST mark for every row of a DL_info-style CSV that fits the study's grid.
+                          phase: PhaseKind | None = None, progress: Progress | None = None) -> ImportResult:
+    """Add a lesion with its RECIST mark for every row of a DL_info-style CSV that fits the study's grid, all
+    rows in one transaction (liverview.io.export.deeplesion_import: checked, atomic, a million rows in well
+    under a minute).
 
     Rows are measured on ``phase``; by default on the phase their Phase column names (as LiverView writes
     it), else on the reference phase. A row whose Slice_range spans exactly the
     volume's slices numbers them from Slice_range[0]; otherwise slice 1 is the volume's first slice. Malformed
-    rows and rows that do not fit the volume are reported with their line numbers; the rest are imported.
+    rows and rows that do not fit the volume (image size, spacing, slice, RECIST end points outside the image,
+    a short axis longer than the long one or not roughly perpendicular) are reported with their line numbers;
+    the rest are imported.
     """
     chosen = study.reference if phase is None else _phase_of(study, phase.value)
     if chosen is None:
         raise ExportError(f"the study has no {phase.value if phase else 'reference'} phase to import onto")
-    rows, errors = read_deeplesion_csv(path)
-    problems = [str(e) for e in errors]
-    added = []
-    for row in rows:
-        target = chosen
-        named = row.extra.get(PHASE_COLUMN, "").strip()
-        if phase is None and named:
-            target = _phase_of(study, named)
-            if target is None:
-                problems.append(f"line {row.line}: measured on the {named} phase, which this study lacks")
-                continue
-        n_slices = target.volume.array.shape[0]
-        lo, hi = row.slice_range
-        first = lo if hi - lo + 1 == n_slices else 1
-        try:
-            m = deeplesion_row_to_recist(row, target.volume, first_slice_number=first)
-        except DeepLesionGeometryError as exc:
-            problems.append(f"line {row.line}: {exc}")
-            continue
-        note = f"imported from {Path(path).name} line {row.line} ({row.file_name})"
-        added.append(project.add_lesion(study_id, "unknown", notes=note,
-                                        recist=RecistRecord.from_measurement(m, target.kind)).id)
-    return ImportResult(added, problems)
+    result = import_deeplesion_table(project, study_id, study, path, phase, progress)
+    return ImportResult(result.added, result.problems)
