@@ -232,7 +232,8 @@ def read_volume(path: str | Path, problems: list[str] | None = None) -> Volume:
     except RuntimeError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
         said = f"; ITK said: {'; '.join(native[:3])}" if native else ""
-        raise LoadError(f"{p}: cannot be read as a volume ({reason}){said}") from exc
+        raise DamagedFileError(f"{p}: cannot be read as a volume ({reason}){said}: the file is damaged, or not "
+                               "what its name says") from exc
     except LoadError as exc:
         message = str(exc)
         raise type(exc)(message if message.startswith(str(p)) else f"{p}: {message}") from exc
