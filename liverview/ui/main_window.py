@@ -113,8 +113,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.preset_combo = QtWidgets.QComboBox()
         for preset in WINDOW_PRESETS:
             self.preset_combo.addItem(f"{preset.name} ({preset.center:.0f}/{preset.width:.0f})", preset)
+        self.preset_combo.addItem("Custom", None)  # shown after a window/level drag; not a choice
+        self.preset_combo.model().item(len(WINDOW_PRESETS)).setEnabled(False)
         self.preset_combo.setCurrentIndex(1)
         self.preset_combo.activated.connect(self._apply_preset)
+        self.state.subscribe(self._window_changed)
         tools.addWidget(self.preset_combo)
         for n, preset in enumerate(WINDOW_PRESETS, start=1):
             act = QtGui.QAction(f"Preset {preset.name}", self)
@@ -282,10 +285,25 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _apply_preset(self, index: int) -> None:
         pane = self.grid.active_pane()
-        if pane is None:
+        if pane is None or not 0 <= index < len(WINDOW_PRESETS):
             return
         self.preset_combo.setCurrentIndex(index)
         self.state.apply_preset(pane.pane_id, WINDOW_PRESETS[index])
+
+    def _window_changed(self, change) -> None:
+        """The preset box names the preset the active pane's window/level matches, else "Custom"."""
+        if "window" not in change.fields:
+            return
+        pane = self.grid.active_pane()
+        pane_id = pane.pane_id if pane is not None and pane.pane_id in change.panes else change.source
+        view = self.state.panes.get(pane_id) if pane_id else None
+        if view is None:
+            return
+        match = next((n for n, p in enumerate(WINDOW_PRESETS)
+                      if abs(p.center - view.window_center) < 0.5 and abs(p.width - view.window_width) < 0.5),
+                     len(WINDOW_PRESETS))
+        if self.preset_combo.currentIndex() != match:
+            self.preset_combo.setCurrentIndex(match)
 
     def _open_folder_dialog(self) -> None:
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open DICOM folder")

@@ -3,7 +3,8 @@
 The pane only *reads* the ViewState to draw and *reports* user actions to it; it never writes
 while redrawing, so linked panes cannot echo.
 
-Mouse: wheel = slice, Ctrl+wheel = zoom, left click = move crosshair, left drag = window/level,
+Mouse: wheel = slice, Ctrl+wheel = zoom about the point under the mouse, left click = move crosshair,
+left drag = window/level,
 middle drag or Shift+left drag = pan, right drag = zoom. Keys: Up/Down (or Left/Right) = one
 slice, PgUp/PgDn = five slices, Home/End = first/last slice, R = reset view.
 """
@@ -42,7 +43,7 @@ class _PaneViewBox(pg.ViewBox):
         self._pane = pane
 
     def wheelEvent(self, ev, axis=None):  # noqa: N802 (Qt naming)
-        self._pane.handle_wheel(ev.delta(), ev.modifiers())
+        self._pane.handle_wheel(ev.delta(), ev.modifiers(), self.mapToView(ev.pos()))
         ev.accept()
 
     def mouseClickEvent(self, ev):  # noqa: N802
@@ -77,6 +78,11 @@ class _PaneGraphicsView(pg.GraphicsView):
         super().focusInEvent(ev)
         self._pane.activated(self._pane.pane_id)
 
+    def leaveEvent(self, ev) -> None:  # noqa: N802
+        super().leaveEvent(ev)
+        if self._pane is not None:
+            self._pane.hover_uv = None
+
 
 class SlicePane(QtWidgets.QFrame):
     """Draws one volume at the state's focus point; reports user actions to the ViewState."""
@@ -98,6 +104,7 @@ class SlicePane(QtWidgets.QFrame):
         self._tool_drag = False
         self.overlays: list[Callable[["SlicePane"], None]] = []  # redrawn when the slice changes
         self._normal: tuple[SliceGeometry, np.ndarray] | None = None  # plane_normal() of a geometry
+        self.hover_uv: tuple[float, float] | None = None  # scene point under the mouse, while it is here
 
         self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
         self.view = _PaneGraphicsView(self)
@@ -126,7 +133,9 @@ class SlicePane(QtWidgets.QFrame):
     # --- construction helpers ---------------------------------------------------------------
     def _corner_label(self, align=QtCore.Qt.AlignmentFlag.AlignLeft) -> QtWidgets.QLabel:
         label = QtWidgets.QLabel(self.view)
-        label.setStyleSheet("color: #e8e8e8; background: transparent; font: 11px monospace;")
+        # Light text on a dark translucent backing: readable over bright liver as over air.
+        label.setStyleSheet("color: #f2f2f2; background: rgba(0, 0, 0, 150); border-radius: 2px; "
+                            "padding: 1px 3px; font: 11px monospace;")
         label.setAlignment(align)
         label.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         return label
@@ -187,6 +196,10 @@ class SlicePane(QtWidgets.QFrame):
             self._draw_crosshair()
         if change.fields & {"zoom", "pan", "orientation"}:
             self.apply_view_range()
+        if self.hover_uv is not None and change.fields & {"focus", "zoom", "pan", "orientation"}:
+            # The mouse has not moved but what lies under it has (a wheel step, a key, a zoom): the
+            # readout follows at once.
+            self.state.set_cursor(self.pane_id, self.world_at_scene(*self.hover_uv))
         self._update_labels()
 
     def redraw_all(self) -> None:
@@ -269,6 +282,7 @@ class SlicePane(QtWidgets.QFrame):
         changed = [label for label, text in texts.items() if label.text() != text]
         for label in changed:
             label.setText(texts[label])
+            label.setVisible(bool(texts[label]))
         if changed:
             self._place_corners(changed)
 
@@ -319,10 +333,17 @@ class SlicePane(QtWidgets.QFrame):
         self.state.set_zoom(self.pane_id, self.fit_zoom())
         self.state.set_center(self.pane_id, self._geom.scene_of_world(center))
 
-    def handle_wheel(self, delta: int, modifiers) -> None:
+    def handle_wheel(self, delta: int, modifiers, at: QtCore.QPointF | None = None) -> None:
+        """Wheel: step slices; with Ctrl, zoom keeping the scene point ``at`` (under the mouse) in place."""
         steps = int(np.sign(delta)) if abs(delta) < 120 else int(delta / 120)
         if modifiers & QtCore.Qt.KeyboardModifier.ControlModifier:
-            self.state.set_zoom(self.pane_id, self.pane_view.zoom * (1.15**steps))
+            old = self.pane_view.zoom
+            self.state.set_zoom(self.pane_id, old * (1.15**steps))
+            new = self.pane_view.zoom
+            if at is not None and new != old:
+                cu, cv = self.pane_view.center_uv
+                k = old / new
+                self.state.set_center(self.pane_id, (at.x() + (cu - at.x()) * k, at.y() + (cv - at.y()) * k))
         else:
             self.step_slices(steps)
 
@@ -390,8 +411,10 @@ class SlicePane(QtWidgets.QFrame):
 
     def _on_mouse_moved(self, scene_pos: QtCore.QPointF) -> None:
         if not self.viewbox.sceneBoundingRect().contains(scene_pos):
+            self.hover_uv = None
             return
         p = self.viewbox.mapSceneToView(scene_pos)
+        self.hover_uv = (p.x(), p.y())
         self.state.set_cursor(self.pane_id, self.world_at_scene(p.x(), p.y()))
 
     def set_orientation(self, orientation: Orientation) -> None:
