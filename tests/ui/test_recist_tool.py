@@ -153,3 +153,26 @@ def test_dragging_an_end_point_in_another_phase_keeps_the_lesion_phase(window, q
     normal = first.plane_normal()
     plane = np.asarray(before.long_axis[0]) @ normal
     assert all(abs(np.asarray(p) @ normal - plane) < 1e-6 for p in after.long_axis)  # on its own key plane
+
+
+def test_the_measurement_label_never_covers_the_mark(window, qtbot):
+    pane = window.grid.panes[0]
+    vp = pane.view.viewport()
+    drag(qtbot, vp, QtCore.QPoint(vp.width() // 2 - 90, vp.height() // 2 + 20),
+         QtCore.QPoint(vp.width() // 2 + 50, vp.height() // 2 - 40))
+    r = window.session.project.list_lesions(window.session.study_id)[0].recist
+    marks = window.session.tool._marks[pane.pane_id]
+    label = marks.labels[0]
+    assert label.isVisible()
+    points = [pane.viewbox.mapViewToScene(QtCore.QPointF(*pane.geometry.scene_of_world(np.asarray(p))))
+              for p in list(r.long_axis) + list(r.short_axis)]
+    xs, ys = [p.x() for p in points], [p.y() for p in points]
+    mark_box = QtCore.QRectF(QtCore.QPointF(min(xs) - 2, min(ys) - 2), QtCore.QPointF(max(xs) + 2, max(ys) + 2))
+    assert not label.sceneBoundingRect().intersects(mark_box)  # neither the lesion nor an end point
+
+
+def test_panes_repaint_whole_so_drags_leave_no_stripes(window):
+    """A drag moves the mark, its handles and its label; a partial repaint left dark stripes behind
+    until the slice changed, so the panes repaint their whole viewport."""
+    for pane in window.grid.panes:
+        assert pane.view.viewportUpdateMode() == QtWidgets.QGraphicsView.ViewportUpdateMode.FullViewportUpdate

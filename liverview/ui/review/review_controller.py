@@ -31,6 +31,7 @@ from liverview.ui.review.thumbnails import proposal_centre
 from liverview.ui.review.volume_overlay_sync import VolumeOverlaySync
 from liverview.ui.window_services import ReviewHost
 
+MIN_FIELD_MM = 80.0  # Zoom to the box shows at least this much anatomy across the smallest pane
 REVIEW_KEYS = {"A": "accept", "R": "reject", "E": "edit", "F": "flag", "N": "next", "P": "previous", "U": "undo"}
 
 
@@ -325,10 +326,14 @@ class ReviewController:
             state.set_center(pane.pane_id, pane.geometry.scene_of_world(point), origin="programmatic")
 
     def box_zoom(self, p: ProposalRecord, fraction: float = 1 / 3) -> float:
-        """Pixels per mm at which the box's largest side spans ``fraction`` of the smallest pane."""
-        size_mm = max(max(b - a for a, b in zip(p.box.min_mm, p.box.max_mm)), 5.0)
-        side_px = min(min(pane.viewbox.width(), pane.viewbox.height()) for pane in self.host.grid.panes)
-        return max(side_px, 50.0) * fraction / size_mm
+        """Pixels per mm at which the box's largest side spans ``fraction`` of the smallest pane, while the
+        pane still shows at least MIN_FIELD_MM of anatomy (a small lesion is judged by its surroundings),
+        and never less than the zoom that fits the whole volume."""
+        panes = self.host.grid.panes
+        size_mm = max(max(b - a for a, b in zip(p.box.min_mm, p.box.max_mm)), 1.0)
+        side_px = max(min(min(pane.viewbox.width(), pane.viewbox.height()) for pane in panes), 50.0)
+        field_mm = max(size_mm / fraction, MIN_FIELD_MM)
+        return max(side_px / field_mm, min(pane.fit_zoom() for pane in panes))
 
     def _describe(self, p: ProposalRecord, cached: tuple[str, AutoRecist] | None) -> None:
         text = f"Proposal {p.id}: score {p.score:.3f}, {p.lesion_class}, {p.status}, slice " \

@@ -18,6 +18,7 @@ from liverview.ui.panes.overlay_items import set_curve, set_scatter, set_text
 from liverview.ui.panes.slice_pane import SlicePane
 
 HANDLE_PICK_PX = 8.0  # how close (screen pixels) a press must be to grab an end point
+LABEL_GAP_PX = 6.0  # space between a mark's extent and its length label
 COLOR = (0, 220, 255)
 SELECTED = (255, 220, 0)
 
@@ -50,7 +51,7 @@ class _PaneMarks:
 
     def label(self, n: int) -> pg.TextItem:
         while len(self.labels) <= n:
-            item = pg.TextItem(color=(240, 240, 240), anchor=(0, 1), fill=pg.mkBrush(0, 0, 0, 140))
+            item = pg.TextItem(color=(240, 240, 240), anchor=(0, 0), fill=pg.mkBrush(0, 0, 0, 160))
             self.pane.viewbox.addItem(item, ignoreBounds=True)
             self.labels.append(item)
         return self.labels[n]
@@ -133,13 +134,17 @@ class RecistTool:
             if preview is not None and all(plane.contains(np.asarray(p)) for p in preview.long_axis):
                 shown.append((self.editor.preview_lesion_id or -1, preview))
         normal_xy, selected_xy, handle_xy = [], [], []
+        gap = LABEL_GAP_PX * pane.mm_per_screen_pixel()
         for n, (lesion_id, m) in enumerate(shown):
             uv = _segments_uv(pane, m)
             target = selected_xy if lesion_id in (self.editor.selected_id, -1) else normal_xy
             target.extend(uv)
             handle_xy.extend(uv)
             short = f" x {m.short_axis_mm:.1f}" if m.short_axis_mm is not None else ""
-            set_text(marks.label(n), f"{m.long_axis_mm:.1f}{short} mm", uv[1])
+            # Below and right of the mark's extent (the label's top-left corner there): it never covers
+            # the lesion or an end point.
+            corner = np.max(np.asarray(uv, float), axis=0) + gap
+            set_text(marks.label(n), f"{m.long_axis_mm:.1f}{short} mm", (float(corner[0]), float(corner[1])))
         for label in marks.labels[len(shown):]:
             label.hide()
         # Items are touched only when what they show changes (most slice steps show no mark).
