@@ -12,10 +12,9 @@ from liverview.core.study import PhaseKind, Study
 from liverview.core.view_state import WINDOW_PRESETS, ViewState
 from liverview.io.export.project_export import (DEFAULT_SUFFIX, EXPORT_FORMATS, ExportError, ExportResult,
                                                 ImportResult, export_annotations, import_deeplesion_csv)
-from liverview.store.project import Project, ProjectLockedError
 from liverview.store.records import StoreError
 from liverview.store.study_link import default_project_path, ensure_study
-from liverview.ui.annotation_session import AnnotationSession
+from liverview.ui.annotation_session import AnnotationSession, ask_with_dialog, open_project_for_editing
 from liverview.ui.job_bar import JobBar
 from liverview.ui.messages import show_warning
 from liverview.ui.pane_grid import PaneGrid
@@ -26,6 +25,15 @@ from liverview.ui.workers import Job, JobRunner
 
 # (study, problems) or (study, problems, notes): problems are worth a look, notes are quiet "skipped" lines.
 StudyLoader = Callable[[list[str]], tuple]
+
+
+def failure_text(exc: BaseException) -> str:
+    """What failed and why, never empty (a bare MemoryError() has no message of its own)."""
+    if isinstance(exc, MemoryError):
+        return ("not enough memory to load it; close other studies, or lower LIVERVIEW_MAX_IMAGE_BYTES so that "
+                "such inputs are refused before loading")
+    text = str(exc).strip()
+    return text if text else f"{type(exc).__name__} (no details were given)"
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -53,6 +61,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.project_path = project_path  # None: one project per study under project_root
         self.project_root = project_root
         self.user = user or getpass.getuser()
+        # How the window asks a question (take over a stale lock? open a damaged project read-only?).
+        self.ask = ask_with_dialog(self)
         self.session: AnnotationSession | None = None
         self.lesion_panel = LesionListPanel()
         self._lesion_dock = QtWidgets.QDockWidget("Lesions", self)
@@ -218,7 +228,7 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             study, problems, *rest = self.study_loader(paths)
         except Exception as exc:  # any load failure is shown; the current study stays open
-            self.show_error("Could not open the study", str(exc))
+            self.show_error("Could not open the study", failure_text(exc))
             return False
         self.set_study(study)
         notes = list(rest[0]) if rest else []
@@ -372,17 +382,10 @@ class MainWindow(QtWidgets.QMainWindow):
         """Open (or create) the study's project; on failure the viewer still works, without edits."""
         try:
             path = self.project_path or default_project_path(study, self.project_root)
-            read_only = False
-            if Path(path).exists():
-                try:
-                    project = Project.open(path, self.user)
-                except ProjectLockedError as exc:
-                    project = Project.open(path, self.user, read_only=True)
-                    read_only = True
-                    self.show_error("Project opened read-only", str(exc))
-            else:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-                project = Project.create(path, self.user)
+            opened = open_project_for_editing(Path(path), self.user, self.ask)
+            project, read_only = opened.project, opened.read_only
+            for title, text in opened.messages:
+                self.show_error(title, text)
             study_id = ensure_study(project, study)
         except (StoreError, OSError, ValueError) as exc:
             self.show_error("Annotations unavailable", f"{exc}\nThe images can be read; edits cannot be saved.")
