@@ -643,9 +643,11 @@ def _assemble(group: list[_Slice], warnings: list[str]) -> tuple[Volume, list[_S
                 "the volume is treated as unsheared, as SimpleITK does, so its geometry is approximate"
             )
     else:
-        step = first.header.slice_thickness or first.header.spacing_between_slices or 1.0
-        if step <= 0:
+        step = first.header.slice_thickness or first.header.spacing_between_slices or 0.0
+        if not step > 0:
             step = 1.0
+            warnings.append("a single slice without a usable SliceThickness: 1 mm assumed along the slice axis "
+                            "(distances in-plane are not affected)")
     if abs(float(first.row_cos @ first.col_cos)) > 1e-3:
         warnings.append("row and column directions are not perpendicular (ImageOrientationPatient)")
 
