@@ -59,8 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _studies(n: int) -> str:
-    return f"{n} study" if n == 1 else f"{n} studies"
+def _studies(n: int, what: str = "") -> str:
+    """'1 study', '3 CT studies'."""
+    return f"{n} {what + ' ' if what else ''}{'study' if n == 1 else 'studies'}"
 
 
 def _user(name: str | None) -> str:
@@ -98,7 +99,7 @@ def _print_listing(listing, archive: Path, list_all: bool) -> None:
     for s in listing.studies:
         kinds[s.kind] = kinds.get(s.kind, 0) + 1
     what = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
-    print(f"found {_studies(len(listing.studies)).replace('stud', 'CT stud')} under {archive} ({what}); "
+    print(f"found {_studies(len(listing.studies), 'CT')} under {archive} ({what}); "
           f"skipped {len(listing.skipped)} files or folders" + (":" if listing.skipped else ""))
     for reason, paths in sorted(listing.skipped_by_reason().items(), key=lambda kv: -len(kv[1])):
         shown = paths if list_all else paths[:EXAMPLES_PER_REASON]
