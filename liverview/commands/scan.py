@@ -85,13 +85,11 @@ def _check_models(args: argparse.Namespace) -> None:
 
 
 def _open_project(path: Path, user: str):
+    """The project for editing, created when missing; a locked or damaged one raises the store's error, which
+    the CLI reports with its exit status (4 locked, 3 damaged)."""
     from liverview.store.project import Project
-    from liverview.store.records import StoreError
 
-    try:
-        return Project.open(path, user) if path.exists() else Project.create(path, user)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
+    return Project.open(path, user) if path.exists() else Project.create(path, user)
 
 
 def _print_listing(listing, archive: Path, list_all: bool) -> None:
