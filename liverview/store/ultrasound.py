@@ -103,9 +103,12 @@ def _notes(result: UsLesionResult, units: str, area: float) -> str:
 
 
 def save_us_lesion(project: Project, study_id: int, result: UsLesionResult,
-                   pixel_spacing_mm: Spacing | None) -> LesionRecord:
-    """Save a segmented lesion: class (argmax), RECIST from the mask, the mask itself, and the class
-    probabilities in the notes. Two edits (lesion with RECIST, then mask), each undoable."""
+                   pixel_spacing_mm: Spacing | None, lesion_class: str | None = None,
+                   lesion_id: int | None = None) -> LesionRecord:
+    """Save a segmented lesion: class (the reader's ``lesion_class``, else the model's top class), RECIST
+    from the mask, the mask itself, and the class probabilities in the notes. With ``lesion_id`` of a
+    live lesion of the study, that lesion is updated (saving again after more clicks) instead of a new
+    one added. One undo step either way."""
     mask = np.asarray(result.mask)
     if mask.ndim != 2:
         raise InvalidRecordError(f"an ultrasound lesion mask must be 2D, got shape {mask.shape}")
@@ -113,8 +116,15 @@ def save_us_lesion(project: Project, study_id: int, result: UsLesionResult,
     recist = us_recist(mask, pixel_spacing_mm, result.frame_index)  # EmptyMaskError when nothing to save
     _, (sx, sy) = _plane_mapping(pixel_spacing_mm)
     units = "px" if pixel_spacing_mm is None else "mm"
-    lesion = project.add_lesion(study_id, result.lesion_class,
-                                notes=_notes(result, units, float(mask.sum()) * sx * sy),
-                                recist=RecistRecord.from_measurement(recist, US_PHASE))
-    project.set_mask(lesion.id, US_PHASE, us_mask_volume(mask, pixel_spacing_mm))
-    return project.get_lesion(lesion.id)
+    cls = lesion_class or result.lesion_class
+    notes = _notes(result, units, float(mask.sum()) * sx * sy)
+    record = RecistRecord.from_measurement(recist, US_PHASE)
+    live = {les.id for les in project.list_lesions(study_id)}
+    with project.undo_group("save_us_lesion"):
+        if lesion_id is not None and lesion_id in live:
+            project.update_lesion(lesion_id, lesion_class=cls, notes=notes)
+            project.set_recist(lesion_id, record)
+        else:
+            lesion_id = project.add_lesion(study_id, cls, notes=notes, recist=record).id
+        project.set_mask(lesion_id, US_PHASE, us_mask_volume(mask, pixel_spacing_mm))
+    return project.get_lesion(lesion_id)

@@ -17,9 +17,8 @@ from tests.ui.review_fixtures import phantom
 pytestmark = pytest.mark.gui
 
 
-def visible_message_boxes() -> list[QtWidgets.QMessageBox]:
-    return [w for w in QtWidgets.QApplication.topLevelWidgets()
-            if isinstance(w, QtWidgets.QMessageBox) and w.isVisible()]
+def visible_message_boxes(window) -> list[QtWidgets.QMessageBox]:
+    return [w for w in window.findChildren(QtWidgets.QMessageBox) if w.isVisible()]
 
 
 class RecordingDetector:
@@ -72,7 +71,7 @@ def test_untagged_series_gets_its_phase_from_the_image_and_detect_uses_it(window
     assert seen == [({PhaseKind.PORTAL_VENOUS}, PhaseKind.PORTAL_VENOUS)]
     said = " ".join(window.messages)
     assert "portal venous" in said and "inferred" in said and "pane header" in said
-    assert not visible_message_boxes()
+    assert not visible_message_boxes(window)
 
     qtbot.mouseClick(header.confirm_button, QtCore.Qt.MouseButton.LeftButton)  # one click confirms
     assert phase.kind_confirmed and not header.confirm_button.isVisible()
@@ -87,7 +86,7 @@ def test_unknown_single_phase_still_detects_and_says_what_to_do(window, qtbot):
     assert seen and seen[0][1] is PhaseKind.PORTAL_VENOUS
     said = " ".join(window.messages)
     assert "unknown" in said and "pane header" in said
-    assert not visible_message_boxes()
+    assert not visible_message_boxes(window)
 
 
 def test_changing_the_phase_in_the_header_confirms_it(window, qtbot, tmp_path):

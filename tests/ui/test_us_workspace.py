@@ -233,7 +233,9 @@ def test_ctrl_s_saves_mask_class_and_recist_to_the_project_file(workspace, qtbot
     axes_drawn = w.canvas.axes_item.getData()
     assert len(axes_drawn[0]) == 4  # long and short axis
     assert measured is not None and measured.units == "mm"
-    with qtbot.waitSignal(w.lesion_saved, timeout=10000):
+    qtbot.keyClick(w, QtCore.Qt.Key.Key_S, QtCore.Qt.KeyboardModifier.ControlModifier)  # asks for the class
+    assert w.saved_lesions == []
+    with qtbot.waitSignal(w.lesion_saved, timeout=10000):  # the second Ctrl+S confirms the suggestion
         qtbot.keyClick(w, QtCore.Qt.Key.Key_S, QtCore.Qt.KeyboardModifier.ControlModifier)
     w.close()  # releases the project
     with Project.open(tmp_path / "us.lvproj", "auditor", read_only=True) as p:
@@ -494,3 +496,55 @@ def test_the_panel_shows_the_active_models_validated_figures_and_class_notes(qtb
     w.model_combo.setCurrentIndex(1)
     assert "No validated figures" in w.model_info.text()
     assert "not validated on real images" in w.class_note.text()
+
+
+def test_ctrl_s_lets_the_reader_confirm_or_change_the_class_before_saving(workspace, qtbot, phantom, tmp_path):
+    """The model's top class is only a suggestion (it said "hcc" at 44 % on a benign lesion): Ctrl+S first
+    asks for the class, with the suggestion preselected; the reader's choice is what is saved."""
+    w = workspace
+    w.open_image(phantom.path)
+    click(qtbot, w, *lesion_centre(phantom.mask))
+    settle(w)
+    probs = w.session.prediction.class_probs
+    suggested = max(probs, key=probs.get)
+    assert w.class_combo.currentData() == suggested and suggested in w.class_combo.currentText()
+    qtbot.keyClick(w, QtCore.Qt.Key.Key_S, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert w.saved_lesions == [] and "class" in w.messages[-1] and suggested in w.messages[-1]
+    boxes = [x.text() for x in w.findChildren(QtWidgets.QMessageBox) if x.isVisible()]
+    assert not boxes, boxes
+    choice = "cyst" if suggested != "cyst" else "hemangioma"
+    w.class_combo.setCurrentIndex(w.class_combo.findData(choice))
+    w.class_combo.activated.emit(w.class_combo.currentIndex())  # the reader picks it
+    assert choice in w.save_button.text()
+    with qtbot.waitSignal(w.lesion_saved, timeout=10000):
+        qtbot.keyClick(w, QtCore.Qt.Key.Key_S, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert w.saved_lesions[-1].lesion_class == choice
+    assert w._project().list_lesions()[0].lesion_class == choice
+
+
+def test_saving_again_updates_the_same_lesion_and_esc_starts_a_new_one(workspace, qtbot, phantom):
+    w = workspace
+    w.open_image(phantom.path)
+    x, y = lesion_centre(phantom.mask)
+    click(qtbot, w, x, y)
+    settle(w)
+    first = w.save()
+    assert first is not None
+    click(qtbot, w, x + 3, y + 2)  # one more click on the same lesion, then save again
+    settle(w)
+    w.class_combo.setCurrentIndex(w.class_combo.findData("metastasis"))
+    w.class_combo.activated.emit(w.class_combo.currentIndex())
+    again = w.save()
+    project = w._project()
+    assert again.id == first.id and [les.id for les in project.list_lesions()] == [first.id]  # no duplicate
+    assert again.lesion_class == "metastasis"
+    saved_mask = project.get_mask(first.id, "ultrasound").array[0]
+    assert np.array_equal(saved_mask, np.asarray(w.session.prediction.prediction.mask, bool))
+    assert "Updated lesion" in w.messages[-1]
+    qtbot.keyClick(w, QtCore.Qt.Key.Key_Escape)  # a new lesion
+    click(qtbot, w, x, y)
+    settle(w)
+    other = w.save()
+    assert other.id != first.id and len(project.list_lesions()) == 2
+    project.undo()  # one save is one undo step: the new lesion goes with its mask
+    assert [les.id for les in project.list_lesions()] == [first.id]

@@ -38,6 +38,7 @@ from liverview.store.ultrasound import (
 )
 from liverview.ui.messages import show_warning
 from liverview.ui.ultrasound.class_bars import ClassProbabilityBars
+from liverview.ui.ultrasound.class_choice import ClassChoice
 from liverview.ui.ultrasound.latest_worker import LatestOnlyWorker
 from liverview.ui.ultrasound.us_canvas import MaskOverlay, UsCanvas, mask_overlay
 from liverview.us.clicks import Click
@@ -46,7 +47,7 @@ from liverview.us.measure import MaskMeasurement
 
 IMAGE_FILTER = "Ultrasound images (*.dcm *.dicom *.png *.jpg *.jpeg *.bmp);;All files (*)"
 HELP = ("Left click: lesion (foreground)   Right click: background   Drag: box around the lesion\n"
-        "Ctrl+Z: undo last click   Esc: clear   Ctrl+S: save the lesion to the project")
+        "Ctrl+Z: undo last click   Esc: new lesion   Ctrl+S: save (asks for the class; again: update)")
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.inference_ms: list[float] = []
         self.dropped_results = 0  # results that arrived after a newer interaction
         self.saved_lesions: list[LesionRecord] = []
+        self._lesion_id: int | None = None  # the lesion these clicks were saved as: saving again updates it
+        self._confirm_armed = False  # Ctrl+S asked the reader to confirm the class; the next one saves
         self.measurement: MaskMeasurement | None = None  # of the mask shown, once measured
         self._segmenter = segmenter
         self._caller_segmenter = segmenter is not None  # given by the caller, not from the registry
@@ -175,6 +178,10 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.class_note.setStyleSheet("color: #555; font-size: 11px;")
         box_layout.addWidget(self.class_note)
         panel.addWidget(box)
+        self.class_choice = ClassChoice()  # what is saved: the reader's class, the model's preselected
+        self.class_combo = self.class_choice.combo
+        self.class_choice.on_changed = self._update_save_button
+        panel.addWidget(self.class_choice)
         self._show_model_info()
         measure_box = QtWidgets.QGroupBox("Measurements")
         self.measure_label = QtWidgets.QLabel("-")
@@ -212,7 +219,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
         open_action.triggered.connect(self._open_dialog)
         self.save_action = file_menu.addAction("Save lesion")
         self.save_action.setShortcut(QtGui.QKeySequence("Ctrl+S"))
-        self.save_action.triggered.connect(self.save)
+        self.save_action.triggered.connect(self.save_key)
         self.export_action = file_menu.addAction("Export lesions...")
         self.export_action.triggered.connect(lambda: self.export_lesions())
         file_menu.addSeparator()
@@ -262,6 +269,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
             self._own_project = None
         self.worker.discard_pending()
         self.image = image
+        self._new_lesion()
         f, h, w = image.frames.shape
         self.session = UsSession((h, w), n_frames=f)
         self.frame_slider.blockSignals(True)
@@ -351,6 +359,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
     def clear(self) -> None:
         if self.session is None:
             return
+        self._new_lesion()
         self.session.clear()
         self.worker.discard_pending()
         self.canvas.set_box(None)
@@ -410,6 +419,9 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.canvas.set_mask_overlay(result.overlay)
         p = result.prediction
         self.class_bars.set_probabilities(result.class_probs, getattr(p, "malignant_prob", None))
+        if not self.class_choice.chosen:
+            self._confirm_armed = False  # a new suggestion: Ctrl+S asks again
+        self.class_choice.suggest(result.class_probs)
         self.measurement = None
         self.measure_label.setText("measuring...")
         self.measure_worker.submit(request_id, (result.session, np.asarray(p.mask, bool), self.image.pixel_spacing_mm,
@@ -542,8 +554,36 @@ class UsWorkspace(QtWidgets.QMainWindow):
                 self._own_project = Project.create(path, self.user)
         return self._own_project
 
-    def save(self) -> LesionRecord | None:
-        """Save the mask shown, its most probable class and its RECIST axes as a lesion."""
+    def _new_lesion(self) -> None:
+        """Clicks from now on make another lesion: the next save adds one, with a class to choose."""
+        self._lesion_id = None
+        self._confirm_armed = False
+        self.class_choice.reset()
+
+    def _update_save_button(self) -> None:
+        verb = "Update lesion" if self._lesion_id is not None else "Save lesion"
+        self.save_button.setText(f"{verb} as {self.class_choice.current_class} (Ctrl+S)")
+
+    def save_key(self) -> LesionRecord | None:
+        """Ctrl+S: save once the class is the reader's. The first press with only the model's suggestion
+        asks for it (the list gets the focus); picking a class, or a second Ctrl+S, confirms."""
+        s = self.session
+        if s is None or s.prediction is None or self.class_choice.chosen or self._confirm_armed:
+            if s is not None and s.prediction is not None:
+                self.class_choice.confirm()
+            return self.save()
+        self._confirm_armed = True
+        self.class_combo.setFocus()
+        probs = s.prediction.class_probs
+        cls = self.class_choice.current_class
+        said = f"{cls} ({100 * float(probs[cls]):.0f} %)" if cls in probs else cls
+        self.notify(f"Choose the lesion's class before saving: the model suggests {said}. "
+                    f"Press Ctrl+S again to save it as {cls}, or pick another class")
+        return None
+
+    def save(self, lesion_class: str | None = None) -> LesionRecord | None:
+        """Save the mask shown, the class chosen (``lesion_class``, else the one selected in the list) and
+        its RECIST axes; saving again after more clicks updates the same lesion."""
         s, image = self.session, self.image
         if s is None or image is None:
             self.notify("Open an ultrasound image first")
@@ -561,10 +601,12 @@ class UsWorkspace(QtWidgets.QMainWindow):
         p = result.prediction
         lesion_result = UsLesionResult(np.asarray(p.mask, bool), result.frame_index, result.class_probs,
                                        getattr(p, "malignant_prob", None), result.model_name)
+        cls = lesion_class or self.class_choice.current_class
         try:
             project = self._project()
             study_id = ensure_us_study(project, image.source, image.pixel_spacing_mm)
-            lesion = save_us_lesion(project, study_id, lesion_result, image.pixel_spacing_mm)
+            lesion = save_us_lesion(project, study_id, lesion_result, image.pixel_spacing_mm, lesion_class=cls,
+                                    lesion_id=self._lesion_id)
         except EmptyMaskError:
             self.show_error("Lesion not saved", "the mask is empty: add foreground clicks on the lesion")
             return None
@@ -574,11 +616,17 @@ class UsWorkspace(QtWidgets.QMainWindow):
         except (StoreError, OSError, ValueError) as exc:
             self.show_error("Lesion not saved", f"{exc}\nThe segmentation stays on screen; try again.")
             return None
+        updated = lesion.id == self._lesion_id
+        self._lesion_id = lesion.id
+        self._confirm_armed = False
+        if updated:
+            self.saved_lesions = [x for x in self.saved_lesions if x.id != lesion.id]
         self.saved_lesions.append(lesion)
+        self._update_save_button()
         r = lesion.recist
         units = image.units
-        self.notify(f"Saved lesion {lesion.id} ({lesion.lesion_class}, long axis {r.long_mm:.1f} {units}) "
-                    f"to {project.path}")
+        self.notify(f"{'Updated' if updated else 'Saved'} lesion {lesion.id} ({lesion.lesion_class}, long axis "
+                    f"{r.long_mm:.1f} {units}) in {project.path}")
         self.lesion_saved.emit(lesion)
         return lesion
 
