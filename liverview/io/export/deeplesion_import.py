@@ -14,7 +14,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -73,7 +73,7 @@ _NOT_NUMERIC = {np.dtype(np.float64): str.maketrans("", "", "0123456789+-.eE, \t
                 np.dtype(np.int64): str.maketrans("", "", "0123456789+- \t,")}
 
 
-def _strict(cells: list[str], rows: np.ndarray, count: int, dtype: type, values: np.ndarray, ok: np.ndarray) -> None:
+def _strict(cells: Sequence[str], rows: np.ndarray, count: int, dtype: type, values: np.ndarray, ok: np.ndarray) -> None:
     """Parse ``rows`` with numpy's strict string conversion (as float() / int() read them), halving the set
     until the cells that fail are found; those get ok = False."""
     try:
@@ -87,15 +87,10 @@ def _strict(cells: list[str], rows: np.ndarray, count: int, dtype: type, values:
             _strict(cells, rows[half:], count, dtype, values, ok)
 
 
-def _parse_column(cells: list[str], count: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+def _parse_column(cells: Sequence[str], count: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
     """(values (m, count), ok (m,)) of a column whose cells hold ``count`` comma-separated numbers."""
     m = len(cells)
-    if count == 1:  # a comma anywhere shows in the total
-        ok = np.ones(m, dtype=bool)
-        if ",".join(cells).count(",") != m - 1:
-            ok = np.fromiter(("," not in c for c in cells), dtype=bool, count=m)
-    else:
-        ok = np.fromiter((c.count(",") == count - 1 for c in cells), dtype=bool, count=m)
+    ok = np.fromiter((c.count(",") == count - 1 for c in cells), dtype=bool, count=m)
     values = np.zeros((m, count), dtype=dtype)
     rows = np.flatnonzero(ok)
     if rows.size:
@@ -123,7 +118,7 @@ def _parse_column(cells: list[str], count: int, dtype: type) -> tuple[np.ndarray
     return values, ok
 
 
-def _optional_floats(cells: list[str], count: int, blanks: tuple[str, ...]) -> np.ndarray:
+def _optional_floats(cells: Sequence[str], count: int, blanks: tuple[str, ...]) -> np.ndarray:
     """ok (m,) for cells that are blank (or one of ``blanks``) or ``count`` finite numbers (>= 0 when count 1)."""
     stripped = [c.strip() for c in cells]
     ok = np.ones(len(cells), dtype=bool)
@@ -139,7 +134,7 @@ def _optional_floats(cells: list[str], count: int, blanks: tuple[str, ...]) -> n
 def _chunk_columns(header: list[str], chunk: list[tuple[int, list[str]]], table: dict, errors: list[CsvRowError]) -> None:
     """Parse one chunk column-wise into ``table`` (lists of arrays); rows the fast parse refuses go through
     the row parser, which either accepts them or says why they are malformed."""
-    columns = dict(zip(header, (list(column) for column in zip(*(cells for _, cells in chunk)))))
+    columns = dict(zip(header, zip(*(cells for _, cells in chunk))))  # column name -> tuple of cells
     ok = np.ones(len(chunk), dtype=bool)
     parsed = {}
     for name, (count, dtype) in _NUMERIC.items():
