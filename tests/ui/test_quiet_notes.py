@@ -1,0 +1,53 @@
+"""Warnings that need no decision go to the status bar and the Messages panel, never to a dialog: the
+demo's label maps left out of the phases, a LICENSE file inside a DICOM folder."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from PySide6 import QtWidgets
+
+from liverview.synth.ct_phantom import generate_ct_study, write_phantom_study
+from liverview.ui.app import load_for_window
+from liverview.ui.main_window import MainWindow
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    w = MainWindow(study_loader=load_for_window, register_mode=None, project_root=tmp_path / "projects",
+                   user="dr-quiet")
+    qtbot.addWidget(w)
+    w.resize(1200, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+
+
+def dialogs(window) -> list[str]:
+    return [box.text() for box in window.findChildren(QtWidgets.QMessageBox) if box.isVisible()]
+
+
+def test_a_phantom_study_folder_opens_without_a_dialog(window, tmp_path):
+    """What --demo opens: one NIfTI per phase beside lesion_labels / liver_mask files."""
+    folder = write_phantom_study(generate_ct_study(3, n_lesions=1, shape=(16, 96, 96)), tmp_path / "demo")
+    assert window.open_paths([str(folder)])
+    assert len(window.study.phases) == 4
+    assert dialogs(window) == []
+    notes = " ".join(window.messages_panel.texts())
+    assert "label map or mask" in notes and "liver_mask" in notes
+    assert "Skipped" in window.statusBar().currentMessage()
+
+
+def test_a_licence_file_in_a_dicom_folder_is_a_quiet_skipped_note(window, shared_data, tmp_path):
+    folder = tmp_path / "hcc048"
+    shutil.copytree(shared_data / "hcc048-pv-dicom" / "dicom", folder)
+    assert (folder / "LICENSE").is_file()  # as it comes
+    assert window.open_paths([str(folder)])
+    assert dialogs(window) == []
+    notes = [t for t in window.messages_panel.texts() if "LICENSE" in t]
+    assert notes and "not a DICOM file" in notes[0] and "warning" not in notes[0]
+    assert window.messages_button.text() == "Messages"  # nothing to look at urgently
