@@ -338,12 +338,27 @@ class ReviewController:
     def _describe(self, p: ProposalRecord, cached: tuple[str, AutoRecist] | None) -> None:
         text = f"Proposal {p.id}: score {p.score:.3f}, {p.lesion_class}, {p.status}, slice " \
                f"{'' if p.key_slice is None else p.key_slice + 1}, model {p.source_model}"
-        if cached is not None:
+        lesion = self._linked_lesion(p)
+        if lesion is not None and lesion.recist is not None:
+            r = lesion.recist
+            short = f" x {r.short_mm:.1f}" if r.short_mm is not None else ""
+            text += f"\nLesion {lesion.id}: RECIST {r.long_mm:.1f}{short} mm ({r.phase}), as measured now"
+        elif cached is not None:
             phase, r = cached
             m = r.measurement
             how = "segmented" if r.method == "segmented" else "box ellipse: no clear lesion edge, adjust it"
             text += f"\nProposed RECIST {m.long_axis_mm:.1f} x {m.short_axis_mm:.1f} mm ({phase}, {how})"
         self.panel.recist_label.setText(text)
+
+    def _linked_lesion(self, p: ProposalRecord):
+        """The live lesion made from the proposal (E), or None."""
+        if p.lesion_id is None or self._session is None:
+            return None
+        try:
+            lesion = self._session.project.get_lesion(p.lesion_id)
+        except StoreError:
+            return None
+        return None if lesion.deleted else lesion
 
     def _propose_later(self, proposal_id: int) -> None:
         q = self.queue
@@ -395,6 +410,9 @@ class ReviewController:
         self.scene_sync.request()  # lesion edits too: their RECIST axes are drawn in 3D
         if self._busy:
             return
+        current = self.queue.current if self.queue is not None else None
+        if change.entity == "lesion" and current is not None and current.lesion_id == change.entity_id:
+            self._describe(current, self._recists.get(current.id))  # its RECIST was adjusted
         if self._refresh_pending:
             return
         if change.entity in ("proposal", "study") or change.action.startswith(("undo:decide", "redo:decide")):

@@ -20,7 +20,7 @@ from liverview.ui.panes.slice_pane import SlicePane
 HANDLE_PICK_PX = 8.0  # how close (screen pixels) a press must be to grab an end point
 LABEL_GAP_PX = 6.0  # space between a mark's extent and its length label
 COLOR = (0, 220, 255)
-SELECTED = (255, 220, 0)
+SELECTED = (255, 70, 255)  # magenta: apart from the yellow box of the current proposal
 
 
 def pane_plane(pane: SlicePane) -> SlicePlane | None:
