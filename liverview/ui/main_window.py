@@ -12,7 +12,7 @@ from liverview.core.study import PhaseKind, Study
 from liverview.core.view_state import WINDOW_PRESETS, ViewState
 from liverview.io.export.project_export import (DEFAULT_SUFFIX, EXPORT_FORMATS, ExportError, ExportResult,
                                                 ImportResult, export_annotations, import_deeplesion_csv)
-from liverview.store.records import StoreError
+from liverview.store.records import RecistRecord, StoreError
 from liverview.store.study_link import default_project_path, ensure_study
 from liverview.ui.annotation_session import AnnotationSession, ask_with_dialog, open_project_for_editing
 from liverview.ui.job_bar import JobBar
@@ -276,12 +276,37 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.study is None:
             return
         phase = self.study.phases[index]
+        old = phase.kind
         phase.kind = kind
         phase.kind_rule = "reader"
+        self._relabel_marks(old, kind)
         self.grid.headers[index].show_inference(kind, phase.kind_rule, "set by the reader")
         self.grid.panes[index].phase_name = kind.value
         self.grid.retitle(self.study)
         self.notify(f"Phase {index + 1} set to {kind.value}")
+
+    def _relabel_marks(self, old: PhaseKind, new: PhaseKind) -> None:
+        """Marks measured on a series belong to it: when the reader corrects the series' phase, its RECIST
+        marks take the new phase (one undo step), unless another series still has the old phase."""
+        if self.session is None or old is new or self.session.project.read_only:
+            return
+        if any(p.kind is old for p in self.study.phases):
+            return  # the name still means another series
+        project = self.session.project
+        moved = 0
+        try:
+            with project.undo_group(f"set phase {new.value}"):
+                for lesion in project.list_lesions(self.session.study_id):
+                    r = lesion.recist
+                    if r is not None and r.phase == old.value:
+                        project.set_recist(lesion.id, RecistRecord(r.long_axis, r.short_axis, r.key_slice,
+                                                                   new.value))
+                        moved += 1
+        except StoreError as exc:
+            self.show_error("Could not move the marks to the new phase", str(exc))
+            return
+        if moved:
+            self.notify(f"{moved} RECIST mark(s) measured on this series now say {new.value}")
 
     def _phase_confirmed(self, index: int) -> None:
         if self.study is None:

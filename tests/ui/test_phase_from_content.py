@@ -98,3 +98,23 @@ def test_changing_the_phase_in_the_header_confirms_it(window, qtbot, tmp_path):
     assert phase.kind is PhaseKind.DELAYED and phase.kind_confirmed
     assert not header.confirm_button.isVisible()
     assert window.grid.panes[0].phase_name == "delayed"
+
+
+def test_marks_made_on_a_series_follow_its_phase_when_the_reader_corrects_it(window, qtbot, tmp_path):
+    """A RECIST drawn while the series was taken as portal venous belongs to that series: set to delayed,
+    the mark is a delayed-phase measurement (and is exported), in one undo step."""
+    from liverview.io.export.json_export import read_lesions_json
+    from liverview.store.records import RecistRecord
+
+    path = write_volume(phantom().phases[PhaseKind.PORTAL_VENOUS], tmp_path / "series3.nii.gz")
+    assert window.open_paths([str(path)])
+    project, sid = window.session.project, window.session.study_id
+    vol = window.study.phases[0].volume
+    ends = [tuple(float(v) for v in vol.index_to_world(p)) for p in ((60, 70, 12), (90, 80, 12))]
+    lesion = project.add_lesion(sid, "hcc", recist=RecistRecord(tuple(ends), None, 12, "portal venous"))
+    header = window.grid.headers[0]
+    header.phase_combo.setCurrentIndex(header.phase_combo.findData(PhaseKind.DELAYED))
+    assert project.get_lesion(lesion.id).recist.phase == "delayed"
+    result = window.export_annotations("json", tmp_path / "out.json")
+    assert result is not None and result.skipped == []
+    assert read_lesions_json(result.path).lesions[0].measurements[0].phase == "delayed"
