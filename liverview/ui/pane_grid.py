@@ -157,9 +157,13 @@ class PaneGrid(QtWidgets.QWidget):
         raise KeyError(pane_id)
 
     def active_pane(self) -> SlicePane | None:
+        """The pane last used, or None (none yet, or the panes are being rebuilt for another study)."""
         if self.active_pane_id is None:
             return None
-        return self.pane(self.active_pane_id)
+        try:
+            return self.pane(self.active_pane_id)
+        except KeyError:
+            return None
 
     def reset_views(self) -> None:
         """Fit every pane (zoom is linked, so the smallest fit wins) and centre the focus."""

@@ -166,8 +166,7 @@ def test_the_window_keeps_the_3d_boxes_and_recist_in_step_with_the_review(window
     assert len(view.overlays.segments) == 2
     lesion = window.session.project.list_lesions(window.session.study_id)[0]
     assert view.overlays.segments[0].a == tuple(lesion.recist.long_axis[0])
-    window.undo()  # Edit > Undo, twice (the "edited" decision, then the lesion): edits from elsewhere count
-    window.undo()
+    window.undo()  # Edit > Undo: the decision and the lesion it made go together (edits from elsewhere count)
     settle()
     assert len(view.overlays.segments) == 0
     px = view.render_to_array()
