@@ -71,6 +71,10 @@ def _move_position(ds: Dataset, axis: int, to: float | None = None, by: float = 
     ds.ImagePositionPatient = p
 
 
+def _smaller_image(ds: Dataset) -> None:
+    ds.Rows, ds.Columns = 16, 16  # the pixel data still holds 32 x 32: read as 16 x 16, it is garbage
+
+
 # How one slice of a series gets damaged: each would be shown as wrong data by a trusting reader.
 SLICE_DAMAGE: dict[str, Callable[[Dataset], None]] = {
     "bits_allocated_8": lambda ds: setattr(ds, "BitsAllocated", 8),
@@ -83,6 +87,7 @@ SLICE_DAMAGE: dict[str, Callable[[Dataset], None]] = {
     "orientation_not_unit": lambda ds: setattr(ds, "ImageOrientationPatient", [2, 0, 0, 0, 1, 0]),
     "position_off_in_plane": lambda ds: _move_position(ds, 0, by=40.0),
     "position_far_away": lambda ds: _move_position(ds, 2, to=5000.0),
+    "rows_columns_16": _smaller_image,
 }
 
 

@@ -818,6 +818,36 @@ def _position_outliers(group: list[_Slice]) -> tuple[list[_Slice], LeftOut]:
     return kept, [(ordered[n].header.path, ordered[n].name, reason) for n, reason in sorted(bad.items())]
 
 
+def _drop_lone_slices(groups: list[list[_Slice]], left_out: dict[str, LeftOut]) -> list[list[_Slice]]:
+    """A single slice whose image size, orientation or pixel spacing differs from a stack of at least 3 slices
+    of its own series is a damaged file, not a volume of its own: it is left out (localizers excepted)."""
+    biggest: dict[str, list[_Slice]] = {}
+    for g in groups:
+        uid = g[0].header.series_uid
+        if len(g) > len(biggest.get(uid, [])):
+            biggest[uid] = g
+    kept = []
+    for g in groups:
+        main = biggest[g[0].header.series_uid]
+        lone = g[0]
+        if len(g) > 1 or g is main or len(main) < 3 or "LOCALIZER" in lone.header.text("ImageType").upper():
+            kept.append(g)
+            continue
+        ref = main[0]
+        if lone.pixels.shape != ref.pixels.shape:
+            what = f"image size {lone.pixels.shape[1]} x {lone.pixels.shape[0]} (the series: " \
+                   f"{ref.pixels.shape[1]} x {ref.pixels.shape[0]})"
+        elif not np.allclose(lone.spacing_ij, ref.spacing_ij, rtol=1e-3):
+            what = f"pixel spacing {lone.spacing_ij[1]:g} x {lone.spacing_ij[0]:g} mm (the series: " \
+                   f"{ref.spacing_ij[1]:g} x {ref.spacing_ij[0]:g} mm)"
+        else:
+            what = "orientation"
+        left_out.setdefault(lone.header.series_uid, []).append(
+            (lone.header.path, lone.name, f"its {what} differs from the other {len(main)} slices of its series: "
+                                          "the file is damaged"))
+    return kept
+
+
 def _left_out_note(left_out: LeftOut) -> str:
     names = "; ".join(f"{name} ({reason})" for _, name, reason in left_out[:3])
     more = f"; and {len(left_out) - 3} more" if len(left_out) > 3 else ""
@@ -865,7 +895,7 @@ def load_dicom_files(files: Iterable[str | Path], source: str = "") -> ScanRepor
         )
     slices, notes = _fit_series(slices, unfit)
     series: list[DicomSeries] = []
-    groups = _group(slices)
+    groups = _drop_lone_slices(_group(slices), unfit)
     uid_count: dict[str, int] = {}
     expanded: list[tuple[list[_Slice], list[str], LeftOut]] = []
     for g in groups:
