@@ -107,6 +107,9 @@ def test_manifest_offers_the_segmenters_with_their_weights():
 
     catalog = discover_plugins(include_entry_points=False)
     mine = [c for c in catalog.contributions("click-segmenter") if c.plugin == "us_clickseg"]
-    assert len(mine) == 2
+    assert [c.name for c in mine] == ["us_clickseg_liver", "us_clickseg", "us_clickseg_busi"]
     assert all(c.load() is load_segmenter for c in mine)
-    assert mine[0].weights.name == "us_clickseg.pt" and mine[0].weights.resolve() == DEFAULT_WEIGHTS.resolve()
+    assert catalog.resolve("click-segmenter", modality="US").name == "us_clickseg"  # see the liver model's card
+    assert mine[1].weights.name == "us_clickseg.pt" and mine[1].weights.resolve() == DEFAULT_WEIGHTS.resolve()
+    figures = mine[0].validated_figures()
+    assert "ellipse" in figures["figures"][0] and "NOT usable" in figures["notes"]["malignancy"]
