@@ -95,12 +95,7 @@ class ProposalMethods(EntityMethods):
                 removed.append(int(r["id"]))
             if removed:
                 conn.execute("DELETE FROM undo_stack WHERE undone = 1")  # a redo could not find them
-            now = utc_timestamp()
-            for p in items:
-                pid = edit.insert("proposals", proposal_values(p, study_id, now))
-                ids.append(pid)
-                for b in p.slice_boxes:
-                    edit.insert("boxes", {**box_values(b), "proposal_id": pid})
+            ids += insert_proposals(edit, study_id, items)
         by_id = {p.id: p for p in self._proposals("WHERE p.study_id = ?", (study_id,))}
         return [by_id[i] for i in ids], removed
 
