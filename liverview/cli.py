@@ -98,11 +98,18 @@ def one_line(exc: BaseException) -> str:
     return message
 
 
-def build_parser() -> argparse.ArgumentParser:
+_MODULE_OF = {"plugins": "plugins_list", "export": "export_annotations"}  # else "a-b" lives in a_b.py
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given the command line, only the command it names is imported (a command's imports
+    can be heavy: torch, SimpleITK), so `liverview CMD` starts fast. Without one, every command registers."""
     parser = argparse.ArgumentParser(prog="liverview", description=__doc__.split("\n")[0],
                                      epilog=EXIT_STATUS_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    first = next((a for a in argv or () if not a.startswith("-")), None)
+    chosen = _MODULE_OF.get(first or "", (first or "").replace("-", "_"))
+    for name in [chosen] if chosen in COMMAND_MODULES else COMMAND_MODULES:
         module = importlib.import_module(f"liverview.commands.{name}")
         module.register(sub)
     return parser
@@ -113,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     traceback, unless LIVERVIEW_DEBUG=1 asks for it)."""
     import os
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(sys.argv[1:] if argv is None else argv).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the one place every failure is reported

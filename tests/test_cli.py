@@ -133,3 +133,15 @@ def test_exit_statuses_are_documented_in_the_help():
     for number in ("0", "1", "2", "3", "4", "5", "130"):
         assert f"{number} " in text
     assert np.all([word in text for word in ("damaged", "memory limit", "interrupted")])
+
+
+def test_a_command_imports_only_its_own_module(tmp_path):
+    """`liverview CMD` registers CMD alone (others' imports such as SimpleITK or torch are not paid for);
+    without a command every command is listed."""
+    code = ("import sys; from liverview import cli; p = cli.build_parser(['plugins', '--kind', 'detector']); "
+            "print(sorted(m for m in sys.modules if m.startswith('liverview.commands.')))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    loaded = set(eval(run.stdout.strip())) - {"liverview.commands.model_choice"}  # a shared helper, not a command
+    assert loaded == {"liverview.commands.plugins_list"}, run.stdout + run.stderr
+    names = cli.build_parser().format_help()
+    assert all(name in names for name in ("synth-ct", "export", "plugins", "cv-us", "scan"))

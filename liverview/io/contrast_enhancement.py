@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from scipy.signal import find_peaks
 
 from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
@@ -159,6 +158,8 @@ def _liver(work: np.ndarray, body: np.ndarray, right_2d: np.ndarray, px_mm: tupl
         return None
     hist, edges = np.histogram(work[tissue], bins=135, range=(-20, 250))
     hist = ndimage.gaussian_filter1d(hist.astype(float), 2)
+    from scipy.signal import find_peaks  # here: scipy.signal takes 0.6 s to import, and `liverview --help` waits
+
     peaks, _ = find_peaks(hist, prominence=0.05 * hist.max())
     peaks = sorted(peaks if len(peaks) else [int(np.argmax(hist))], key=lambda i: -hist[i])[:3]
     erode = np.ones((1, max(3, int(round(8 / px_mm[0])) | 1), max(3, int(round(8 / px_mm[1])) | 1)))
