@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import sqlite3
 import subprocess
 import sys
@@ -141,7 +142,7 @@ def test_a_command_imports_only_its_own_module(tmp_path):
     code = ("import sys; from liverview import cli; p = cli.build_parser(['plugins', '--kind', 'detector']); "
             "print(sorted(m for m in sys.modules if m.startswith('liverview.commands.')))")
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
-    loaded = set(eval(run.stdout.strip())) - {"liverview.commands.model_choice"}  # a shared helper, not a command
+    loaded = set(ast.literal_eval(run.stdout.strip())) - {"liverview.commands.model_choice"}  # a shared helper, not a command
     assert loaded == {"liverview.commands.plugins_list"}, run.stdout + run.stderr
     names = cli.build_parser().format_help()
     assert all(name in names for name in ("synth-ct", "export", "plugins", "cv-us", "scan"))
