@@ -138,6 +138,7 @@ def export_annotations(project: Project, study_id: int, study: Study, fmt: str, 
     if fmt not in EXPORT_FORMATS:
         raise ExportError(f"unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
     out = Path(out)
+    check_suffix(fmt, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     skipped: list[str] = []
     reference = study.reference
@@ -145,6 +146,18 @@ def export_annotations(project: Project, study_id: int, study: Study, fmt: str, 
     if written == 0:
         raise ExportError(f"nothing to export as {fmt}: " + ("; ".join(skipped) if skipped else "the study has no lesions"))
     return ExportResult(out, written, skipped)
+
+
+_SUFFIXES = {"json": (".json",), "csv": (".csv",), "nifti": (".nii.gz", ".nii"), "sr": (".dcm",), "seg": (".dcm",)}
+
+
+def check_suffix(fmt: str, out: Path) -> None:
+    """A file named for one format is never written in another (a .dcm must not hold NIfTI, ...)."""
+    name = out.name.lower()
+    if not any(name.endswith(sfx) for sfx in _SUFFIXES[fmt]):
+        raise ExportError(f"--format {fmt} writes {' or '.join(_SUFFIXES[fmt])} files, but {out.name} ends "
+                          f"otherwise: name the file {out.stem.split('.')[0]}{DEFAULT_SUFFIX[fmt]} or choose the "
+                          "format that matches its name")
 
 
 def _write_json(project, study_id, study, reference, out, skipped, observer) -> int:

@@ -45,3 +45,21 @@ def test_export_errors_are_one_line_and_exit_2(ct_series, tmp_path):
     run = subprocess.run([sys.executable, "-m", "liverview.cli", "export", str(tmp_path / "missing"), "--format",
                           "json", "--out", str(tmp_path / "x.json")], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "error" in run.stderr
+
+
+def test_a_file_named_for_another_format_is_refused_before_anything_is_written(ct_series, tmp_path, capsys):
+    folder = str(ct_series.paths[0].parent)
+    study = load_study([folder]).study
+    path = default_project_path(study)
+    path.parent.mkdir(parents=True)
+    with Project.create(path, "reader") as project:
+        sid = ensure_study(project, study)
+        vol = study.reference.volume
+        w = [tuple(float(v) for v in vol.index_to_world(p)) for p in ((10, 20, 3), (30, 20, 3), (20, 14, 3), (20, 26, 3))]
+        project.add_lesion(sid, "hcc", recist=RecistRecord((w[0], w[1]), (w[2], w[3]), 3, study.reference.kind))
+    out = tmp_path / "x.dcm"
+    assert main(["export", folder, "--format", "nifti", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--format nifti writes .nii.gz or .nii files" in err and "x.nii.gz" in err and not out.exists()
+    assert main(["export", folder, "--format", "json", "--out", str(tmp_path / "x.dcm")]) == 2  # json too
+    assert main(["export", folder, "--format", "json", "--out", str(tmp_path / "x.json")]) == 0
