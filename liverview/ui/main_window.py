@@ -360,7 +360,10 @@ class MainWindow(QtWidgets.QMainWindow):
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
             self, f"Export {EXPORT_FORMATS[fmt]}", f"lesions{DEFAULT_SUFFIX[fmt]}")
         if path:
-            self.export_annotations(fmt, Path(path))
+            chosen = Path(path)
+            if not chosen.suffix:  # a name typed without one gets the format's; a wrong one is refused with a reason
+                chosen = chosen.with_name(chosen.name + DEFAULT_SUFFIX[fmt])
+            self.export_annotations(fmt, chosen)
 
     def export_annotations(self, fmt: str, path: Path) -> ExportResult | None:
         """Write the open study's lesions; what was left out is said, a failure is shown, nothing changes."""
