@@ -83,4 +83,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {result.written} lesion(s) to {result.path} ({EXPORT_FORMATS[args.format]})")
     for line in result.skipped:
         print(f"  left out: {line}")
+    for line in result.notes:
+        print(f"  note: {line}")
     return 0

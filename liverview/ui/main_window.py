@@ -376,7 +376,8 @@ class MainWindow(QtWidgets.QMainWindow):
         except (ExportError, OSError, ValueError) as exc:
             self.show_error("Export failed", str(exc))
             return None
-        self.notify(f"Exported {result.written} lesion(s) to {result.path}")
+        self.notify(f"Exported {result.written} lesion(s) to {result.path}"
+                    + "".join(f"; {note}" for note in result.notes))
         if result.skipped:
             self.inform(f"{len(result.skipped)} item(s) left out of the export", list(result.skipped), "warning")
         return result

@@ -9,6 +9,7 @@ on the loaded volume lines up with the images it came from.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -16,6 +17,7 @@ from typing import Sequence
 import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 from pydicom.sr.coding import Code
 from pydicom.sr.codedict import codes
 
@@ -79,17 +81,49 @@ class SegInfo:
     algorithm_version: str = ""
 
 
+FRAME_OF_REFERENCE_ROOT = "LiverView frame of reference"
+
+
+def with_frame_of_reference(images: Sequence[Dataset], notes: list[str] | None = None) -> list[Dataset]:
+    """The images, each with a Frame of Reference UID (DICOM SEG needs one). A series that has none (real
+    archives hold such series) gets one derived from its Study and Series Instance UIDs: the same on every
+    export, so SEGs of one series share it; a note says so. The source files are never changed."""
+    present = {str(ds.FrameOfReferenceUID) for ds in images if ds.get("FrameOfReferenceUID")}
+    if len(present) > 1:
+        raise DicomExportError(f"the source images belong to {len(present)} Frames of Reference; a SEG covers one")
+    if len(present) == 1 and all(ds.get("FrameOfReferenceUID") for ds in images):
+        return list(images)
+    if present:
+        uid, why = present.pop(), "taken from the other images of the series"
+    else:
+        first = images[0]
+        uid = generate_uid(entropy_srcs=[FRAME_OF_REFERENCE_ROOT, str(first.get("StudyInstanceUID", "")),
+                                         str(first.get("SeriesInstanceUID", ""))])
+        why = "derived from the study and series UIDs (the same on every export)"
+    if notes is not None:
+        notes.append(f"the source series has no Frame of Reference UID; the SEG uses {uid}, {why}")
+    out = []
+    for ds in images:
+        if not ds.get("FrameOfReferenceUID"):
+            ds = copy.deepcopy(ds)
+            ds.FrameOfReferenceUID = uid
+        out.append(ds)
+    return out
+
+
 def write_seg(
     lesions: Sequence[LesionMask],
     source_images: Sequence[Dataset],
     path: str | Path,
     info: SegInfo = SegInfo(),
+    notes: list[str] | None = None,
 ) -> Dataset:
-    """Write one BINARY DICOM SEG with a segment per lesion; returns the written dataset."""
+    """Write one BINARY DICOM SEG with a segment per lesion; returns the written dataset. ``notes`` gets a
+    line for anything supplied that the source images lacked (a Frame of Reference UID)."""
     path = Path(path)
     if not lesions:
         raise DicomExportError(f"cannot write {path}: there are no lesion masks")
-    images = sort_along_normal(source_images)
+    images = with_frame_of_reference(sort_along_normal(source_images), notes)
     shape = (len(images), int(images[0].Rows), int(images[0].Columns))
     stack = np.zeros(shape + (len(lesions),), bool)
     for n, lesion in enumerate(lesions):

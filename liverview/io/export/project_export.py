@@ -48,6 +48,7 @@ class ExportResult:
     path: Path
     written: int  # lesions in the file
     skipped: list[str] = field(default_factory=list)  # "lesion 3: why", one per lesion left out
+    notes: list[str] = field(default_factory=list)  # what the export supplied or changed, e.g. a created UID
 
 
 @dataclass
@@ -142,10 +143,11 @@ def export_annotations(project: Project, study_id: int, study: Study, fmt: str, 
     out.parent.mkdir(parents=True, exist_ok=True)
     skipped: list[str] = []
     reference = study.reference
-    written = _WRITERS[fmt](project, study_id, study, reference, out, skipped, observer)
+    notes: list[str] = []
+    written = _WRITERS[fmt](project, study_id, study, reference, out, skipped, observer, notes)
     if written == 0:
         raise ExportError(f"nothing to export as {fmt}: " + ("; ".join(skipped) if skipped else "the study has no lesions"))
-    return ExportResult(out, written, skipped)
+    return ExportResult(out, written, skipped, notes)
 
 
 _SUFFIXES = {"json": (".json",), "csv": (".csv",), "nifti": (".nii.gz", ".nii"), "sr": (".dcm",), "seg": (".dcm",)}
@@ -160,7 +162,7 @@ def check_suffix(fmt: str, out: Path) -> None:
                           "format that matches its name")
 
 
-def _write_json(project, study_id, study, reference, out, skipped, observer) -> int:
+def _write_json(project, study_id, study, reference, out, skipped, observer, notes) -> int:
     """Every lesion; each measurement with its phase, and the grid of every phase measured on."""
     lesions, grids = [], {}
     for lesion in project.list_lesions(study_id):
@@ -179,7 +181,7 @@ def _write_json(project, study_id, study, reference, out, skipped, observer) -> 
     return len(lesions)
 
 
-def _write_csv(project, study_id, study, reference, out, skipped, observer) -> int:
+def _write_csv(project, study_id, study, reference, out, skipped, observer, notes) -> int:
     """One DL_info row per measured lesion; Series_ID numbers the phase, extra columns name it."""
     rows = []
     for lesion, phase in _measured(project, study_id, study, skipped):
@@ -197,7 +199,7 @@ def _write_csv(project, study_id, study, reference, out, skipped, observer) -> i
     return len(rows)
 
 
-def _write_nifti(project, study_id, study, reference, out, skipped, observer) -> int:
+def _write_nifti(project, study_id, study, reference, out, skipped, observer, notes) -> int:
     masks = [LesionMask(str(lesion.id), mask, lesion.lesion_class)
              for lesion, mask in _masks_on(project, study_id, reference, skipped)]
     if masks:
@@ -205,7 +207,7 @@ def _write_nifti(project, study_id, study, reference, out, skipped, observer) ->
     return len(masks)
 
 
-def _write_sr(project, study_id, study, reference, out, skipped, observer) -> int:
+def _write_sr(project, study_id, study, reference, out, skipped, observer, notes) -> int:
     """One report; each measurement references an image of the series (phase) it was measured on."""
     from liverview.io.export.dicom_sr import write_recist_sr  # highdicom: only when asked for
 
@@ -223,14 +225,15 @@ def _write_sr(project, study_id, study, reference, out, skipped, observer) -> in
     return len(measured)
 
 
-def _write_seg(project, study_id, study, reference, out, skipped, observer) -> int:
+def _write_seg(project, study_id, study, reference, out, skipped, observer, notes) -> int:
     from liverview.io.export.dicom_seg import write_seg, sort_along_normal
 
     masks = _masks_on(project, study_id, reference, skipped)
     if not masks:
         return 0
     images = sort_along_normal(dicom_source_images(reference))
-    write_seg([LesionMask(str(lesion.id), mask, lesion.lesion_class) for lesion, mask in masks], images, out)
+    write_seg([LesionMask(str(lesion.id), mask, lesion.lesion_class) for lesion, mask in masks], images, out,
+              notes=notes)
     return len(masks)
 
 

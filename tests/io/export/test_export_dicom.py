@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 from pathlib import Path
@@ -194,8 +195,26 @@ def test_sr_of_real_tumours_against_the_real_ct_series(ircadb, tmp_path):
     assert [b.long_axis_mm for b in back] == pytest.approx([m.long_axis_mm for m in measurements], abs=1e-6)
 
 
-def test_seg_names_the_missing_frame_of_reference_of_the_real_series(ircadb, tmp_path):
+def test_seg_of_the_real_series_without_frame_of_reference_gets_a_stable_one_and_says_so(ircadb, tmp_path):
+    """Real archives hold series without a Frame of Reference UID: the SEG derives one from the series (the
+    same on every export), says so, leaves the source images untouched, and its masks read back exactly."""
     images, _, labels = ircadb
     assert "FrameOfReferenceUID" not in images[0]  # this upstream series lacks it
-    with pytest.raises(DicomExportError, match="Frame Of Reference"):
-        write_seg([LesionMask("tumour 1", labels == 1)], images, tmp_path / "seg.dcm")
+    lesions = [LesionMask("tumour 1", labels == 1, "hcc"), LesionMask("tumour 2", labels == 2, "metastasis")]
+    notes: list[str] = []
+    first = write_seg(lesions, images, tmp_path / "seg1.dcm", notes=notes)
+    second = write_seg(lesions, images, tmp_path / "seg2.dcm")
+    assert first.FrameOfReferenceUID == second.FrameOfReferenceUID
+    assert len(notes) == 1 and "no Frame of Reference UID" in notes[0] and first.FrameOfReferenceUID in notes[0]
+    assert "FrameOfReferenceUID" not in images[0]
+    assert not [line for line in dciodvfy(tmp_path / "seg1.dcm") if line.startswith("Error")]
+    back = read_seg(tmp_path / "seg1.dcm", images)
+    for got, want in zip(back, lesions):  # voxel for voxel (slices ordered along the normal in both)
+        assert got.lesion_id == want.lesion_id and want.mask.any() and np.array_equal(got.mask, want.mask)
+
+
+def test_source_images_from_two_frames_of_reference_are_refused(ct_series, tmp_path):
+    images = [copy.deepcopy(ds) for ds in ct_series.datasets]
+    images[0].FrameOfReferenceUID = "1.2.3.4"
+    with pytest.raises(DicomExportError, match="2 Frames of Reference"):
+        write_seg(_lesions(ct_series.volume), images, tmp_path / "seg.dcm")
