@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from liverview.cli import CliError
-from liverview.commands.model_choice import add_model_option, create, create_trainer, resolve
-from liverview.commands.train_detector import parse_options
+from liverview.commands.model_choice import add_model_option, create, create_trainer, parse_options, resolve
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -54,3 +55,17 @@ def create_trainer(contribution: Contribution) -> Any:
         return contribution.create_trainer()
     except PluginError as exc:
         raise CliError(str(exc)) from None
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """KEY=VALUE pairs; VALUE is read as JSON when it parses (numbers, lists, true/false), else as text."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--set {pair!r}: write KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out

@@ -5,13 +5,12 @@ phase, lesions.csv, study.json)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 from liverview.cli import CliError
-from liverview.commands.model_choice import add_model_option, create_trainer, resolve
+from liverview.commands.model_choice import add_model_option, create_trainer, parse_options, resolve
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,20 +57,6 @@ class _Bar:
         bar = "#" * (pct // 4) + "-" * (25 - pct // 4)
         end = "\n" if pct >= 100 else ""
         print(f"\r[{bar}] {pct:3d}%  {el:6.0f} s elapsed, ~{eta:5.0f} s left", end=end, file=sys.stderr, flush=True)
-
-
-def parse_options(pairs: list[str]) -> dict:
-    """KEY=VALUE pairs; VALUE is read as JSON when it parses (numbers, lists, true/false), else as text."""
-    out: dict = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise CliError(f"--set {pair!r}: write KEY=VALUE")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 def run(args: argparse.Namespace) -> int:

@@ -132,10 +132,10 @@ def liver_mask(volume: Volume, params: LiverMaskParams = LiverMaskParams(),
         keep = _mostly_right(labels, n, right)
         sizes = np.bincount(labels.ravel(), minlength=n + 1) * keep
         if best is None or sizes.max() > best[0]:
-            best = (int(sizes.max()), mode, band, labels == int(np.argmax(sizes)))
+            best = (int(sizes.max()), band, labels == int(np.argmax(sizes)))
     if best is None or best[0] == 0:
         raise ModelInputError("no liver-like region found on the patient's right")
-    _, mode, band, seed = best
+    _, band, seed = best
     if progress:
         progress(0.6)
     # grow back into the band, at most the erosion radius (geodesic dilation)

@@ -20,7 +20,6 @@ def write_tiny_phantom(folder: Path, seed: int, shape=TINY_SHAPE) -> Path:
 @pytest.fixture(scope="session")
 def tiny_detector_dir(tmp_path_factory) -> Path:
     """A plugin folder whose detector 'tiny_detector' is the real mscn_detector with weights trained 20 steps."""
-    pytest.importorskip("liverview_plugins.mscn_detector.training")
     import torch
     from liverview_plugins.mscn_detector.config import DetectorConfig
     from liverview_plugins.mscn_detector.training import load_cases_from_folder, train_detector

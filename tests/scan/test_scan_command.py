@@ -22,7 +22,6 @@ from liverview.review.proposal_import import records_from_set
 from liverview.store.project import Project
 from tests.scan.conftest import TINY_MODEL, write_tiny_phantom
 
-pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 

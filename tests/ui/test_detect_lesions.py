@@ -14,7 +14,6 @@ from PySide6 import QtCore, QtWidgets
 from liverview.synth.ct_phantom import generate_ct_study, write_phantom_study
 from liverview.ui.main_window import MainWindow
 
-pytest.importorskip("liverview_plugins.mscn_detector.inference")
 pytestmark = pytest.mark.gui
 REPO = Path(__file__).resolve().parents[2]
 
