@@ -13,7 +13,7 @@ from pathlib import Path
 
 from liverview.cli import CliError
 from liverview.io.errors import LoadError
-from liverview.io.export.project_export import EXPORT_FORMATS, ExportError, export_annotations
+from liverview.io.export.project_export import EXPORT_FORMATS, ExportError, export_annotations, export_sr_with_seg
 from liverview.io.study_loader import load_study
 from liverview.store.project import Project
 from liverview.store.records import StoreError
@@ -29,7 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", required=True, choices=sorted(EXPORT_FORMATS), help="file format")
     parser.add_argument("--out", required=True, type=Path, help="file to write")
     parser.add_argument("--project", type=Path, help="project file (default: the study's own project)")
-    parser.add_argument("--observer", help="reader name for DICOM SR, as Family^Given (default: the project user)")
+    parser.add_argument("--observer", help="reader name for DICOM SR, as Family^Given (default: the readers who "
+                                           "made the measurements, as the project recorded them)")
+    parser.add_argument("--seg-out", type=Path, help="with --format sr: also write the lesion masks as a DICOM SEG "
+                                                     "to this file, referenced from the SR (shared tracking UIDs)")
     parser.set_defaults(func=run)
 
 
@@ -72,17 +75,24 @@ def open_study_project(paths: list[str], project_path: Path | None, read_only: b
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seg_out is not None and args.format != "sr":
+        raise CliError("--seg-out goes with --format sr (the SR that references the SEG)")
     study, project, study_id = open_study_project(args.paths, args.project, read_only=True)
     try:
-        observer = args.observer or project.user.replace(" ", "^")
-        result = export_annotations(project, study_id, study, args.format, args.out, observer=observer)
+        if args.seg_out is not None:
+            results = export_sr_with_seg(project, study_id, study, args.out, args.seg_out, observer=args.observer)
+            formats = ["sr", "seg"]
+        else:
+            results = (export_annotations(project, study_id, study, args.format, args.out, observer=args.observer),)
+            formats = [args.format]
     except ExportError as exc:
         raise CliError(str(exc)) from exc
     finally:
         project.close()
-    print(f"wrote {result.written} lesion(s) to {result.path} ({EXPORT_FORMATS[args.format]})")
-    for line in result.skipped:
-        print(f"  left out: {line}")
-    for line in result.notes:
-        print(f"  note: {line}")
+    for fmt, result in zip(formats, results):
+        print(f"wrote {result.written} lesion(s) to {result.path} ({EXPORT_FORMATS[fmt]})")
+        for line in result.skipped:
+            print(f"  left out: {line}")
+        for line in result.notes:
+            print(f"  note: {line}")
     return 0

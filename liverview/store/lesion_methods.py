@@ -80,6 +80,22 @@ class RecistBatch:
                            [names[p] for p in self.phases], [str(t) for t in self.notes])
 
 
+@dataclass(frozen=True)
+class ImportedLesion:
+    """One lesion read from another tool's file: class, optional RECIST mark, masks per phase, and the reader
+    the file names ("" = the project's user)."""
+
+    lesion_class: str
+    notes: str = ""
+    recist: RecistRecord | None = None
+    masks: tuple[tuple[str, Volume], ...] = ()  # (phase, mask on that phase's grid)
+    created_by: str = ""
+
+
+# Edits that record who measured a lesion's RECIST mark (see LesionMethods.measured_by).
+_MEASURING_ACTIONS = ("add_lesion", "set_recist")
+
+
 class LesionMethods(EntityMethods):
     """Mixed into Project."""
 
@@ -137,6 +153,53 @@ class LesionMethods(EntityMethods):
             write_audit(conn, self._user, "import_lesions", "study", study_id, None, json.dumps(summary))
         self._notify(StoreChange("study", study_id, "import_lesions"))
         return list(ids)
+
+    def add_imported_lesions(self, study_id: int, lesions: Sequence[ImportedLesion], source: str) -> list[int]:
+        """Add the lesions of one imported file in one transaction: all of them or, if anything fails, none.
+        Audited as one 'import_annotations' entry (source, ids); like other imports not on the undo stack."""
+        rows = []
+        for item in lesions:
+            if item.recist is not None and not isinstance(item.recist, RecistRecord):
+                raise InvalidRecordError(f"recist must be a RecistRecord, got {type(item.recist).__name__}")
+            masks = [(normalize_phase(phase), mask_values(mask)) for phase, mask in item.masks]
+            rows.append((check_lesion_class(item.lesion_class), item, masks))
+        if not rows:
+            return []
+        now = utc_timestamp()
+        ids = []
+        with self._transaction() as conn:
+            self._require("studies", study_id, "study")
+            for lesion_class, item, masks in rows:
+                cur = conn.execute(
+                    "INSERT INTO lesions (study_id, lesion_class, status, notes, created_by, created_at, updated_at) "
+                    "VALUES (?, ?, 'draft', ?, ?, ?, ?)",
+                    (study_id, lesion_class, str(item.notes), item.created_by or self._user, now, now))
+                lesion_id = int(cur.lastrowid)
+                ids.append(lesion_id)
+                if item.recist is not None:
+                    values = recist_values(lesion_id, item.recist)
+                    conn.execute(f"INSERT INTO recist_marks ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                                 tuple(values.values()))
+                for phase, values in masks:
+                    values = {**values, "lesion_id": lesion_id, "phase": phase, "updated_at": now}
+                    conn.execute(f"INSERT INTO masks ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                                 tuple(values.values()))
+            summary = {"lesions": {"count": len(ids), "ids": ids, "source": source}}
+            write_audit(conn, self._user, "import_annotations", "study", study_id, None, json.dumps(summary))
+        self._notify(StoreChange("study", study_id, "import_annotations"))
+        return ids
+
+    def measured_by(self, lesion_id: int) -> str:
+        """The reader who made the lesion's current RECIST mark: who last set it, by the audit log, else who
+        created the lesion (imports record the reader there)."""
+        row = self._require("lesions", lesion_id, "lesion")
+        for r in self._conn.execute(
+                "SELECT who, after_json FROM audit WHERE entity = 'lesion' AND entity_id = ? AND action IN (?, ?) "
+                "ORDER BY id DESC", (lesion_id, *_MEASURING_ACTIONS)):
+            after = json.loads(r["after_json"]) if r["after_json"] else {}
+            if after.get("recist_marks"):
+                return str(r["who"])
+        return str(row["created_by"])
 
     def update_lesion(self, lesion_id: int, **fields: str) -> LesionRecord:
         """Change a lesion's ``lesion_class``, ``status`` and/or ``notes``; returns the lesion as saved."""

@@ -371,8 +371,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error("Nothing to export", "open a study first")
             return None
         try:
-            result = export_annotations(self.session.project, self.session.study_id, self.study, fmt, path,
-                                        observer=self.user.replace(" ", "^"))
+            # the SR's observers are the readers recorded with the measurements, not whoever exports
+            result = export_annotations(self.session.project, self.session.study_id, self.study, fmt, path)
         except (ExportError, OSError, ValueError) as exc:
             self.show_error("Export failed", str(exc))
             return None

@@ -1,8 +1,8 @@
 """Lesion masks as a DICOM Segmentation (BINARY, highdicom) referencing the source CT images.
 
-One segment per lesion: label = lesion id, property category "Morphologically abnormal structure",
-property type from the lesion class (:func:`lesion_type_code`), tracking id = lesion id with a new
-tracking UID. Masks are indexed [k, j, i] with k running over the source images sorted by position
+One segment per lesion: label = tracking id = the lesion's label ("HCC lesion 3"), property category
+"Morphologically abnormal structure", property type from the lesion class (:func:`lesion_type_code`), and
+the lesion's tracking UID (the one its SR measurement group carries; a new one when none is given). Masks are indexed [k, j, i] with k running over the source images sorted by position
 along their slice normal (the order :mod:`liverview.io.dicom_series` stacks them), so a mask made
 on the loaded volume lines up with the images it came from.
 """
@@ -153,7 +153,7 @@ def write_seg(
             segmented_property_type=lesion_type_code(lesion.lesion_class),
             algorithm_type=algorithm_type,
             algorithm_identification=algorithm,
-            tracking_uid=hd.UID(),
+            tracking_uid=lesion.tracking_uid or hd.UID(),
             tracking_id=lesion.lesion_id,
         )
         for n, lesion in enumerate(lesions, start=1)
@@ -209,6 +209,7 @@ def read_seg(path: str | Path, source_images: Sequence[Dataset]) -> list[LesionM
                 lesion_id=str(description.segment_label),
                 mask=np.asarray(pixels[..., n]).astype(bool),
                 lesion_class=lesion_class_of_code(description.segmented_property_type),
+                tracking_uid=str(description.tracking_uid or ""),
             )
         )
     return out

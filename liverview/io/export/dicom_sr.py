@@ -1,7 +1,7 @@
 """RECIST measurements as a DICOM SR TID 1500 Measurement Report (highdicom), and back.
 
-One TID 1501 measurement group per lesion (tracking id = lesion id, a new tracking UID, finding
-type from the lesion class, method RECIST 1.1, optional finding site), referencing the key-slice
+One TID 1501 measurement group per lesion (tracking id = the lesion's label, its tracking UID,
+finding type from the lesion class, method RECIST 1.1, optional finding site), referencing the key-slice
 image. It holds two TID 300 measurements in mm (UCUM "mm"): "Long axis" (SCT 103339001) and
 "Short axis" (SCT 103340004), each INFERRED FROM a two-point SCOORD POLYLINE on that image, the
 encoding dcmjs/OHIF use for bidirectional measurements. highdicom allows SCOORDs inside a
@@ -13,6 +13,11 @@ of the top-left pixel at (0, 0), i.e. LiverView's pixel-centre index + 0.5.
 Measurements of one study may lie on several series (contrast phases): each group then references an
 image of the series it was measured on, which is how the report says the phase; its key slice reads
 back as the index within that series.
+
+Where the lesions' masks are written as a DICOM SEG in the same export, the report lists the SEG among its
+evidence and adds, per lesion with a segment, a TID 1411 volumetric group with the same tracking identifier
+and UID whose "Referenced Segment" names the SEG instance and segment number: the standard's way to tie a
+measurement to a segmentation (TID 1501 groups have no segment reference).
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ class SrLesionMeasurement:
     lesion_class: str
     referenced_sop_instance_uid: str
     referenced_series_uid: str = ""
+    tracking_uid: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,21 +140,62 @@ def _axis(name: Code, segment: tuple, plane: _ImagePlane, source: hd.sr.SourceIm
     )
 
 
+def _segment_numbers(segmentation: Dataset | None) -> dict[str, int]:
+    """Tracking UID -> segment number of each segment of a SEG that carries one."""
+    out: dict[str, int] = {}
+    for item in getattr(segmentation, "SegmentSequence", []) if segmentation is not None else []:
+        if item.get("TrackingUID"):
+            out[str(item.TrackingUID)] = int(item.SegmentNumber)
+    return out
+
+
+def _referenced_segment(segmentation: Dataset, number: int) -> hd.sr.ReferencedSegment:
+    """A segment of the SEG, with its source named as the series (naming every source image would make each
+    of them evidence of the report)."""
+    series = str(segmentation.ReferencedSeriesSequence[0].SeriesInstanceUID)
+    return hd.sr.ReferencedSegment(str(segmentation.SOPClassUID), str(segmentation.SOPInstanceUID), number,
+                                   source_series=hd.sr.SourceSeriesForSegmentation(series))
+
+
+def _observation_context(observers: Sequence[str], info: SrInfo) -> hd.sr.ObservationContext:
+    """One person observer per reader (TID 1001 allows several), else LiverView as the device observer."""
+    if not observers:
+        return hd.sr.ObservationContext(
+            observer_device_context=hd.sr.ObserverContext(
+                observer_type=codes.cid270.Device,
+                observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+                    uid=_DEVICE_UID, name="LiverView", manufacturer_name=info.manufacturer, model_name=__version__
+                ),
+            )
+        )
+    people = [hd.sr.ObserverContext(observer_type=codes.cid270.Person,
+                                    observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=n))
+              for n in observers]
+    context = hd.sr.ObservationContext(observer_person_context=people[0])
+    for person in people[1:]:
+        context.extend(person)
+    return context
+
+
 def write_recist_sr(
     measurements: Sequence[RecistMeasurement],
     source_images: Sequence[Dataset],
     path: str | Path,
-    observer: str | None = None,
+    observer: str | Sequence[str] | None = None,
     lesion_classes: Mapping[str, str] | None = None,
     info: SrInfo = SrInfo(),
     series_of: Sequence[str] | None = None,
+    tracking_uids: Mapping[str, str] | None = None,
+    segmentation: Dataset | None = None,
 ) -> Dataset:
     """Write a TID 1500 report with one group per measurement; returns the written dataset.
 
-    ``observer`` is the reader's name ("Family^Given"); None records LiverView as a device observer
-    (e.g. for measurements computed from masks). ``lesion_classes`` maps lesion id -> class.
-    ``series_of`` names, per measurement, the SeriesInstanceUID among ``source_images`` it was measured
-    on (its phase); without it every image is a candidate key image.
+    ``observer`` is the reader's name ("Family^Given"), or the names of every reader who measured; None records
+    LiverView as a device observer (e.g. for measurements computed from masks). ``lesion_classes`` maps lesion
+    id -> class, ``tracking_uids`` lesion id -> tracking UID (a new UID where absent). ``series_of`` names, per
+    measurement, the SeriesInstanceUID among ``source_images`` it was measured on (its phase); without it every
+    image is a candidate key image. ``segmentation``: the SEG written with this report; lesions whose tracking
+    UID a segment carries get a group referencing that segment.
     """
     path = Path(path)
     if not measurements:
@@ -158,7 +205,9 @@ def write_recist_sr(
     by_series = _planes_by_series(source_images)
     every = [p for planes in by_series.values() for p in planes]
     classes = lesion_classes or {}
-    groups, evidence = [], {}
+    uids = tracking_uids or {}
+    segments = _segment_numbers(segmentation)
+    groups, evidence, volumetric = [], {}, []
     for n, m in enumerate(measurements, start=1):
         if series_of is None:
             candidates = every
@@ -174,11 +223,11 @@ def write_recist_sr(
         axes = [_axis(codes.SCT.LongAxis, m.long_axis, plane, region_source)]
         if m.short_axis is not None:
             axes.append(_axis(codes.SCT.ShortAxis, m.short_axis, plane, region_source))
+        tracking_uid = uids.get(m.lesion_id) or hd.UID()
+        identifier = m.lesion_id or f"Lesion {n}"
         groups.append(
             hd.sr.MeasurementsAndQualitativeEvaluations(
-                tracking_identifier=hd.sr.TrackingIdentifier(
-                    uid=hd.UID(), identifier=m.lesion_id or f"Lesion {n}"
-                ),
+                tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking_uid, identifier=identifier),
                 finding_type=lesion_type_code(classes.get(m.lesion_id, "")),
                 method=info.method,
                 finding_sites=None if info.finding_site is None else [hd.sr.FindingSite(info.finding_site)],
@@ -186,29 +235,25 @@ def write_recist_sr(
                 source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(ds)],
             )
         )
-    if observer:
-        context = hd.sr.ObservationContext(
-            observer_person_context=hd.sr.ObserverContext(
-                observer_type=codes.cid270.Person,
-                observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=observer),
-            )
-        )
-    else:
-        context = hd.sr.ObservationContext(
-            observer_device_context=hd.sr.ObserverContext(
-                observer_type=codes.cid270.Device,
-                observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-                    uid=_DEVICE_UID, name="LiverView", manufacturer_name=info.manufacturer, model_name=__version__
-                ),
-            )
-        )
+        if segmentation is not None and str(tracking_uid) in segments:
+            volumetric.append(hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+                tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking_uid, identifier=identifier),
+                referenced_segment=_referenced_segment(segmentation, segments[str(tracking_uid)]),
+                finding_type=lesion_type_code(classes.get(m.lesion_id, "")),
+                finding_sites=None if info.finding_site is None else [hd.sr.FindingSite(info.finding_site)],
+            ))
+    names = [observer] if isinstance(observer, str) else list(observer or [])
+    context = _observation_context([n for n in dict.fromkeys(names) if n], info)
+    library = list(evidence.values())  # the image library lists images; the SEG is evidence only
+    if segmentation is not None:
+        evidence[str(segmentation.SOPInstanceUID)] = segmentation
     try:
         report = hd.sr.MeasurementReport(
             observation_context=context,
             procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
-            imaging_measurements=groups,
+            imaging_measurements=groups + volumetric,
             title=codes.cid7021.ImagingMeasurementReport,
-            referenced_images=list(evidence.values()),
+            referenced_images=library,
         )
         sr = hd.sr.Comprehensive3DSR(
             evidence=list(evidence.values()),
@@ -292,6 +337,7 @@ def read_recist_sr(path: str | Path, source_images: Sequence[Dataset]) -> list[S
                 lesion_class="" if group.finding_type is None else lesion_class_of_code(group.finding_type),
                 referenced_sop_instance_uid=uid,
                 referenced_series_uid=str(getattr(plane.ds, "SeriesInstanceUID", "")),
+                tracking_uid=str(group.tracking_uid or ""),
             )
         )
     return out

@@ -36,6 +36,7 @@ class LesionMask:
     lesion_id: str
     mask: np.ndarray
     lesion_class: str = ""
+    tracking_uid: str = ""  # DICOM SEG: the lesion's tracking UID, shared with its SR measurement group
 
 
 @dataclass(eq=False)

@@ -22,6 +22,7 @@ from liverview.io.export.deeplesion_csv import (
 from liverview.io.export.deeplesion_import import Progress, import_deeplesion_table
 from liverview.io.export.json_export import LesionRecord as JsonLesion
 from liverview.io.export.json_export import write_lesions_json
+from liverview.io.export.lesion_identity import LesionIdentity, lesion_identity
 from liverview.io.export.nifti_labels import LesionMask, write_label_map
 from liverview.measure.recist import RecistMeasurement
 from liverview.store.project import Project
@@ -207,8 +208,21 @@ def _write_nifti(project, study_id, study, reference, out, skipped, observer, no
     return len(masks)
 
 
-def _write_sr(project, study_id, study, reference, out, skipped, observer, notes) -> int:
-    """One report; each measurement references an image of the series (phase) it was measured on."""
+def identity_of(project: Project, study_id: int, lesion: LesionRecord) -> LesionIdentity:
+    """The lesion's DICOM label and tracking UID: the same on every export of this stored lesion."""
+    key = next((s.uid for s in project.list_studies() if s.id == study_id), str(study_id))
+    return lesion_identity(key, lesion.id, lesion.lesion_class, lesion.created_at)
+
+
+def dicom_person_name(user: str) -> str:
+    """A user name as a DICOM person name: "Anna Reader" -> "Anna^Reader" (no other change is guessed)."""
+    return "^".join(user.split())
+
+
+def _write_sr(project, study_id, study, reference, out, skipped, observer, notes, segmentation=None) -> int:
+    """One report; each measurement references an image of the series (phase) it was measured on, carries
+    the lesion's label and tracking UID, and names as observers the readers who measured (``observer``
+    overrides them); with ``segmentation`` (the SEG of the same export) it references that SEG's segments."""
     from liverview.io.export.dicom_sr import write_recist_sr  # highdicom: only when asked for
 
     measured = _measured(project, study_id, study, skipped)
@@ -218,23 +232,56 @@ def _write_sr(project, study_id, study, reference, out, skipped, observer, notes
     for _, phase in measured:
         if phase.series_uid not in images:
             images[phase.series_uid] = dicom_source_images(phase)
-    write_recist_sr([_measurement(lesion) for lesion, _ in measured],
-                    [ds for series in images.values() for ds in series], out, observer=observer,
-                    lesion_classes={str(lesion.id): lesion.lesion_class for lesion, _ in measured},
-                    series_of=[phase.series_uid for _, phase in measured])
+    ids = {lesion.id: identity_of(project, study_id, lesion) for lesion, _ in measured}
+    readers = [observer] if observer else [dicom_person_name(project.measured_by(lesion.id)) for lesion, _ in measured]
+    write_recist_sr([dataclasses.replace(_measurement(lesion), lesion_id=ids[lesion.id].label) for lesion, _ in measured],
+                    [ds for series in images.values() for ds in series], out, observer=readers,
+                    lesion_classes={ids[lesion.id].label: lesion.lesion_class for lesion, _ in measured},
+                    series_of=[phase.series_uid for _, phase in measured],
+                    tracking_uids={i.label: i.tracking_uid for i in ids.values()}, segmentation=segmentation)
     return len(measured)
 
 
-def _write_seg(project, study_id, study, reference, out, skipped, observer, notes) -> int:
+def _seg_of(project, study_id, reference, out, skipped, notes) -> tuple[int, "pydicom.Dataset | None"]:
     from liverview.io.export.dicom_seg import write_seg, sort_along_normal
 
     masks = _masks_on(project, study_id, reference, skipped)
     if not masks:
-        return 0
+        return 0, None
     images = sort_along_normal(dicom_source_images(reference))
-    write_seg([LesionMask(str(lesion.id), mask, lesion.lesion_class) for lesion, mask in masks], images, out,
-              notes=notes)
-    return len(masks)
+    lesions = []
+    for lesion, mask in masks:
+        identity = identity_of(project, study_id, lesion)
+        lesions.append(LesionMask(identity.label, mask, lesion.lesion_class, identity.tracking_uid))
+    return len(masks), write_seg(lesions, images, out, notes=notes)
+
+
+def _write_seg(project, study_id, study, reference, out, skipped, observer, notes) -> int:
+    return _seg_of(project, study_id, reference, out, skipped, notes)[0]
+
+
+def export_sr_with_seg(project: Project, study_id: int, study: Study, sr_out: str | Path, seg_out: str | Path,
+                       observer: str | None = None) -> tuple[ExportResult, ExportResult]:
+    """Write the lesion masks as a SEG and the measurements as an SR that references it (its evidence, and a
+    TID 1411 group per lesion naming its segment, with the shared tracking UID); returns (SR, SEG) results."""
+    sr_out, seg_out = Path(sr_out), Path(seg_out)
+    check_suffix("sr", sr_out)
+    check_suffix("seg", seg_out)
+    if sr_out.resolve() == seg_out.resolve():
+        raise ExportError(f"the SR and the SEG need two files; both were named {sr_out}")
+    seg_out.parent.mkdir(parents=True, exist_ok=True)
+    sr_out.parent.mkdir(parents=True, exist_ok=True)
+    seg_skipped: list[str] = []
+    seg_notes: list[str] = []
+    written, seg = _seg_of(project, study_id, study.reference, seg_out, seg_skipped, seg_notes)
+    sr_skipped: list[str] = []
+    measured = _write_sr(project, study_id, study, study.reference, sr_out, sr_skipped, observer, [], segmentation=seg)
+    if measured == 0:
+        raise ExportError("nothing to export as sr: " + ("; ".join(sr_skipped) or "the study has no lesions"))
+    sr_notes = [f"references the SEG {seg_out.name} ({written} segment(s))"] if seg is not None else \
+        ["no SEG was written: " + "; ".join(seg_skipped)]
+    return (ExportResult(sr_out, measured, sr_skipped, sr_notes),
+            ExportResult(seg_out, written, seg_skipped, seg_notes))
 
 
 _WRITERS: dict[str, Callable[..., int]] = {"json": _write_json, "csv": _write_csv, "nifti": _write_nifti,

@@ -191,6 +191,7 @@ def test_measurements_on_every_phase_are_exported_with_their_phase(two_phases, t
     assert dciodvfy(sr.path) == []
     read = {r.measurement.lesion_id: r for r in read_recist_sr(sr.path, datasets)}
     art_uids = {str(ds.SOPInstanceUID) for ds in datasets if ds.SeriesDescription == "arterial"}
-    assert read[str(on_art.id)].referenced_sop_instance_uid in art_uids
-    assert read[str(on_pv.id)].referenced_sop_instance_uid not in art_uids
-    assert read[str(on_art.id)].measurement.key_slice == 6
+    art_label, pv_label = f"HCC lesion {on_art.id}", f"HCC lesion {on_pv.id}"  # tracking ids: class and id
+    assert read[art_label].referenced_sop_instance_uid in art_uids
+    assert read[pv_label].referenced_sop_instance_uid not in art_uids
+    assert read[art_label].measurement.key_slice == 6
