@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # Modules under liverview.commands, in the order `liverview --help` lists them.
-COMMAND_MODULES = ["synth_ct", "info", "register_phases", "plugins_list", "export_annotations", "import_csv", "train_detector", "detect", "scan", "eval_detect", "synth_us", "train_us", "us_segment", "eval_us", "cv_us", "train_lpc", "harvest_round", "export_us"]
+COMMAND_MODULES = ["synth_ct", "info", "register_phases", "plugins_list", "export_annotations", "import_annotations", "import_csv", "train_detector", "detect", "scan", "eval_detect", "synth_us", "train_us", "us_segment", "eval_us", "cv_us", "train_lpc", "harvest_round", "export_us"]
 
 
 # Exit statuses of every command (also in `liverview --help` and README.md).
@@ -98,7 +98,7 @@ def one_line(exc: BaseException) -> str:
     return message
 
 
-_MODULE_OF = {"plugins": "plugins_list", "export": "export_annotations"}  # else "a-b" lives in a_b.py
+_MODULE_OF = {"plugins": "plugins_list", "export": "export_annotations", "import": "import_annotations"}  # else "a-b" lives in a_b.py
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

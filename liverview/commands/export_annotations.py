@@ -43,23 +43,26 @@ def add_take_over_flag(parser: argparse.ArgumentParser) -> None:
                              "no longer running (the error message says who holds it and since when)")
 
 
-def open_study_project(paths: list[str], project_path: Path | None, read_only: bool, take_over_lock: bool = False):
+def open_study_project(paths: list[str], project_path: Path | None, read_only: bool, take_over_lock: bool = False,
+                       user: str | None = None):
     """(study, project, study id) for the study at ``paths``; CliError when either cannot be opened (a
-    damaged project opens read-only when only reading is asked, and says so on stderr)."""
+    damaged project opens read-only when only reading is asked, and says so on stderr). ``user``: who the
+    project records as making the changes (default: the login name)."""
     try:
         study = load_study(paths).study
     except LoadError as exc:
         raise CliError(str(exc)) from exc
     path = project_path or default_project_path(study)
+    user = user or getpass.getuser()
     try:
         if not path.exists():
             if read_only:
                 raise CliError(f"no annotations for this study: project {path} does not exist "
                                "(open the study in the app, or pass --project)")
             path.parent.mkdir(parents=True, exist_ok=True)
-            project = Project.create(path, getpass.getuser())
+            project = Project.create(path, user)
         else:
-            project = Project.open(path, getpass.getuser(), read_only=read_only, take_over_lock=take_over_lock)
+            project = Project.open(path, user, read_only=read_only, take_over_lock=take_over_lock)
     except StoreError as exc:
         raise CliError(str(exc)) from exc
     if project.damage:
