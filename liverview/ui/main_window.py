@@ -12,6 +12,7 @@ from liverview.core.study import PhaseKind, Study
 from liverview.core.view_state import WINDOW_PRESETS, ViewState
 from liverview.io.export.project_export import (DEFAULT_SUFFIX, EXPORT_FORMATS, ExportError, ExportResult,
                                                 ImportResult, export_annotations, import_deeplesion_csv)
+from liverview.io.export.annotation_import import IMPORT_FORMATS, FileImport, ImportFormatError, import_annotations
 from liverview.store.records import RecistRecord, StoreError
 from liverview.store.study_link import default_project_path, ensure_study
 from liverview.ui.annotation_session import AnnotationSession, ask_with_dialog, open_project_for_editing
@@ -113,7 +114,8 @@ class MainWindow(QtWidgets.QMainWindow):
         for fmt, title in EXPORT_FORMATS.items():
             self.export_menu.addAction(title + "...").triggered.connect(
                 lambda _=False, f=fmt: self._export_dialog(f))
-        file_menu.addAction("Import DeepLesion CSV...").triggered.connect(self._import_csv_dialog)
+        self.import_action = file_menu.addAction("Import...")  # DICOM SR / SEG, NIfTI label map, DeepLesion CSV
+        self.import_action.triggered.connect(self._import_dialog)
         file_menu.addSeparator()
         file_menu.addAction("Quit").triggered.connect(self.close)
 
@@ -382,10 +384,36 @@ class MainWindow(QtWidgets.QMainWindow):
             self.inform(f"{len(result.skipped)} item(s) left out of the export", list(result.skipped), "warning")
         return result
 
-    def _import_csv_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Import DeepLesion CSV", "", "CSV (*.csv);;All (*)")
-        if path:
-            self.import_deeplesion_csv(Path(path))
+    def _import_dialog(self) -> None:
+        files, _ = QtWidgets.QFileDialog.getOpenFileNames(
+            self, "Import annotations (DICOM SR / SEG, NIfTI label map, DeepLesion CSV)", "",
+            "Annotations (*.dcm *.nii *.nii.gz *.csv);;All (*)")
+        if files:
+            self.import_files([Path(f) for f in files])
+
+    def import_files(self, paths: list[Path]) -> list[FileImport]:
+        """Import each file into the open study (its format read from its content, one transaction per file);
+        one message lists what each file gave and what did not fit."""
+        if self.session is None or self.study is None or self.session.project.read_only:
+            self.show_error("Cannot import", "open a study whose project is writable first")
+            return []
+        results, lines = [], []
+        for path in paths:
+            try:  # reader None: an SR's observers are kept as who measured, else the project's user
+                result = import_annotations(self.session.project, self.session.study_id, self.study, path)
+            except (ImportFormatError, OSError, ValueError, StoreError) as exc:
+                lines.append(f"{path.name}: nothing imported: {exc}")
+                continue
+            results.append(result)
+            lines.append(f"{path.name}: {len(result.added)} lesion(s) imported ({IMPORT_FORMATS[result.format]})")
+            lines += [f"{path.name}: not imported: {line}" for line in result.skipped]
+            lines += [f"{path.name}: note: {line}" for line in result.notes]
+        added = sum(len(r.added) for r in results)
+        left_out = len(lines) - len(results) - sum(len(r.notes) for r in results)
+        self.inform(f"Imported {added} lesion(s) from {len(paths)} file(s)"
+                    + (f"; {left_out} item(s) not imported" if left_out else ""), lines,
+                    "warning" if left_out else "note")
+        return results
 
     def import_deeplesion_csv(self, path: Path) -> ImportResult | None:
         if self.session is None or self.study is None or self.session.project.read_only:

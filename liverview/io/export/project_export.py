@@ -215,8 +215,10 @@ def identity_of(project: Project, study_id: int, lesion: LesionRecord) -> Lesion
 
 
 def dicom_person_name(user: str) -> str:
-    """A user name as a DICOM person name: "Anna Reader" -> "Anna^Reader" (no other change is guessed)."""
-    return "^".join(user.split())
+    """A user name as a DICOM person name: "Anna Reader" -> "Anna^Reader", "reader" -> "reader^" (the trailing
+    caret says one component is meant, PS3.5 6.2.1.2); no other change is guessed."""
+    parts = user.split()
+    return "^".join(parts) if len(parts) > 1 else f"{user.strip()}^"
 
 
 def _write_sr(project, study_id, study, reference, out, skipped, observer, notes, segmentation=None) -> int:
