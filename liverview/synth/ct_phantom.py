@@ -25,6 +25,14 @@ from scipy import ndimage
 
 from liverview.core.study import PHASE_ORDER, Phase, PhaseKind, Study
 from liverview.core.volume import Volume
+from liverview.synth.lesion_model import DIAMETER_RANGE_MM as _DIAMETER_RANGE_MM
+from liverview.synth.lesion_model import EDGE_MM as _EDGE_MM
+from liverview.synth.lesion_model import LesionShape as _LesionShape
+from liverview.synth.lesion_model import draw_lesion_shape as _draw_lesion_shape
+from liverview.synth.lesion_model import lesion_hu as _lesion_hu
+from liverview.synth.soft_shapes import Field as _Field
+from liverview.synth.soft_shapes import membership as _membership
+from liverview.synth.soft_shapes import smoothstep as _smoothstep
 
 PHANTOM_VERSION = 1
 LESION_CLASSES: tuple[str, ...] = ("cyst", "hemangioma", "hcc", "metastasis")
@@ -48,12 +56,7 @@ _KIDNEY_MEDULLA_HU = (32.0, 70.0, 150.0, 150.0)
 _AIR_HU, _FAT_HU, _MUSCLE_HU, _LUNG_HU = -1000.0, -100.0, 45.0, -850.0
 _BONE_CANCELLOUS_HU, _BONE_CORTEX_HU, _DISC_HU, _CSF_HU = 400.0, 700.0, 85.0, 15.0
 
-# Nominal lesion diameters (mm, log-uniform) per class: the brief asks for 5-60 mm.
-_DIAMETER_RANGE_MM = {"cyst": (6.0, 40.0), "hemangioma": (14.0, 45.0), "hcc": (12.0, 45.0),
-                      "metastasis": (8.0, 35.0)}
-_LOBULATION = {"cyst": 0.03, "hemangioma": 0.08, "hcc": 0.06, "metastasis": 0.12}
-_EDGE_MM = {"cyst": 0.5, "hemangioma": 1.0, "hcc": 1.0, "metastasis": 2.0}
-_MIN_DIAMETER_MM, _MAX_EXTENT_MM = 5.0, 60.0
+_MIN_DIAMETER_MM = 5.0
 _LESION_GAP_MM = 2.0  # margin to the liver surface and between lesions
 
 
@@ -166,16 +169,6 @@ class _Grid:
         return Volume(array, self.spacing, self.origin, np.eye(3), name)
 
 
-def _membership(sd_mm: np.ndarray, edge_mm: float) -> np.ndarray:
-    """Soft inside-ness from a signed distance (negative inside): 0.5 at the surface, a ramp edge_mm wide."""
-    return np.clip(0.5 - sd_mm * (1.0 / edge_mm), 0.0, 1.0).astype(np.float32, copy=False)
-
-
-def _smoothstep(t: np.ndarray) -> np.ndarray:
-    t = np.clip(t, 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
-
 def _ellipsoid_sd(x, y, z, centre, semi, rot: np.ndarray | None = None) -> np.ndarray:
     """Approximate signed distance (mm) to an ellipsoid; a semi-axis of inf makes an elliptic cylinder.
 
@@ -199,38 +192,6 @@ def _ellipsoid_sd(x, y, z, centre, semi, rot: np.ndarray | None = None) -> np.nd
 def _rotation_z(angle: float) -> np.ndarray:
     c, s = math.cos(angle), math.sin(angle)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
-def _random_rotation(rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random 3D rotation (columns = the ellipsoid's axes in x, y, z)."""
-    q = rng.standard_normal(4)
-    w, a, b, c = q / np.linalg.norm(q)
-    return np.array([[1 - 2 * (b * b + c * c), 2 * (a * b - c * w), 2 * (a * c + b * w)],
-                     [2 * (a * b + c * w), 1 - 2 * (a * a + c * c), 2 * (b * c - a * w)],
-                     [2 * (a * c - b * w), 2 * (b * c + a * w), 1 - 2 * (a * a + b * b)]])
-
-
-@dataclass(frozen=True)
-class _Field:
-    """A smooth random field of unit variance (a sum of plane waves), evaluable on any box or point set."""
-
-    k: tuple[tuple[float, float, float], ...]  # rad/mm along x, y, z
-    phase: tuple[float, ...]
-
-    @classmethod
-    def draw(cls, rng: np.random.Generator, wavelength_mm: tuple[float, float], n_waves: int = 6) -> "_Field":
-        dirs = rng.standard_normal((n_waves, 3))
-        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-        lam = rng.uniform(*wavelength_mm, n_waves)
-        k = dirs * (2 * math.pi / lam)[:, None]
-        return cls(tuple(tuple(float(v) for v in row) for row in k),
-                   tuple(float(v) for v in rng.uniform(0, 2 * math.pi, n_waves)))
-
-    def __call__(self, x, y, z):
-        out = 0.0
-        for (kx, ky, kz), ph in zip(self.k, self.phase):
-            out = out + np.cos(kx * x + ky * y + kz * z + ph)
-        return out * math.sqrt(2.0 / len(self.k))
 
 
 def _tube_sd(x, y, z, a: np.ndarray, b: np.ndarray, ra: float, rb: float) -> np.ndarray:
@@ -466,103 +427,10 @@ def _paint_organs(grid: _Grid, canvas: _Canvas, an: _Anatomy) -> None:
 # --------------------------------------------------------------------------------------------------
 # Lesions
 # --------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _LesionShape:
-    lesion_class: str
-    centre: np.ndarray  # local mm
-    radii: np.ndarray
-    rot: np.ndarray
-    lobes: tuple[tuple[float, float, float, float, float], ...]  # (kx, ky, kz, freq, phase)
-    lobulation: float
-
-    @property
-    def extent(self) -> float:
-        """Radius (mm) of a sphere around the centre holding the whole lesion."""
-        return float(self.radii.max()) * (1.0 + self.lobulation)
-
-    def normalized(self, x, y, z) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(d_eff, unit direction in ellipsoid coords): d_eff = 1 on the lobulated surface, 0 at the centre."""
-        p = [x - float(self.centre[0]), y - float(self.centre[1]), z - float(self.centre[2])]
-        q = [sum(float(self.rot[r, a]) * p[r] for r in range(3)) / float(self.radii[a]) for a in range(3)]
-        d = np.sqrt(q[0] ** 2 + q[1] ** 2 + q[2] ** 2)
-        inv = 1.0 / np.maximum(d, 1e-6)
-        n = [qa * inv for qa in q]
-        g = 0.0
-        for kx, ky, kz, freq, ph in self.lobes:
-            g = g + np.cos(freq * (kx * n[0] + ky * n[1] + kz * n[2]) + ph)
-        g = g * (1.0 / len(self.lobes))
-        return d / (1.0 + self.lobulation * g), n
-
-
-def _lesion_hu(shape: _LesionShape, d: np.ndarray, n: list[np.ndarray], x, y, z, liver_hu,
-               rng: np.random.Generator) -> list:
-    """Per-phase HU inside one lesion, following the class's textbook enhancement pattern."""
-    L = liver_hu
-    cls = shape.lesion_class
-    r_mean = float(np.prod(shape.radii) ** (1 / 3))
-    diameter = 2 * r_mean
-    if cls == "cyst":  # water density, never enhances
-        v = float(rng.uniform(4.0, 12.0))
-        return [v, v, v, v]
-    if cls == "hemangioma":  # peripheral nodular enhancement, centripetal fill-in, blood-pool density
-        k = int(rng.integers(7, 11))
-        dirs = rng.standard_normal((k, 3))
-        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-        # Nodules sit on the rim and grow as balls, phase by phase: discontinuous peripheral puddles in
-        # ART that spread centripetally. t = distance (in lesion radii) to the nearest nodule, scaled.
-        t = 10.0
-        d2 = d * d
-        for (a, b, c), size in zip(dirs, rng.uniform(0.8, 1.25, k)):
-            cos = float(a) * n[0] + float(b) * n[1] + float(c) * n[2]
-            t = np.minimum(t, np.sqrt(np.maximum(d2 + 1.0 - 2.0 * d * cos, 0.0)) * (1.0 / float(size)))
-        if diameter > 35:
-            t = t + 1.0 * _smoothstep((0.18 - d) / 0.06)  # a central scar stays unfilled
-        unfilled = (40.0, 42.0, 45.0, 45.0)
-        filled = (40.0, 220.0 + rng.uniform(-15, 15), 165.0 + rng.uniform(-10, 10), 125.0 + rng.uniform(-5, 10))
-        front = (-1.0, 0.35, 0.7, 1.6)
-        return [u + _smoothstep((T - t) / 0.1) * (f - u) if T > 0 else u
-                for u, f, T in zip(unfilled, filled, front)]
-    tex = _Field.draw(rng, (0.6 * r_mean + 2.0, 1.5 * r_mean + 4.0), n_waves=5)(x, y, z)
-    if cls == "hcc":  # arterial hyper-enhancement (mosaic), washout, enhancing capsule in PV/DEL
-        core = [L[0] - 10 + 3 * tex, L[1] + rng.uniform(42, 58) + 15 * tex, L[2] - 25 + 6 * tex, L[3] - 28 + 5 * tex]
-        capsule = (L[0] - 5, L[1] + 5, L[2] + 20, L[3] + 25)
-        inner_mm = (1.0 - d) * r_mean
-        w = _smoothstep((1.6 - inner_mm) / 0.8)
-        out = [c + w * (cap - c) for c, cap in zip(core, capsule)]
-        if diameter > 35:
-            nec = _smoothstep((0.25 - d) / 0.08)
-            out = [o + nec * (25.0 - o) for o in out]
-        return out
-    # metastasis: hypovascular core, enhancing rim in ART / PV (target-like), necrotic centre when large
-    core = (L[0] - 17, L[1] - 22, L[2] - 48, L[3] - 28)
-    rim = (L[0] - 12, L[1] + 22, L[2] + 8, L[3] - 6)
-    w = _smoothstep((d - 0.68) / 0.12)
-    out = [c + 4 * tex + w * (rr - c) for c, rr in zip(core, rim)]
-    if diameter > 25:
-        nec = _smoothstep((0.3 - d) / 0.1)
-        out = [o + nec * (18.0 - o) for o in out]
-    return out
-
-
 def _lesion_classes(n: int, rng: np.random.Generator) -> list[str]:
     """Classes in a seeded order that cycles through all four, so every class appears when n >= 4."""
     order = [LESION_CLASSES[i] for i in rng.permutation(len(LESION_CLASSES))]
     return [order[i % len(order)] for i in range(n)]
-
-
-def _draw_lesion_shape(cls: str, diameter: float, centre: np.ndarray, rng: np.random.Generator) -> _LesionShape:
-    f = np.exp(rng.uniform(-0.18, 0.18, 3))
-    f /= np.prod(f) ** (1 / 3)
-    radii = diameter / 2 * f
-    lob = _LOBULATION[cls]
-    cap = (_MAX_EXTENT_MM / 2) / (float(radii.max()) * (1 + lob))
-    radii = radii * min(cap, 1.0)
-    lobes = []
-    for _ in range(3):
-        k = rng.standard_normal(3)
-        k /= np.linalg.norm(k)
-        lobes.append((float(k[0]), float(k[1]), float(k[2]), float(rng.uniform(2.0, 4.0)), float(rng.uniform(0, 2 * math.pi))))
-    return _LesionShape(cls, centre, radii, _random_rotation(rng), tuple(lobes), lob)
 
 
 def _place_lesions(grid: _Grid, liver: np.ndarray, n: int, rng: np.random.Generator) -> list[_LesionShape]:
