@@ -1,6 +1,6 @@
-"""`liverview train-detector --data DIR --out DIR [--model NAME]`: train a detector plugin (through its
-trainer contribution) on a folder of studies (phantoms written by `liverview synth-ct`: one NIfTI per
-phase, lesions.csv, study.json)."""
+"""`liverview train-detector --data DIR [--data DIR ...] --out DIR [--model NAME]`: train a detector plugin
+(through its trainer contribution) on folders of studies (phantoms written by `liverview synth-ct`, real hosts
+with inserted lesions written by `liverview synth-inserted`: one NIfTI per phase, lesions.csv, study.json)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,16 @@ from liverview.commands.model_choice import add_model_option, create_trainer, pa
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train-detector", help="train the multi-phase CT lesion detector on a folder of studies",
-        description="Train a lesion detector (default: the MSCN-style mscn_detector) on every study under DIR "
-                    "(subfolders with study.json + lesions.csv, as `liverview synth-ct` writes them). The "
+        description="Train a lesion detector (default: the MSCN-style mscn_detector) on every study under each DIR "
+                    "(subfolders with study.json + lesions.csv, as `liverview synth-ct` and `liverview "
+                    "synth-inserted` write them; an ignore mask, where given, takes those voxels out of the "
+                    "heatmap loss). The "
                     "mscn_detector writes last.pt after every epoch (a rerun with the same OUT resumes from it), "
                     "and at the end mscn_detector.pt and train_log.json. The seed is fixed (--seed). The "
                     "schedule and ablation flags are mscn_detector options; --set KEY=VALUE passes any other.")
-    parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="folder of training studies")
+    parser.add_argument("--data", type=Path, required=True, action="append", metavar="DIR",
+                        help="folder of training studies (synth-ct phantoms, synth-inserted real hosts); repeatable: "
+                             "the studies of every folder are pooled")
     add_model_option(parser, "detector")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="run folder (checkpoints, weights)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu or cuda")
@@ -62,8 +66,9 @@ class _Bar:
 def run(args: argparse.Namespace) -> int:
     from liverview.detection.training_data import load_cases_from_folder
 
-    if not args.data.is_dir():
-        raise CliError(f"--data {args.data} is not a folder")
+    for folder in args.data:
+        if not folder.is_dir():
+            raise CliError(f"--data {folder} is not a folder")
     if args.out.exists() and not args.out.is_dir():
         raise CliError(f"--out {args.out} exists and is not a folder")
     contribution = resolve("detector", args.model)
@@ -87,8 +92,12 @@ def run(args: argparse.Namespace) -> int:
                 raise CliError(f"--{key.replace('_', '-')} must be at least 1")
             options[key] = value
     options.update(parse_options(args.options))
-    cases = load_cases_from_folder(args.data)
-    print(f"training {contribution.name} on {len(cases)} studies from {args.data} -> {args.out}", file=sys.stderr)
+    cases = [case for folder in args.data for case in load_cases_from_folder(folder)]
+    names = [c.name for c in cases]
+    if len(set(names)) != len(names):
+        raise CliError("two --data folders hold studies of the same name: give each study a unique folder name")
+    sources = ", ".join(str(f) for f in args.data)
+    print(f"training {contribution.name} on {len(cases)} studies from {sources} -> {args.out}", file=sys.stderr)
     weights = trainer.train(cases, args.out, options, init_weights=args.init_weights, device=args.device,
                             progress=_Bar(), log=lambda m: print(f"\n{m}", file=sys.stderr, flush=True))
     print(f"weights: {weights}")

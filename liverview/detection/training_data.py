@@ -39,10 +39,12 @@ class TrainingCase:
     reference: PhaseKind = PhaseKind.NON_CONTRAST
     lesion_labels: str | Path | Volume | None = None
     name: str = ""
+    ignore_mask: str | Path | Volume | None = None  # regions with no training signal (e.g. a host's unlabelled tumours)
 
 
 def load_cases_from_folder(folder: str | Path) -> list[TrainingCase]:
-    """Every phantom study under ``folder`` (each subfolder with study.json + lesions.csv; or ``folder`` itself)."""
+    """Every study under ``folder`` (each subfolder with study.json + lesions.csv; or ``folder`` itself): phantoms
+    from `synth-ct` and real hosts with inserted lesions from `synth-inserted` (one phase, an ignore mask)."""
     from liverview.synth.ct_phantom import read_lesion_table
 
     folder = Path(folder)
@@ -60,6 +62,7 @@ def load_cases_from_folder(folder: str | Path) -> list[TrainingCase]:
         lesions = [TrainingLesion(tuple(l.box_ijk), l.lesion_class, l.key_slice, l.lesion_id)  # type: ignore[arg-type]
                    for l in read_lesion_table(s / meta.get("lesion_table", "lesions.csv"))]
         labels = s / meta["lesion_labels"] if meta.get("lesion_labels") else None
+        ignore = s / meta["ignore_mask"] if meta.get("ignore_mask") else None
         cases.append(TrainingCase(phases, lesions, reference=PhaseKind(meta.get("reference_phase", "non-contrast")),
-                                  lesion_labels=labels, name=s.name))
+                                  lesion_labels=labels, name=s.name, ignore_mask=ignore))
     return cases

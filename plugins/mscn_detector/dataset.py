@@ -15,7 +15,7 @@ from liverview.detection.training_data import TrainingCase, TrainingLesion, load
 from liverview.io.volumes import read_volume
 
 from .config import DetectorConfig
-from .preprocess import WorkingGrid, prepare_phases
+from .preprocess import WorkingGrid, resample_onto_grid, prepare_phases
 from .targets import UNKNOWN_CLASS, SliceBox, build_targets
 
 __all__ = ["TrainingCase", "TrainingLesion", "load_cases_from_folder", "PreparedCase", "prepare_case",
@@ -37,6 +37,7 @@ class PreparedCase:
     boxes: dict[int, list[SliceBox]]  # positives per working slice
     hard: dict[int, list[SliceBox]]  # hard negatives per working slice
     target_slices: np.ndarray  # working slices whose labels are complete
+    ignore: np.ndarray | None = None  # bool (nz, ny, nx): no heatmap loss there except at lesion peaks
 
 
 def _boxes_from_labels(labels: np.ndarray, lesion: TrainingLesion, grid: WorkingGrid, cls: int
@@ -95,7 +96,13 @@ def prepare_case(case: TrainingCase, config: DetectorConfig) -> PreparedCase:
         kw1 = min(nz - 1, int(round(grid.work_slice(hn.z_range[1]))))
         for kw in range(kw0, kw1 + 1):
             hard.setdefault(kw, []).append(SliceBox(*grid.box_to_work(hn.box), -1))
-    return PreparedCase(case.name, image, present, grid, boxes, hard, np.flatnonzero(complete))
+    ignore = None
+    if case.ignore_mask is not None:
+        mask = _as_volume(case.ignore_mask).array
+        if mask.shape != grid.ref_shape:
+            raise ValueError(f"{case.name}: the ignore mask's grid {mask.shape} is not the reference's {grid.ref_shape}")
+        ignore = resample_onto_grid((mask > 0).astype(np.float32), grid) > 0.01  # any overlap counts
+    return PreparedCase(case.name, image, present, grid, boxes, hard, np.flatnonzero(complete), ignore)
 
 
 def slice_stack(image: np.ndarray, k: int, n_slices: int) -> np.ndarray:
@@ -134,6 +141,17 @@ class BatchSampler:
                 out.append(int(rng.integers(lo, hi + 1)))
         return out[0], out[1]  # y, x
 
+    def _ignore_crop(self, pc: PreparedCase, k: int, oy: int, ox: int) -> np.ndarray:
+        """(1, H/stride, W/stride) float: 1 where the crop touches the case's ignore mask (max-pooled)."""
+        crop, stride = self.config.crop_px, self.config.OUTPUT_STRIDE
+        out = np.zeros((crop, crop), bool)
+        if pc.ignore is not None:
+            ny, nx = pc.ignore.shape[1:]
+            sy0, sx0 = max(oy, 0), max(ox, 0)
+            sy1, sx1 = min(oy + crop, ny), min(ox + crop, nx)
+            out[sy0 - oy:sy1 - oy, sx0 - ox:sx1 - ox] = pc.ignore[k, sy0:sy1, sx0:sx1]
+        return out.reshape(crop // stride, stride, crop // stride, stride).any(axis=(1, 3))[None].astype(np.float32)
+
     def sample(self, step: int) -> dict[str, torch.Tensor]:
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, step])
@@ -169,7 +187,9 @@ class BatchSampler:
                 x[~present] = 0
             shifted = [SliceBox(b.x0 - ox, b.y0 - oy, b.x1 - ox, b.y1 - oy, b.label)
                        for b in pc.boxes.get(k, []) + pc.hard.get(k, [])]
-            tgts.append(build_targets(shifted, crop // stride, crop // stride, cfg.n_classes, stride))
+            t = build_targets(shifted, crop // stride, crop // stride, cfg.n_classes, stride)
+            t["background_ignore"] = self._ignore_crop(pc, k, oy, ox)
+            tgts.append(t)
             xs.append(x)
             presents.append(present)
         batch = {k: torch.from_numpy(np.stack([t[k] for t in tgts])) for k in tgts[0]}

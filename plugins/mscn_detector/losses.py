@@ -54,6 +54,9 @@ def detection_loss(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Te
         keep = (targets["class_ignore"] <= 0).float()
         n_cls = gt.shape[1] - 1
         weight = torch.cat([keep.expand(-1, n_cls, -1, -1), torch.ones_like(keep)], dim=1)
+    if "background_ignore" in targets:  # possible unlabelled lesions: neither taught as lesion nor as background
+        keep = ((targets["background_ignore"] <= 0) | gt.eq(1)).float()
+        weight = keep if weight is None else weight * keep
     heat = focal_loss(outputs["heatmap"], gt, weight=weight)
     wh = masked_l1(outputs["wh"], targets["wh"], targets["mask"])
     off = masked_l1(outputs["offset"], targets["offset"], targets["mask"])

@@ -100,7 +100,7 @@ def _clean_hu(volume: Volume, label: str) -> np.ndarray:
     return arr.astype(np.float32, copy=False)
 
 
-def _resample_same_grid(arr: np.ndarray, grid: WorkingGrid) -> np.ndarray:
+def resample_onto_grid(arr: np.ndarray, grid: WorkingGrid) -> np.ndarray:
     """In-plane: bilinear with area-aligned pixel centres (torch, align_corners=False); z: linear."""
     nz, ny, nx = grid.shape
     z = arr.shape[0]
@@ -148,7 +148,7 @@ def prepare_phases(volumes: Mapping[PhaseKind, Volume], reference: PhaseKind, co
             raise InterruptedError("cancelled")
         vol = volumes[kind]
         arr = _clean_hu(vol, kind.value)
-        hu = _resample_same_grid(arr, grid) if _same_grid(vol, ref) else _resample_by_world(vol, arr, ref, grid)
+        hu = resample_onto_grid(arr, grid) if _same_grid(vol, ref) else _resample_by_world(vol, arr, ref, grid)
         out[n] = window_to_uint8(hu, config.hu_window)
         present[n] = True
     if not present.any():

@@ -1,0 +1,359 @@
+"""Synthetic lesions inserted into real CT livers: training data that looks like patient CT.
+
+After Hu et al., CVPR 2023 ("Label-free liver tumor segmentation"): lesions drawn by the shared lesion
+model (liverview.synth.lesion_model: class-specific enhancement, lobulated shapes, texture, necrosis, rims,
+capsules, soft partial-volume edges) are painted into the liver of a real host scan, carrying the host's
+own pixel noise, so that only the lesion is synthetic. Sizes are log-uniform over 5-100 mm (shrunk when
+the liver cannot hold them). Each generated study also varies what differs between scanners: noise,
+slice thickness, reconstruction kernel, contrast timing (a liver HU offset) and patient size.
+
+Hosts are single-phase (portal venous): a study written here holds that phase only and the detector
+trains it with the other phases marked absent. A real host may hold real, unlabelled tumours; they must
+never be taught as background, so every liver region that departs from the parenchyma the way a lesion
+does (``suspicious_regions``) is written as an ignore mask, and no lesion is inserted on top of it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from liverview.core.study import PhaseKind
+from liverview.core.volume import Volume
+from liverview.synth.ct_phantom import (LESION_CLASSES, LESION_LABELS_FILE, LESION_TABLE_FILE, LIVER_MASK_FILE,
+                                        STUDY_FILE, PhantomLesion, recist_from_mask, write_lesion_table)
+from liverview.synth.lesion_model import EDGE_MM, LesionShape, draw_lesion_shape, lesion_hu
+from liverview.synth.soft_shapes import membership
+
+INSERTED_FORMAT = "liverview-ct-inserted"
+INSERTED_VERSION = 1
+HOST_PHASE = PhaseKind.PORTAL_VENOUS
+PHASE_FILE = "portal-venous.nii.gz"
+IGNORE_MASK_FILE = "ignore_mask.nii.gz"
+SIZE_RANGE_MM = (5.0, 100.0)
+_PV_INDEX = 2  # lesion_hu returns (NC, ART, PV, DEL)
+# Parenchyma HU per phase relative to portal venous, as in the phantom (55, 70, 110, 90): lesion_hu reads
+# the non-PV entries for a few contrasts only.
+_PHASE_RATIO = (0.5, 0.64, 1.0, 0.82)
+_GAP_MM = 2.0
+
+
+@dataclass(frozen=True)
+class HostLiver:
+    """A real scan prepared for insertion: HU on an identity-direction grid cropped around the liver."""
+
+    name: str
+    image: Volume  # float32 HU
+    liver: np.ndarray  # bool, same grid
+    suspicious: np.ndarray  # bool: may be a real, unlabelled lesion -> ignored in training, never painted over
+    liver_hu: float  # median parenchyma HU outside the suspicious regions
+
+
+def canonical_orientation(volume: Volume) -> Volume:
+    """The same voxels on an identity-direction grid (axes flipped where the direction points backwards).
+
+    Only axis-aligned grids are accepted: a tilted gantry would need resampling, which this does not do."""
+    d = np.asarray(volume.direction, float)
+    if not np.allclose(np.abs(d), np.eye(3), atol=1e-4):
+        raise ValueError(f"{volume.name}: only axis-aligned scans can host lesions (direction {d.round(3).tolist()})")
+    arr = volume.array
+    origin = np.asarray(volume.origin, float).copy()
+    for axis_xyz in range(3):
+        if d[axis_xyz, axis_xyz] < 0:
+            n = arr.shape[2 - axis_xyz]
+            origin[axis_xyz] -= (n - 1) * volume.spacing[axis_xyz]
+            arr = np.flip(arr, axis=2 - axis_xyz)
+    return Volume(np.ascontiguousarray(arr), volume.spacing, tuple(origin), np.eye(3), volume.name)
+
+
+def suspicious_regions(hu: np.ndarray, liver: np.ndarray, spacing: tuple[float, float, float],
+                       liver_hu: float, drop_hu: float = 20.0, min_diameter_mm: float = 5.0,
+                       margin_mm: float = 5.0) -> np.ndarray:
+    """Liver regions darker than the parenchyma by ``drop_hu`` (after 1.5 mm smoothing), at least
+    ``min_diameter_mm`` across, grown by ``margin_mm``: where a real hypodense lesion may sit.
+
+    Portal-venous hosts show metastases, most HCCs after washout, cysts and necrosis as hypodense; bright
+    structures in the liver are mostly vessels and are left alone. Conservative by design: a region
+    ignored wrongly only costs training signal, a real tumour taught as background costs recall."""
+    sx, sy, sz = spacing
+    smooth = ndimage.gaussian_filter(hu.astype(np.float32), sigma=(1.5 / sz, 1.5 / sy, 1.5 / sx))
+    inner = ndimage.binary_erosion(liver, structure=_ellipsoid_kernel(3.0, spacing))
+    dark = inner & (smooth < liver_hu - drop_hu)
+    labels, n = ndimage.label(dark)
+    if n == 0:
+        return np.zeros_like(liver, bool)
+    sizes = ndimage.sum_labels(dark, labels, index=np.arange(1, n + 1)) * sx * sy * sz
+    min_volume = math.pi / 6 * min_diameter_mm ** 3
+    keep = np.zeros(n + 1, bool)
+    keep[1:] = sizes >= min_volume
+    out = keep[labels]
+    if out.any():
+        far = ndimage.distance_transform_edt(~out, sampling=(sz, sy, sx))
+        out = far <= margin_mm
+    return out
+
+
+def _ellipsoid_kernel(radius_mm: float, spacing: tuple[float, float, float]) -> np.ndarray:
+    sx, sy, sz = spacing
+    r = [max(radius_mm / s, 0.5) for s in (sz, sy, sx)]
+    n = [int(math.ceil(v)) for v in r]
+    z, y, x = np.ogrid[-n[0]:n[0] + 1, -n[1]:n[1] + 1, -n[2]:n[2] + 1]
+    return (z / r[0]) ** 2 + (y / r[1]) ** 2 + (x / r[2]) ** 2 <= 1.0
+
+
+def prepare_host(volume: Volume, liver_mask: Volume, name: str, margin_mm: float = 30.0) -> HostLiver:
+    """Orient, crop to the liver (+ margin in-plane, + 10 mm in z) and find the suspicious regions."""
+    if volume.array.shape != liver_mask.array.shape:
+        raise ValueError(f"{name}: the liver mask's grid {liver_mask.array.shape} is not the scan's "
+                         f"{volume.array.shape}")
+    image = canonical_orientation(volume)
+    liver_full = canonical_orientation(liver_mask).array > 0
+    if liver_full.sum() * float(np.prod(volume.spacing)) < 100_000:  # < 100 mL: no liver to host lesions
+        raise ValueError(f"{name}: the liver mask holds under 100 mL: no liver to insert lesions into")
+    sx, sy, sz = image.spacing
+    box = ndimage.find_objects(liver_full.astype(np.uint8))[0]
+    pads = (10.0 / sz, margin_mm / sy, margin_mm / sx)
+    crop = tuple(slice(max(0, s.start - int(math.ceil(p))), min(n, s.stop + int(math.ceil(p))))
+                 for s, p, n in zip(box, pads, liver_full.shape))
+    hu = np.asarray(image.array[crop], np.float32)
+    liver = liver_full[crop]
+    origin = np.asarray(image.origin) + np.array([crop[2].start * sx, crop[1].start * sy, crop[0].start * sz])
+    median = float(np.median(hu[liver]))
+    suspicious = suspicious_regions(hu, liver, image.spacing, median)
+    clean = liver & ~suspicious
+    liver_hu = float(np.median(hu[clean])) if clean.any() else median
+    return HostLiver(name, Volume(hu, image.spacing, tuple(origin), np.eye(3), name), liver, suspicious, liver_hu)
+
+
+@dataclass(frozen=True)
+class ScannerAugmentation:
+    """What differs between scanners and protocols, drawn once per generated study."""
+
+    noise_hu: float  # sd of added in-plane-correlated noise
+    kernel: float  # > 0: in-plane Gaussian blur (sigma, px); < 0: unsharp-mask sharpening (amount)
+    slice_thickness_mm: float  # reconstructed thickness; thicker than the host's spacing blurs along z
+    liver_offset_hu: float  # contrast timing: the liver (lesions included) brighter or darker
+    scale: float  # patient size / field of view: the pixel size is multiplied by this
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> "ScannerAugmentation":
+        return cls(noise_hu=float(rng.uniform(0.0, 15.0)),
+                   kernel=float(rng.uniform(0.3, 1.0) if rng.random() < 0.5 else -rng.uniform(0.0, 0.8)),
+                   slice_thickness_mm=float(np.exp(rng.uniform(math.log(0.6), math.log(5.0)))),
+                   liver_offset_hu=float(rng.uniform(-30.0, 30.0)), scale=float(rng.uniform(0.85, 1.15)))
+
+    @classmethod
+    def none(cls) -> "ScannerAugmentation":
+        return cls(0.0, 0.0, 0.0, 0.0, 1.0)
+
+
+def _apply_scanner(hu: np.ndarray, liver_soft: np.ndarray, spacing: tuple[float, float, float],
+                   aug: ScannerAugmentation, rng: np.random.Generator) -> np.ndarray:
+    out = hu + aug.liver_offset_hu * liver_soft
+    sz = spacing[2]
+    if aug.slice_thickness_mm > sz:  # a box of the new thickness over slices of the host's thickness ~ Gaussian
+        sigma = math.sqrt((aug.slice_thickness_mm ** 2 - sz ** 2) / 12.0) / sz
+        out = ndimage.gaussian_filter1d(out, sigma, axis=0, mode="nearest")
+    if aug.kernel > 0:
+        out = ndimage.gaussian_filter(out, sigma=(0.0, aug.kernel, aug.kernel))
+    elif aug.kernel < 0:
+        out = out + (-aug.kernel) * (out - ndimage.gaussian_filter(out, sigma=(0.0, 1.0, 1.0)))
+    if aug.noise_hu > 0:
+        noise = ndimage.gaussian_filter(rng.standard_normal(out.shape, dtype=np.float32), sigma=(0.0, 0.6, 0.6))
+        out = out + noise * (aug.noise_hu / float(noise.std()))
+    return out
+
+
+def _axes(box: tuple[slice, slice, slice], spacing: tuple[float, float, float]):
+    """mm coordinates (x, y, z) of a box's voxels relative to voxel (0, 0, 0), shaped for broadcasting."""
+    sx, sy, sz = spacing
+    x = (np.arange(box[2].start, box[2].stop, dtype=np.float32) * sx)[None, None, :]
+    y = (np.arange(box[1].start, box[1].stop, dtype=np.float32) * sy)[None, :, None]
+    z = (np.arange(box[0].start, box[0].stop, dtype=np.float32) * sz)[:, None, None]
+    return x, y, z
+
+
+def _box_around(centre: np.ndarray, radius: float, spacing, shape) -> tuple[slice, slice, slice] | None:
+    out = []
+    for a in (2, 1, 0):
+        s, n = spacing[a], shape[2 - a]
+        i0 = max(int(math.floor((centre[a] - radius) / s)), 0)
+        i1 = min(int(math.ceil((centre[a] + radius) / s)) + 1, n)
+        if i1 <= i0:
+            return None
+        out.append(slice(i0, i1))
+    return out[0], out[1], out[2]
+
+
+def place_lesions(liver: np.ndarray, avoid: np.ndarray, spacing: tuple[float, float, float], n: int,
+                  rng: np.random.Generator, size_range_mm: tuple[float, float] = SIZE_RANGE_MM) -> list[LesionShape]:
+    """n non-overlapping lesions centred in the liver, away from ``avoid``; largest first, shrunk to fit.
+
+    A lesion may reach the liver's surface (subcapsular lesions are common); its centre lies at least
+    0.6 of its extent inside. Fewer than n come back when even 5 mm lesions no longer fit."""
+    sx, sy, sz = spacing
+    depth = ndimage.distance_transform_edt(np.pad(liver, 1), sampling=(sz, sy, sx))[1:-1, 1:-1, 1:-1]
+    clear = ndimage.distance_transform_edt(~avoid, sampling=(sz, sy, sx)) if avoid.any() else np.full(liver.shape, 1e9)
+    kk, jj, ii = np.nonzero(depth > 0)
+    pos = np.stack([ii * sx, jj * sy, kk * sz], axis=1).astype(np.float32)
+    depth_v, clear_v = depth[kk, jj, ii], clear[kk, jj, ii]
+    classes = [LESION_CLASSES[int(c)] for c in rng.integers(0, len(LESION_CLASSES), n)]
+    lo, hi = np.log(size_range_mm[0]), np.log(size_range_mm[1])
+    diameters = np.exp(rng.uniform(lo, hi, n))
+    placed: list[LesionShape] = []
+    for idx in np.argsort(diameters)[::-1]:
+        cls, diameter = classes[idx], float(diameters[idx])
+        lobes = float(rng.uniform(1.0, 2.5))  # real lesions are often more lobulated than the phantom's
+        while True:
+            shape = draw_lesion_shape(cls, diameter, np.zeros(3), rng, max_extent_mm=size_range_mm[1] / 2 * 1.15)
+            ext = float(shape.radii.max()) * (1.0 + shape.lobulation * lobes)
+            ok = (depth_v >= 0.6 * ext + _GAP_MM) & (clear_v >= ext + _GAP_MM)
+            for other in placed:
+                ok &= np.linalg.norm(pos - other.centre, axis=1) >= ext + other.extent + _GAP_MM
+            cand = np.flatnonzero(ok)
+            if cand.size:
+                centre = pos[rng.choice(cand)].astype(float)
+                placed.append(LesionShape(cls, centre, shape.radii, shape.rot, shape.lobes, shape.lobulation * lobes))
+                break
+            if diameter <= size_range_mm[0]:
+                break
+            diameter = max(diameter * 0.85, size_range_mm[0])
+    return placed
+
+
+def paint_lesions(hu: np.ndarray, liver: np.ndarray, spacing: tuple[float, float, float], shapes: list[LesionShape],
+                  liver_hu: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(new HU, int16 labels): each lesion blended in with its soft edge, inside the liver (+1 voxel), with
+    the host's own pixel-scale texture (noise) kept on top, and a contrast drawn per lesion (0.5-1.2 x the
+    textbook difference to the liver, so subtle lesions occur too; cysts stay water)."""
+    out = hu.copy()
+    texture = hu - ndimage.gaussian_filter(hu, sigma=(0.0, 1.0, 1.0))
+    allowed = ndimage.binary_dilation(liver, iterations=1)
+    labels = np.zeros(hu.shape, np.int16)
+    phase_hu = tuple(liver_hu * r for r in _PHASE_RATIO)
+    for lesion_id, shape in enumerate(shapes, start=1):
+        box = _box_around(shape.centre, shape.extent + 3.0, spacing, hu.shape)
+        if box is None:
+            continue
+        x, y, z = _axes(box, spacing)
+        d, n = shape.normalized(x, y, z)
+        r_mean = float(np.prod(shape.radii) ** (1 / 3))
+        inside = allowed[box]
+        m = membership((d - 1.0) * r_mean, EDGE_MM[shape.lesion_class]) * inside
+        value = lesion_hu(shape, d, n, x, y, z, phase_hu, rng)[_PV_INDEX]
+        if shape.lesion_class != "cyst":
+            value = liver_hu + float(rng.uniform(0.5, 1.2)) * (value - liver_hu)
+        target = value + texture[box]
+        out[box] = out[box] * (1.0 - m) + target * m
+        labels[box][(d <= 1.0) & inside] = lesion_id
+    return out, labels
+
+
+@dataclass(eq=False)
+class InsertedStudy:
+    host: str
+    seed: int
+    image: Volume  # int16 HU, portal venous
+    liver_mask: Volume
+    lesion_labels: Volume
+    ignore_mask: Volume  # uint8: suspicious host regions, no training signal either way
+    lesions: list[PhantomLesion]
+    augmentation: ScannerAugmentation
+
+
+def measure_lesions(labels: np.ndarray, shapes: list[LesionShape], origin, spacing) -> list[PhantomLesion]:
+    """Box, key slice (largest section), RECIST and volume diameter of every painted lesion (renumbered
+    1..n in order; a lesion left without voxels is dropped, its id reused)."""
+    out: list[PhantomLesion] = []
+    origin, sp = np.asarray(origin, float), np.asarray(spacing, float)
+    voxel_mm3 = float(np.prod(sp))
+    for old_id, (shape, box) in enumerate(zip(shapes, ndimage.find_objects(labels, max_label=len(shapes))), start=1):
+        if box is None:
+            continue
+        sub = labels[box] == old_id
+        k_local = int(np.argmax(sub.sum(axis=(1, 2))))
+        k = box[0].start + k_local
+        ijk0 = np.array([box[2].start, box[1].start, box[0].start])
+        ijk1 = np.array([box[2].stop - 1, box[1].stop - 1, box[0].stop - 1])
+        w0, w1 = origin + ijk0 * sp, origin + ijk1 * sp
+        long_axis, short_axis = recist_from_mask(sub[k_local], (sp[0], sp[1]), (w0[0], w0[1], origin[2] + k * sp[2]))
+        out.append(PhantomLesion(
+            lesion_id=old_id, lesion_class=shape.lesion_class,
+            center_mm=tuple(round(float(v), 3) for v in origin + shape.centre),  # type: ignore[arg-type]
+            radii_mm=tuple(round(float(v), 3) for v in shape.radii),  # type: ignore[arg-type]
+            box_ijk=tuple(int(v) for v in (*ijk0, *ijk1)),  # type: ignore[arg-type]
+            box_mm=tuple(round(float(v), 3) for v in (*w0, *w1)),  # type: ignore[arg-type]
+            key_slice=k, long_axis_mm=long_axis, short_axis_mm=short_axis,
+            long_axis_length_mm=round(math.dist(*long_axis), 3), short_axis_length_mm=round(math.dist(*short_axis), 3),
+            diameter_mm=round((6.0 * float(sub.sum()) * voxel_mm3 / math.pi) ** (1 / 3), 3)))
+    return out
+
+
+def generate_inserted_study(host: HostLiver, seed: int, n_lesions: int = 6, augment: bool = True,
+                            size_range_mm: tuple[float, float] = SIZE_RANGE_MM) -> InsertedStudy:
+    """One training study: the host with ``n_lesions`` (or as many as fit) lesions and, when ``augment``,
+    one draw of scanner variation. The same host and seed always give the same voxels."""
+    if n_lesions < 1:
+        raise ValueError(f"n_lesions must be >= 1, got {n_lesions}")
+    rng = np.random.default_rng([seed, 7])
+    aug = ScannerAugmentation.draw(rng) if augment else ScannerAugmentation.none()
+    sx, sy, sz = host.image.spacing
+    spacing = (sx * aug.scale, sy * aug.scale, sz)
+    shapes = place_lesions(host.liver, host.suspicious, spacing, n_lesions, rng, size_range_mm)
+    if not shapes:
+        raise ValueError(f"{host.name}: no lesion fits into the liver")
+    hu, labels = paint_lesions(host.image.array, host.liver, spacing, shapes, host.liver_hu, rng)
+    liver_soft = ndimage.gaussian_filter(host.liver.astype(np.float32), sigma=(0.5, 2.0, 2.0))
+    hu = _apply_scanner(hu, liver_soft, spacing, aug, rng)
+    origin = host.image.origin
+    lesions = measure_lesions(labels, shapes, origin, spacing)
+
+    def vol(a: np.ndarray, name: str) -> Volume:
+        return Volume(a, spacing, origin, np.eye(3), name)
+
+    image = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
+    return InsertedStudy(host.name, int(seed), vol(image, "portal venous"), vol(host.liver.astype(np.uint8), "liver"),
+                         vol(labels, "lesions"), vol(host.suspicious.astype(np.uint8), "ignore"), lesions, aug)
+
+
+def _write_volume(volume: Volume, path: Path) -> None:
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(volume.array)
+    image.SetSpacing(tuple(float(v) for v in volume.spacing))
+    image.SetOrigin(tuple(float(v) for v in volume.origin))
+    image.SetDirection(tuple(float(v) for v in np.asarray(volume.direction).flatten()))
+    sitk.WriteImage(image, str(path), useCompression=True)
+
+
+def write_inserted_study(study: InsertedStudy, out_dir: Path | str) -> Path:
+    """Phase, masks, lesions.csv and study.json (written last: its presence means complete), in the layout
+    `train-detector` reads (the phantom's, with one phase and an ignore mask)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_volume(study.image, out / PHASE_FILE)
+    _write_volume(study.liver_mask, out / LIVER_MASK_FILE)
+    _write_volume(study.lesion_labels, out / LESION_LABELS_FILE)
+    _write_volume(study.ignore_mask, out / IGNORE_MASK_FILE)
+    write_lesion_table(study.lesions, out / LESION_TABLE_FILE)
+    meta = {
+        "format": INSERTED_FORMAT, "version": INSERTED_VERSION, "host": study.host, "seed": study.seed,
+        "shape_zyx": list(study.image.array.shape), "spacing_mm_xyz": list(study.image.spacing),
+        "origin_mm_xyz": list(study.image.origin), "direction": np.eye(3).flatten().tolist(),
+        "reference_phase": HOST_PHASE.value,
+        "phases": {HOST_PHASE.value: {"file": PHASE_FILE, "true_shift_mm": [0.0, 0.0, 0.0]}},
+        "liver_mask": LIVER_MASK_FILE, "lesion_labels": LESION_LABELS_FILE, "lesion_table": LESION_TABLE_FILE,
+        "ignore_mask": IGNORE_MASK_FILE, "lesion_count": len(study.lesions),
+        "augmentation": asdict(study.augmentation),
+        "note": "real host scan with synthetic lesions; ignore_mask marks host regions that may be real, "
+                "unlabelled lesions (no training signal there)",
+    }
+    tmp = out / (STUDY_FILE + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(out / STUDY_FILE)
+    return out

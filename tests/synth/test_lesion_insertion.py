@@ -1,0 +1,125 @@
+"""Lesions inserted into a host CT: orientation, placement away from possible real lesions, labels that
+match the painted voxels, determinism, the study layout train-detector reads, and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from liverview.cli import main
+from liverview.core.study import PhaseKind
+from liverview.core.volume import Volume
+from liverview.detection.training_data import load_cases_from_folder
+from liverview.synth.ct_phantom import generate_ct_study, read_lesion_table, write_phantom_study
+from liverview.synth.lesion_insertion import (IGNORE_MASK_FILE, canonical_orientation, generate_inserted_study,
+                                              prepare_host, suspicious_regions, write_inserted_study)
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    # The phantom's own lesions stand in for a real host's unlabelled tumours.
+    return generate_ct_study(11, n_lesions=3, shape=(40, 160, 160), spacing_mm=(1.2, 1.2, 2.5))
+
+
+@pytest.fixture(scope="module")
+def host(phantom):
+    return prepare_host(phantom.phases[PhaseKind.PORTAL_VENOUS], phantom.liver_mask, "phantom11")
+
+
+def test_canonical_orientation_keeps_every_voxel_at_its_world_position():
+    arr = np.arange(3 * 4 * 5, dtype=np.int16).reshape(3, 4, 5)
+    vol = Volume(arr, (0.7, 0.8, 5.0), (-10.0, 20.0, 30.0), np.diag([1.0, -1.0, -1.0]), "flipped")
+    out = canonical_orientation(vol)
+    assert np.allclose(out.direction, np.eye(3))
+    for ijk in [(0, 0, 0), (4, 3, 2), (1, 2, 1)]:
+        world = vol.index_to_world(ijk)
+        new_ijk = np.rint(out.world_to_index(world)).astype(int)
+        assert out.array[new_ijk[2], new_ijk[1], new_ijk[0]] == arr[ijk[2], ijk[1], ijk[0]]
+
+
+def test_canonical_orientation_refuses_a_tilted_grid():
+    c, s = np.cos(0.2), np.sin(0.2)
+    vol = Volume(np.zeros((2, 2, 2), np.int16), (1, 1, 1), (0, 0, 0), np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]), "t")
+    with pytest.raises(ValueError, match="axis-aligned"):
+        canonical_orientation(vol)
+
+
+def test_hypodense_host_lesions_are_marked_suspicious(phantom, host):
+    labels = phantom.lesion_labels.array
+    # the crop keeps the liver: map the host grid back by its origin offset
+    off = np.rint((np.array(host.image.origin) - np.array(phantom.liver_mask.origin)) / np.array(host.image.spacing)).astype(int)
+    nz, ny, nx = host.liver.shape
+    crop = labels[off[2]:off[2] + nz, off[1]:off[1] + ny, off[0]:off[0] + nx]
+    pv = phantom.phases[PhaseKind.PORTAL_VENOUS].array[off[2]:off[2] + nz, off[1]:off[1] + ny, off[0]:off[0] + nx]
+    checked = 0
+    for les in phantom.lesions:
+        inside = crop == les.lesion_id
+        dark = float(np.median(pv[inside])) < host.liver_hu - 30
+        if dark and les.diameter_mm >= 8:
+            assert host.suspicious[inside].mean() > 0.9, les
+            checked += 1
+    assert checked >= 1  # the seed gives at least one dark lesion: the check above ran
+    assert host.suspicious.sum() < 0.6 * host.liver.sum()
+
+
+def test_suspicious_regions_ignore_a_uniform_liver():
+    liver = np.zeros((20, 40, 40), bool)
+    liver[2:18, 5:35, 5:35] = True
+    hu = np.where(liver, 110.0, -100.0).astype(np.float32)
+    assert not suspicious_regions(hu, liver, (1.0, 1.0, 2.5), 110.0).any()
+    hu[8:12, 15:22, 15:22] = 60.0  # a 7 mm dark nodule
+    found = suspicious_regions(hu, liver, (1.0, 1.0, 2.5), 110.0)
+    assert found[10, 18, 18] and not found[3, 6, 6]
+
+
+def test_inserted_lesions_sit_in_the_liver_away_from_suspicious_regions(host):
+    study = generate_inserted_study(host, seed=3, n_lesions=4)
+    labels = study.lesion_labels.array
+    assert 1 <= len(study.lesions) <= 4
+    assert not (labels > 0)[study.ignore_mask.array > 0].any()
+    outside = (labels > 0) & ~np.pad(host.liver, 1)[1:-1, 1:-1, 1:-1]
+    assert outside.sum() <= 0.05 * (labels > 0).sum()
+    for les in study.lesions:
+        x0, y0, z0, x1, y1, z1 = les.box_ijk
+        sub = labels[z0:z1 + 1, y0:y1 + 1, x0:x1 + 1] == les.lesion_id
+        assert sub.any(axis=(1, 2))[[0, -1]].all() and sub.any(axis=(0, 1))[[0, -1]].all()
+        assert 4.0 <= les.long_axis_length_mm <= 115.0
+    # the painted voxels differ from the host where a lesion is, and (apart from the scanner draw) only there
+    plain = generate_inserted_study(host, seed=3, n_lesions=4, augment=False)
+    changed = np.abs(plain.image.array.astype(float) - np.rint(host.image.array)) > 2
+    assert changed[plain.lesion_labels.array > 0].mean() > 0.5
+    assert changed[(plain.lesion_labels.array == 0)].mean() < 0.02
+
+
+def test_same_seed_same_voxels_other_seed_other_study(host):
+    a = generate_inserted_study(host, seed=5, n_lesions=3)
+    b = generate_inserted_study(host, seed=5, n_lesions=3)
+    c = generate_inserted_study(host, seed=6, n_lesions=3)
+    assert np.array_equal(a.image.array, b.image.array) and a.lesions == b.lesions
+    assert not np.array_equal(a.image.array, c.image.array)
+
+
+def test_written_study_trains_as_one_phase_with_its_ignore_mask(host, tmp_path):
+    study = generate_inserted_study(host, seed=2, n_lesions=3)
+    out = write_inserted_study(study, tmp_path / "h_s2")
+    meta = json.loads((out / "study.json").read_text())
+    assert list(meta["phases"]) == ["portal venous"] and meta["ignore_mask"] == IGNORE_MASK_FILE
+    assert len(read_lesion_table(out / "lesions.csv")) == len(study.lesions)
+    (case,) = load_cases_from_folder(tmp_path)
+    assert set(case.phases) == {PhaseKind.PORTAL_VENOUS} and case.reference is PhaseKind.PORTAL_VENOUS
+    assert case.ignore_mask == out / IGNORE_MASK_FILE
+    assert [les.label_id for les in case.lesions] == [les.lesion_id for les in study.lesions]
+
+
+def test_synth_inserted_cli_writes_one_study_per_seed(phantom, tmp_path, capsys):
+    host_dir = tmp_path / "host"
+    write_phantom_study(phantom, host_dir)
+    rc = main(["synth-inserted", str(host_dir / "portal-venous.nii.gz"), "--out", str(tmp_path / "out"),
+               "--name", "ph", "--seeds", "1-2", "--lesions", "2"])
+    assert rc == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ph_s1", "ph_s2"]
+    assert "possible real lesions" in capsys.readouterr().err
+    assert main(["synth-inserted", str(host_dir / "portal-venous.nii.gz"), "--out", str(tmp_path / "o2"),
+                 "--seeds", "3-1"]) != 0
