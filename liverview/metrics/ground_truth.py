@@ -262,10 +262,57 @@ def proposals_from_box_table(path: str | Path) -> dict[str, list[Proposal3D]]:
     return out
 
 
-def load_ground_truth(path: str | Path) -> dict[str, list[GroundTruthLesion]]:
-    """Ground truth keyed by volume from any supported source: a phantom folder or its lesions.csv, a
-    DL_info.csv, or a box table (one-slice rows = marks; otherwise 3D boxes)."""
+LABEL_MAP_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha", ".mhd")
+
+
+def instance_ground_truth(labels: np.ndarray, volume: str) -> list[GroundTruthLesion]:
+    """One lesion per label value of an instance label map (Z, Y, X): key slice = largest cross-section,
+    mark = the mask's box on it (x1 = last column + 1), 3D box = the mask's extent."""
+    out = []
+    for lid in sorted(int(v) for v in np.unique(labels) if v > 0):
+        m = labels == lid
+        zs = np.flatnonzero(m.any(axis=(1, 2)))
+        key = int(zs[np.argmax(m[zs].sum(axis=(1, 2)))])
+        rows, cols = np.flatnonzero(m[key].any(axis=1)), np.flatnonzero(m[key].any(axis=0))
+        r3, c3 = np.flatnonzero(m.any(axis=(0, 2))), np.flatnonzero(m.any(axis=(0, 1)))
+        out.append(GroundTruthLesion(volume, key, (cols[0], rows[0], cols[-1] + 1.0, rows[-1] + 1.0),
+                                     (c3[0], r3[0], c3[-1] + 1.0, r3[-1] + 1.0, int(zs[0]), int(zs[-1])),
+                                     None, str(lid)))
+    return out
+
+
+def read_label_map_ground_truth(path: str | Path) -> dict[str, list[GroundTruthLesion]]:
+    """An instance label map (NIfTI / NRRD / MetaImage, one value per lesion, on the grid of the volume the
+    proposals were made on), keyed by the file's name without suffix."""
+    from liverview.io.volumes import read_volume
+
     path = Path(path)
+    labels = read_volume(path).array
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(np.isfinite(labels)) or not np.all(labels == np.round(labels)):
+            raise GroundTruthError(f"{path}: not a label map (values are not whole numbers)")
+        labels = labels.astype(np.int64)
+    lesions = instance_ground_truth(labels, _label_map_name(path))
+    if not lesions:
+        raise GroundTruthError(f"{path}: the label map holds no lesion (no value above 0)")
+    return {lesions[0].volume: lesions}
+
+
+def _label_map_name(path: Path) -> str:
+    name = path.name
+    for suffix in LABEL_MAP_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def load_ground_truth(path: str | Path) -> dict[str, list[GroundTruthLesion]]:
+    """Ground truth keyed by volume from any supported source: a phantom folder or its lesions.csv, an
+    instance label map (one value per lesion), a DL_info.csv, or a box table (one-slice rows = marks;
+    otherwise 3D boxes)."""
+    path = Path(path)
+    if path.is_file() and path.name.lower().endswith(LABEL_MAP_SUFFIXES):
+        return read_label_map_ground_truth(path)
     if path.is_dir() or path.name == "lesions.csv":
         lesions = read_phantom_ground_truth(path)
         volume = (path if path.is_dir() else path.parent).name

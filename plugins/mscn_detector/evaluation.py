@@ -19,7 +19,7 @@ from liverview.core.study import PhaseKind
 from liverview.detection.proposals import ProposalSet, write_proposals
 from liverview.io.volumes import read_volume
 from liverview.metrics.detection import DetectionReport, evaluate_detections, format_report
-from liverview.metrics.ground_truth import GroundTruthLesion, read_phantom_ground_truth
+from liverview.metrics.ground_truth import GroundTruthLesion, instance_ground_truth, read_phantom_ground_truth
 from .inference import Detector, load_detector
 
 
@@ -45,21 +45,6 @@ def detect_phantoms(detector: Detector, data: Path, out_dir: Path | None = None
         if out_dir is not None:
             write_proposals(out_dir / s.name / "proposals.json", preds[s.name])
     return preds, gts, float(np.mean(times))
-
-
-def instance_ground_truth(labels: np.ndarray, volume: str) -> list[GroundTruthLesion]:
-    """One lesion per label value: key slice = largest cross-section, mark = its mask box, 3D box."""
-    out = []
-    for lid in sorted(int(v) for v in np.unique(labels) if v > 0):
-        m = labels == lid
-        zs = np.flatnonzero(m.any(axis=(1, 2)))
-        key = int(zs[np.argmax(m[zs].sum(axis=(1, 2)))])
-        rows, cols = np.flatnonzero(m[key].any(axis=1)), np.flatnonzero(m[key].any(axis=0))
-        r3, c3 = np.flatnonzero(m.any(axis=(0, 2))), np.flatnonzero(m.any(axis=(0, 1)))
-        out.append(GroundTruthLesion(volume, key, (cols[0], rows[0], cols[-1] + 1.0, rows[-1] + 1.0),
-                                     (c3[0], r3[0], c3[-1] + 1.0, r3[-1] + 1.0, int(zs[0]), int(zs[-1])),
-                                     None, str(lid)))
-    return out
 
 
 def report_json(report: DetectionReport, extra: dict | None = None) -> dict:

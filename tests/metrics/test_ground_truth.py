@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from liverview.core.volume import Volume
 from liverview.detection.proposals import Proposal3D
 from liverview.metrics.detection import CriterionUnavailableError, evaluate_detections, padded
 from liverview.metrics.ground_truth import (GroundTruthError, boxes_3d_from_box_table, load_ground_truth,
@@ -118,3 +119,24 @@ def test_manual_1k_boxes_are_read_as_3d_ground_truth(shared_data):
     gt = load_ground_truth(shared_data / "deeplesion-manual1k" / "DeepLesion_manual_1K_test_release.csv")
     assert len(gt) == 1000 and sum(map(len, gt.values())) == 5447  # as the upstream README says
     assert all(g.box_3d is not None and g.box_3d[4] >= 0 for ls in gt.values() for g in ls)
+
+
+def test_an_instance_label_map_is_ground_truth_with_marks_and_3d_boxes(tmp_path):
+    from liverview.io.volumes import write_volume
+    from liverview.metrics.ground_truth import load_ground_truth
+
+    labels = np.zeros((10, 30, 40), np.int16)
+    labels[2:5, 3:9, 10:20] = 1
+    labels[6, 20:22, 30:33] = 4
+    labels[3, 3:5, 10:12] = 1  # same lesion: the key slice is still the one with the largest section
+    path = tmp_path / "tumours.nii.gz"
+    write_volume(Volume(labels, (0.7, 0.7, 1.6), (0, 0, 0)), path)
+    (vol, lesions), = load_ground_truth(path).items()
+    assert vol == "tumours" and [l.lesion_id for l in lesions] == ["1", "4"]
+    a, b = lesions
+    assert a.box == (10.0, 3.0, 20.0, 9.0) and a.box_3d == (10.0, 3.0, 20.0, 9.0, 2, 4) and a.key_slice in (2, 3, 4)
+    assert b.key_slice == 6 and b.box_3d == (30.0, 20.0, 33.0, 22.0, 6, 6)
+    empty = tmp_path / "empty.nii.gz"
+    write_volume(Volume(np.zeros((3, 4, 4), np.int16), (1, 1, 1), (0, 0, 0)), empty)
+    with pytest.raises(ValueError, match="no lesion"):
+        load_ground_truth(empty)

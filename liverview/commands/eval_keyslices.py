@@ -1,0 +1,84 @@
+"""`liverview eval-keyslices MANIFEST`: run a detector on DeepLesion key slices (one 2D image each, no
+neighbouring slices) and report recall at 0.125..8 false positives per image against DeepLesion's boxes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from liverview.cli import CliError
+from liverview.commands.model_choice import add_model_option, create, resolve
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval-keyslices", help="detector recall per false positive per image on DeepLesion key slices",
+        description="Run the lesion detector on every DeepLesion key slice of MANIFEST (16-bit PNG, HU = value - "
+                    "32768; columns image, bbox_x1y1x2y2, spacing_mm) and report the FROC: recall at 0.125..8 "
+                    "false positives per image, under the DeepLesion protocol (a detection hits when its box has "
+                    "IoU >= 0.5 with the lesion's box, widths counted x2 - x1 + 1, a second hit on a found lesion "
+                    "is no false positive) and LiverView's strict rules. Only the key slice is released, so the "
+                    "2.5D detector sees that slice repeated in place of its neighbours, no liver filter is applied "
+                    "(one slice is too little for the liver mask), and a lesion in the image that DeepLesion did "
+                    "not box counts as a false positive.")
+    parser.add_argument("manifest", type=Path, metavar="MANIFEST", help="manifest.csv of the key slices")
+    add_model_option(parser, "detector")
+    parser.add_argument("--weights", type=Path, default=None, help="model weights (default: the contribution's)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch")
+    parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the figures as JSON")
+    parser.add_argument("--plot", type=Path, default=None, metavar="FILE.png", help="draw the FROC curves")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from liverview.core.study import PhaseKind
+    from liverview.io.deeplesion_keyslices import KeySliceError, read_keyslices
+    from liverview.metrics.detection import evaluate_detections, format_report
+    from liverview.metrics.ground_truth import GroundTruthLesion
+
+    if args.plot is not None and args.plot.suffix.lower() != ".png":
+        raise CliError(f"--plot writes a PNG; give a file name ending in .png, not {args.plot.name}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        images = read_keyslices(args.manifest)
+    except KeySliceError as exc:
+        raise CliError(str(exc)) from None
+    detector = create(resolve("detector", args.model), args.device, args.weights)
+    preds, gts = {}, {}
+    start = time.perf_counter()
+    for n, image in enumerate(images, start=1):
+        result = detector.detect({PhaseKind.PORTAL_VENOUS: image.volume}, PhaseKind.PORTAL_VENOUS)
+        preds[image.name] = list(result.proposals)
+        gts[image.name] = [GroundTruthLesion(image.name, 0, image.box, None, None, "1")]
+        if sys.stderr.isatty():
+            print(f"\r{n}/{len(images)} images", end="", file=sys.stderr, flush=True)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    seconds = time.perf_counter() - start
+    reports = {protocol: evaluate_detections(preds, gts, "p3d", 0.5, protocol=protocol)
+               for protocol in ("deeplesion", "strict")}
+    unknown = sum(not i.spacing_known for i in images)
+    print(f"{len(images)} key slices ({unknown} without a recorded pixel spacing, read as 0.8 mm), "
+          f"{sum(map(len, preds.values()))} detections by {detector.name} in {seconds:.1f} s; FP counted per image")
+    for protocol, report in reports.items():
+        print(format_report(report))
+    if args.plot is not None:
+        from liverview.metrics.froc_plot import draw_froc
+
+        draw_froc(list(reports.values()), args.plot)
+        print(f"wrote {args.plot}")
+    if args.json is not None:
+        doc = {"manifest": str(args.manifest), "model": detector.name, "weights": str(args.weights or ""),
+               "images": len(images), "images_without_spacing": unknown, "seconds": seconds,
+               "fp_unit": "per image", "results": {p: r.to_json() for p, r in reports.items()}}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0

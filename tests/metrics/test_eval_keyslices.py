@@ -1,0 +1,88 @@
+"""DeepLesion key slices: the reader (HU offset, boxes, missing spacing, bad rows) and `eval-keyslices`
+with a third-party blob detector whose hits are known in advance."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from liverview.cli import main
+from liverview.io.deeplesion_keyslices import DEFAULT_PIXEL_MM, KeySliceError, read_keyslices
+from tests.plugin_seam.third_party import CONTRIBUTION, PACKAGE, write_distribution
+
+HEADER = "image,deeplesion_file_name,hu_min,hu_max,source_csv,coarse_type,bbox_x1y1x2y2,spacing_mm,dicom_window,train_val_test\n"
+
+
+def _png(path, hu: np.ndarray) -> None:
+    Image.fromarray((hu + 32768).astype(np.uint16)).save(path)
+
+
+def _manifest(tmp_path, rows) -> "Path":  # noqa: F821
+    (tmp_path / "images").mkdir(exist_ok=True)
+    lines = [HEADER]
+    for name, hu, box, spacing in rows:
+        _png(tmp_path / "images" / f"{name}.png", hu)
+        lines.append(f'images/{name}.png,{name}.png,-1024,1000,x,4,"{", ".join(map(str, box))}","{spacing}","-175, 275",2\n')
+    path = tmp_path / "manifest.csv"
+    path.write_text("".join(lines))
+    return path
+
+
+def _image_with_block(y0, x0, size=12) -> np.ndarray:
+    hu = np.full((64, 64), 40.0, np.float32)
+    hu[y0:y0 + size, x0:x0 + size] = 300.0
+    return hu
+
+
+def test_reader_applies_the_hu_offset_and_marks_a_missing_spacing(tmp_path):
+    path = _manifest(tmp_path, [("a", _image_with_block(5, 5), (5, 5, 17, 17), "0.7, 0.7, 5"),
+                                ("b", _image_with_block(20, 30), (30, 20, 42, 32), "")])
+    a, b = read_keyslices(path)
+    assert a.volume.array.shape == (1, 64, 64) and a.volume.array[0, 6, 6] == 300.0 and a.volume.array[0, 0, 0] == 40.0
+    assert a.volume.spacing == (0.7, 0.7, 5.0) and a.spacing_known and a.box == (5.0, 5.0, 17.0, 17.0)
+    assert not b.spacing_known and b.volume.spacing[:2] == (DEFAULT_PIXEL_MM, DEFAULT_PIXEL_MM)
+
+
+def test_reader_names_the_row_of_a_bad_box_and_refuses_an_8_bit_image(tmp_path):
+    path = _manifest(tmp_path, [("a", _image_with_block(5, 5), (5, 5, 17), "0.7, 0.7")])
+    with pytest.raises(KeySliceError, match="manifest.csv:2: bbox"):
+        read_keyslices(path)
+    path = _manifest(tmp_path, [("a", _image_with_block(5, 5), (5, 5, 17, 17), "0.7, 0.7")])
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "images" / "a.png")
+    with pytest.raises(KeySliceError, match="16-bit"):
+        read_keyslices(path)
+
+
+@pytest.fixture
+def blob_detector(tmp_path, monkeypatch):
+    site = write_distribution(tmp_path / "site")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, PACKAGE, raising=False)
+    yield CONTRIBUTION
+    sys.modules.pop(PACKAGE, None)
+
+
+def test_eval_keyslices_counts_hits_and_false_positives_per_image(tmp_path, blob_detector, capsys):
+    # image a: the boxed lesion is the only blob (hit); image b: the blob is elsewhere (1 FP, a miss)
+    rows = [("a", _image_with_block(5, 5), (5, 5, 17, 17), "0.7, 0.7, 5"),
+            ("b", _image_with_block(40, 40), (5, 5, 17, 17), "0.7, 0.7, 5")]
+    path = _manifest(tmp_path, rows)
+    out = tmp_path / "r.json"
+    assert main(["eval-keyslices", str(path), "--model", blob_detector, "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["images"] == 2 and doc["fp_unit"] == "per image"
+    for protocol in ("deeplesion", "strict"):
+        res = doc["results"][protocol]
+        assert res["lesions"] == 2 and res["proposals"] == 2
+        assert res["froc"]["0.5"] == 0.5 and res["froc"]["8"] == 0.5  # one hit, one FP over two images
+    assert "FP counted per image" in capsys.readouterr().out
+
+
+def test_eval_keyslices_refuses_a_plot_name_without_png(tmp_path, capsys):
+    path = _manifest(tmp_path, [("a", _image_with_block(5, 5), (5, 5, 17, 17), "0.7, 0.7")])
+    assert main(["eval-keyslices", str(path), "--plot", str(tmp_path / "f.jpg")]) != 0
+    assert ".png" in capsys.readouterr().err
