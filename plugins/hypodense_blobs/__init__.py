@@ -1,0 +1,1 @@
+"""A classical baseline detector: hypodense blobs inside the liver."""
