@@ -178,6 +178,10 @@ class MainWindow(QtWidgets.QMainWindow):
         # The review and the lesion list share the right column as tabs: stacked, neither had the height
         # its list needs (the selected row ended up under the thumbnail strip).
         self.tabifyDockWidget(self._lesion_dock, self.review.dock)
+        help_menu = self.menuBar().addMenu("&Help")
+        self.shortcuts_action = help_menu.addAction("Keyboard shortcuts...")
+        self.shortcuts_action.setShortcut(QtGui.QKeySequence.StandardKey.HelpContents)
+        self.shortcuts_action.triggered.connect(self.show_shortcuts)
 
     def _fill_plugins_menu(self) -> None:
         try:
@@ -192,6 +196,16 @@ class MainWindow(QtWidgets.QMainWindow):
                 sub.addAction(f"{contribution.kind}: {contribution.title}").setEnabled(False)
         for problem in catalog.problems:
             self.plugins_menu.addAction(f"problem: {problem}").setEnabled(False)
+
+    def show_shortcuts(self):
+        """Help > Keyboard shortcuts: this window's actions, those of other open LiverView windows (the
+        ultrasound workspace), the pane keys and the review keys."""
+        from liverview.ui.shortcuts import collect_shortcuts
+        from liverview.ui.shortcuts_dialog import show_shortcuts
+
+        others = [w for w in QtWidgets.QApplication.topLevelWidgets()
+                  if isinstance(w, QtWidgets.QMainWindow) and w is not self and w.isVisible()]
+        return show_shortcuts(self, collect_shortcuts([self, *others]))
 
     # --- messages ---------------------------------------------------------------------------
     def notify(self, text: str) -> None:

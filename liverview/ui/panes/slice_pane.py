@@ -11,6 +11,7 @@ slice, PgUp/PgDn = five slices, Home/End = first/last slice, R = reset view.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -24,14 +25,29 @@ from liverview.ui.panes.windowing import GreyMapper
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
-SLICE_KEYS = {
-    QtCore.Qt.Key.Key_Up: 1,
-    QtCore.Qt.Key.Key_Right: 1,
-    QtCore.Qt.Key.Key_Down: -1,
-    QtCore.Qt.Key.Key_Left: -1,
-    QtCore.Qt.Key.Key_PageUp: 5,
-    QtCore.Qt.Key.Key_PageDown: -5,
-}
+_Key = QtCore.Qt.Key
+
+
+@dataclass(frozen=True)
+class PaneKey:
+    """One key of a pane: what it does (for Help > Keyboard shortcuts) and the code it runs; the pane's key
+    handler reads this table, so the help cannot drift from what the keys do."""
+
+    keys: tuple[QtCore.Qt.Key, ...]
+    what: str
+    run: Callable[["SlicePane"], None]
+
+
+PANE_KEYS: tuple[PaneKey, ...] = (
+    PaneKey((_Key.Key_Up, _Key.Key_Right), "next slice", lambda p: p.step_slices(1)),
+    PaneKey((_Key.Key_Down, _Key.Key_Left), "previous slice", lambda p: p.step_slices(-1)),
+    PaneKey((_Key.Key_PageUp,), "five slices on", lambda p: p.step_slices(5)),
+    PaneKey((_Key.Key_PageDown,), "five slices back", lambda p: p.step_slices(-5)),
+    PaneKey((_Key.Key_Home,), "first slice", lambda p: p.go_to_slice(0)),
+    PaneKey((_Key.Key_End,), "last slice", lambda p: p.go_to_slice(p.geometry.slice_count - 1)),
+    PaneKey((_Key.Key_R,), "reset the view (zoom and pan to fit)", lambda p: p.reset_view()),
+)
+_PANE_KEY_OF = {int(key.value): binding for binding in PANE_KEYS for key in binding.keys}
 
 
 class _PaneViewBox(pg.ViewBox):
@@ -399,17 +415,10 @@ class SlicePane(QtWidgets.QFrame):
             self._drag_start = None
 
     def handle_key(self, ev: QtGui.QKeyEvent) -> bool:
-        key = ev.key()
-        if key in SLICE_KEYS:
-            self.step_slices(SLICE_KEYS[key])
-        elif key == QtCore.Qt.Key.Key_Home:
-            self.go_to_slice(0)
-        elif key == QtCore.Qt.Key.Key_End:
-            self.go_to_slice(self._geom.slice_count - 1)
-        elif key == QtCore.Qt.Key.Key_R:
-            self.reset_view()
-        else:
+        binding = _PANE_KEY_OF.get(int(ev.key()))
+        if binding is None:
             return False
+        binding.run(self)
         return True
 
     def _on_mouse_moved(self, scene_pos: QtCore.QPointF) -> None:
