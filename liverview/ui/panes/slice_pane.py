@@ -18,9 +18,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from liverview.core.orientation_letters import edge_letters
 from liverview.core.slicing import Orientation, SliceGeometry, extract_slice, slice_geometry
 from liverview.core.view_state import ViewChange, ViewState
 from liverview.core.volume import Volume
+from liverview.ui.panes.edge_letters import EdgeLetterLabels
 from liverview.ui.panes.windowing import GreyMapper
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
@@ -143,6 +145,7 @@ class SlicePane(QtWidgets.QFrame):
         self.corner_tr = self._corner_label(QtCore.Qt.AlignmentFlag.AlignRight)
         self.corner_bl = self._corner_label()
         self.corner_br = self._corner_label(QtCore.Qt.AlignmentFlag.AlignRight)
+        self.edge_letters = EdgeLetterLabels(self.view)  # R/L/A/P/S/I at the edges, from the cut's plane
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(1, 1, 1, 1)
         layout.addWidget(self.view)
@@ -173,6 +176,8 @@ class SlicePane(QtWidgets.QFrame):
         self.corner_tr.move(max(w - self.corner_tr.width() - 4, 0), 2)
         self.corner_bl.move(4, max(h - self.corner_bl.height() - 2, 0))
         self.corner_br.move(max(w - self.corner_br.width() - 4, 0), max(h - self.corner_br.height() - 2, 0))
+        if hasattr(self, "edge_letters"):
+            self.edge_letters.place()
 
     def close_pane(self) -> None:
         self._unsubscribe()
@@ -210,6 +215,7 @@ class SlicePane(QtWidgets.QFrame):
         if "orientation" in change.fields:
             self._geom = slice_geometry(self.volume, self.pane_view.orientation)
             self._shown_slice = None
+            self.edge_letters.show(edge_letters(self._geom))
         if change.fields & {"focus", "window", "orientation"}:
             self._draw_image(force="window" in change.fields or "orientation" in change.fields)
             self._draw_crosshair()
@@ -222,6 +228,7 @@ class SlicePane(QtWidgets.QFrame):
         self._update_labels()
 
     def redraw_all(self) -> None:
+        self.edge_letters.show(edge_letters(self._geom))
         self._draw_image(force=True)
         self._draw_crosshair()
         self.apply_view_range()
