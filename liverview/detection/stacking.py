@@ -101,15 +101,43 @@ def _class_probs(chain: _Chain) -> dict[str, float]:
     return probs
 
 
+def _trim_weak_ends(chain: _Chain, fraction: float) -> None:
+    """Drop the chain's end slices whose score is below ``fraction`` of its best: a lesion's detections
+    fade out over its poles and beyond, and those faint boxes stretch the 3D extent past the lesion."""
+    floor = fraction * chain.best.score
+    dets = chain.detections
+    lo, hi = 0, len(dets) - 1
+    while lo < hi and dets[lo].score < floor:
+        lo += 1
+    while hi > lo and dets[hi].score < floor:
+        hi -= 1
+    chain.detections = dets[lo:hi + 1]
+    chain.z0, chain.z1 = chain.detections[0].slice_index, chain.detections[-1].slice_index
+
+
+def _slice_boxes(chain: _Chain) -> dict[int, Box2D]:
+    """One box per slice of the chain (after merging two chains may share a slice: the better box wins)."""
+    out: dict[int, Detection2D] = {}
+    for d in chain.detections:
+        if d.slice_index not in out or d.score > out[d.slice_index].score:
+            out[d.slice_index] = d
+    return {z: d.box for z, d in sorted(out.items())}
+
+
 def stack_detections(detections: Iterable[Detection2D], n_slices: int | None = None,
                      score_threshold: float = SCORE_THRESHOLD, link_iou: float = LINK_IOU,
-                     merge_iou: float = MERGE_IOU, extend: int = 1) -> list[Proposal3D]:
+                     merge_iou: float = MERGE_IOU, extend: int = 1, trim_fraction: float = 0.0
+                     ) -> list[Proposal3D]:
     """3D proposals from 2D detections (slice indices of one volume); ``n_slices`` clips the one-slice
-    extension to the volume (None: no clipping except at slice 0). Sorted by score, best first."""
+    extension to the volume (None: no clipping except at slice 0). ``trim_fraction`` > 0 first drops a
+    chain's end slices scoring below that fraction of its best (0, the harvester's rule, keeps them).
+    Each proposal keeps its 2D box per detected slice (``slice_boxes``). Sorted by score, best first."""
     kept = [d for d in detections if d.score > score_threshold]
     chains = _link(kept, link_iou)
     last = None if n_slices is None else n_slices - 1
     for c in chains:
+        if trim_fraction > 0:
+            _trim_weak_ends(c, trim_fraction)
         c.z0 = max(0, c.z0 - extend)
         c.z1 = c.z1 + extend if last is None else min(last, c.z1 + extend)
     chains = _merge(chains, merge_iou)
@@ -117,7 +145,8 @@ def stack_detections(detections: Iterable[Detection2D], n_slices: int | None = N
     for c in chains:
         best = c.best
         proposals.append(Proposal3D(box=c.box, z_range=(c.z0, c.z1), score=best.score,
-                                    key_slice=best.slice_index, class_probs=_class_probs(c)))
+                                    key_slice=best.slice_index, class_probs=_class_probs(c),
+                                    slice_boxes=_slice_boxes(c)))
     return sorted(proposals, key=lambda p: -p.score)
 
 
@@ -147,8 +176,9 @@ def merge_fragments(proposals: Iterable[Proposal3D], min_overlap: float = FRAGME
         for n, q in enumerate(kept):
             near = p.z_range[0] <= q.z_range[1] + gap and q.z_range[0] <= p.z_range[1] + gap
             if near and overlap_of_smaller(p.box, q.box) >= min_overlap:
+                boxes = {**dict(p.slice_boxes), **dict(q.slice_boxes)}  # the better proposal's boxes win
                 kept[n] = Proposal3D(q.box, (min(p.z_range[0], q.z_range[0]), max(p.z_range[1], q.z_range[1])),
-                                     q.score, q.key_slice, q.class_probs)
+                                     q.score, q.key_slice, q.class_probs, boxes)
                 break
         else:
             kept.append(p)

@@ -37,6 +37,7 @@ from .model import MultiPhaseCenterNet
 from .preprocess import InvalidInputError, prepare_phases
 
 MODEL_NAME = "mscn_detector"
+END_TRIM = 0.0  # chain end slices below this fraction of the best score are dropped (0: harvester rule)
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "mscn_detector" / "mscn_detector.pt"
 TRAIN_COMMAND = ("liverview train-detector --data PHANTOMS --out runs/mscn  "
                  "(see models/mscn_detector/MODEL_CARD.md for the exact data and command)")
@@ -67,6 +68,7 @@ class Detector:
         self.device = device
         self.batch_slices = batch_slices
         self.merge_fragments = merge_fragments  # join chain fragments of one lesion (stacking.merge_fragments)
+        self.end_trim = END_TRIM  # drop a chain's end slices below this fraction of its best score
 
     def detect(self, volumes: Mapping[PhaseKind, Volume], reference: PhaseKind,
                progress: Callable[[float], None] | None = None,
@@ -83,24 +85,37 @@ class Detector:
         if progress:
             progress(0.1)
         detections = self._detect_slices(image, present, check, progress)
-        stacked = stack_detections(detections, n_slices=grid.shape[0], score_threshold=SCORE_THRESHOLD)
+        stacked = stack_detections(detections, n_slices=grid.shape[0], score_threshold=SCORE_THRESHOLD,
+                                   trim_fraction=self.end_trim)
         if self.merge_fragments:
             stacked = merge_fragments(stacked)
         proposals = []
         last = grid.ref_shape[0] - 1
         for p in stacked:
             z0, z1 = grid.slices_to_ref(*p.z_range)
+            z1 = min(z1, last)
             key = int(min(max(round(grid.ref_slice(p.key_slice)), z0), z1))
-            box = grid.box_to_ref(p.box)
-            box = (max(0.0, box[0]), max(0.0, box[1]), min(float(grid.ref_shape[2]), box[2]),
-                   min(float(grid.ref_shape[1]), box[3]))
-            if box[2] <= box[0] or box[3] <= box[1]:
+            box = self._ref_box(grid, p.box)
+            if box is None:
                 continue
-            proposals.append(Proposal3D(box, (z0, min(z1, last)), p.score, key, p.class_probs))
+            slice_boxes = {}
+            for z in range(z0, z1 + 1):  # each reference slice takes the box of its nearest working slice
+                kw = int(round(grid.work_slice(z)))
+                ref_box = self._ref_box(grid, p.slice_boxes[kw]) if kw in p.slice_boxes else None
+                if ref_box is not None:
+                    slice_boxes[z] = ref_box
+            proposals.append(Proposal3D(box, (z0, z1), p.score, key, p.class_probs, slice_boxes))
         if progress:
             progress(1.0)
         return ProposalSet.for_volume(proposals, volumes[reference], model=self.name,
                                       reference_phase=reference.value)
+
+    @staticmethod
+    def _ref_box(grid, work_box) -> tuple[float, float, float, float] | None:
+        box = grid.box_to_ref(work_box)
+        box = (max(0.0, box[0]), max(0.0, box[1]), min(float(grid.ref_shape[2]), box[2]),
+               min(float(grid.ref_shape[1]), box[3]))
+        return box if box[2] > box[0] and box[3] > box[1] else None
 
     @torch.no_grad()
     def _detect_slices(self, image: np.ndarray, present: np.ndarray, check: Callable[[], None],

@@ -1,7 +1,7 @@
 """2D -> 3D stacking (liverview.detection.stacking): hand-made cases for each rule."""
 
 from liverview.detection.proposals import Detection2D
-from liverview.detection.stacking import stack_detections
+from liverview.detection.stacking import merge_fragments, stack_detections
 
 
 def det(z, box, score, probs=None):
@@ -76,3 +76,27 @@ def test_fragments_of_one_lesion_are_joined_into_the_best_one():
     # a box elsewhere, or far along z, stays separate
     other = stack_detections([det(6, (40, 40, 50, 50), 0.6), det(15, (10, 10, 22, 22), 0.7)], n_slices=20)
     assert len(merge_fragments(chains + other)) == 3
+
+
+def test_each_proposal_keeps_its_box_per_slice():
+    dets = [Detection2D(z, (10 + z, 10, 30 + z, 30), 0.9) for z in (4, 5, 6)]
+    (p,) = stack_detections(dets)
+    assert p.slice_boxes == {4: (14.0, 10.0, 34.0, 30.0), 5: (15.0, 10.0, 35.0, 30.0), 6: (16.0, 10.0, 36.0, 30.0)}
+    assert p.z_range == (3, 7)  # the extension slices have no box of their own
+
+
+def test_weak_end_slices_are_trimmed_only_when_asked():
+    scores = {2: 0.15, 3: 0.2, 4: 0.8, 5: 0.9, 6: 0.7, 7: 0.12}
+    dets = [Detection2D(z, (10, 10, 30, 30), s) for z, s in scores.items()]
+    (harvester,) = stack_detections(dets)
+    assert harvester.z_range == (1, 8)
+    (trimmed,) = stack_detections(dets, trim_fraction=0.3)
+    assert trimmed.z_range == (3, 7) and sorted(trimmed.slice_boxes) == [4, 5, 6]
+    assert trimmed.score == 0.9 and trimmed.key_slice == 5
+
+
+def test_fragment_merge_keeps_the_slice_boxes_of_both_pieces():
+    big = [Detection2D(z, (10, 10, 40, 40), 0.9) for z in (5, 6, 7)]
+    pole = [Detection2D(z, (18, 18, 30, 30), 0.5) for z in (9, 10)]
+    (joined,) = merge_fragments(stack_detections(big + pole))
+    assert sorted(joined.slice_boxes) == [5, 6, 7, 9, 10] and joined.slice_boxes[6] == (10.0, 10.0, 40.0, 40.0)
