@@ -58,6 +58,8 @@ class Phase:
     # 'order', 'none'; 'reader' once the reader set or confirmed it) and why, for the pane header.
     kind_rule: str = ""
     kind_reason: str = ""
+    # The file behind each slice k of the volume as loaded, where the loader knows it (DICOM); else empty.
+    slice_files: list[str] = field(default_factory=list)
 
     @property
     def kind_confirmed(self) -> bool:

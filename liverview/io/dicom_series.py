@@ -76,6 +76,8 @@ class DicomSeries:
     study_description: str = ""
     image_type: tuple[str, ...] = ()
     part: int = 0  # 1, 2, ... when one SeriesInstanceUID was split into several volumes; else 0
+    # The file behind each slice k of the volume (a multi-frame file stands behind several), for the tag view.
+    slice_files: list[Path] = field(default_factory=list)
 
     @property
     def is_localizer(self) -> bool:
@@ -713,6 +715,7 @@ def _series(group: list[_Slice], file_warnings: dict[Path, list[str]], part: int
         study_description=h.text("StudyDescription"),
         image_type=tuple(v.upper() for v in h.text("ImageType").split("\\") if v),
         part=part,
+        slice_files=[s.header.path for s in ordered],
     )
 
 

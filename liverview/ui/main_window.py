@@ -19,6 +19,7 @@ from liverview.ui.annotation_session import AnnotationSession, ask_with_dialog, 
 from liverview.ui.job_bar import JobBar
 from liverview.ui.messages import show_warning
 from liverview.ui.pane_grid import PaneGrid
+from liverview.ui.panels.dicom_tags_dock import DicomTagsDock
 from liverview.ui.panels.lesion_list import LesionListPanel
 from liverview.ui.panels.messages_panel import MessagesPanel
 from liverview.ui.review.review_controller import ReviewController
@@ -172,6 +173,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view3d_action.setCheckable(True)
         self.view3d_action.toggled.connect(self.show_3d)
 
+        self.view_menu = self.menuBar().addMenu("&View")
+        self.tags_dock = DicomTagsDock(self, self.grid, self.state, lambda: self.study)  # hidden until asked
+        self.tags_dock.toggle_action.setText("DICOM tags")
+        self.view_menu.addAction(self.tags_dock.toggle_action)
         self.plugins_menu = self.menuBar().addMenu("&Plugins")
         self._fill_plugins_menu()
         self.review = ReviewController(self, host=self)  # Review menu: detect, import, queue
@@ -273,6 +278,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.volume_view.set_volume(study.reference.volume)
         self._open_session(study)
         self.review.study_opened()
+        self.tags_dock.study_opened()
         self._tell_inferred_phases(study)
         if self.register_mode and len(study.phases) > 1:
             self.start_registration(self.register_mode)
