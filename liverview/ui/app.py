@@ -59,8 +59,11 @@ def run(argv: list[str] | None = None) -> int:
 
         print("Preparing the demo study (generated once, then cached)...", file=sys.stderr)
         paths.append(str(demo_study_dir()))
+    from liverview.ui.window_settings import user_settings
+
     window = MainWindow(study_loader=load_for_window,
-                        register_mode=None if args.register == "off" else args.register)
+                        register_mode=None if args.register == "off" else args.register,
+                        settings=None if args.screenshot else user_settings())  # screenshots: the default layout
     window.show()
     app.processEvents()
     opened = True

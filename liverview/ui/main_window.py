@@ -23,6 +23,7 @@ from liverview.ui.panels.dicom_tags_dock import DicomTagsDock
 from liverview.ui.panels.lesion_list import LesionListPanel
 from liverview.ui.panels.messages_panel import MessagesPanel
 from liverview.ui.review.review_controller import ReviewController
+from liverview.ui.window_settings import WindowSettings
 from liverview.ui.workers import Job, JobRunner
 
 # (study, problems) or (study, problems, notes): problems are worth a look, notes are quiet "skipped" lines.
@@ -47,6 +48,7 @@ class MainWindow(QtWidgets.QMainWindow):
         project_path: Path | None = None,
         project_root: Path | None = None,
         user: str | None = None,
+        settings: QtCore.QSettings | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("LiverView")
@@ -100,7 +102,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().addPermanentWidget(self.messages_button)
         self._messages_dock.visibilityChanged.connect(lambda _v: self._update_messages_button())
         self._update_messages_button()
+        # Layout, W/L preset and dialog folders kept between sessions; none given (tests): nothing kept.
+        self.kept = WindowSettings(settings) if settings is not None else None
         self._build_actions()
+        if self.kept is not None:
+            self.kept.restore_layout(self)
 
     # --- chrome -----------------------------------------------------------------------------
     def _build_actions(self) -> None:
@@ -271,6 +277,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stack.setCurrentWidget(self.grid)
         QtWidgets.QApplication.processEvents()
         self.grid.reset_views()
+        self._apply_kept_preset()
         names = ", ".join(p.label for p in study.phases)
         self.setWindowTitle(f"LiverView - {study.patient_id or study.description or 'study'} ({names})")
         self.notify(f"Opened {len(study.phases)} phase(s): {names}")
@@ -346,6 +353,23 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.preset_combo.setCurrentIndex(index)
         self.state.apply_preset(pane.pane_id, WINDOW_PRESETS[index])
+        if self.kept is not None:
+            self.kept.set_preset_name(WINDOW_PRESETS[index].name)
+
+    def _apply_kept_preset(self) -> None:
+        """A new study opens in the preset the reader chose last (kept in the settings)."""
+        name = self.kept.preset_name() if self.kept is not None else None
+        preset = next((p for p in WINDOW_PRESETS if p.name == name), None)
+        if preset is not None:
+            for pane in self.grid.panes:
+                self.state.apply_preset(pane.pane_id, preset)
+
+    def _start_folder(self, kind: str) -> str:
+        return self.kept.last_folder(kind) if self.kept is not None else ""
+
+    def _remember_folder(self, kind: str, folder: str | Path) -> None:
+        if self.kept is not None:
+            self.kept.set_last_folder(kind, folder)
 
     def _window_changed(self, change) -> None:
         """The preset box names the preset the active pane's window/level matches, else "Custom"."""
@@ -363,15 +387,18 @@ class MainWindow(QtWidgets.QMainWindow):
             self.preset_combo.setCurrentIndex(match)
 
     def _open_folder_dialog(self) -> None:
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open DICOM folder")
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open DICOM folder", self._start_folder("open-dicom"))
         if folder:
+            self._remember_folder("open-dicom", Path(folder).parent)  # the next study is likely a sibling
             self.open_paths([folder])
 
     def _open_files_dialog(self) -> None:
         files, _ = QtWidgets.QFileDialog.getOpenFileNames(
-            self, "Open volumes (one per phase)", "", "Volumes (*.nii *.nii.gz *.nrrd *.mha *.mhd);;All (*)"
+            self, "Open volumes (one per phase)", self._start_folder("open-volumes"),
+            "Volumes (*.nii *.nii.gz *.nrrd *.mha *.mhd);;All (*)"
         )
         if files:
+            self._remember_folder("open-volumes", Path(files[0]).parent)
             self.open_paths(files)
 
     # --- exports and imports ----------------------------------------------------------------
@@ -379,10 +406,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.session is None:
             self.show_error("Nothing to export", "open a study first")
             return
+        start = self._start_folder("export")
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, f"Export {EXPORT_FORMATS[fmt]}", f"lesions{DEFAULT_SUFFIX[fmt]}")
+            self, f"Export {EXPORT_FORMATS[fmt]}", str(Path(start) / f"lesions{DEFAULT_SUFFIX[fmt]}") if start
+            else f"lesions{DEFAULT_SUFFIX[fmt]}")
         if path:
             chosen = Path(path)
+            self._remember_folder("export", chosen.parent)
             if not chosen.suffix:  # a name typed without one gets the format's; a wrong one is refused with a reason
                 chosen = chosen.with_name(chosen.name + DEFAULT_SUFFIX[fmt])
             self.export_annotations(fmt, chosen)
@@ -406,9 +436,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _import_dialog(self) -> None:
         files, _ = QtWidgets.QFileDialog.getOpenFileNames(
-            self, "Import annotations (DICOM SR / SEG, NIfTI label map, DeepLesion CSV)", "",
+            self, "Import annotations (DICOM SR / SEG, NIfTI label map, DeepLesion CSV)", self._start_folder("import"),
             "Annotations (*.dcm *.nii *.nii.gz *.csv);;All (*)")
         if files:
+            self._remember_folder("import", Path(files[0]).parent)
             self.import_files([Path(f) for f in files])
 
     def import_files(self, paths: list[Path]) -> list[FileImport]:
@@ -571,6 +602,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- lifecycle --------------------------------------------------------------------------
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802
+        if self.kept is not None:
+            self.kept.save_layout(self)
         self.runner.cancel_all()
         self.runner.wait(5000)
         if self.volume_view is not None:
