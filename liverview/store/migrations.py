@@ -95,11 +95,37 @@ def _add_scan_results(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX scan_results_source ON scan_results(source)")
 
 
+def _add_series_index(conn: sqlite3.Connection) -> None:
+    """Schema 4: the study browser's index (liverview/io/study_index.py): one row per CT series or ultrasound
+    image found in an indexed folder, with its patient, study, modality, phase and files. Bookkeeping for the
+    browser, not annotations: older projects simply have an empty index."""
+    conn.execute("""CREATE TABLE series_index (
+        id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+        series_key         TEXT NOT NULL UNIQUE,
+        modality           TEXT NOT NULL CHECK (modality IN ('CT', 'US')),
+        source_kind        TEXT NOT NULL CHECK (source_kind IN ('dicom', 'volume', 'raster')),
+        files              TEXT NOT NULL,
+        patient_id         TEXT NOT NULL DEFAULT '',
+        patient_name       TEXT NOT NULL DEFAULT '',
+        study_uid          TEXT NOT NULL DEFAULT '',
+        study_date         TEXT NOT NULL DEFAULT '',
+        study_description  TEXT NOT NULL DEFAULT '',
+        series_uid         TEXT NOT NULL DEFAULT '',
+        series_description TEXT NOT NULL DEFAULT '',
+        series_number      INTEGER,
+        phase              TEXT NOT NULL DEFAULT '',
+        frames             INTEGER NOT NULL DEFAULT 1 CHECK (frames >= 1),
+        indexed_at         TEXT NOT NULL
+    )""")
+    conn.execute("CREATE INDEX series_index_study ON series_index(patient_id, study_uid)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create the base schema (studies, lesions, RECIST, boxes, masks, proposals, audit, undo)",
               _create_base_schema),
     Migration(2, "ultrasound studies: study modality, phase pixel units (mm or px)", _add_ultrasound),
     Migration(3, "archive scans: one row per scanned study (done or failed, attempts, message)", _add_scan_results),
+    Migration(4, "study browser: one row per indexed CT series or ultrasound image", _add_series_index),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

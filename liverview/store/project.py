@@ -55,6 +55,7 @@ from liverview.store.proposal_methods import ProposalMethods
 from liverview.store.records import AuditEntry, InvalidRecordError, StoreChange, StoreError
 from liverview.store.row_mapping import audit_entry_from_row
 from liverview.store.scan_methods import ScanMethods
+from liverview.store.series_index_methods import SeriesIndexMethods
 from liverview.store.study_methods import StudyMethods
 
 __all__ = [
@@ -86,10 +87,10 @@ class _State:
     group: _UndoGroup | None = None
 
 
-class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods):
+class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods, SeriesIndexMethods):
     """An open project. Use :meth:`create` or :meth:`open` (and :meth:`close`, or a ``with`` block).
     The entity methods come from study_methods.py, lesion_methods.py, proposal_methods.py and
-    scan_methods.py (archive scans)."""
+    scan_methods.py (archive scans) and series_index_methods.py (the study browser's index)."""
 
     def __init__(self, path: Path, user: str, conn: sqlite3.Connection, lock: ProjectLock | None,
                  read_only: bool, damage: str | None = None) -> None:

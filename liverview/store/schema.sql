@@ -6,6 +6,7 @@
 -- Later schema versions change this base by migration steps (migrations.py): schema 2 adds
 -- studies.modality ('CT' | 'US') and phases.pixel_units ('mm' | 'px'); schema 3 adds the scan_results table
 -- (`liverview scan`: each archive study done or failed, its attempts and failure message).
+-- Schema 4 adds the series_index table (the study browser's patient/study/series index).
 
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
