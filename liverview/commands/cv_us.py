@@ -22,19 +22,19 @@ from liverview.commands.model_choice import add_model_option, create, create_tra
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "cv-us", help="cross-validate the ultrasound click model over liver images (folds by image)",
-        description=__doc__.split("\n\n", 1)[1].replace("%", "%%"))
+        description=__doc__.split("\n\n", 1)[1])  # descriptions are not %-formatted
     parser.add_argument("--liver", type=Path, required=True, help="liver image set (AUL-style manifest.csv)")
     parser.add_argument("--train-extra", action="append", default=[], metavar="DIR[:SPLIT]",
                         help="a set added to every fold's training (e.g. BUSI:train, a synth-us folder); repeatable")
-    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--folds", type=int, default=4, help="number of folds, split by image (default 4)")
     parser.add_argument("--out", type=Path, required=True, help="folder for fold models and the report")
     add_model_option(parser, "click-segmenter")
     parser.add_argument("--init", type=Path, default=None, help="start every fold from these weights (fine-tuning)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="options",
                         help="a training option of the model (JSON value, e.g. --set steps=800); repeatable")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fold split and of training")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: a GPU if there is one)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
     parser.set_defaults(func=run)
 
 

@@ -15,19 +15,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval-us", help="evaluate the ultrasound click segmenter (Jaccard, accuracy, AUROC, sens/spec)",
         description="Simulate the test clicks for every lesion (one-click: the deepest lesion pixel; two-click: "
-                    "the lesion box, enlarged 2-10 %% per side with 3 %% positional error, seeded per lesion) and "
+                    "the lesion box, enlarged 2-10 % per side with 3 % positional error, seeded per lesion) and "
                     "report the mean Jaccard index (two-click: beside the ellipse inscribed in the same box and "
                     "the filled box), 4-class accuracy and one-vs-rest AUROC, benign-vs-malignant "
                     "AUROC with sensitivity/specificity at Youden's point. --grabcut adds OpenCV GrabCut from the "
                     "same box.")
     parser.add_argument("--data", type=Path, required=True, help="synth-us folder (labels.csv) or BUSI (manifest.csv)")
-    parser.add_argument("--mode", choices=("one-click", "two-click"), required=True)
+    parser.add_argument("--mode", choices=("one-click", "two-click"), required=True,
+                        help="which simulated clicks the model gets (see above)")
     parser.add_argument("--split", choices=("all", "train", "test"), default="all",
                         help="part of the data (BUSI: test; synthetic folders: all)")
     add_model_option(parser, "click-segmenter")
     parser.add_argument("--weights", type=Path, default=None, help="model weights (default: the contribution's)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: a GPU if there is one)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
     parser.add_argument("--grabcut", action="store_true", help="also run OpenCV GrabCut from the same box")
     parser.add_argument("--noc", action="store_true",
                         help="also simulate corrective clicks from none (next click at the largest error region, "

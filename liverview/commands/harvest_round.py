@@ -20,11 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "harvest-round", help="one lesion-harvesting round on a project (score, threshold, harvest, hard negatives)",
         description="Score every proposal with s = s_g * s_c (detector score x lesion proposal classifier), "
-                    "choose the lowest threshold that keeps precision >= 95 %% on the fully annotated studies' "
+                    "choose the lowest threshold that keeps precision >= 95 % on the fully annotated studies' "
                     "reviewed proposals, harvest the proposals above it that hit no RECIST mark, pick hard "
                     "negatives (s_g >= 0.5, top 5 per study), optionally fine-tune the detector with hard "
                     "negative suppression, and write report.json, report.md, pr_curve.png and harvest.json.")
-    parser.add_argument("--project", type=Path, required=True)
+    parser.add_argument("--project", type=Path, required=True, help="the project (.lvproj) to harvest")
     parser.add_argument("--fully-annotated", required=True, metavar="LIST",
                         help="comma-separated ids or UIDs of the fully annotated studies (V_M)")
     parser.add_argument("--out", type=Path, required=True, help="folder for this round's outputs")
@@ -35,9 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="detector weights to fine-tune with the harvest (needs --finetune-steps > 0)")
     add_model_option(parser, "detector", flag="--detector-model")
     parser.add_argument("--finetune-steps", type=int, default=0, help="detector fine-tuning steps (default 0: none)")
-    parser.add_argument("--min-precision", type=float, default=0.95)
+    parser.add_argument("--min-precision", type=float, default=0.95,
+                        help="lowest precision the threshold on s must keep (default 0.95)")
     parser.add_argument("--hard-min-score", type=float, default=0.5, help="hard negatives need s_g >= this")
-    parser.add_argument("--hard-per-volume", type=int, default=5)
+    parser.add_argument("--hard-per-volume", type=int, default=5, help="hard negatives kept per study (default 5)")
     parser.add_argument("--lpc-folds", type=int, default=2,
                         help="when training the classifier here: split the fully annotated studies into this many "
                              "folds so each is scored by a classifier that did not train on it (the threshold is "
@@ -51,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="SYNTHETIC phantom studies only: score the harvest of the studies that are not fully "
                              "annotated against their full labels (lesions.csv beside the reference phase) and "
                              "put marks' recall and recall at 90 %% precision into the report")
-    parser.add_argument("--user", default="liverview")
+    parser.add_argument("--reader", dest="user", metavar="NAME", default="liverview", help="name recorded in the project's audit log")
+    parser.add_argument("--user", dest="user", help=argparse.SUPPRESS)  # the old spelling, kept working
     add_take_over_flag(parser)
     add_lpc_options(parser)
     parser.set_defaults(func=run)

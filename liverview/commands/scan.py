@@ -53,7 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="keep at most the N best-scored proposals per study (default 50; 0 = all)")
     parser.add_argument("--assume-phase", default="portal venous", metavar="PHASE",
                         help="phase kind given to a single phase of unknown kind (default portal venous)")
-    parser.add_argument("--user", default=None, help="name recorded in the project's audit log (default: login name)")
+    parser.add_argument("--reader", dest="user", metavar="NAME", default=None,
+                        help="name recorded in the project's audit log (default: login name)")
+    parser.add_argument("--user", dest="user", help=argparse.SUPPRESS)  # the old spelling, kept working
     parser.add_argument("--dry-run", action="store_true", help="only list the studies to scan and what is skipped")
     parser.add_argument("--list-skipped", action="store_true", help="name every skipped file, not a few per reason")
     parser.set_defaults(func=run)

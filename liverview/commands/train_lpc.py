@@ -18,7 +18,7 @@ def add_lpc_options(parser: argparse.ArgumentParser) -> None:
                         help="size of each view's crop in pixels (lesion_proposal_classifier default 64)")
     parser.add_argument("--pad-px", type=float, default=None,
                         help="margin around the proposal, in reference pixels (default 64, as in the paper)")
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the model's)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
 
 
@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="comma-separated study ids or UIDs whose decisions count (default: every study "
                              "with at least one decision)")
     parser.add_argument("--model", default=None, help="use this detector's proposals (default: the newest)")
-    parser.add_argument("--user", default="liverview", help="name recorded if the project must be opened")
+    parser.add_argument("--reader", dest="user", metavar="NAME", default="liverview", help="name recorded if the project must be opened")
+    parser.add_argument("--user", dest="user", help=argparse.SUPPRESS)  # the old spelling, kept working
     add_lpc_options(parser)
     parser.set_defaults(func=run)
 

@@ -26,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="part of the data to train on (BUSI: use train; synthetic sets have no split)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu or cuda")
     parser.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--batch-size", type=int, default=16, help="images per training step (default 16)")
+    parser.add_argument("--lr", type=float, default=2e-3, help="learning rate (default 0.002)")
     parser.add_argument("--encoder", choices=("vgg", "resnet"), default=None,
                         help="us_clickseg encoder: vgg (small, 96 px, the old default) or resnet (ResNet-18-style, "
                              "192 px); default vgg")
@@ -38,8 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="encoder channels per stage (default 8 16 32 64 128)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop when this wall-clock budget is spent")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--checkpoint-every", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0, help="random seed of sampling and initialisation (default 0)")
+    parser.add_argument("--checkpoint-every", type=int, default=200,
+                        help="write a resumable checkpoint every this many steps (default 200)")
     parser.add_argument("--stop-at-step", type=int, default=None,
                         help="end this run at that step (the schedule still spans --steps; --resume continues)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")

@@ -18,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "mode: --click. Further --click / --bg-click refine. Coordinates are image pixels (x = column, "
                     "y = row). Prints class probabilities, malignant probability, area and diameters (mm when the "
                     "DICOM states the pixel size, else px) and the time; writes the mask PNG (0/255).")
-    parser.add_argument("image", type=Path, metavar="IMAGE")
-    parser.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"))
+    parser.add_argument("image", type=Path, metavar="IMAGE", help="ultrasound image (DICOM US, PNG, JPEG, BMP)")
+    parser.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
+                        help="the lesion box in image pixels (two-click input)")
     parser.add_argument("--click", type=float, nargs=2, action="append", default=[], metavar=("X", "Y"),
                         help="foreground click inside the lesion (repeatable)")
     parser.add_argument("--bg-click", type=float, nargs=2, action="append", default=[], metavar=("X", "Y"),
@@ -28,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="MASK.png", help="where to write the mask")
     add_model_option(parser, "click-segmenter")
     parser.add_argument("--weights", type=Path, default=None, help="model weights (default: the contribution's)")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: a GPU if there is one)")
     parser.set_defaults(func=run)
 
 
