@@ -57,3 +57,8 @@ def test_help_imports_no_command_and_no_heavy_library():
             "and m != 'liverview.commands.summaries'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c.startswith("eval-") or c == "cv-us"])
+def test_every_eval_command_takes_json(command):
+    assert any("--json" in a.option_strings for a in FULL.choices[command]._actions)

@@ -28,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="a set added to every fold's training (e.g. BUSI:train, a synth-us folder); repeatable")
     parser.add_argument("--folds", type=int, default=4, help="number of folds, split by image (default 4)")
     parser.add_argument("--out", type=Path, required=True, help="folder for fold models and the report")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the report (cv_report.json's content) here, as eval-us --json does")
     add_model_option(parser, "click-segmenter")
     parser.add_argument("--init", type=Path, default=None, help="start every fold from these weights (fine-tuning)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="options",
@@ -88,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
                              args.out / "reliability_raw.png")
     draw_reliability_diagram(reliability_bins(p_cal, malignant), f"out-of-fold, Platt (n={len(rows)})",
                              args.out / "reliability_platt.png")
-    (args.out / "cv_report.json").write_text(json.dumps({"report": report, "folds": fold_summaries, "lesions": rows},
-                                                        indent=1))
+    report_json = json.dumps({"report": report, "folds": fold_summaries, "lesions": rows}, indent=1)
+    (args.out / "cv_report.json").write_text(report_json)
+    if args.json is not None:  # every eval command takes --json: one place for machine-readable results
+        args.json.write_text(report_json)
     (args.out / "cv_report.md").write_text(report_markdown(report, fold_summaries))
     print(report_markdown(report, fold_summaries))
     return 0
