@@ -17,7 +17,7 @@ from liverview.io.export.project_export import EXPORT_FORMATS, ExportError, expo
 from liverview.io.study_loader import load_study
 from liverview.store.project import Project
 from liverview.store.records import StoreError
-from liverview.store.study_link import default_project_path, ensure_study, study_key
+from liverview.store.study_link import default_project_path, ensure_study, find_study
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,14 +67,13 @@ def open_study_project(paths: list[str], project_path: Path | None, read_only: b
         raise CliError(str(exc)) from exc
     if project.damage:
         print(f"liverview: warning: {path} is damaged ({project.damage}); reading what is left", file=sys.stderr)
-    key = study_key(study)
-    record = next((s for s in project.list_studies() if s.uid == key), None)
-    if record is None:
+    study_id = find_study(project, study)
+    if study_id is None:
         if read_only:
             project.close()
             raise CliError(f"project {path} holds no annotations of this study")
         return study, project, ensure_study(project, study)
-    return study, project, record.id
+    return study, project, study_id
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from liverview.io.errors import LoadError
 from liverview.io.study_loader import load_study
 from liverview.store.project import Project
 from liverview.store.records import StoreError
-from liverview.store.study_link import study_key
+from liverview.store.study_link import legacy_study_key, study_key
 
 MAX_LISTED = 50  # items not imported listed one by one per file; the rest are counted
 
@@ -79,7 +79,7 @@ def _open_projects_study(args: argparse.Namespace, user: str):
         except LoadError as exc:
             raise CliError(f"the project's study cannot be loaded from {', '.join(sources)}: {exc}; "
                            "name it with --study PATH...") from exc
-        if study_key(study) != record.uid:
+        if record.uid not in (study_key(study), legacy_study_key(study)):
             raise CliError(f"the files at {', '.join(sources)} are no longer the project's study: name it with --study")
         return study, project, record.id
     except BaseException:
