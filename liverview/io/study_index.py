@@ -264,3 +264,14 @@ def open_paths_for_ct(chosen: Sequence[IndexedSeries], known: Iterable[IndexedSe
     if holds_only_wanted(common):
         return volumes + [str(common)]
     return volumes + sorted({str(s.location) for s in dicom})
+
+
+def is_ultrasound_file(path: str | os.PathLike[str]) -> bool:
+    """True for a raster image (PNG, JPEG, BMP) or a DICOM file whose header says ultrasound (header only)."""
+    p = Path(path)
+    if not p.is_file() or is_volume_file(p):
+        return False
+    if p.suffix.lower() in RASTER_SUFFIXES:
+        return True
+    header = _read_header(p)
+    return not isinstance(header, str) and header.modality == "US"

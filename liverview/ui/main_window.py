@@ -16,6 +16,7 @@ from liverview.io.export.annotation_import import IMPORT_FORMATS, FileImport, Im
 from liverview.store.records import RecistRecord, StoreError
 from liverview.store.study_link import default_project_path, ensure_study
 from liverview.ui.annotation_session import AnnotationSession, ask_with_dialog, open_project_for_editing
+from liverview.ui.browser.one_window import OneWindow
 from liverview.ui.job_bar import JobBar
 from liverview.ui.messages import show_warning
 from liverview.ui.pane_grid import PaneGrid
@@ -105,6 +106,8 @@ class MainWindow(QtWidgets.QMainWindow):
         # Layout, W/L preset and dialog folders kept between sessions; none given (tests): nothing kept.
         self.kept = WindowSettings(settings) if settings is not None else None
         self._build_actions()
+        # Studies browser, CT / Ultrasound tabs, File > Open Recent, drag and drop (liverview/ui/browser/).
+        self.one_window = OneWindow(self, settings)
         if self.kept is not None:
             self.kept.restore_layout(self)
 
@@ -258,6 +261,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error("Could not open the study", failure_text(exc))
             return False
         self.set_study(study)
+        self.one_window.opened_ct(list(paths))  # listed in Open Recent; the CT tab comes to the front
         notes = list(rest[0]) if rest else []
         # The study is open: nothing here asks for a decision, so no dialog.
         if notes:
@@ -481,9 +485,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return result
 
     def _open_ultrasound_dialog(self) -> None:
-        from liverview.ui.ultrasound.us_workspace import open_ultrasound_dialog
-
-        open_ultrasound_dialog(self, project_root=self.project_root)
+        self.one_window.open_us_dialog()  # in the Ultrasound tab of this window
 
     # --- annotations ------------------------------------------------------------------------
     def _open_session(self, study: Study) -> None:
@@ -604,6 +606,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802
         if self.kept is not None:
             self.kept.save_layout(self)
+        self.one_window.shutdown()
         self.runner.cancel_all()
         self.runner.wait(5000)
         if self.volume_view is not None:

@@ -120,3 +120,13 @@ def test_a_missing_path_is_refused_and_cancel_stops_the_walk(tmp_path, archive):
     with pytest.raises(StudyIndexError, match="no such file or folder"):
         index_paths([tmp_path / "nope"])
     assert index_paths([archive], cancelled=lambda: True).series == []
+
+
+def test_ultrasound_files_are_told_from_ct_files_and_folders_by_their_header(archive):
+    assert index_paths([archive / "us" / "liver_us.dcm"]).series[0].modality == "US"
+    from liverview.io.study_index import is_ultrasound_file
+
+    ct_file = sorted((archive / "ct").glob("*.dcm"))[0]
+    assert is_ultrasound_file(archive / "us" / "liver_us.dcm") and is_ultrasound_file(archive / "png" / "scan.png")
+    assert not is_ultrasound_file(ct_file) and not is_ultrasound_file(archive / "ct")
+    assert not is_ultrasound_file(archive / "notes.txt")
