@@ -100,7 +100,9 @@ def settle_us(w: MainWindow) -> None:
 
 def test_the_browser_shows_patient_study_series_with_modality_and_phase(qtbot, tmp_path, data):
     w = make_window(qtbot, tmp_path / "lv.ini")
+    assert not w.one_window.dock.isVisible()  # nothing indexed: the panes keep the room
     index_and_wait(qtbot, w, [data])
+    assert w.one_window.dock.isVisible()
     rows = tree_rows(w)
     assert (0, "PHANTOM-CT", "", "") in rows
     assert (2, "arterial phase", "CT", "arterial") in rows

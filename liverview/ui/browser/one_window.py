@@ -65,13 +65,15 @@ class OneWindow(QtCore.QObject):
         self.dock = QtWidgets.QDockWidget("Studies", window)
         self.dock.setObjectName("dock-studies")
         self.dock.setWidget(self.browser)
-        self.dock.setMinimumWidth(320)
+        self.dock.setMinimumWidth(260)
         window.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
         self._add_file_actions()
         window.setAcceptDrops(True)
         window.installEventFilter(self)
         self.index_job = None
         self.browser.show_entries(self._read_index())
+        if not self.browser.entries:
+            self.dock.hide()  # room for the panes until something is indexed (View > Studies shows it)
 
     # --- menus --------------------------------------------------------------------------------
     def _add_file_actions(self) -> None:
