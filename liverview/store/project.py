@@ -57,6 +57,7 @@ from liverview.store.row_mapping import audit_entry_from_row
 from liverview.store.scan_methods import ScanMethods
 from liverview.store.series_index_methods import SeriesIndexMethods
 from liverview.store.study_methods import StudyMethods
+from liverview.store.worklist import WorklistMethods
 
 __all__ = [
     "DamagedProjectError", "DeletedLesionError", "Listener", "LockHolder", "Project", "ProjectClosedError", "ProjectExistsError",
@@ -87,10 +88,11 @@ class _State:
     group: _UndoGroup | None = None
 
 
-class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods, SeriesIndexMethods):
+class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods, SeriesIndexMethods, WorklistMethods):
     """An open project. Use :meth:`create` or :meth:`open` (and :meth:`close`, or a ``with`` block).
     The entity methods come from study_methods.py, lesion_methods.py, proposal_methods.py and
-    scan_methods.py (archive scans) and series_index_methods.py (the study browser's index)."""
+    scan_methods.py (archive scans), series_index_methods.py (the study browser's index) and
+    worklist.py (one row per study with its review counts)."""
 
     def __init__(self, path: Path, user: str, conn: sqlite3.Connection, lock: ProjectLock | None,
                  read_only: bool, damage: str | None = None) -> None:
