@@ -19,6 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--us-demo", action="store_true",
                    help="open the ultrasound workspace on a synthetic image, with a box placed on its lesion")
     p.add_argument("--us-weights", metavar="PT", help="ultrasound segmenter weights (default: the plugin's)")
+    p.add_argument("--project", metavar="LVPROJ",
+                   help="open a project of many studies (e.g. from `liverview scan`): its worklist, and the "
+                        "review across its studies; studies opened keep their annotations in it")
     p.add_argument("--screenshot", metavar="PNG", help="render the main window to PNG after loading, then exit")
     p.add_argument("--register", choices=["rigid", "affine", "bspline", "off"], default="rigid",
                    help="register the phases to the reference phase in the background (default: rigid)")
@@ -67,6 +70,9 @@ def run(argv: list[str] | None = None) -> int:
     window.show()
     app.processEvents()
     opened = True
+    if args.project and not window.worklist.open_project(Path(args.project)):
+        print(f"main.py: error: {window.messages[-1]}", file=sys.stderr)
+        opened = False
     if paths:
         opened = window.open_paths(paths)
         if not opened:

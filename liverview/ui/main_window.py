@@ -14,7 +14,7 @@ from liverview.io.export.project_export import (DEFAULT_SUFFIX, EXPORT_FORMATS, 
                                                 ImportResult, export_annotations, import_deeplesion_csv)
 from liverview.io.export.annotation_import import IMPORT_FORMATS, FileImport, ImportFormatError, import_annotations
 from liverview.store.records import RecistRecord, StoreError
-from liverview.store.study_link import default_project_path, ensure_study
+from liverview.store.study_link import default_project_path, ensure_study, study_key
 from liverview.ui.annotation_session import AnnotationSession, ask_with_dialog, open_project_for_editing
 from liverview.ui.browser.one_window import OneWindow
 from liverview.ui.job_bar import JobBar
@@ -26,6 +26,7 @@ from liverview.ui.panels.messages_panel import MessagesPanel
 from liverview.ui.review.review_controller import ReviewController
 from liverview.ui.window_settings import WindowSettings
 from liverview.ui.workers import Job, JobRunner
+from liverview.ui.worklist.worklist_controller import WorklistController
 
 # (study, problems) or (study, problems, notes): problems are worth a look, notes are quiet "skipped" lines.
 StudyLoader = Callable[[list[str]], tuple]
@@ -119,6 +120,8 @@ class MainWindow(QtWidgets.QMainWindow):
         open_dir.triggered.connect(self._open_folder_dialog)
         file_menu.addAction("Open volume files...").triggered.connect(self._open_files_dialog)
         file_menu.addAction("Open ultrasound image...").triggered.connect(self._open_ultrasound_dialog)
+        self.worklist = WorklistController(self, host=self)  # a project of many studies, reviewed across them
+        file_menu.addAction("Open project...").triggered.connect(self.worklist.open_dialog)
         file_menu.addSeparator()
         self.export_menu = file_menu.addMenu("Export annotations")
         for fmt, title in EXPORT_FORMATS.items():
@@ -186,9 +189,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tags_dock = DicomTagsDock(self, self.grid, self.state, lambda: self.study)  # hidden until asked
         self.tags_dock.toggle_action.setText("DICOM tags")
         self.view_menu.addAction(self.tags_dock.toggle_action)
+        self.view_menu.addAction(self.worklist.show_action)
         self.plugins_menu = self.menuBar().addMenu("&Plugins")
         self._fill_plugins_menu()
         self.review = ReviewController(self, host=self)  # Review menu: detect, import, queue
+        self.review.on_past_end = self.worklist.open_next_to_review  # the queue goes on in the next study
         # The review and the lesion list share the right column as tabs: stacked, neither had the height
         # its list needs (the selected row ended up under the thumbnail strip).
         self.tabifyDockWidget(self._lesion_dock, self.review.dock)
@@ -260,17 +265,20 @@ class MainWindow(QtWidgets.QMainWindow):
         except Exception as exc:  # any load failure is shown; the current study stays open
             self.show_error("Could not open the study", failure_text(exc))
             return False
-        self.set_study(study)
+        self.open_loaded(study, list(problems), list(rest[0]) if rest else [], None)
         self.one_window.opened_ct(list(paths))  # listed in Open Recent; the CT tab comes to the front
-        notes = list(rest[0]) if rest else []
+        return True
+
+    def open_loaded(self, study: Study, problems: list[str], notes: list[str], study_id: int | None) -> None:
+        """Show a study read by the loader; ``study_id``: its row in the project, when known (the worklist)."""
+        self.set_study(study, study_id)
         # The study is open: nothing here asks for a decision, so no dialog.
         if notes:
             self.inform(f"Skipped {len(notes)} file(s) or series that are not images of this study", notes)
         if problems:
             self.inform("Opened with problems", list(problems), level="warning")
-        return True
 
-    def set_study(self, study: Study) -> None:
+    def set_study(self, study: Study, study_id: int | None = None) -> None:
         if self.registration_job is not None:
             self.registration_job.cancel()
         self._close_session()
@@ -287,8 +295,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.notify(f"Opened {len(study.phases)} phase(s): {names}")
         if self.volume_view is not None:
             self.volume_view.set_volume(study.reference.volume)
-        self._open_session(study)
+        self._open_session(study, study_id)
         self.review.study_opened()
+        self.worklist.study_opened()
         self.tags_dock.study_opened()
         self._tell_inferred_phases(study)
         if self.register_mode and len(study.phases) > 1:
@@ -488,15 +497,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.one_window.open_us_dialog()  # in the Ultrasound tab of this window
 
     # --- annotations ------------------------------------------------------------------------
-    def _open_session(self, study: Study) -> None:
-        """Open (or create) the study's project; on failure the viewer still works, without edits."""
+    def _open_session(self, study: Study, study_id: int | None = None) -> None:
+        """Open (or create) the study's project; on failure the viewer still works, without edits.
+        ``study_id`` names the study's row when the caller knows it (the worklist): no need to identify it."""
         try:
-            path = self.project_path or default_project_path(study, self.project_root)
+            key = None if study_id is not None else study_key(study, self.project_root)
+            path = self.project_path or default_project_path(study, self.project_root, key)
             opened = open_project_for_editing(Path(path), self.user, self.ask)
             project, read_only = opened.project, opened.read_only
             for title, text in opened.messages:
                 self.show_error(title, text)
-            study_id = ensure_study(project, study)
+            known = study_id is not None and any(s.id == study_id for s in project.list_studies())
+            study_id = study_id if known else ensure_study(project, study, key)
         except (StoreError, OSError, ValueError) as exc:
             self.show_error("Annotations unavailable", f"{exc}\nThe images can be read; edits cannot be saved.")
             self.measure_action.setEnabled(False)
@@ -609,6 +621,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.one_window.shutdown()
         self.runner.cancel_all()
         self.runner.wait(5000)
+        self.worklist.shutdown()
         if self.volume_view is not None:
             self.volume_view.shutdown()
         self._close_session()

@@ -7,11 +7,14 @@ A accept, R reject, E edit (RECIST tool on, the auto-proposed RECIST made a lesi
 proposal), F flag, N / P next / previous, U undo. Arrows, PgUp/PgDn, Home/End stay with the panes.
 One decision is one undo step: E, and the adjustments of the lesion it made until the reader moves on,
 are undone by one U (or Ctrl+Z) together, so undo never leaves a lesion without its decision.
+Past the last proposal (N on it, or a decision on it) the worklist, when a project of many studies is open,
+opens the next study with proposals to review (``on_past_end``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
@@ -64,6 +67,9 @@ class ReviewController:
         self._busy = False
         self._recists: dict[int, tuple[str, AutoRecist]] = {}  # proposal id -> (phase, proposed RECIST)
         self._refresh_pending = False
+        # Going past the last proposal (N on it, or a decision on it): the host may open the next study of a
+        # worklist and return True; False keeps the reader on this study's last proposal.
+        self.on_past_end: Callable[[], bool] = lambda: False
         self.scene_sync = VolumeOverlaySync(host, self._current_id)  # boxes and RECIST axes in the 3D view
 
         menu = window.menuBar().addMenu("&Review")
@@ -194,8 +200,16 @@ class ReviewController:
 
     def next(self) -> None:
         self._end_decision()
+        if self._at_end() and self.on_past_end():
+            self._show_current()  # the next study's queue, at its first proposal to review
+            return
         self.queue.next()
         self._show_current()
+
+    def _at_end(self) -> bool:
+        """The current proposal is the queue's last (or the queue is empty)."""
+        q = self.queue
+        return q is not None and (q.index is None or q.index >= len(q.items) - 1)
 
     def previous(self) -> None:
         self._end_decision()
@@ -211,12 +225,15 @@ class ReviewController:
         if self.queue.current is None:
             return
         self._end_decision()
+        was_last = self._at_end()
         self._busy = True
         try:
             self.queue.decide(decision)
         finally:
             self._busy = False
         self._show_current()
+        if was_last and self.on_past_end():  # the decision (stored already) moved past the last proposal
+            self._show_current()
 
     def undo(self) -> None:
         """Undo the last step: a decision (E with the lesion it made and its adjustments is one), or a
