@@ -74,7 +74,7 @@ def run(argv: list[str] | None = None) -> int:
         print(f"main.py: error: {window.messages[-1]}", file=sys.stderr)
         opened = False
     if paths:
-        opened = window.open_paths(paths)
+        opened = window.open_paths(paths) and opened
         if not opened:
             print(f"main.py: error: {window.messages[-1]}", file=sys.stderr)
     if args.show_3d:
