@@ -74,9 +74,9 @@ def run(argv: list[str] | None = None) -> int:
         print(f"main.py: error: {window.messages[-1]}", file=sys.stderr)
         opened = False
     if paths:
-        opened = window.open_paths(paths) and opened
-        if not opened:
+        if not window.open_paths(paths):
             print(f"main.py: error: {window.messages[-1]}", file=sys.stderr)
+            opened = False
     if args.show_3d:
         window.view3d_action.setChecked(True)
     if args.screenshot:
