@@ -101,20 +101,6 @@ def _class_probs(chain: _Chain) -> dict[str, float]:
     return probs
 
 
-def _trim_weak_ends(chain: _Chain, fraction: float) -> None:
-    """Drop the chain's end slices whose score is below ``fraction`` of its best: a lesion's detections
-    fade out over its poles and beyond, and those faint boxes stretch the 3D extent past the lesion."""
-    floor = fraction * chain.best.score
-    dets = chain.detections
-    lo, hi = 0, len(dets) - 1
-    while lo < hi and dets[lo].score < floor:
-        lo += 1
-    while hi > lo and dets[hi].score < floor:
-        hi -= 1
-    chain.detections = dets[lo:hi + 1]
-    chain.z0, chain.z1 = chain.detections[0].slice_index, chain.detections[-1].slice_index
-
-
 def _slice_boxes(chain: _Chain) -> dict[int, Box2D]:
     """One box per slice of the chain (after merging two chains may share a slice: the better box wins)."""
     out: dict[int, Detection2D] = {}
@@ -126,18 +112,14 @@ def _slice_boxes(chain: _Chain) -> dict[int, Box2D]:
 
 def stack_detections(detections: Iterable[Detection2D], n_slices: int | None = None,
                      score_threshold: float = SCORE_THRESHOLD, link_iou: float = LINK_IOU,
-                     merge_iou: float = MERGE_IOU, extend: int = 1, trim_fraction: float = 0.0
-                     ) -> list[Proposal3D]:
+                     merge_iou: float = MERGE_IOU, extend: int = 1) -> list[Proposal3D]:
     """3D proposals from 2D detections (slice indices of one volume); ``n_slices`` clips the one-slice
-    extension to the volume (None: no clipping except at slice 0). ``trim_fraction`` > 0 first drops a
-    chain's end slices scoring below that fraction of its best (0, the harvester's rule, keeps them).
+    extension to the volume (None: no clipping except at slice 0); ``extend`` = 0 leaves it out.
     Each proposal keeps its 2D box per detected slice (``slice_boxes``). Sorted by score, best first."""
     kept = [d for d in detections if d.score > score_threshold]
     chains = _link(kept, link_iou)
     last = None if n_slices is None else n_slices - 1
     for c in chains:
-        if trim_fraction > 0:
-            _trim_weak_ends(c, trim_fraction)
         c.z0 = max(0, c.z0 - extend)
         c.z1 = c.z1 + extend if last is None else min(last, c.z1 + extend)
     chains = _merge(chains, merge_iou)
@@ -163,21 +145,35 @@ def overlap_of_smaller(a: Box2D, b: Box2D) -> float:
     return iw * ih / smaller if smaller > 0 else 0.0
 
 
+def _box_facing(a: Proposal3D, z_lo: int, z_hi: int) -> Box2D:
+    """``a``'s 2D box on its slice nearest the slice range z_lo..z_hi (its union box when it kept none)."""
+    if not a.slice_boxes:
+        return a.box
+    def distance(z: int) -> int:
+        return 0 if z_lo <= z <= z_hi else min(abs(z - z_lo), abs(z - z_hi))
+    return a.slice_boxes[min(a.slice_boxes, key=lambda z: (distance(z), abs(z - (z_lo + z_hi) / 2)))]
+
+
 def merge_fragments(proposals: Iterable[Proposal3D], min_overlap: float = FRAGMENT_OVERLAP, gap: int = 1
                     ) -> list[Proposal3D]:
     """Join 3D proposals that are pieces of one lesion (a step after ``stack_detections``, not part of the
     harvester's rule): a lesion's cross-section changes size from slice to slice, so its 2D boxes often
     fall below the 0.8 linking IoU and the chain breaks into fragments stacked along z. A proposal whose
-    slice range overlaps or comes within ``gap`` slices of a better-scoring one and whose 2D box overlaps
-    it by >= ``min_overlap`` of the smaller box (a pole slice's small box lies inside the big one) is absorbed: the better one keeps its box, score, key slice and class
-    probabilities and takes the union of the slice ranges. Sorted by score, best first."""
+    slice range overlaps or comes within ``gap`` slices of a better-scoring one is absorbed when their 2D
+    boxes where they meet (each one's box on its slice nearest the other; union boxes for proposals
+    without per-slice boxes) overlap by >= ``min_overlap`` of the smaller box: a pole slice's small box
+    lies inside its neighbour's. Comparing the facing slices, not the union boxes, keeps a separate small
+    lesion above or below a big one apart. The better one keeps its box, score, key slice and class
+    probabilities and takes the union of the slice ranges and per-slice boxes. Sorted by score, best first."""
     kept: list[Proposal3D] = []
     for p in sorted(proposals, key=lambda p: -p.score):
         for n, q in enumerate(kept):
             near = p.z_range[0] <= q.z_range[1] + gap and q.z_range[0] <= p.z_range[1] + gap
-            if near and overlap_of_smaller(p.box, q.box) >= min_overlap:
+            if near and overlap_of_smaller(_box_facing(p, *q.z_range), _box_facing(q, *p.z_range)) >= min_overlap:
                 boxes = {**dict(p.slice_boxes), **dict(q.slice_boxes)}  # the better proposal's boxes win
-                kept[n] = Proposal3D(q.box, (min(p.z_range[0], q.z_range[0]), max(p.z_range[1], q.z_range[1])),
+                union = (min(p.box[0], q.box[0]), min(p.box[1], q.box[1]), max(p.box[2], q.box[2]), max(p.box[3], q.box[3]))
+                kept[n] = Proposal3D(union if boxes else q.box,
+                                     (min(p.z_range[0], q.z_range[0]), max(p.z_range[1], q.z_range[1])),
                                      q.score, q.key_slice, q.class_probs, boxes)
                 break
         else:

@@ -37,7 +37,11 @@ from .model import MultiPhaseCenterNet
 from .preprocess import InvalidInputError, prepare_phases
 
 MODEL_NAME = "mscn_detector"
-END_TRIM = 0.0  # chain end slices below this fraction of the best score are dropped (0: harvester rule)
+# The harvester's rule extends every chain by one slice each way before merging (to bridge one-slice
+# gaps); here the fragment merge bridges those gaps, and the extension only stretched 3D extents past
+# the lesion: on 3 tuning phantoms (seeds 9200-9202, never used for training or the reported figures)
+# recall at 1 FP/volume under 3D IoU >= 0.5 went from 61.9 % with it to 85.7 % without.
+EXTEND_SLICES = 0
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "mscn_detector" / "mscn_detector.pt"
 TRAIN_COMMAND = ("liverview train-detector --data PHANTOMS --out runs/mscn  "
                  "(see models/mscn_detector/MODEL_CARD.md for the exact data and command)")
@@ -68,7 +72,7 @@ class Detector:
         self.device = device
         self.batch_slices = batch_slices
         self.merge_fragments = merge_fragments  # join chain fragments of one lesion (stacking.merge_fragments)
-        self.end_trim = END_TRIM  # drop a chain's end slices below this fraction of its best score
+        self.extend_slices = EXTEND_SLICES  # slices added above and below every 2D chain (harvester: 1)
 
     def detect(self, volumes: Mapping[PhaseKind, Volume], reference: PhaseKind,
                progress: Callable[[float], None] | None = None,
@@ -86,7 +90,7 @@ class Detector:
             progress(0.1)
         detections = self._detect_slices(image, present, check, progress)
         stacked = stack_detections(detections, n_slices=grid.shape[0], score_threshold=SCORE_THRESHOLD,
-                                   trim_fraction=self.end_trim)
+                                   extend=self.extend_slices)
         if self.merge_fragments:
             stacked = merge_fragments(stacked)
         proposals = []

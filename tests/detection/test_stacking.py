@@ -85,14 +85,22 @@ def test_each_proposal_keeps_its_box_per_slice():
     assert p.z_range == (3, 7)  # the extension slices have no box of their own
 
 
-def test_weak_end_slices_are_trimmed_only_when_asked():
-    scores = {2: 0.15, 3: 0.2, 4: 0.8, 5: 0.9, 6: 0.7, 7: 0.12}
-    dets = [Detection2D(z, (10, 10, 30, 30), s) for z, s in scores.items()]
-    (harvester,) = stack_detections(dets)
-    assert harvester.z_range == (1, 8)
-    (trimmed,) = stack_detections(dets, trim_fraction=0.3)
-    assert trimmed.z_range == (3, 7) and sorted(trimmed.slice_boxes) == [4, 5, 6]
-    assert trimmed.score == 0.9 and trimmed.key_slice == 5
+def test_without_the_extension_the_range_is_the_detected_slices():
+    dets = [Detection2D(z, (10, 10, 30, 30), 0.5) for z in (4, 5, 6)]
+    (p,) = stack_detections(dets, extend=0)
+    assert p.z_range == (4, 6) and sorted(p.slice_boxes) == [4, 5, 6]
+
+
+def test_a_small_lesion_above_a_big_one_is_not_absorbed_as_its_pole():
+    big = [Detection2D(z, (10, 10, 60, 60), 0.9) for z in (5, 6, 7)]
+    big += [Detection2D(8, (25, 25, 45, 45), 0.85)]  # the big lesion's pole: a small box at its centre
+    small = [Detection2D(z, (48, 12, 58, 22), 0.6) for z in (9, 10)]  # another lesion, in a corner above
+    props = merge_fragments(stack_detections(big + small, extend=0))
+    assert len(props) == 2
+    assert props[0].z_range == (5, 8) and props[1].z_range == (9, 10)
+    # compared by union boxes (no per-slice boxes), the corner lesion would have been swallowed
+    bare = [type(p)(p.box, p.z_range, p.score, p.key_slice) for p in stack_detections(big + small, extend=0)]
+    assert len(merge_fragments(bare)) == 1
 
 
 def test_fragment_merge_keeps_the_slice_boxes_of_both_pieces():
