@@ -55,3 +55,11 @@ def test_letters_stay_at_the_edges_after_a_resize(pane):
     right = pane.edge_letters.labels["right"]
     assert right.x() + right.width() <= pane.view.width()
     assert right.x() > pane.view.width() * 0.85
+
+
+def test_a_long_corner_text_never_hides_under_the_top_letter(pane, qtbot):
+    pane.corner_tl.setText("portal venous (reference) with a long series description\naxial")
+    pane._place_corners([pane.corner_tl])
+    top = pane.edge_letters.labels["top"]
+    assert not top.geometry().intersects(pane.corner_tl.geometry())
+    assert top.y() > pane.corner_tl.geometry().bottom()

@@ -13,8 +13,9 @@ _STYLE = ("color: #ffd24a; background: rgba(0, 0, 0, 120); border-radius: 2px; p
 class EdgeLetterLabels:
     """Four labels on ``view`` (left, right, top, bottom); ``show`` sets their text, ``place`` pins them."""
 
-    def __init__(self, view: QtWidgets.QWidget) -> None:
+    def __init__(self, view: QtWidgets.QWidget, avoid: tuple[QtWidgets.QWidget, ...] = ()) -> None:
         self.view = view
+        self.avoid = avoid  # e.g. the corner texts: a letter never covers them
         self.labels: dict[str, QtWidgets.QLabel] = {}
         for edge in ("left", "right", "top", "bottom"):
             label = QtWidgets.QLabel(view)
@@ -41,3 +42,9 @@ class EdgeLetterLabels:
         right.move(max(w - right.width() - 2, 0), max((h - right.height()) // 2, 0))
         top.move(max((w - top.width()) // 2, 0), 2)
         bottom.move(max((w - bottom.width()) // 2, 0), max(h - bottom.height() - 2, 0))
+        # a long corner text (a phase name) reaching the middle pushes the letter below / above it
+        for other in self.avoid:
+            if other.isVisible() and other.text() and top.geometry().intersects(other.geometry()):
+                top.move(top.x(), other.geometry().bottom() + 2)
+            if other.isVisible() and other.text() and bottom.geometry().intersects(other.geometry()):
+                bottom.move(bottom.x(), other.geometry().top() - bottom.height() - 2)

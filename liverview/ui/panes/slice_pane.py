@@ -145,7 +145,7 @@ class SlicePane(QtWidgets.QFrame):
         self.corner_tr = self._corner_label(QtCore.Qt.AlignmentFlag.AlignRight)
         self.corner_bl = self._corner_label()
         self.corner_br = self._corner_label(QtCore.Qt.AlignmentFlag.AlignRight)
-        self.edge_letters = EdgeLetterLabels(self.view)  # R/L/A/P/S/I at the edges, from the cut's plane
+        self.edge_letters = EdgeLetterLabels(self.view, (self.corner_tl, self.corner_tr, self.corner_bl, self.corner_br))  # R/L/A/P/S/I at the edges, from the cut's plane
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(1, 1, 1, 1)
         layout.addWidget(self.view)
