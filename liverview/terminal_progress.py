@@ -1,0 +1,161 @@
+"""One progress line for long CLI commands: a bar, percent, elapsed time and time left, redrawn in place on a
+terminal (at most ``max_per_s`` times a second) and ended with a newline; silent in a pipe or a file, where
+only the command's own summary lines are wanted. Standard library only: `liverview --help` must stay fast."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from typing import TYPE_CHECKING, Callable, Mapping, TextIO
+
+if TYPE_CHECKING:
+    import argparse
+
+ENV_VAR = "LIVERVIEW_PROGRESS"  # always | never | auto (default): overrides the terminal test (CI logs, tests)
+BAR_CELLS = 24
+
+
+def format_duration(seconds: float) -> str:
+    """'42 s', '3 min 05 s', '2 h 07 min'."""
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def add_quiet_option(parser: "argparse.ArgumentParser") -> None:
+    """--quiet: no progress line even on a terminal (the summary lines are still printed)."""
+    parser.add_argument("--quiet", action="store_true",
+                        help=f"no progress line on stderr (default: one on a terminal, none in a pipe or file; "
+                             f"{ENV_VAR}=always|never overrides that test)")
+
+
+def progress_wanted(stream: TextIO, quiet: bool = False, env: Mapping[str, str] | None = None) -> bool:
+    """Whether to draw: never with ``quiet``; else as LIVERVIEW_PROGRESS says; else only on a terminal."""
+    if quiet:
+        return False
+    choice = (os.environ if env is None else env).get(ENV_VAR, "auto").strip().lower()
+    if choice == "always":
+        return True
+    if choice == "never":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class ProgressLine:
+    """Callable as ``line(fraction, phase="")`` (fraction 0..1): the Progress callback models take.
+
+    The first report and the one reaching 1.0 are always drawn; the line ends with a newline at 1.0 (or at
+    ``close()``). ``note(text)`` prints a line above the bar (everywhere: notes are output, not progress)."""
+
+    def __init__(self, label: str = "", stream: TextIO | None = None, enabled: bool | None = None,
+                 quiet: bool = False, clock: Callable[[], float] = time.monotonic, max_per_s: float = 10.0,
+                 width: int | None = None) -> None:
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = progress_wanted(self.stream, quiet) if enabled is None else enabled
+        self.clock = clock
+        self.min_interval = 1.0 / max_per_s if max_per_s > 0 else 0.0
+        self.width = width
+        self.started = clock()
+        self.fraction = 0.0
+        self.phase = ""
+        self.redraws = 0  # lines drawn (tests count them to check the rate limit)
+        self._drawn_at: float | None = None
+        self._shown = ""  # text of the open line ("" = no line open)
+
+    # -- the Progress callback -------------------------------------------------------------------------------
+    def __call__(self, fraction: float, phase: str = "") -> None:
+        self.fraction = min(1.0, max(0.0, float(fraction)))
+        if phase:
+            self.phase = phase
+        if not self.enabled:
+            return
+        done = self.fraction >= 1.0
+        now = self.clock()
+        if self._shown and not done and self._drawn_at is not None and now - self._drawn_at < self.min_interval:
+            return  # rate limit: a fast loop must not spend its time writing to the terminal
+        self.draw_text(self.line(now), force=True)
+        if done:
+            self.end_line()
+
+    def span(self, start: float, stop: float, phase: str = "") -> Callable[[float], None]:
+        """A Progress callback for one part of the work: its 0..1 maps onto ``start..stop`` of this line."""
+        def report(fraction: float) -> None:
+            self(start + (stop - start) * min(1.0, max(0.0, float(fraction))), phase)
+        return report
+
+    def steps(self, done: int, total: int, phase: str = "") -> None:
+        """``done`` of ``total`` items (studies, images, folds) finished."""
+        self(done / total if total else 1.0, phase)
+
+    # -- text ------------------------------------------------------------------------------------------------
+    def eta_s(self, now: float | None = None) -> float | None:
+        """Seconds left at the average rate so far; None before any progress."""
+        elapsed = (self.clock() if now is None else now) - self.started
+        if self.fraction <= 0.0:
+            return None
+        return max(0.0, elapsed / self.fraction - elapsed)
+
+    def line(self, now: float | None = None) -> str:
+        now = self.clock() if now is None else now
+        cells = int(self.fraction * BAR_CELLS)
+        eta = self.eta_s(now)
+        left = "?" if eta is None else format_duration(eta)
+        head = f"{self.label}: " if self.label else ""
+        tail = f"  {self.phase}" if self.phase else ""
+        return (f"{head}[{'#' * cells}{'-' * (BAR_CELLS - cells)}] {int(self.fraction * 100):3d} %  "
+                f"{format_duration(now - self.started)} elapsed, ~{left} left{tail}")
+
+    # -- drawing ---------------------------------------------------------------------------------------------
+    def draw_text(self, text: str, force: bool = False) -> None:
+        """Redraw the line with ``text`` (rate-limited unless ``force``); a no-op when not enabled."""
+        if not self.enabled:
+            return
+        now = self.clock()
+        if not force and self._drawn_at is not None and now - self._drawn_at < self.min_interval:
+            return
+        text = text[:self._columns() - 1]  # a wrapped line cannot be redrawn with '\r'
+        pad = " " * max(0, len(self._shown) - len(text))
+        self.stream.write("\r" + text + pad)
+        self.stream.flush()
+        self._shown = text
+        self._drawn_at = now
+        self.redraws += 1
+
+    def note(self, text: str) -> None:
+        """A line of output above the progress line (printed as is when there is no progress line)."""
+        if not self.enabled or not self._shown:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            return
+        shown = self._shown
+        self.stream.write("\r" + text + " " * max(0, len(shown) - len(text)) + "\n")
+        self._shown = ""
+        self.draw_text(shown, force=True)
+
+    def end_line(self) -> None:
+        """Leave the line as it is and move to the next one."""
+        if self.enabled and self._shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._shown = ""
+
+    def close(self) -> None:
+        self.end_line()
+
+    def __enter__(self) -> "ProgressLine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _columns(self) -> int:
+        if self.width is not None:
+            return self.width
+        return max(20, shutil.get_terminal_size((100, 24)).columns)
