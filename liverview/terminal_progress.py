@@ -71,7 +71,10 @@ class ProgressLine:
 
     # -- the Progress callback -------------------------------------------------------------------------------
     def __call__(self, fraction: float, phase: str = "") -> None:
-        self.fraction = min(1.0, max(0.0, float(fraction)))
+        fraction = min(1.0, max(0.0, float(fraction)))
+        if fraction >= 1.0 and self.fraction >= 1.0:
+            return  # already drawn at 100 % (a closing report after the model's own last one)
+        self.fraction = fraction
         if phase:
             self.phase = phase
         if not self.enabled:

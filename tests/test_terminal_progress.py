@@ -55,6 +55,14 @@ def test_redraws_at_most_ten_times_a_second_but_always_shows_the_end():
     assert text.count("\n") == 1
 
 
+def test_a_second_report_of_100_percent_draws_nothing_more():
+    out = io.StringIO()
+    line = ProgressLine("", out, enabled=True, clock=FakeClock())
+    line(1.0, "detector")
+    line(1.0, "done")
+    assert out.getvalue().count("\r") == 1 and out.getvalue().count("\n") == 1
+
+
 def test_close_ends_an_unfinished_line_once():
     out = io.StringIO()
     line = ProgressLine("", out, enabled=True, clock=FakeClock())

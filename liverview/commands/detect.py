@@ -11,6 +11,7 @@ from pathlib import Path
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, add_plugin_dir_option, create, resolve
 from liverview.detection.liver_filter import DEFAULT_MARGIN_MM, DEFAULT_MAX_PROPOSALS
+from liverview.terminal_progress import ProgressLine, add_quiet_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-liver-filter", action="store_true", help="keep proposals outside the liver too")
     parser.add_argument("--max-proposals", type=int, default=DEFAULT_MAX_PROPOSALS, metavar="N",
                         help="keep at most the N best-scored proposals (default 50; 0 = all)")
+    add_quiet_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -83,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     liver = None if args.no_liver_filter else create(resolve("liver-segmenter", None, plugin_dirs=args.plugin_dirs),
                                                      "cpu")
     keep = ProposalFilter(not args.no_liver_filter, args.liver_margin, args.max_proposals)
-    result, notes = detect_in_study(inputs, detector, liver, keep)
+    with ProgressLine("detect", quiet=args.quiet) as progress:
+        result, notes = detect_in_study(inputs, detector, liver, keep, progress=progress)
     for note in notes:
         print(note, file=sys.stderr)
     write_proposals(args.out, result)

@@ -14,7 +14,7 @@ from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.detection.proposals import Proposal3D, ProposalSet
 from liverview.plugin_api.errors import ModelInputError
-from liverview.plugin_api.protocols import LiverSegmenter
+from liverview.plugin_api.protocols import LiverSegmenter, Progress
 
 DEFAULT_MARGIN_MM = 15.0
 DEFAULT_MAX_PROPOSALS = 50
@@ -58,14 +58,17 @@ def cap_proposals(proposals: ProposalSet, limit: int) -> ProposalSet:
 
 def readable_proposals(result: ProposalSet, volumes: Mapping[PhaseKind, Volume], reference: PhaseKind,
                        liver: LiverSegmenter | None, margin_mm: float = DEFAULT_MARGIN_MM,
-                       max_proposals: int = DEFAULT_MAX_PROPOSALS) -> tuple[ProposalSet, list[str]]:
+                       max_proposals: int = DEFAULT_MAX_PROPOSALS,
+                       progress: Progress | None = None) -> tuple[ProposalSet, list[str]]:
     """What a reader gets from a detector: proposals near the liver (when ``liver`` is given and finds
-    one), at most ``max_proposals`` (0 = all), best first; and a line per step saying what was dropped."""
+    one), at most ``max_proposals`` (0 = all), best first; and a line per step saying what was dropped.
+    ``progress`` follows the liver mask (the long part)."""
     notes = []
     found = len(result.proposals)
     if liver is not None:
         try:
-            filtered = filter_by_liver(result, liver.segment(volumes, reference), margin_mm)
+            hook = {} if progress is None else {"progress": progress}  # older segmenters take no progress
+            filtered = filter_by_liver(result, liver.segment(volumes, reference, **hook), margin_mm)
         except ModelInputError as exc:
             notes.append(f"no liver mask ({exc}); every proposal is kept")
         else:
