@@ -13,6 +13,7 @@ from pathlib import Path
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, add_plugin_dir_option, resolve
 from liverview.detection.liver_filter import DEFAULT_MARGIN_MM, DEFAULT_MAX_PROPOSALS
+from liverview.terminal_progress import add_quiet_option
 
 EXAMPLES_PER_REASON = 3  # skipped files named per reason (all of them with --list-skipped)
 
@@ -58,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--user", dest="user", help=argparse.SUPPRESS)  # the old spelling, kept working
     parser.add_argument("--dry-run", action="store_true", help="only list the studies to scan and what is skipped")
     parser.add_argument("--list-skipped", action="store_true", help="name every skipped file, not a few per reason")
+    add_quiet_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -176,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
                 resources = task_resources(args.device, args.gpus_per_task, args.workers, cluster)
                 print(f"running on Ray: {resources.describe()}")
                 sys.stdout.flush()
-                progress = ScanProgress(len(plan.to_run))
+                progress = ScanProgress(len(plan.to_run), quiet=args.quiet)
                 summary = run_batch(plan, project, settings, resources, args.retries, progress,
                                     on_event=progress.note)
         except ScanSetupError as exc:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, create_trainer, parse_options, resolve
+from liverview.terminal_progress import ProgressLine, add_quiet_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,24 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--init-weights", type=Path, default=None, help="start from these weights (fine-tuning)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="options",
                         help="a training option of the model (JSON value, e.g. --set crop_px=128); repeatable")
+    add_quiet_option(parser)
     parser.set_defaults(func=run)
-
-
-class _Bar:
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.last = -1
-
-    def __call__(self, fraction: float) -> None:
-        pct = int(fraction * 100)
-        if pct == self.last:
-            return
-        self.last = pct
-        el = time.perf_counter() - self.start
-        eta = el / max(fraction, 1e-6) - el
-        bar = "#" * (pct // 4) + "-" * (25 - pct // 4)
-        end = "\n" if pct >= 100 else ""
-        print(f"\r[{bar}] {pct:3d}%  {el:6.0f} s elapsed, ~{eta:5.0f} s left", end=end, file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("two --data folders hold studies of the same name: give each study a unique folder name")
     sources = ", ".join(str(f) for f in args.data)
     print(f"training {contribution.name} on {len(cases)} studies from {sources} -> {args.out}", file=sys.stderr)
-    weights = trainer.train(cases, args.out, options, init_weights=args.init_weights, device=args.device,
-                            progress=_Bar(), log=lambda m: print(f"\n{m}", file=sys.stderr, flush=True))
+    with ProgressLine("train-detector", quiet=args.quiet) as progress:  # log lines go above the bar
+        weights = trainer.train(cases, args.out, options, init_weights=args.init_weights, device=args.device,
+                                progress=progress, log=progress.note)
     print(f"weights: {weights}")
     return 0
