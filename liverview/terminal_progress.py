@@ -47,6 +47,19 @@ def progress_wanted(stream: TextIO, quiet: bool = False, env: Mapping[str, str] 
     return bool(isatty and isatty())
 
 
+def progress_keyword(func: Callable[..., object], progress: Callable[..., None]) -> dict[str, object]:
+    """``{"progress": progress}`` when ``func`` takes that keyword, else ``{}``: a plugin written before its
+    kind's protocol gained the hook keeps working, just without a bar."""
+    import inspect
+
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return {}
+    takes = "progress" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return {"progress": progress} if takes else {}
+
+
 class ProgressLine:
     """Callable as ``line(fraction, phase="")`` (fraction 0..1): the Progress callback models take.
 
@@ -131,16 +144,28 @@ class ProgressLine:
         self._drawn_at = now
         self.redraws += 1
 
-    def note(self, text: str) -> None:
-        """A line of output above the progress line (printed as is when there is no progress line)."""
+    def note(self, text: str, to: TextIO | None = None) -> None:
+        """A line of output above the progress line (printed as is when there is no progress line), on
+        the line's stream or on ``to`` (stdout for commands that log there: pipes keep getting it)."""
+        out = self.stream if to is None else to
         if not self.enabled or not self._shown:
-            self.stream.write(text + "\n")
-            self.stream.flush()
+            out.write(text + "\n")
+            out.flush()
             return
         shown = self._shown
-        self.stream.write("\r" + text + " " * max(0, len(shown) - len(text)) + "\n")
+        if out is self.stream:
+            self.stream.write("\r" + text + " " * max(0, len(shown) - len(text)) + "\n")
+        else:  # clear the bar, write the line elsewhere, draw the bar again below it
+            self.stream.write("\r" + " " * len(shown) + "\r")
+            self.stream.flush()
+            out.write(text + "\n")
+            out.flush()
         self._shown = ""
         self.draw_text(shown, force=True)
+
+    def printer(self, to: TextIO | None = None) -> Callable[[str], None]:
+        """A ``log`` callback for a model: its lines as notes on ``to`` (default stdout, read when called)."""
+        return lambda text: self.note(text, to if to is not None else sys.stdout)
 
     def end_line(self) -> None:
         """Leave the line as it is and move to the next one."""

@@ -81,6 +81,16 @@ def test_notes_go_above_the_line_and_the_line_comes_back():
     assert lines[0].strip().endswith("epoch 1 loss 0.3") and lines[1].startswith("\rtrain: [")
 
 
+def test_notes_for_another_stream_clear_the_bar_and_redraw_it_after():
+    err, out = io.StringIO(), io.StringIO()
+    line = ProgressLine("train-us", err, enabled=True, clock=FakeClock(), width=200)
+    line(0.5)
+    line.note("step 50/100 loss 0.2", to=out)
+    assert out.getvalue() == "step 50/100 loss 0.2\n"
+    drawn = err.getvalue().split("\r")
+    assert drawn[-2].strip() == "" and drawn[-1].startswith("train-us: [")  # cleared, then drawn again
+
+
 def test_silent_in_a_pipe_but_notes_are_still_printed():
     out = io.StringIO()  # not a terminal
     line = ProgressLine("detect", out, clock=FakeClock())

@@ -17,6 +17,7 @@ import numpy as np
 
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, create, create_trainer, parse_options, resolve
+from liverview.terminal_progress import ProgressLine, add_quiet_option, progress_keyword
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the fold split and of training")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: a GPU if there is one)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
+    add_quiet_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -61,27 +63,33 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"cv-us: {len(liver)} liver images in {args.folds} folds; {len(extra)} extra training lesions", flush=True)
     rows, fold_summaries = [], []
-    for k, held in enumerate(folds):
-        start = time.perf_counter()
-        train_set = extra + [lz for i, lz in enumerate(liver) if i not in held]
-        test_set = [liver[i] for i in held]
-        fold_dir = args.out / f"fold{k}"
-        weights = trainer.train(train_set, fold_dir, {**options, "name": f"{contribution.name}-cv{k}",
-                                                      "meta": {"cv_fold": k, "held_out": [lz.record.key for lz in test_set]}},
-                                init_weights=args.init, device=args.device, log=lambda m: print(f"  {m}", flush=True))
-        segmenter = create(contribution, args.device, weights)
-        two, two_rows = evaluate_lesions(segmenter, test_set, "two-click", grabcut=True, noc=True)
-        one, one_rows = evaluate_lesions(segmenter, test_set, "one-click")
-        for r2, r1 in zip(two_rows, one_rows):
-            rows.append({"fold": k, **asdict(r2), "one_click_jaccard": r1.jaccard})
-        fold_summaries.append({"fold": k, "n": two.n, "two_click": two.jaccard_mean, "one_click": one.jaccard_mean,
-                               "ellipse": two.ellipse_jaccard_mean, "box": two.box_jaccard_mean,
-                               "grabcut": two.grabcut_jaccard_mean, "noc85": two.noc85_mean,
-                               "noc90": two.noc90_mean, "minutes": (time.perf_counter() - start) / 60})
-        f = fold_summaries[-1]
-        print(f"fold {k}: two-click {f['two_click']:.3f} (ellipse {f['ellipse']:.3f}, box {f['box']:.3f}, GrabCut "
-              f"{f['grabcut']:.3f}), one-click {f['one_click']:.3f}, NoC@85 {f['noc85']:.2f}, NoC@90 {f['noc90']:.2f}",
-              flush=True)
+    with ProgressLine("cv-us", quiet=args.quiet) as progress:  # ended even when a fold fails
+        log = progress.printer()
+        for k, held in enumerate(folds):
+            # each fold an equal share of the line: training 80 % of it, the two evaluations the rest
+            share = [k / len(folds) + f / len(folds) for f in (0.0, 0.8, 0.95, 1.0)]
+            start = time.perf_counter()
+            train_set = extra + [lz for i, lz in enumerate(liver) if i not in held]
+            test_set = [liver[i] for i in held]
+            fold_dir = args.out / f"fold{k}"
+            weights = trainer.train(train_set, fold_dir, {**options, "name": f"{contribution.name}-cv{k}",
+                                                          "meta": {"cv_fold": k, "held_out": [lz.record.key for lz in test_set]}},
+                                    init_weights=args.init, device=args.device, log=lambda m: log(f"  {m}"),
+                                    **progress_keyword(trainer.train, progress.span(share[0], share[1], f"fold {k}: training")))
+            segmenter = create(contribution, args.device, weights)
+            two, two_rows = evaluate_lesions(segmenter, test_set, "two-click", grabcut=True, noc=True,
+                                             progress=progress.span(share[1], share[2], f"fold {k}: two-click"))
+            one, one_rows = evaluate_lesions(segmenter, test_set, "one-click",
+                                             progress=progress.span(share[2], share[3], f"fold {k}: one-click"))
+            for r2, r1 in zip(two_rows, one_rows):
+                rows.append({"fold": k, **asdict(r2), "one_click_jaccard": r1.jaccard})
+            fold_summaries.append({"fold": k, "n": two.n, "two_click": two.jaccard_mean, "one_click": one.jaccard_mean,
+                                   "ellipse": two.ellipse_jaccard_mean, "box": two.box_jaccard_mean,
+                                   "grabcut": two.grabcut_jaccard_mean, "noc85": two.noc85_mean,
+                                   "noc90": two.noc90_mean, "minutes": (time.perf_counter() - start) / 60})
+            f = fold_summaries[-1]
+            log(f"fold {k}: two-click {f['two_click']:.3f} (ellipse {f['ellipse']:.3f}, box {f['box']:.3f}, GrabCut "
+                f"{f['grabcut']:.3f}), one-click {f['one_click']:.3f}, NoC@85 {f['noc85']:.2f}, NoC@90 {f['noc90']:.2f}")
     report = summarise_cv(rows, fold_summaries, args, contribution.name)
     malignant = np.array([r["label"] == "malignant" for r in rows])
     p_raw = np.array([r["malignant_prob"] for r in rows])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, create, resolve
+from liverview.terminal_progress import ProgressLine, add_quiet_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="draw the reliability diagram of p(malignant) here")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N lesions")
     parser.add_argument("--json", type=Path, default=None, help="write the report and per-lesion results here")
+    add_quiet_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -60,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         segmenter = create(resolve("click-segmenter", args.model, "US"), args.device, args.weights)
     except (UsDatasetError, ModelError) as exc:
         raise CliError(str(exc)) from exc
-    report, results = evaluate_lesions(segmenter, lesions, args.mode, grabcut=args.grabcut, noc=args.noc)
+    with ProgressLine("eval-us", quiet=args.quiet) as progress:
+        report, results = evaluate_lesions(segmenter, lesions, args.mode, grabcut=args.grabcut, noc=args.noc,
+                                           progress=progress)
     print(f"eval-us {args.mode} on {report.n} lesions of {args.data} (split {args.split}), model {segmenter.name} "
           f"({segmenter.label_mode})")
     print(f"  Jaccard mean {report.jaccard_mean:.3f} (median {report.jaccard_median:.3f})")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, create_trainer, resolve
+from liverview.terminal_progress import ProgressLine, add_quiet_option, progress_keyword
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--calibration", type=Path, default=None, metavar="CV_REPORT",
                         help="a `liverview cv-us` cv_report.json: its Platt scaling of p(malignant), fitted on "
                              "held-out images, is stored in the weights and applied at inference")
+    add_quiet_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -90,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
                "meta": {"data": [str(d) for d in args.data], "split": args.split,
                         **({"malignancy_platt": {**calibration, "from": str(args.calibration)}} if calibration else {}),
                         "command": "liverview train-us " + " ".join(_argv_of(args))}}
-    trainer.train(lesions, args.out, options, init_weights=args.init, device=args.device, resume=args.resume,
-                  log=lambda m: print(m, flush=True))
+    with ProgressLine("train-us", quiet=args.quiet) as progress:  # step lines still go to stdout, above the bar
+        trainer.train(lesions, args.out, options, init_weights=args.init, device=args.device, resume=args.resume,
+                      log=progress.printer(), **progress_keyword(trainer.train, progress))
     return 0
 
 

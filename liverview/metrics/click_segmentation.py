@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import zlib
 from dataclasses import dataclass, field
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -104,9 +105,11 @@ def lesion_seed(key: str) -> int:
 
 
 def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mode: str,
-                     grabcut: bool = False, noc: bool = False) -> tuple[EvalReport, list[LesionResult]]:
+                     grabcut: bool = False, noc: bool = False,
+                     progress: Callable[[float], None] | None = None) -> tuple[EvalReport, list[LesionResult]]:
     """Every lesion with the mode's simulated clicks (and the box baselines in two-click mode); with
-    ``noc``, also the corrective-click simulation from no click (NoC@85 / NoC@90, capped at 20)."""
+    ``noc``, also the corrective-click simulation from no click (NoC@85 / NoC@90, capped at 20).
+    ``progress`` hears the share of lesions done."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     results = []
@@ -127,6 +130,8 @@ def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mod
             trace = refine(lambda clicks, im=img: segmenter.predict(im, list(clicks)).mask, lz.mask)
             r.noc85, r.noc90, r.refinement_ious = trace.noc(0.85), trace.noc(0.90), trace.ious
         results.append(r)
+        if progress is not None:
+            progress(len(results) / len(lesions))
     return summarise(mode, results, segmenter.label_mode), results
 
 

@@ -97,7 +97,7 @@ class DetectorTrainer(Protocol):
 class ClickSegmenterTrainer(Protocol):
     def train(self, lesions: Sequence[LoadedLesion], out_dir: Path, options: Mapping[str, Any],
               init_weights: Path | None = None, device: str = "auto", resume: bool = False,
-              log: Log | None = None) -> Path: ...
+              log: Log | None = None, progress: Progress | None = None) -> Path: ...  # progress: optional (newer)
 
 
 @runtime_checkable

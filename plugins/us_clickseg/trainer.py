@@ -59,7 +59,7 @@ def _source_weights(value: Any) -> dict[str, float]:
 class ClickSegTrainer:
     def train(self, lesions: Sequence[LoadedLesion], out_dir: Path, options: Mapping[str, Any],
               init_weights: Path | None = None, device: str = "auto", resume: bool = False,
-              log: Callable[[str], None] | None = None) -> Path:
+              log: Callable[[str], None] | None = None, progress: Callable[[float], None] | None = None) -> Path:
         cfg = configs_from_options(options)
         try:
             lesion_probabilities(list(lesions), cfg.source_weights)
@@ -68,7 +68,7 @@ class ClickSegTrainer:
         say = log or (lambda _m: None)
         result = train(list(lesions), out_dir, cfg, device=device, resume=resume, init_weights=init_weights,
                        name=str(options.get("name") or Path(out_dir).name), meta=dict(options.get("meta") or {}),
-                       log=say)
+                       log=say, progress=progress)
         say(f"done: {result.steps_done} steps in {result.minutes:.1f} min"
             f"{' (stopped by --max-minutes)' if result.stopped_by_budget else ''}; smoothed loss "
             f"{result.final_loss:.4f}; weights {result.weights_path}")

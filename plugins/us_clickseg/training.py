@@ -84,7 +84,8 @@ def _lr(cfg: TrainConfig, step: int) -> float:
 
 def train(lesions: list[LoadedLesion], out_dir: Path, cfg: TrainConfig, device: str = "auto",
           resume: bool = False, init_weights: Path | None = None, name: str = "us_clickseg",
-          meta: dict | None = None, log: Callable[[str], None] = print) -> TrainResult:
+          meta: dict | None = None, log: Callable[[str], None] = print,
+          progress: Callable[[float], None] | None = None) -> TrainResult:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.num_threads)
@@ -139,7 +140,8 @@ def train(lesions: list[LoadedLesion], out_dir: Path, cfg: TrainConfig, device: 
     step, stopped, loss_avg = start_step, False, float("nan")
     net.train()
     try:
-        while step < min(cfg.steps, cfg.stop_at_step or cfg.steps):
+        last_step = min(cfg.steps, cfg.stop_at_step or cfg.steps)
+        while step < last_step:
             if cfg.max_minutes is not None and (time.perf_counter() - t0) / 60 > cfg.max_minutes:
                 stopped = True
                 log(f"time budget of {cfg.max_minutes} min spent at step {step} of {cfg.steps}")
@@ -168,6 +170,9 @@ def train(lesions: list[LoadedLesion], out_dir: Path, cfg: TrainConfig, device: 
                 log(f"step {step}/{cfg.steps} loss {loss_avg:.4f} ({time.perf_counter() - t0:.0f} s)")
             if step % cfg.checkpoint_every == 0:
                 _save_checkpoint(ckpt_path, net, opt, step, cfg)
+            if progress is not None:  # steps done, or the time budget spent when that ends the run first
+                spent = 0.0 if cfg.max_minutes is None else (time.perf_counter() - t0) / 60 / max(cfg.max_minutes, 1e-9)
+                progress(min(1.0, max(step / max(last_step, 1), spent)))
     finally:
         log_fh.close()
     _save_checkpoint(ckpt_path, net, opt, step, cfg)
