@@ -14,6 +14,7 @@ from liverview.cli import CliError
 from liverview.commands.export_annotations import add_take_over_flag
 from liverview.commands.model_choice import add_model_option, create, create_trainer, resolve
 from liverview.commands.train_lpc import add_lpc_options, lpc_options
+from liverview.terminal_progress import ProgressLine, add_quiet_option, progress_keyword
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--user", dest="user", help=argparse.SUPPRESS)  # the old spelling, kept working
     add_take_over_flag(parser)
     add_lpc_options(parser)
+    add_quiet_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -130,16 +132,20 @@ def run(args: argparse.Namespace) -> int:
     volumes = harvest_volumes(data.studies, data.proposals)
     sets = split_proposals(volumes)
     folds = min(args.lpc_folds, sum(st.fully_annotated for st in data.studies))
-    if args.lpc is not None:
-        trained_on, folds = None, 0
-        s_c = classify_all(create(classifier, args.device, args.lpc), data.studies, data.proposals)
-    elif folds > 1:
-        s_c, trained_on = crossfit_classifier_scores(data.studies, data.proposals, sets, args.out / "lpc", classifier,
-                                                     options, folds, args.device)
-    else:
-        lpc, trained_on = train_classifier(data.studies, data.proposals, sets, args.out / "lpc", classifier, options,
-                                           args.device)
-        s_c = classify_all(lpc, data.studies, data.proposals)
+    # one line per long phase: the classifier (trained and scoring every study), then the detector fine-tune
+    with ProgressLine("harvest-round: classifier", quiet=args.quiet) as progress:
+        if args.lpc is not None:
+            trained_on, folds = None, 0
+            s_c = classify_all(create(classifier, args.device, args.lpc), data.studies, data.proposals,
+                               progress=progress.span(0.0, 1.0, "scoring"))
+        elif folds > 1:
+            s_c, trained_on = crossfit_classifier_scores(data.studies, data.proposals, sets, args.out / "lpc",
+                                                         classifier, options, folds, args.device,
+                                                         progress=progress.span(0.0, 1.0, f"{folds} folds"))
+        else:
+            lpc, trained_on = train_classifier(data.studies, data.proposals, sets, args.out / "lpc", classifier,
+                                               options, args.device, progress=progress.span(0.0, 0.9, "training"))
+            s_c = classify_all(lpc, data.studies, data.proposals, progress=progress.span(0.9, 1.0, "scoring"))
     result = harvest(volumes, s_c, sets, args.min_precision, args.hard_min_score, args.hard_per_volume)
     thr = result.threshold
 
@@ -168,8 +174,11 @@ def run(args: argparse.Namespace) -> int:
         trainer = create_trainer(resolve("detector", args.detector_model))
         cases = detector_training_cases(data.studies, result.harvested, result.hard_negatives)
         # one short epoch from the given weights (the trainer keeps their architecture)
-        detector_out = trainer.train(cases, args.out / "detector", {"epochs": 1, "steps_per_epoch": args.finetune_steps},
-                                     init_weights=args.detector, device=args.device, log=print)
+        with ProgressLine("harvest-round: detector fine-tune", quiet=args.quiet) as progress:
+            detector_out = trainer.train(cases, args.out / "detector",
+                                         {"epochs": 1, "steps_per_epoch": args.finetune_steps},
+                                         init_weights=args.detector, device=args.device, log=progress.printer(),
+                                         **progress_keyword(trainer.train, progress))
     quality = _phantom_quality(data, result) if args.phantom_truth else None
     written = None
     if args.write_back:

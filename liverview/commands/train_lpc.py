@@ -8,6 +8,7 @@ from pathlib import Path
 
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, resolve
+from liverview.terminal_progress import ProgressLine, add_quiet_option
 
 
 def add_lpc_options(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--reader", dest="user", metavar="NAME", default="liverview", help="name recorded if the project must be opened")
     parser.add_argument("--user", dest="user", help=argparse.SUPPRESS)  # the old spelling, kept working
     add_lpc_options(parser)
+    add_quiet_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -69,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     sets = split_proposals(harvest_volumes(data.studies, data.proposals))
     print(f"proposals of {data.model}: {len(sets.reviewed_positive)} accepted and {len(sets.reviewed_negative)} "
           f"rejected on fully annotated studies, {len(sets.mark_hits)} hitting RECIST marks elsewhere")
-    _, (n_pos, n_neg) = train_classifier(data.studies, data.proposals, sets, args.out, classifier, options,
-                                         args.device, log=print)
+    with ProgressLine("train-lpc", quiet=args.quiet) as progress:  # step lines stay on stdout, above the bar
+        _, (n_pos, n_neg) = train_classifier(data.studies, data.proposals, sets, args.out, classifier, options,
+                                             args.device, log=progress.printer(), progress=progress)
     print(f"trained on {n_pos} lesion / {n_neg} non-lesion proposals ({classifier.name}); weights in {args.out}")
     return 0

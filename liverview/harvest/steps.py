@@ -137,27 +137,36 @@ def _counts(examples: Sequence[LabelledProposals]) -> tuple[int, int]:
 
 
 def classify_all(classifier: ProposalClassifier, studies: Sequence[HarvestStudy],
-                 proposals: Mapping[str, Sequence[Proposal3D]]) -> dict[str, list[float]]:
-    """s_c of every proposal, from a loaded classifier."""
-    return {s.volume: [float(v) for v in classifier.score(s.phases, s.reference, proposals[s.volume])]
-            for s in studies}
+                 proposals: Mapping[str, Sequence[Proposal3D]],
+                 progress: Callable[[float], None] | None = None) -> dict[str, list[float]]:
+    """s_c of every proposal, from a loaded classifier (``progress``: share of studies scored)."""
+    scores = {}
+    for n, s in enumerate(studies, start=1):
+        scores[s.volume] = [float(v) for v in classifier.score(s.phases, s.reference, proposals[s.volume])]
+        if progress is not None:
+            progress(n / len(studies))
+    return scores
 
 
 def train_classifier(studies: Sequence[HarvestStudy], proposals: Mapping[str, Sequence[Proposal3D]],
                      sets: ProposalSets, out_dir: str | Path, classifier: Contribution,
                      options: Mapping[str, Any] | None = None, device: str = "auto",
-                     log: Callable[[str], None] | None = None) -> tuple[ProposalClassifier, tuple[int, int]]:
+                     log: Callable[[str], None] | None = None,
+                     progress: Callable[[float], None] | None = None) -> tuple[ProposalClassifier, tuple[int, int]]:
     """Train the ``classifier`` contribution on this round's labelled proposals; returns the loaded
     classifier and the number of lesion / non-lesion samples."""
     examples = classifier_examples(studies, proposals, sets)
-    weights = classifier.create_trainer().train(examples, Path(out_dir), dict(options or {}), device=device, log=log)
+    trainer = classifier.create_trainer()
+    weights = trainer.train(examples, Path(out_dir), dict(options or {}), device=device, log=log,
+                            **_progress_hook(trainer.train, progress))
     return classifier.create(device=device, weights=weights), _counts(examples)
 
 
 def crossfit_classifier_scores(studies: Sequence[HarvestStudy], proposals: Mapping[str, Sequence[Proposal3D]],
                                sets: ProposalSets, out_dir: str | Path, classifier: Contribution,
                                options: Mapping[str, Any] | None = None, folds: int = 2, device: str = "auto",
-                               log: Callable[[str], None] | None = None
+                               log: Callable[[str], None] | None = None,
+                               progress: Callable[[float], None] | None = None
                                ) -> tuple[dict[str, list[float]], list[tuple[int, int]]]:
     """s_c for every proposal with the fully annotated studies split into ``folds`` groups: each fold's
     classifier is trained without that group's reviewed proposals and scores them, so the precision
@@ -172,7 +181,9 @@ def crossfit_classifier_scores(studies: Sequence[HarvestStudy], proposals: Mappi
     counts = []
     for f, held in enumerate(groups):
         examples = classifier_examples(studies, proposals, sets, only={s.volume for s in studies} - held)
-        weights = trainer.train(examples, Path(out_dir) / f"fold{f}", dict(options or {}), device=device, log=log)
+        part = None if progress is None else _share(progress, f / folds, (f + 1) / folds)  # one fold, one share
+        weights = trainer.train(examples, Path(out_dir) / f"fold{f}", dict(options or {}), device=device, log=log,
+                                **_progress_hook(trainer.train, part))
         counts.append(_counts(examples))
         lpc = classifier.create(device=device, weights=weights)
         for s in studies:
@@ -182,3 +193,16 @@ def crossfit_classifier_scores(studies: Sequence[HarvestStudy], proposals: Mappi
                 sc = lpc.score(s.phases, s.reference, proposals[s.volume])
                 scores[s.volume] = [a + float(b) / folds for a, b in zip(scores[s.volume], sc)]
     return scores, counts
+
+
+def _share(progress: Callable[[float], None], start: float, stop: float) -> Callable[[float], None]:
+    return lambda f: progress(start + (stop - start) * f)
+
+
+def _progress_hook(train: Callable[..., Any], progress: Callable[[float], None] | None) -> dict[str, Any]:
+    """The progress keyword for a trainer that takes it (older classifier trainers do not)."""
+    if progress is None:
+        return {}
+    from liverview.terminal_progress import progress_keyword
+
+    return progress_keyword(train, progress)

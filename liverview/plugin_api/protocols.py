@@ -103,4 +103,5 @@ class ClickSegmenterTrainer(Protocol):
 @runtime_checkable
 class ProposalClassifierTrainer(Protocol):
     def train(self, examples: Sequence[LabelledProposals], out_dir: Path, options: Mapping[str, Any],
-              device: str = "auto", log: Log | None = None) -> Path: ...
+              device: str = "auto", log: Log | None = None,
+              progress: Progress | None = None) -> Path: ...  # progress: optional (newer)

@@ -30,7 +30,8 @@ def config_from_options(options: Mapping[str, Any]) -> LpcConfig:
 
 class LpcTrainer:
     def train(self, examples: Sequence[LabelledProposals], out_dir: Path, options: Mapping[str, Any],
-              device: str = "auto", log: Callable[[str], None] | None = None) -> Path:
+              device: str = "auto", log: Callable[[str], None] | None = None,
+              progress: Callable[[float], None] | None = None) -> Path:
         config = config_from_options(options)
         used = [e for e in examples if len(e.proposals)]
         if not used:
@@ -38,6 +39,6 @@ class LpcTrainer:
         crops = np.concatenate([multiview_crops(e.volumes, e.reference, list(e.proposals), config) for e in used])
         labels = np.array([bool(v) for e in used for v in e.labels], bool)
         try:
-            return train_lpc(crops, labels, config, out_dir, device=device, log=log)
+            return train_lpc(crops, labels, config, out_dir, device=device, log=log, progress=progress)
         except ValueError as exc:
             raise ModelInputError(str(exc)) from None

@@ -35,8 +35,9 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 def train_lpc(crops: np.ndarray, labels: np.ndarray, config: LpcConfig, out_dir: str | Path,
               device: str = "auto", init_weights: str | Path | None = None,
-              log: Callable[[str], None] | None = None) -> Path:
-    """Train on ``crops`` (N, 3, phases, S, S) with ``labels`` (True = lesion); returns the weights file."""
+              log: Callable[[str], None] | None = None, progress: Callable[[float], None] | None = None) -> Path:
+    """Train on ``crops`` (N, 3, phases, S, S) with ``labels`` (True = lesion); returns the weights file.
+    ``progress`` hears the share of steps done."""
     crops = np.asarray(crops, np.float32)
     y = np.asarray(labels, bool)
     if crops.ndim != 5 or crops.shape[1] != 3 or crops.shape[2] != len(config.phases):
@@ -82,6 +83,8 @@ def train_lpc(crops: np.ndarray, labels: np.ndarray, config: LpcConfig, out_dir:
             running = 0.0
             if log:
                 log(f"LPC step {step + 1}/{steps} loss {history[-1]['loss']:.4f}")
+        if progress is not None:
+            progress((step + 1) / steps)
     elapsed = time.perf_counter() - start
     weights = out / WEIGHTS_FILE
     tmp = weights.with_suffix(".pt.tmp")

@@ -88,3 +88,24 @@ def test_harvest_round_errors_are_clear(project, tmp_path, capsys):
                  "--finetune-steps", "5"]) == 2
     assert "--detector" in capsys.readouterr().err
     assert main(["train-lpc", "--project", str(tmp_path / "none.lvproj"), "--out", str(tmp_path)]) == 2
+
+
+def test_train_lpc_and_harvest_round_show_progress_only_when_drawn(project, tmp_path, capsys, monkeypatch):
+    """LIVERVIEW_PROGRESS=always stands in for a terminal: each long phase draws a line to 100 %; in a pipe
+    (capsys' stderr) nothing of it, and stdout holds the same summary either way."""
+    import re
+
+    path = project[0]
+    monkeypatch.setenv("LIVERVIEW_PROGRESS", "always")
+    assert main(["train-lpc", "--project", str(path), "--out", str(tmp_path / "lpc"), *LPC_FAST]) == 0
+    err = capsys.readouterr().err
+    assert re.findall(r"\rtrain-lpc: \[[#-]+\]\s+(\d+) %", err)[-1] == "100"
+    assert main(["harvest-round", "--project", str(path), "--fully-annotated", "A", "--out", str(tmp_path / "r"),
+                 "--lpc", str(tmp_path / "lpc" / "lpc.pt"), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert re.findall(r"\rharvest-round: classifier: \[[#-]+\]\s+(\d+) %", err)[-1] == "100"
+    monkeypatch.setenv("LIVERVIEW_PROGRESS", "auto")
+    assert main(["harvest-round", "--project", str(path), "--fully-annotated", "A", "--out", str(tmp_path / "r2"),
+                 "--lpc", str(tmp_path / "lpc" / "lpc.pt"), "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "\r" not in captured.err and "# Harvest round" in captured.out
