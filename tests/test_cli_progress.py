@@ -96,3 +96,23 @@ def test_quiet_silences_it_even_when_asked_for(detect_command):
                           capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert b"\r" not in done.stderr
+
+
+def test_eval_keyslices_counts_images_to_100_percent_when_drawn_and_nothing_in_a_pipe(tmp_path, monkeypatch,
+                                                                                       capsys):
+    from liverview.cli import main
+    from tests.metrics.test_eval_keyslices import _image_with_block, _manifest
+    from tests.plugin_seam.third_party import PACKAGE
+
+    monkeypatch.syspath_prepend(str(write_distribution(tmp_path / "site")))
+    monkeypatch.delitem(sys.modules, PACKAGE, raising=False)
+    path = _manifest(tmp_path, [(name, _image_with_block(5, 5), (5, 5, 17, 17), "0.7, 0.7, 5") for name in "abc"])
+    monkeypatch.setenv("LIVERVIEW_PROGRESS", "always")
+    assert main(["eval-keyslices", str(path), "--model", CONTRIBUTION]) == 0
+    err = capsys.readouterr().err
+    assert _last_percent(err) == 100 and "3/3 images" in err and err.endswith("\n")
+    monkeypatch.delenv("LIVERVIEW_PROGRESS")
+    assert main(["eval-keyslices", str(path), "--model", CONTRIBUTION]) == 0
+    captured = capsys.readouterr()
+    assert "\r" not in captured.err and "3 key slices" in captured.out
+    sys.modules.pop(PACKAGE, None)

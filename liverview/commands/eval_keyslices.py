@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, create, resolve
+from liverview.terminal_progress import ProgressLine, add_quiet_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the figures as JSON")
     parser.add_argument("--plot", type=Path, default=None, metavar="FILE.png", help="draw the FROC curves")
+    add_quiet_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -53,14 +54,12 @@ def run(args: argparse.Namespace) -> int:
     detector = create(resolve("detector", args.model), args.device, args.weights)
     preds, gts = {}, {}
     start = time.perf_counter()
-    for n, image in enumerate(images, start=1):
-        result = detector.detect({PhaseKind.PORTAL_VENOUS: image.volume}, PhaseKind.PORTAL_VENOUS)
-        preds[image.name] = list(result.proposals)
-        gts[image.name] = [GroundTruthLesion(image.name, 0, image.box, None, None, "1")]
-        if sys.stderr.isatty():
-            print(f"\r{n}/{len(images)} images", end="", file=sys.stderr, flush=True)
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+    with ProgressLine("eval-keyslices", quiet=args.quiet) as progress:
+        for n, image in enumerate(images, start=1):
+            result = detector.detect({PhaseKind.PORTAL_VENOUS: image.volume}, PhaseKind.PORTAL_VENOUS)
+            preds[image.name] = list(result.proposals)
+            gts[image.name] = [GroundTruthLesion(image.name, 0, image.box, None, None, "1")]
+            progress.steps(n, len(images), f"{n}/{len(images)} images")
     seconds = time.perf_counter() - start
     reports = {protocol: evaluate_detections(preds, gts, "p3d", 0.5, protocol=protocol)
                for protocol in ("deeplesion", "strict")}
