@@ -86,6 +86,9 @@ def phase_from_image(volume: Volume) -> ImagePhase | None:
     return None if e is None else classify_enhancement(e)
 
 
+_SLAB_VOXELS = 1 << 23  # voxels converted to float32 at a time (32 MB)
+
+
 def _coarse(volume: Volume) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int]] | None:
     """Block means and block maxima on a ~2 x 2 x 4 mm grid, and the block factors (fz, fy, fx)."""
     sx, sy, sz = volume.spacing
@@ -97,10 +100,18 @@ def _coarse(volume: Volume) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int
     nz, ny, nx = (nz // fz) * fz, (ny // fy) * fy, (nx // fx) * fx
     if min(nz, ny // fy, nx // fx) < 1 or ny // fy < 32 or nx // fx < 32:
         return None
-    hu = np.asarray(volume.array[:nz, :ny, :nx], np.float32)
-    hu = np.nan_to_num(hu, nan=-1000.0)
-    blocks = hu.reshape(nz // fz, fz, ny // fy, fy, nx // fx, fx)
-    return blocks.mean(axis=(1, 3, 5)), blocks.max(axis=(1, 3, 5)), (fz, fy, fx)
+    # A slab of block rows at a time: a float32 copy of the whole volume doubled a 600-slice phase in memory.
+    means = np.empty((nz // fz, ny // fy, nx // fx), np.float32)
+    maxima = np.empty_like(means)
+    step = max(1, _SLAB_VOXELS // (fz * ny * nx))  # block rows per slab
+    for b0 in range(0, nz // fz, step):
+        b1 = min(b0 + step, nz // fz)
+        hu = np.asarray(volume.array[b0 * fz:b1 * fz, :ny, :nx], np.float32)
+        hu = np.nan_to_num(hu, nan=-1000.0)
+        blocks = hu.reshape(b1 - b0, fz, ny // fy, fy, nx // fx, fx)
+        means[b0:b1] = blocks.mean(axis=(1, 3, 5))
+        maxima[b0:b1] = blocks.max(axis=(1, 3, 5))
+    return means, maxima, (fz, fy, fx)
 
 
 def _fill_each(mask: np.ndarray) -> np.ndarray:

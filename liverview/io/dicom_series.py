@@ -33,7 +33,9 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from liverview.core.volume import GeometryError, Volume
 from liverview.io.errors import LoadError, MissingInputError, NoImageSeriesError
+from liverview.io.freed_memory import return_freed_memory
 from liverview.io.limits import ImageTooLargeError, check_decoded_size, describe_bytes, max_image_bytes
+from liverview.io.load_monitor import QUIET, LoadMonitor
 from liverview.io.native_warnings import captured_native_output
 
 log = logging.getLogger(__name__)
@@ -671,6 +673,10 @@ def _assemble(group: list[_Slice], warnings: list[str]) -> tuple[Volume, list[_S
             array[k] += dtype.type(int(s.intercept))
         else:
             array[k] = s.pixels.astype(np.int64) * int(s.slope) + int(s.intercept)
+        _release_pixels(s)
+        if k % _TRIM_EVERY == _TRIM_EVERY - 1:
+            return_freed_memory()
+    return_freed_memory()
     direction = np.column_stack([first.row_cos, first.col_cos, normal])
     spacing = (first.spacing_ij[0], first.spacing_ij[1], float(step))
     description = first.header.text("SeriesDescription")
@@ -680,6 +686,21 @@ def _assemble(group: list[_Slice], warnings: list[str]) -> tuple[Volume, list[_S
     except GeometryError as exc:
         raise LoadError(f"series {first.header.series_uid} ({first.header.path.parent}): {exc}") from exc
     return volume, ordered
+
+
+_RELEASED = np.empty((0, 0), np.int16)
+_TRIM_EVERY = 32  # slices copied between returns of their freed bytes to the system (32 x 512 kB = 16 MB)
+
+
+def _release_pixels(s: _Slice) -> None:
+    """Drop a slice's pixels once copied into its volume: the file's bytes are freed while the volume fills,
+    so a series never holds its pixels twice (peak ~1x its size, not 2x)."""
+    s.pixels = _RELEASED
+    ds = s.header.ds
+    if "PixelData" in ds:
+        del ds.PixelData
+    if getattr(ds, "_pixel_array", None) is not None:
+        ds._pixel_array = None  # pydicom's cache of decoded (compressed, multi-frame) pixels
 
 
 def _series(group: list[_Slice], file_warnings: dict[Path, list[str]], part: int) -> DicomSeries:
@@ -858,13 +879,14 @@ def _left_out_note(left_out: LeftOut) -> str:
             f"{names}{more}")
 
 
-def load_dicom_files(files: Iterable[str | Path], source: str = "") -> ScanReport:
+def load_dicom_files(files: Iterable[str | Path], source: str = "", monitor: LoadMonitor = QUIET) -> ScanReport:
     """Load the image series held by the given files (any order, any mix of series).
 
     Non-DICOM, broken, truncated and non-image files are listed in ``skipped`` with the reason, and so
     are slices that do not fit their series (pixel format, implausible values, a stray position): they
     are left out, never shown as data, and named in the series' warnings. Raises NoImageSeriesError when
-    no file is an image slice, ImageTooLargeError when the pixels exceed the memory limit.
+    no file is an image slice, ImageTooLargeError when the pixels exceed the memory limit. ``monitor`` hears
+    the files read so far and may cancel between files (LoadCancelled).
     """
     paths = [Path(f) for f in files]
     skipped: list[tuple[Path, str]] = []
@@ -874,7 +896,9 @@ def load_dicom_files(files: Iterable[str | Path], source: str = "") -> ScanRepor
     budget = _Budget()
     unfit: dict[str, LeftOut] = {}  # files naming a series that were not fit to be its slices
     with captured_native_output(native):
-        for path in paths:
+        for done, path in enumerate(paths):
+            monitor.check()
+            monitor.progress(0.95 * done / len(paths))  # the rest: assembling the volumes
             try:
                 got, warnings = _read_file(path, budget)
             except _Skip as exc:
@@ -936,7 +960,7 @@ def load_dicom_files(files: Iterable[str | Path], source: str = "") -> ScanRepor
     return ScanReport(series=series, skipped=skipped)
 
 
-def load_dicom_folder(folder: str | Path) -> ScanReport:
+def load_dicom_folder(folder: str | Path, monitor: LoadMonitor = QUIET) -> ScanReport:
     """Load every DICOM image series found (recursively) in a folder; see load_dicom_files."""
     p = Path(folder)
     if not p.exists():
@@ -946,4 +970,4 @@ def load_dicom_folder(folder: str | Path) -> ScanReport:
     files = list(_iter_files(p))
     if not files:
         raise NoImageSeriesError(f"{p}: the folder is empty (no files in it or its sub-folders)")
-    return load_dicom_files(files, source=str(p))
+    return load_dicom_files(files, source=str(p), monitor=monitor)

@@ -21,6 +21,7 @@ import numpy as np
 
 from liverview.io.errors import LoadError
 from liverview.io.limits import MAX_DEFLATE_RATIO, ImageTooLargeError, check_decoded_size, describe_bytes
+from liverview.io.load_monitor import QUIET, LoadMonitor
 
 
 class DamagedFileError(LoadError):
@@ -185,10 +186,11 @@ def check_nifti_size(path: Path, header: NiftiHeader) -> None:
             f"{describe_bytes(max(on_disk - header.vox_offset, 0))} of voxel data: it is truncated; refused")
 
 
-def read_nifti_voxels(path: Path, header: NiftiHeader) -> np.ndarray | None:
+def read_nifti_voxels(path: Path, header: NiftiHeader, monitor: LoadMonitor = QUIET) -> np.ndarray | None:
     """The voxels as an array [..., k, j, i] in native byte order, scl_slope / scl_inter applied (integers
     then become float32, as ITK does); None for a datatype left to ITK. Reads exactly the claimed bytes;
-    DamagedFileError when the stream ends early or fails its check."""
+    DamagedFileError when the stream ends early or fails its check. ``monitor`` hears the bytes read so far
+    and may cancel between chunks (a 300 MB phase takes seconds from a cold disk)."""
     dtype = header.dtype
     if dtype is None:
         return None
@@ -204,6 +206,8 @@ def read_nifti_voxels(path: Path, header: NiftiHeader) -> np.ndarray | None:
                 if not n:
                     break
                 got += n
+                monitor.progress(got / nbytes)
+                monitor.check()
             if got == nbytes and is_gzip(path):
                 fh.read(1)  # reaching the end makes gzip check the stream's CRC and length
     except (EOFError, OSError, zlib.error) as exc:

@@ -18,6 +18,7 @@ from liverview.core.study import Phase, PhaseKind, Study
 from liverview.core.volume import Volume
 from liverview.io.dicom_series import DicomSeries, load_dicom_files, load_dicom_folder
 from liverview.io.errors import LoadError, MissingInputError, NoImageSeriesError
+from liverview.io.load_monitor import QUIET, LoadMonitor
 from liverview.io.phase_inference import PhaseEvidence, infer_phases
 from liverview.io.volumes import VOLUME_SUFFIXES, is_volume_file, read_volume, volume_stem
 
@@ -74,15 +75,16 @@ def _volume_files_in(folder: Path, notes: list[str]) -> list[Path]:
     return images
 
 
-def _from_volume_file(path: Path, problems: list[str]) -> _Input:
-    volume = read_volume(path, problems)
+def _from_volume_file(path: Path, problems: list[str], monitor: LoadMonitor = QUIET) -> _Input:
+    volume = read_volume(path, problems, monitor)
     return _Input(volume, path, PhaseEvidence(file_name=volume_stem(path), volume=volume))
 
 
 def _from_dicom(paths: list[Path], source: Path, problems: list[str], notes: list[str],
-                skipped: list[tuple[Path, str]]) -> list[_Input]:
+                skipped: list[tuple[Path, str]], monitor: LoadMonitor = QUIET) -> list[_Input]:
     try:
-        report = load_dicom_folder(source) if source.is_dir() else load_dicom_files(paths, source=str(source))
+        report = (load_dicom_folder(source, monitor) if source.is_dir()
+                  else load_dicom_files(paths, source=str(source), monitor=monitor))
     except NoImageSeriesError as exc:
         hint = f"; volume files ({', '.join(VOLUME_SUFFIXES)}) are read too" if source.is_dir() else ""
         raise NoImageSeriesError(f"{exc}{hint}") from exc
@@ -124,33 +126,59 @@ def _check_consistency(inputs: list[_Input], problems: list[str]) -> None:
         problems.append(f"the series come from {len(studies)} different studies (StudyInstanceUID)")
 
 
-def load_study(paths: Sequence[str | Path]) -> LoadedStudy:
+def _provisional_phase(item: _Input) -> Phase:
+    """The phase as a viewer may show it before every input is read: its kind is judged over all inputs later."""
+    s = item.series
+    return Phase(kind=PhaseKind.UNKNOWN, volume=item.volume, source=str(item.source), series_uid=s.uid if s else "",
+                 description=s.label if s else volume_stem(item.source))
+
+
+def _read_inputs(paths: Sequence[str | Path], problems: list[str], notes: list[str],
+                 skipped: list[tuple[Path, str]], monitor: LoadMonitor) -> list[_Input]:
+    """Every input's volumes, in the order given; progress is shared equally among the paths (and among the
+    volume files of a folder), and the first volume read is handed to ``monitor.phase_read`` at once."""
+    inputs: list[_Input] = []
+
+    def add(items: list[_Input]) -> None:
+        if items and not inputs:
+            monitor.phase_read(_provisional_phase(items[0]))
+        inputs.extend(items)
+
+    for n, raw in enumerate(paths):
+        path = Path(raw)
+        part = monitor.part(n / len(paths), (n + 1) / len(paths))
+        if path.is_dir():
+            files = _volume_files_in(path, notes)
+            for m, f in enumerate(files):
+                add([_from_volume_file(f, problems, part.part(m / len(files), (m + 1) / len(files)))])
+            if not files:
+                add(_from_dicom([], path, problems, notes, skipped, part))
+        elif is_volume_file(path):
+            add([_from_volume_file(path, problems, part)])
+        else:
+            add(_from_dicom([path], path, problems, notes, skipped, part))
+        part.progress(1.0)
+    return inputs
+
+
+def load_study(paths: Sequence[str | Path], monitor: LoadMonitor = QUIET) -> LoadedStudy:
     """Load DICOM folders / files and NIfTI / NRRD / MetaImage files (or folders of them) as one Study.
 
     A folder holding volume files at its top level is read as one volume per phase (label-map-named
     files left out); any other folder is scanned recursively for DICOM. Raises LoadError (a subclass)
-    when an input is missing or nothing loadable is found.
+    when an input is missing or nothing loadable is found. ``monitor`` hears the progress, may cancel
+    (LoadCancelled) and gets the first phase as soon as it is read, before its kind is known.
     """
     if not paths:
         raise LoadError("no input given: name one or more DICOM folders or volume files")
+    for raw in paths:  # a missing path is said before seconds are spent reading the others
+        if not Path(raw).exists():
+            raise MissingInputError(f"{Path(raw)}: no such file or folder")
     problems: list[str] = []
     notes: list[str] = []
     skipped: list[tuple[Path, str]] = []
-    inputs: list[_Input] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise MissingInputError(f"{path}: no such file or folder")
-        if path.is_dir():
-            volume_files = _volume_files_in(path, notes)
-            if volume_files:
-                inputs.extend(_from_volume_file(f, problems) for f in volume_files)
-            else:
-                inputs.extend(_from_dicom([], path, problems, notes, skipped))
-        elif is_volume_file(path):
-            inputs.append(_from_volume_file(path, problems))
-        else:
-            inputs.extend(_from_dicom([path], path, problems, notes, skipped))
+    inputs = _read_inputs(paths, problems, notes, skipped, monitor)
+    monitor.check()
     if not inputs:
         raise NoImageSeriesError(
             f"no image found in {', '.join(str(p) for p in paths)} (only label maps or non-image files)"

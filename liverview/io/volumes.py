@@ -18,6 +18,7 @@ import SimpleITK as sitk
 from liverview.core.volume import GeometryError, Volume
 from liverview.io.errors import LoadError, MissingInputError, SaveError, UnsupportedFormatError
 from liverview.io.limits import ImageTooLargeError, check_decoded_size
+from liverview.io.load_monitor import QUIET, LoadMonitor
 from liverview.io.native_warnings import captured_native_output
 from liverview.io.nifti_file import DamagedFileError, check_nifti_size, read_nifti_header, read_nifti_voxels
 
@@ -166,7 +167,7 @@ def _check_claimed_size(path: Path, reader: sitk.ImageFileReader) -> None:
     check_decoded_size(str(path), claimed, f"the header's {' x '.join(map(str, size))} voxels")
 
 
-def _read_nifti(path: Path, name: str, problems: list[str]) -> Volume:
+def _read_nifti(path: Path, name: str, problems: list[str], monitor: LoadMonitor = QUIET) -> Volume:
     """A NIfTI file with its header checked and its voxels read here (see liverview.io.nifti_file); ITK
     gives the geometry from the header. Voxels ITK would alter (NaN/inf set to 0) are kept, then reported."""
     header = read_nifti_header(path)
@@ -180,7 +181,7 @@ def _read_nifti(path: Path, name: str, problems: list[str]) -> Volume:
         size.pop()
     if header.dtype is None or reader.GetNumberOfComponents() != 1 or len(size) not in (2, 3):
         return volume_from_sitk(sitk.ReadImage(str(path)), name=name, problems=problems)  # refused there
-    raw = read_nifti_voxels(path, header)
+    raw = read_nifti_voxels(path, header, monitor)
     if raw is None or raw.size != math.prod(size):
         raise DamagedFileError(f"{path}: the header's image size {header.dims} does not agree with ITK's "
                                f"reading of it {tuple(size)}: the header is damaged")
@@ -203,13 +204,14 @@ def _read_with_itk(path: Path, name: str, problems: list[str]) -> Volume:
     return volume_from_sitk(sitk.ReadImage(str(path)), name=name, problems=problems)
 
 
-def read_volume(path: str | Path, problems: list[str] | None = None) -> Volume:
+def read_volume(path: str | Path, problems: list[str] | None = None, monitor: LoadMonitor = QUIET) -> Volume:
     """Read a NIfTI / NRRD / MetaImage file into a Volume named after the file.
 
     Warnings (replaced NaNs, dtype conversions, ITK's own warnings, a sheared grid) are appended to
     ``problems`` when a list is given, and logged. Raises LoadError (a subclass) naming the path when the
     file is missing, unreadable or damaged (DamagedFileError), or claims more memory than allowed
-    (ImageTooLargeError).
+    (ImageTooLargeError). ``monitor`` hears the progress of a NIfTI file's voxels and may cancel the read
+    (LoadCancelled); NRRD / MetaImage are read by ITK in one call.
     """
     p = Path(path)
     if not p.exists():
@@ -226,7 +228,7 @@ def read_volume(path: str | Path, problems: list[str] | None = None) -> Volume:
     try:
         with captured_native_output(native):
             if volume_suffix(p) in (".nii", ".nii.gz"):
-                volume = _read_nifti(p, name, local)
+                volume = _read_nifti(p, name, local, monitor)
             else:
                 volume = _read_with_itk(p, name, local)
     except RuntimeError as exc:

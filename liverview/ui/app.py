@@ -31,11 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_for_window(paths: list[str]):
-    """Adapter from the IO layer to what the window needs: (study, problems, quiet notes)."""
+def load_for_window(paths: list[str], monitor=None):
+    """Adapter from the IO layer to what the window needs: (study, problems, quiet notes). ``monitor`` (a
+    liverview.io.load_monitor.LoadMonitor) carries progress, cancel and the first phase of a background open."""
+    from liverview.io.load_monitor import QUIET
     from liverview.io.study_loader import load_study
 
-    loaded = load_study([Path(p) for p in paths])
+    loaded = load_study([Path(p) for p in paths], monitor or QUIET)
     return loaded.study, list(loaded.problems), list(loaded.notes)
 
 
@@ -73,7 +75,9 @@ def run(argv: list[str] | None = None) -> int:
     if args.project and not window.worklist.open_project(Path(args.project)):
         print(f"main.py: error: {window.messages[-1]}", file=sys.stderr)
         opened = False
-    if paths:
+    if paths and not args.screenshot:
+        window.open_paths_in_background(paths)  # the window stays live; a failure is shown in it
+    elif paths:
         if not window.open_paths(paths):
             print(f"main.py: error: {window.messages[-1]}", file=sys.stderr)
             opened = False
