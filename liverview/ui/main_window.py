@@ -24,6 +24,7 @@ from liverview.ui.panels.dicom_tags_dock import DicomTagsDock
 from liverview.ui.panels.lesion_list import LesionListPanel
 from liverview.ui.panels.messages_panel import MessagesPanel
 from liverview.ui.review.review_controller import ReviewController
+from liverview.ui.study_opening import LoadPreview, OpenedStudy, StudyOpener
 from liverview.ui.window_settings import WindowSettings
 from liverview.ui.workers import Job, JobRunner
 from liverview.ui.worklist.worklist_controller import WorklistController
@@ -91,6 +92,14 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.job_bar = JobBar()
         self.statusBar().addPermanentWidget(self.job_bar)
+        # Studies open in the background (progress, Cancel, the first phase shown while the rest loads).
+        self.study_opener = StudyOpener(
+            self.stack, self.job_bar, lambda: self.study_loader,
+            key_for=lambda study: study_key(study, self.project_root),  # hashed on the loader thread
+            describe_failure=failure_text, on_opened=self._opened_in_background,
+            on_failed=lambda text: self.show_error("Could not open the study", text),
+            on_cancelled=lambda: self.notify("Opening cancelled" + (
+                f"; {self.study.description or 'the open study'} stays open" if self.study is not None else "")))
         self.messages_panel = MessagesPanel()
         self._messages_dock = QtWidgets.QDockWidget("Messages", self)
         self._messages_dock.setObjectName("dock-messages")
@@ -269,16 +278,35 @@ class MainWindow(QtWidgets.QMainWindow):
         self.one_window.opened_ct(list(paths))  # listed in Open Recent; the CT tab comes to the front
         return True
 
-    def open_loaded(self, study: Study, problems: list[str], notes: list[str], study_id: int | None) -> None:
-        """Show a study read by the loader; ``study_id``: its row in the project, when known (the worklist)."""
-        self.set_study(study, study_id)
+    def open_paths_in_background(self, paths: list[str]):
+        """Open a study without blocking the window: a job with progress and Cancel in the status bar, the first
+        phase shown as soon as it is read; the open study stays until the new one is read (or for good when the
+        load is cancelled or fails). Returns the Job, or None when no loader is configured."""
+        if self.study_loader is None:
+            self.show_error("Cannot open", "no study loader is configured")
+            return None
+        return self.study_opener.open(list(paths))
+
+    def _opened_in_background(self, opened: OpenedStudy, preview: LoadPreview | None) -> None:
+        self.open_loaded(opened.study, opened.problems, opened.notes, None, key=opened.key)
+        if preview is not None:  # where the reader scrolled to while the rest loaded
+            pane = next((p for p in self.grid.panes if p.volume is preview.phase.volume), None)
+            if pane is not None:
+                self.state.set_focus(pane.pane_id, preview.focus(), origin="programmatic")
+        self.one_window.opened_ct(opened.paths)
+
+    def open_loaded(self, study: Study, problems: list[str], notes: list[str], study_id: int | None,
+                    key: str | None = None) -> None:
+        """Show a study read by the loader; ``study_id``: its row in the project, when known (the worklist);
+        ``key``: its identity when already computed (off the UI thread)."""
+        self.set_study(study, study_id, key)
         # The study is open: nothing here asks for a decision, so no dialog.
         if notes:
             self.inform(f"Skipped {len(notes)} file(s) or series that are not images of this study", notes)
         if problems:
             self.inform("Opened with problems", list(problems), level="warning")
 
-    def set_study(self, study: Study, study_id: int | None = None) -> None:
+    def set_study(self, study: Study, study_id: int | None = None, key: str | None = None) -> None:
         if self.registration_job is not None:
             self.registration_job.cancel()
         self._close_session()
@@ -295,7 +323,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.notify(f"Opened {len(study.phases)} phase(s): {names}")
         if self.volume_view is not None:
             self.volume_view.set_volume(study.reference.volume)
-        self._open_session(study, study_id)
+        self._open_session(study, study_id, key)
         self.review.study_opened()
         self.worklist.study_opened()
         self.tags_dock.study_opened()
@@ -403,7 +431,7 @@ class MainWindow(QtWidgets.QMainWindow):
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open DICOM folder", self._start_folder("open-dicom"))
         if folder:
             self._remember_folder("open-dicom", Path(folder).parent)  # the next study is likely a sibling
-            self.open_paths([folder])
+            self.open_paths_in_background([folder])
 
     def _open_files_dialog(self) -> None:
         files, _ = QtWidgets.QFileDialog.getOpenFileNames(
@@ -412,7 +440,7 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         if files:
             self._remember_folder("open-volumes", Path(files[0]).parent)
-            self.open_paths(files)
+            self.open_paths_in_background(files)
 
     # --- exports and imports ----------------------------------------------------------------
     def _export_dialog(self, fmt: str) -> None:
@@ -497,11 +525,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.one_window.open_us_dialog()  # in the Ultrasound tab of this window
 
     # --- annotations ------------------------------------------------------------------------
-    def _open_session(self, study: Study, study_id: int | None = None) -> None:
+    def _open_session(self, study: Study, study_id: int | None = None, key: str | None = None) -> None:
         """Open (or create) the study's project; on failure the viewer still works, without edits.
-        ``study_id`` names the study's row when the caller knows it (the worklist): no need to identify it."""
+        ``study_id`` names the study's row when the caller knows it (the worklist): no need to identify it;
+        ``key``: the study's identity when the background load computed it (no hashing here)."""
         try:
-            key = None if study_id is not None else study_key(study, self.project_root)
+            key = None if study_id is not None else key or study_key(study, self.project_root)
             path = self.project_path or default_project_path(study, self.project_root, key)
             opened = open_project_for_editing(Path(path), self.user, self.ask)
             project, read_only = opened.project, opened.read_only
@@ -619,6 +648,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.kept is not None:
             self.kept.save_layout(self)
         self.one_window.shutdown()
+        self.study_opener.shutdown()
         self.runner.cancel_all()
         self.runner.wait(5000)
         self.worklist.shutdown()
