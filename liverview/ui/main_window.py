@@ -17,6 +17,7 @@ from liverview.store.records import RecistRecord, StoreError
 from liverview.store.study_link import default_project_path, ensure_study, study_key
 from liverview.ui.annotation_session import AnnotationSession, ask_with_dialog, open_project_for_editing
 from liverview.ui.browser.one_window import OneWindow
+from liverview.ui.detection.liver_outline import LiverOutlineController
 from liverview.ui.job_bar import JobBar
 from liverview.ui.messages import show_warning
 from liverview.ui.pane_grid import PaneGrid
@@ -203,6 +204,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._fill_plugins_menu()
         self.review = ReviewController(self, host=self)  # Review menu: detect, import, queue
         self.review.on_past_end = self.worklist.open_next_to_review  # the queue goes on in the next study
+        # View > Liver outline; its masks are the detection's, so a study's liver is segmented once
+        self.liver_outline = LiverOutlineController(self, self, self.view_menu, self.review.detection.liver_masks)
         # The review and the lesion list share the right column as tabs: stacked, neither had the height
         # its list needs (the selected row ended up under the thumbnail strip).
         self.tabifyDockWidget(self._lesion_dock, self.review.dock)
@@ -327,6 +330,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.review.study_opened()
         self.worklist.study_opened()
         self.tags_dock.study_opened()
+        self.liver_outline.study_opened()
         self._tell_inferred_phases(study)
         if self.register_mode and len(study.phases) > 1:
             self.start_registration(self.register_mode)

@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from liverview.core.study import PhaseKind, Study
 from liverview.detection.liver_filter import readable_proposals
+from liverview.detection.liver_mask_cache import CachingLiverSegmenter, LiverMaskCache
 from liverview.detection.proposals import ProposalSet
 from liverview.plugin_registry import Contribution, ContributionNotFoundError, PluginError, discover_plugins
 from liverview.review.proposal_import import ProposalGridError, ProposalImport, records_from_set
@@ -99,6 +100,8 @@ class DetectionController:
         window.statusBar().addPermanentWidget(self.bar)
         self.last_result: ProposalSet | None = None
         self.factory_override: Callable[..., Any] | None = None  # tests: a detector factory to use instead
+        # Liver masks by study, shared with View > Liver outline: the filter reuses one drawn there and keeps its own
+        self.liver_masks = LiverMaskCache()
         window.installEventFilter(_CloseWatcher(window, self))
 
     def start(self) -> Job | None:
@@ -158,7 +161,8 @@ class DetectionController:
     def _liver_segmenter(self) -> Any:
         """The registry's liver segmenter, or None (then proposals are not filtered, and a note says so)."""
         try:
-            return discover_plugins(self.plugin_dirs).resolve("liver-segmenter").create(device="cpu")
+            segmenter = discover_plugins(self.plugin_dirs).resolve("liver-segmenter").create(device="cpu")
+            return CachingLiverSegmenter(segmenter, self.liver_masks)
         except PluginError as exc:
             self.last_notes = [f"no liver segmenter: {exc}"]
             return None
