@@ -24,7 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "choose the lowest threshold that keeps precision >= 95 % on the fully annotated studies' "
                     "reviewed proposals, harvest the proposals above it that hit no RECIST mark, pick hard "
                     "negatives (s_g >= 0.5, top 5 per study), optionally fine-tune the detector with hard "
-                    "negative suppression, and write report.json, report.md, pr_curve.png and harvest.json.")
+                    "negative suppression, and write report.json, report.md, pr_curve.png and harvest.json. Each study's "
+                    "work (reading it, the classifier's crops, scoring) runs as a Ray task, embedded on this machine "
+                    "or on a cluster (--address); a study that fails is reported and left out (exit status 1), "
+                    "the round goes on with the others.")
     parser.add_argument("--project", type=Path, required=True, help="the project (.lvproj) to harvest")
     parser.add_argument("--fully-annotated", required=True, metavar="LIST",
                         help="comma-separated ids or UIDs of the fully annotated studies (V_M)")
@@ -58,6 +61,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_take_over_flag(parser)
     add_lpc_options(parser)
     add_quiet_option(parser)
+    parser.add_argument("--studies", default=None, metavar="LIST",
+                        help="comma-separated ids or UIDs of the studies to harvest (default: every CT study)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="studies at a time on Ray: the CPUs of the embedded Ray (default: this machine's CPU "
+                             "count); with --address, a cap on what the cluster runs at once (default: no cap)")
+    parser.add_argument("--address", default=None, metavar="auto|HOST:PORT",
+                        help="join a running Ray cluster (`ray start --head` prints its address; 'auto': the one "
+                             "on this machine) instead of starting Ray in this process")
+    parser.add_argument("--gpus-per-task", type=float, default=1.0, metavar="F",
+                        help="GPUs each study's task asks Ray for when it runs on CUDA (default 1; 0.5 lets two "
+                             "tasks share a GPU)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="read and score every study in this process, no Ray (a study that fails stops the "
+                             "round); default: each study's work is a Ray task and a failed study is reported")
     parser.set_defaults(func=run)
 
 
@@ -107,32 +124,14 @@ def _quality_markdown(q: dict) -> str:
             f"{pct(q['harvest_recall'])} |\n")
 
 
-def run(args: argparse.Namespace) -> int:
-    from liverview.harvest.project_data import HarvestInputError, load_project_harvest
-    from liverview.harvest.report import PrCurve, draw_pr_curves, write_report
-    from liverview.harvest.rounds import harvest, split_proposals
-    from liverview.harvest.steps import (classify_all, crossfit_classifier_scores, detector_training_cases,
-                                         harvest_volumes, train_classifier)
-    from liverview.store.project import Project
-    from liverview.store.records import StoreError
+def _scores_in_process(args: argparse.Namespace, data, classifier, options: dict) -> tuple[dict, int, object]:
+    """s_c of every proposal with every study's volumes in this process (the round as it was before Ray)."""
+    from liverview.harvest.rounds import split_proposals
+    from liverview.harvest.steps import classify_all, crossfit_classifier_scores, harvest_volumes, train_classifier
 
-    if not 0 < args.min_precision <= 1:
-        raise CliError(f"--min-precision must be in (0, 1], got {args.min_precision}")
-    if args.round_number < 1:
-        raise CliError(f"--round must be >= 1, got {args.round_number}")
-    if args.finetune_steps > 0 and args.detector is None:
-        raise CliError("--finetune-steps needs --detector WEIGHTS (the detector to fine-tune)")
-    options = lpc_options(args)
-    classifier = resolve("proposal-classifier", args.classifier)
-    try:
-        with Project.open(args.project, args.user, read_only=True) as project:
-            data = load_project_harvest(project, args.fully_annotated.split(","), args.model)
-    except (StoreError, HarvestInputError) as exc:
-        raise CliError(str(exc)) from None
-    volumes = harvest_volumes(data.studies, data.proposals)
-    sets = split_proposals(volumes)
+    sets = split_proposals(harvest_volumes(data.studies, data.proposals))
     folds = min(args.lpc_folds, sum(st.fully_annotated for st in data.studies))
-    # one line per long phase: the classifier (trained and scoring every study), then the detector fine-tune
+    # one line for the classifier's phase (trained and scoring every study); the fine-tune draws its own
     with ProgressLine("harvest-round: classifier", quiet=args.quiet) as progress:
         if args.lpc is not None:
             trained_on, folds = None, 0
@@ -146,6 +145,79 @@ def run(args: argparse.Namespace) -> int:
             lpc, trained_on = train_classifier(data.studies, data.proposals, sets, args.out / "lpc", classifier,
                                                options, args.device, progress=progress.span(0.0, 0.9, "training"))
             s_c = classify_all(lpc, data.studies, data.proposals, progress=progress.span(0.9, 1.0, "scoring"))
+    return s_c, folds, trained_on
+
+
+def _round_on_ray(args: argparse.Namespace, classifier, options: dict, names: list[str] | None):
+    """Every study's work as a Ray task (embedded Ray, or the cluster at --address); failed studies are
+    reported and left out. Only this process reads and writes the project."""
+    import os
+    import sys
+
+    from liverview.harvest.project_data import HarvestInputError, read_project_round
+    from liverview.harvest.ray_round import HarvestSetupError, run_round_on_ray
+    from liverview.scan.cluster import ScanSetupError, ray_session, task_resources
+    from liverview.store.project import Project
+    from liverview.store.records import StoreError
+
+    try:
+        with Project.open(args.project, args.user, read_only=True) as project:
+            plans, model = read_project_round(project, args.fully_annotated.split(","), args.model, names)
+    except (StoreError, HarvestInputError) as exc:
+        raise CliError(str(exc)) from None
+    workers = args.workers if args.workers is not None or args.address else (os.cpu_count() or 1)
+    try:
+        with ray_session(args.address, workers or 1) as cluster:
+            resources = task_resources(args.device, args.gpus_per_task, args.workers, cluster)
+            print(f"{len(plans)} studies on Ray: {resources.describe()}")
+            sys.stdout.flush()
+            outcome = run_round_on_ray(plans, model, classifier, options, args.lpc, args.lpc_folds, args.out / "lpc",
+                                       resources, args.device, quiet=args.quiet, tell=print)
+    except (ScanSetupError, HarvestSetupError, HarvestInputError) as exc:
+        raise CliError(str(exc)) from None
+    return outcome
+
+
+def _failures_markdown(used: int, failures: list) -> str:
+    if not failures:
+        return f"- studies used: {used}, none failed\n"
+    lines = "".join(f"  - {f.volume} (while {f.stage}): {f.message}\n" for f in failures)
+    return f"- studies used: {used}; failed and left out of this round: {len(failures)}\n{lines}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from liverview.harvest.project_data import HarvestInputError, load_harvest_study, load_project_harvest
+    from liverview.harvest.report import PrCurve, draw_pr_curves, write_report
+    from liverview.harvest.rounds import harvest, split_proposals
+    from liverview.harvest.steps import detector_training_cases, harvest_volumes
+    from liverview.store.project import Project
+    from liverview.store.records import StoreError
+
+    if not 0 < args.min_precision <= 1:
+        raise CliError(f"--min-precision must be in (0, 1], got {args.min_precision}")
+    if args.round_number < 1:
+        raise CliError(f"--round must be >= 1, got {args.round_number}")
+    if args.finetune_steps > 0 and args.detector is None:
+        raise CliError("--finetune-steps needs --detector WEIGHTS (the detector to fine-tune)")
+    options = lpc_options(args)
+    classifier = resolve("proposal-classifier", args.classifier)
+    if args.workers is not None and args.workers < 1:
+        raise CliError(f"--workers {args.workers}: give at least 1")
+    names = args.studies.split(",") if args.studies else None
+    failures, on_ray = [], None
+    if args.in_process:
+        try:
+            with Project.open(args.project, args.user, read_only=True) as project:
+                data = load_project_harvest(project, args.fully_annotated.split(","), args.model, names)
+        except (StoreError, HarvestInputError) as exc:
+            raise CliError(str(exc)) from None
+        s_c, folds, trained_on = _scores_in_process(args, data, classifier, options)
+    else:
+        on_ray = _round_on_ray(args, classifier, options, names)
+        data, s_c, folds, trained_on, failures = (on_ray.data, on_ray.s_c, on_ray.folds, on_ray.trained_on,
+                                                  on_ray.failures)
+    volumes = harvest_volumes(data.studies, data.proposals)
+    sets = split_proposals(volumes)
     result = harvest(volumes, s_c, sets, args.min_precision, args.hard_min_score, args.hard_per_volume)
     thr = result.threshold
 
@@ -172,7 +244,10 @@ def run(args: argparse.Namespace) -> int:
     detector_out = None
     if args.finetune_steps > 0:
         trainer = create_trainer(resolve("detector", args.detector_model))
-        cases = detector_training_cases(data.studies, result.harvested, result.hard_negatives)
+        # the volumes of the studies used (a round on Ray kept only their geometry)
+        studies = data.studies if on_ray is None else [load_harvest_study(on_ray.plans[st.volume])
+                                                       for st in data.studies]
+        cases = detector_training_cases(studies, result.harvested, result.hard_negatives)
         # one short epoch from the given weights (the trainer keeps their architecture)
         with ProgressLine("harvest-round: detector fine-tune", quiet=args.quiet) as progress:
             detector_out = trainer.train(cases, args.out / "detector",
@@ -205,12 +280,15 @@ def run(args: argparse.Namespace) -> int:
         "written_back": None if written is None else [{"study": w.volume, "lesion_id": w.lesion_id,
                                                        "proposal_id": w.proposal_id} for w in written],
         "phantom_truth": quality,
+        "studies_failed": [{"study": f.volume, "while": f.stage, "message": f.message} for f in failures],
+        "ray": None if on_ray is None else {"tasks": on_ray.tasks, "pass_seconds": on_ray.pass_seconds,
+                                            "peak_rss_mb_by_worker": on_ray.peak_rss_mb_by_worker},
     }
     thr_text = ("none reaches it: nothing harvested" if thr.threshold is None else
                 f"{thr.threshold:.4f} (precision {100 * thr.precision:.1f} %, recall {100 * thr.recall:.1f} % of "
                 f"the {thr.positives} accepted proposals)")
     md = (f"# Harvest round on {args.project.name}\n\nDetector proposals: {data.model}; {len(data.studies)} studies, "
-          f"fully annotated: {', '.join(numbers['fully_annotated'])}.\n\n"
+          f"fully annotated: {', '.join(numbers['fully_annotated'])}.\n\n" + _failures_markdown(len(data.studies), failures) +
           f"- classifier training: {len(sets.reviewed_positive)} accepted + {len(sets.mark_hits)} mark hits vs "
           f"{len(sets.reviewed_negative)} rejected" +
           (f" ({folds} folds: each fully annotated study scored by a classifier that did not train on it)\n"
@@ -223,4 +301,4 @@ def run(args: argparse.Namespace) -> int:
           (_quality_markdown(quality) if quality else "") + "\n![PR curve](pr_curve.png)\n")
     write_report(args.out, numbers, md)
     print(md)
-    return 0
+    return 1 if failures else 0  # as `liverview scan`: a study left out is worth a non-zero status

@@ -105,38 +105,77 @@ def latest_model(project: Project) -> str:
     return max(proposals, key=lambda p: (p.created_at, p.id)).source_model
 
 
-def load_project_harvest(project: Project, fully_annotated: Iterable[str], model: str | None = None,
-                         study_names: Iterable[str] | None = None) -> ProjectHarvest:
-    """Every CT study (or those named) with its marks and ``model``'s proposals (default: the model of the
-    newest proposal); decisions on the proposals of fully annotated studies give P_M^R / P_M^-."""
+@dataclass(frozen=True)
+class StudyToHarvest:
+    """What the store says of one study of a round, without its images: enough for a worker to read the
+    volumes and rebuild the study (picklable; the driver reads it, a Ray task loads it)."""
+
+    volume: str  # the round's id for the study
+    study_id: int
+    phases: tuple[tuple[PhaseKind, str], ...]  # (kind, source file) in the store's order
+    reference: PhaseKind
+    reference_path: str
+    lesions: tuple[LesionRecord, ...]
+    records: tuple[ProposalRecord, ...]  # the round's model's proposals, in the store's order
+    fully_annotated: bool
+    decisions: tuple[tuple[int, bool], ...]  # proposal index -> accepted
+
+    @property
+    def proposals(self) -> list[Proposal3D]:
+        return [proposal_from_record(r) for r in self.records]
+
+
+def read_project_round(project: Project, fully_annotated: Iterable[str], model: str | None = None,
+                       study_names: Iterable[str] | None = None) -> tuple[list[StudyToHarvest], str]:
+    """The round's studies as the store holds them (no image is read) and the model whose proposals it
+    uses (default: the model of the newest proposal)."""
     reviewed = {s.id for s in resolve_studies(project, fully_annotated)}
     model = model or latest_model(project)
     chosen = resolve_studies(project, study_names) if study_names else \
         [s for s in project.list_studies() if s.modality == "CT"]
-    studies, proposals, records, ids, paths = [], {}, {}, {}, {}
+    out = []
     for st in chosen:
         key = study_key(st)
-        ids[key] = st.id
-        phases: dict[PhaseKind, Volume] = {}
-        reference = None
+        phases: list[tuple[PhaseKind, str]] = []
+        reference, reference_path = None, ""
         for ph in project.list_phases(st.id):
             try:
                 kind = PhaseKind(ph.kind)
             except ValueError:
                 continue
-            phases[kind] = _load_phase(ph.source_path)
+            phases.append((kind, ph.source_path))
             if ph.is_reference:
-                reference = kind
-                paths[key] = ph.source_path
+                reference, reference_path = kind, ph.source_path
         if reference is None:
             raise HarvestInputError(f"study {key} has no reference CT phase: add its phases first")
-        ref = phases[reference]
-        marks = [m for m in (mark_from_lesion(les, ref, key) for les in project.list_lesions(st.id)) if m is not None]
-        recs = [r for r in project.list_proposals(st.id) if r.source_model == model]
-        records[key] = recs
-        proposals[key] = [proposal_from_record(r) for r in recs]
-        decisions = {i: r.status in ACCEPTING for i, r in enumerate(recs) if r.status in (*ACCEPTING, "rejected")}
-        studies.append(HarvestStudy(key, phases, reference, marks, st.id in reviewed, decisions=decisions))
-    if not any(s.fully_annotated for s in studies):
+        recs = tuple(r for r in project.list_proposals(st.id) if r.source_model == model)
+        decisions = tuple((i, r.status in ACCEPTING) for i, r in enumerate(recs)
+                          if r.status in (*ACCEPTING, "rejected"))
+        out.append(StudyToHarvest(key, st.id, tuple(phases), reference, reference_path,
+                                  tuple(project.list_lesions(st.id)), recs, st.id in reviewed, decisions))
+    if not any(s.fully_annotated for s in out):
         raise HarvestInputError("no fully annotated study among those harvested: name them with --fully-annotated")
-    return ProjectHarvest(studies, proposals, records, model, ids, paths)
+    return out, model
+
+
+def load_harvest_study(study: StudyToHarvest) -> HarvestStudy:
+    """Read the study's phases (a later phase of the same kind replaces an earlier one) and place its
+    lesions' marks on the reference grid. Raises whatever reading the files raises."""
+    phases: dict[PhaseKind, Volume] = {}
+    for kind, path in study.phases:
+        phases[kind] = _load_phase(path)
+    ref = phases[study.reference]
+    marks = [m for m in (mark_from_lesion(les, ref, study.volume) for les in study.lesions) if m is not None]
+    return HarvestStudy(study.volume, phases, study.reference, marks, study.fully_annotated,
+                        decisions=dict(study.decisions))
+
+
+def load_project_harvest(project: Project, fully_annotated: Iterable[str], model: str | None = None,
+                         study_names: Iterable[str] | None = None) -> ProjectHarvest:
+    """Every CT study (or those named) with its marks and ``model``'s proposals (default: the model of the
+    newest proposal); decisions on the proposals of fully annotated studies give P_M^R / P_M^-. Reads every
+    study's images in this process (a round on Ray reads them in its tasks instead: harvest.ray_round)."""
+    plans, model = read_project_round(project, fully_annotated, model, study_names)
+    return ProjectHarvest([load_harvest_study(p) for p in plans], {p.volume: p.proposals for p in plans},
+                          {p.volume: list(p.records) for p in plans}, model,
+                          {p.volume: p.study_id for p in plans}, {p.volume: p.reference_path for p in plans})

@@ -42,3 +42,24 @@ class LpcTrainer:
             return train_lpc(crops, labels, config, out_dir, device=device, log=log, progress=progress)
         except ValueError as exc:
             raise ModelInputError(str(exc)) from None
+
+    # PreparingProposalClassifierTrainer (liverview.plugin_api.prepared_training): the crops are cut next to
+    # each study (a Ray task), training runs on the crops alone; the same crops and order give the same weights.
+    def prepare(self, example: LabelledProposals, options: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        config = config_from_options(options)
+        crops = multiview_crops(example.volumes, example.reference, list(example.proposals), config)
+        return crops, np.array([bool(v) for v in example.labels], bool)
+
+    def train_prepared(self, prepared: Sequence[tuple[np.ndarray, np.ndarray]], out_dir: Path,
+                       options: Mapping[str, Any], device: str = "auto",
+                       log: Callable[[str], None] | None = None) -> Path:
+        config = config_from_options(options)
+        used = [(c, y) for c, y in prepared if len(y)]
+        if not used:
+            raise ModelInputError("the classifier needs labelled proposals to learn from; got none")
+        crops = np.concatenate([c for c, _ in used])
+        labels = np.concatenate([y for _, y in used])
+        try:
+            return train_lpc(crops, labels, config, out_dir, device=device, log=log)
+        except ValueError as exc:
+            raise ModelInputError(str(exc)) from None

@@ -67,7 +67,7 @@ def test_harvest_round_writes_the_report(project, tmp_path, capsys):
     assert main(["train-lpc", "--project", str(path), "--out", str(tmp_path / "lpc"), *LPC_FAST]) == 0
     out = tmp_path / "round1"
     assert main(["harvest-round", "--project", str(path), "--fully-annotated", "A", "--out", str(out),
-                 "--lpc", str(tmp_path / "lpc" / "lpc.pt"), "--device", "cpu"]) == 0
+                 "--lpc", str(tmp_path / "lpc" / "lpc.pt"), "--device", "cpu", "--in-process"]) == 0
     doc = json.loads((out / "report.json").read_text())
     assert doc["sets"] == {"P_M_R": 4, "P_M_neg": 2, "P_H_R": 2, "mark_duplicates": 0, "candidates": 4}
     assert doc["fully_annotated"] == ["A"] and doc["model"] == "test-detector"
@@ -101,11 +101,11 @@ def test_train_lpc_and_harvest_round_show_progress_only_when_drawn(project, tmp_
     err = capsys.readouterr().err
     assert re.findall(r"\rtrain-lpc: \[[#-]+\]\s+(\d+) %", err)[-1] == "100"
     assert main(["harvest-round", "--project", str(path), "--fully-annotated", "A", "--out", str(tmp_path / "r"),
-                 "--lpc", str(tmp_path / "lpc" / "lpc.pt"), "--device", "cpu"]) == 0
+                 "--lpc", str(tmp_path / "lpc" / "lpc.pt"), "--device", "cpu", "--in-process"]) == 0
     err = capsys.readouterr().err
     assert re.findall(r"\rharvest-round: classifier: \[[#-]+\]\s+(\d+) %", err)[-1] == "100"
     monkeypatch.setenv("LIVERVIEW_PROGRESS", "auto")
     assert main(["harvest-round", "--project", str(path), "--fully-annotated", "A", "--out", str(tmp_path / "r2"),
-                 "--lpc", str(tmp_path / "lpc" / "lpc.pt"), "--device", "cpu"]) == 0
+                 "--lpc", str(tmp_path / "lpc" / "lpc.pt"), "--device", "cpu", "--in-process"]) == 0
     captured = capsys.readouterr()
     assert "\r" not in captured.err and "# Harvest round" in captured.out

@@ -72,14 +72,14 @@ def phantom_project(tmp_path_factory):
 def test_one_round_beats_the_original_marks_at_90_percent_precision(phantom_project, tmp_path, capsys):
     out = tmp_path / "round1"
     assert main(["harvest-round", "--project", str(phantom_project), "--fully-annotated", ",".join(REVIEWED),
-                 "--out", str(out), "--phantom-truth", *LPC_TINY]) == 0
+                 "--out", str(out), "--phantom-truth", *LPC_TINY, "--in-process"]) == 0
     doc = json.loads((out / "report.json").read_text())
     q = doc["phantom_truth"]
     assert q["studies"] == list(PARTLY_MARKED) and q["lesions"] == LESIONS * len(PARTLY_MARKED)
     assert q["marks"] == LESIONS // 2 * len(PARTLY_MARKED)
     assert q["marks_recall"] == pytest.approx(0.5)  # every mark hits its own lesion under P3D
     assert doc["detector_finetuned"] is None and doc["sets"]["P_M_neg"] > 0 and doc["sets"]["P_H_R"] > 0
-    # the must-show: one round ranks unmarked lesions above the false positives
+    print("Q", {k: q[k] for k in q if k != "studies"}, doc["sets"])
     assert q["recall_at_90_precision"] > q["marks_recall"]
     if q["harvested"]:  # what the round actually kept at its V_M-chosen threshold
         assert q["harvest_recall"] > q["marks_recall"]

@@ -120,7 +120,7 @@ def test_write_back_refuses_a_volume_outside_the_round(project):
 
 def test_harvest_round_writes_back_only_with_the_flag(project, tmp_path, capsys):
     before = _lesion_counts(project)
-    common = ["harvest-round", "--project", str(project), "--fully-annotated", "A", *LPC_FAST]
+    common = ["harvest-round", "--project", str(project), "--fully-annotated", "A", *LPC_FAST, "--in-process"]
     assert main([*common, "--out", str(tmp_path / "dry")]) == 0
     assert _lesion_counts(project) == before  # without --write-back nothing is written
     doc = json.loads((tmp_path / "dry" / "report.json").read_text())

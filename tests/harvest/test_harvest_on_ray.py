@@ -1,0 +1,172 @@
+"""`liverview harvest-round` over a project built by `liverview scan`, on local Ray (one Ray start for the
+module): one study's files are deleted after the scan; the round completes, reports that study as failed with
+its message, and on the other studies gives exactly what the single-process round (--in-process) gives on
+them: the same classifier weights, sets, threshold, harvest list, hard negatives and written-back lesions."""
+
+import json
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import torch
+
+from liverview.cli import main as cli_main
+from liverview.detection.proposals import Proposal3D
+from liverview.detection.study_inputs import read_study_inputs
+from liverview.harvest.project_data import latest_model, study_key
+from liverview.harvest.round_progress import RoundProgress
+from liverview.harvest.steps import simulated_decisions
+from liverview.metrics.ground_truth import read_phantom_ground_truth
+from liverview.review.proposal_import import proposal_record
+from liverview.store.project import Project
+from liverview.store.records import RecistRecord
+from liverview.synth.ct_phantom import generate_ct_study
+from tests.scan.conftest import TINY_MODEL, TINY_SHAPE, TINY_SPACING, tiny_detector_dir, write_tiny_phantom  # noqa: F401
+
+pytestmark = pytest.mark.slow
+
+SEEDS = {"s1": 11, "s2": 12, "s3": 13, "s4": 14, "gone": 15}
+REVIEWED = ("s1", "s2")  # fully annotated (V_M): two, so the classifier is cross-fitted in 2 folds
+LPC_FAST = ["--epochs", "2", "--crop-px", "16", "--pad-px", "8", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def one_ray():
+    """Ray started once for the module; the commands' own ray_session joins it instead of starting another."""
+    from liverview.scan import cluster
+
+    with cluster.ray_session(None, 2) as resources:
+        @contextmanager
+        def running(address, workers):
+            yield dict(resources)
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(cluster, "ray_session", running)
+            yield
+
+
+@pytest.fixture(scope="module")
+def scanned(tiny_detector_dir, tmp_path_factory, one_ray):  # noqa: F811
+    """5 tiny phantoms scanned; a reader's work added (decisions on V_M, half the lesions marked elsewhere,
+    and proposals on the true boxes beside the tiny detector's, so the classifier has lesions to learn);
+    then the files of 'gone' deleted."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("harvest-ray")
+    archive = root / "archive"
+    for name, seed in SEEDS.items():
+        write_tiny_phantom(archive / name, seed)
+    project = root / "scanned.lvproj"
+    assert cli_main(["scan", str(archive), "--project", str(project), "--workers", "2", "--device", "cpu",
+                     "--model", TINY_MODEL, "--liver-margin", "60", "--plugin-dir", str(tiny_detector_dir)]) == 0
+    keys = {}
+    with Project.open(project, "reader") as proj:
+        model = latest_model(proj)
+        for st in proj.list_studies():
+            name = st.description
+            keys[name] = study_key(st)
+            folder = archive / name
+            inputs = read_study_inputs(folder)
+            truth = read_phantom_ground_truth(folder, name)
+            extra = [Proposal3D(g.box_3d[:4], g.box_3d[4:], 0.9 - 0.1 * n, g.key_slice, {g.lesion_class: 1.0})
+                     for n, g in enumerate(truth)]
+            proj.add_proposals(st.id, [proposal_record(p, inputs.volumes[inputs.reference], model) for p in extra])
+            records = [r for r in proj.list_proposals(st.id) if r.source_model == model]
+            if name in REVIEWED:
+                boxes = [Proposal3D((r.box.min_ijk[0], r.box.min_ijk[1], r.box.max_ijk[0] + 1, r.box.max_ijk[1] + 1),
+                                    (r.box.min_ijk[2], r.box.max_ijk[2]), r.score, r.key_slice or 0)
+                         for r in records]
+                for i, accepted in simulated_decisions(boxes, truth).items():
+                    proj.decide(records[i].id, "accepted" if accepted else "rejected", "reader")
+            else:
+                lesion = generate_ct_study(SEEDS[name], n_lesions=2, shape=TINY_SHAPE,
+                                           spacing_mm=TINY_SPACING).lesions[0]
+                proj.add_lesion(st.id, lesion.lesion_class, recist=RecistRecord(
+                    lesion.long_axis_mm, lesion.short_axis_mm, lesion.key_slice, "non-contrast"))
+    shutil.rmtree(archive / "gone")  # moved or deleted since the scan
+    yield project, keys, archive
+    torch.set_num_threads(threads)
+
+
+def _draft_lesions(project: Path) -> dict:
+    with Project.open(project, "checker", read_only=True) as proj:
+        return {st.description: sorted((les.lesion_class, les.notes, tuple(les.box("3d").min_mm),
+                                        tuple(les.box("3d").max_mm)) for les in proj.list_lesions(st.id)
+                                       if les.notes.startswith("harvested in round"))
+                for st in proj.list_studies()}
+
+
+def test_round_on_ray_reports_the_lost_study_and_equals_the_single_process_round(scanned, tmp_path, capsys):
+    project, keys, archive = scanned
+    on_ray, alone = tmp_path / "ray.lvproj", tmp_path / "alone.lvproj"
+    shutil.copy(project, on_ray)
+    shutil.copy(project, alone)
+    fully = ",".join(keys[n] for n in REVIEWED)
+    common = ["harvest-round", "--fully-annotated", fully, "--write-back", *LPC_FAST]
+
+    assert cli_main([*common, "--project", str(on_ray), "--out", str(tmp_path / "ray"), "--workers", "2"]) == 1
+    out = capsys.readouterr().out
+    doc = json.loads((tmp_path / "ray" / "report.json").read_text())
+    assert doc["studies"] == 4 and len(doc["studies_failed"]) == 1
+    failed = doc["studies_failed"][0]
+    assert failed["study"] == keys["gone"] and failed["while"] == "reading studies"
+    assert str(archive / "gone") in failed["message"]  # the missing file, in the error's own words
+    assert "studies used: 4; failed and left out of this round: 1" in out and keys["gone"] in out
+    assert doc["ray"]["tasks"].startswith("2 at a time") and len(doc["ray"]["pass_seconds"]) == 2
+
+    others = ",".join(keys[n] for n in SEEDS if n != "gone")
+    assert cli_main([*common, "--project", str(alone), "--out", str(tmp_path / "alone"), "--in-process",
+                     "--studies", others]) == 0
+    ref = json.loads((tmp_path / "alone" / "report.json").read_text())
+    assert ref["studies_failed"] == [] and ref["ray"] is None
+    assert ref["sets"]["P_H_R"] > 0 and ref["sets"]["P_M_R"] > 0 and ref["sets"]["P_M_neg"] > 0  # it has content
+    for key in ("studies", "fully_annotated", "sets", "harvested", "hard_negatives", "model"):
+        assert doc[key] == ref[key], key
+    assert {**doc["classifier"], "weights": ""} == {**ref["classifier"], "weights": ""}  # trained on the same
+    assert doc["threshold"] == pytest.approx(ref["threshold"], abs=1e-6)
+    # the same crops in the same order: the same classifier, weight for weight
+    for fold in ("fold0", "fold1"):
+        got = torch.load(tmp_path / "ray" / "lpc" / fold / "lpc.pt", weights_only=True)["model"]
+        want = torch.load(tmp_path / "alone" / "lpc" / fold / "lpc.pt", weights_only=True)["model"]
+        assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in got)
+    # the same proposals harvested and picked as hard negatives, with the same scores
+    harvest_ray = json.loads((tmp_path / "ray" / "harvest.json").read_text())
+    harvest_alone = json.loads((tmp_path / "alone" / "harvest.json").read_text())
+    assert harvest_ray.keys() == harvest_alone.keys() and keys["gone"] not in harvest_ray
+    for volume, lists in harvest_alone.items():
+        for kind in ("harvested", "hard_negatives"):
+            got, want = harvest_ray[volume][kind], lists[kind]
+            assert [g["proposal_id"] for g in got] == [w["proposal_id"] for w in want]
+            assert [g["s"] for g in got] == pytest.approx([w["s"] for w in want], abs=1e-6)
+    # written back from geometry alone (the Ray round holds no voxels): the same draft lesions in mm
+    written = _draft_lesions(on_ray)
+    assert written == _draft_lesions(alone) and sum(map(len, written.values())) == doc["harvested"] > 0
+
+
+def test_a_trainer_that_cannot_prepare_is_refused_before_any_task(tmp_path):
+    from liverview.harvest.ray_round import HarvestSetupError, run_round_on_ray
+
+    class WholeVolumeTrainer:
+        def train(self, examples, out_dir, options, device="auto", log=None):
+            raise AssertionError("never called")
+
+    class Contribution:
+        name, where = "whole-volume", "plugin 'whole-volume'"
+
+        def create_trainer(self):
+            return WholeVolumeTrainer()
+
+    with pytest.raises(HarvestSetupError, match="trained weights with --lpc, or run with --in-process"):
+        run_round_on_ray([], "m", Contribution(), {}, None, 2, tmp_path, None, "cpu")  # type: ignore[arg-type]
+
+
+def test_progress_line_counts_studies_rate_and_eta():
+    import io
+
+    now = [0.0]
+    p = RoundProgress("reading studies", 4, stream=io.StringIO(), clock=lambda: now[0])
+    now[0] = 30.0
+    p.finished(True)
+    p.finished(False)
+    assert p.line() == ("harvest-round reading studies: 2/4 studies, 1 failed, 4.0 studies/min, ETA 30 s")
