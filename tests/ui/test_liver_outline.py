@@ -9,9 +9,9 @@ from PySide6 import QtWidgets
 from liverview.core.slicing import Orientation
 from liverview.core.study import Phase, PhaseKind, Study
 from liverview.core.volume import Volume
+from liverview.detection.proposals import ProposalSet
 from liverview.measure.mask_outline import outline_on_cut, outline_source
 from liverview.synth.ct_phantom import generate_ct_study
-from liverview.ui.detection.liver_outline import liver_inputs
 from liverview.ui.main_window import MainWindow
 from liverview.ui.screenshot import write_screenshot
 
@@ -120,20 +120,31 @@ def test_screenshot_of_the_outlined_study(window, qtbot, phantom):
     assert write_screenshot(QtWidgets.QApplication.instance(), window, SCREENSHOT)
 
 
-def test_a_mask_made_by_the_detection_is_reused_at_once(window, qtbot, phantom):
-    study = phantom.to_study()
-    _open(window, study)
-    volumes, reference, _ = liver_inputs(study)
-    # What Detect lesions' liver filter does with the segmenter it is given: the mask lands in the cache.
-    made = window.review.detection._liver_segmenter().segment(volumes, reference)
+class NothingFound:
+    """Stands in for the detector plugin (trained weights are not the point here): it finds no lesion, so
+    Detect lesions still runs its real liver filter, with the registry's liver segmenter."""
+
+    name = "nothing-found"
+
+    def detect(self, volumes, reference, progress=None, cancelled=None):
+        return ProposalSet.for_volume([], volumes[reference], model=self.name)
+
+
+def test_the_mask_made_by_detect_lesions_is_reused_at_once(window, qtbot, phantom):
+    _open(window, phantom.to_study())
+    detection = window.review.detection
+    detection.factory_override = lambda device="auto": NothingFound()
+    _wait(qtbot, detection.start())
+    assert any("liver mask" in note for note in detection.last_notes), detection.last_notes
     outline = window.liver_outline
     outline.action.setChecked(True)
-    assert outline.job is None  # no segmentation ran
-    assert outline.shown is not None and outline.shown.mask is made and outline.shown.reused
+    assert outline.job is None  # no second segmentation
+    assert outline.shown is not None and outline.shown.reused and outline.overlay is not None
+    assert f"{outline.shown.volume_ml:.0f} mL" in " ".join(detection.last_notes)  # the detection's own mask
     assert any("already computed" in m for m in window.messages)
     outline.action.setChecked(False)
     outline.action.setChecked(True)  # on again: still from memory
-    assert outline.job is None and outline.shown.mask is made
+    assert outline.job is None and outline.overlay is not None
 
 
 def test_a_study_without_a_liver_says_why_and_draws_nothing(window, qtbot):
