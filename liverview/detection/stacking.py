@@ -179,3 +179,15 @@ def merge_fragments(proposals: Iterable[Proposal3D], min_overlap: float = FRAGME
         else:
             kept.append(p)
     return kept
+
+
+def detected_extent(proposal: Proposal3D) -> Proposal3D:
+    """The proposal with its slice range cut to the slices it has a 2D box on (unchanged without boxes).
+
+    The harvester's one-slice extension (and the fragment merge's one-slice gap) decide what belongs
+    together; once that is decided, the extra slices only stretch the 3D extent past the lesion."""
+    if not proposal.slice_boxes:
+        return proposal
+    zs = list(proposal.slice_boxes)
+    return Proposal3D(proposal.box, (min(zs), max(zs)), proposal.score, proposal.key_slice, proposal.class_probs,
+                      proposal.slice_boxes)

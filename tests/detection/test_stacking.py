@@ -1,7 +1,7 @@
 """2D -> 3D stacking (liverview.detection.stacking): hand-made cases for each rule."""
 
 from liverview.detection.proposals import Detection2D
-from liverview.detection.stacking import merge_fragments, stack_detections
+from liverview.detection.stacking import detected_extent, merge_fragments, stack_detections
 
 
 def det(z, box, score, probs=None):
@@ -108,3 +108,14 @@ def test_fragment_merge_keeps_the_slice_boxes_of_both_pieces():
     pole = [Detection2D(z, (18, 18, 30, 30), 0.5) for z in (9, 10)]
     (joined,) = merge_fragments(stack_detections(big + pole))
     assert sorted(joined.slice_boxes) == [5, 6, 7, 9, 10] and joined.slice_boxes[6] == (10.0, 10.0, 40.0, 40.0)
+
+
+def test_the_detected_extent_drops_the_extension_slices_after_merging():
+    dets = [Detection2D(z, (10, 10, 30, 30), 0.8) for z in (4, 5, 6)]
+    dets += [Detection2D(8, (12, 12, 28, 28), 0.6)]  # one slice gap: joined through the extension
+    (p,) = merge_fragments(stack_detections(dets))
+    assert p.z_range == (3, 9)  # the harvester's extended range
+    tight = detected_extent(p)
+    assert tight.z_range == (4, 8) and tight.slice_boxes == p.slice_boxes and tight.score == p.score
+    bare = type(p)(p.box, p.z_range, p.score, p.key_slice)
+    assert detected_extent(bare) is bare  # nothing to cut by
