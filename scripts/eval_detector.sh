@@ -16,7 +16,7 @@ for model in mscn_detector hypodense_blobs; do
   w=(); [ "$model" = mscn_detector ] && w=(--weights "$weights")
   if [ -d "$data/ircadb-liver17" ]; then
     $lv detect "$data/ircadb-liver17/ct.nii.gz" --model $model "${w[@]}" --out "$out/$model/ircad17/proposals.json" > /dev/null
-    for p in strict deeplesion; do
+    for p in strict deeplesion manual1k; do
       $lv eval-detect --pred "$out/$model/ircad17/proposals.json" --gt "$data/ircadb-liver17/tumor_instances.nii.gz" \
         --protocol $p --criterion both --json "$out/$model/ircad17_$p.json" > "$out/$model/ircad17_$p.txt"
     done
@@ -24,13 +24,15 @@ for model in mscn_detector hypodense_blobs; do
   for s in "$phantoms"/*/; do
     $lv detect "$s" --model $model "${w[@]}" --out "$out/$model/phantoms/$(basename "$s")/proposals.json" > /dev/null
   done
-  for p in strict deeplesion; do
+  for p in strict deeplesion manual1k; do
     $lv eval-detect --pred "$out/$model/phantoms" --gt "$phantoms"/*/ --protocol $p --criterion both \
       --json "$out/$model/phantoms_$p.json" > "$out/$model/phantoms_$p.txt"
   done
 done
 if [ -d "$data/deeplesion-liver-keyslices" ]; then
-  $lv eval-keyslices "$data/deeplesion-liver-keyslices/manifest.csv" --weights "$weights" \
-    --json "$out/mscn_detector/keyslices.json" > "$out/mscn_detector/keyslices.txt"
+  for pad in 5 0; do  # 5: DeepLesion's boxes pad the RECIST extent by 5 px (the default); 0: boxes as predicted
+    $lv eval-keyslices "$data/deeplesion-liver-keyslices/manifest.csv" --weights "$weights" --pad-pred $pad \
+      --json "$out/mscn_detector/keyslices_pad$pad.json" > "$out/mscn_detector/keyslices_pad$pad.txt"
+  done
 fi
 grep -h -A2 "^protocol" "$out"/*/*.txt

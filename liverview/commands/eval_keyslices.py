@@ -1,5 +1,6 @@
 """`liverview eval-keyslices MANIFEST`: run a detector on DeepLesion key slices (one 2D image each, no
-neighbouring slices) and report recall at 0.125..8 false positives per image against DeepLesion's boxes."""
+neighbouring slices) and report recall at 0.125..8 false positives per image against DeepLesion's boxes
+(the RECIST extent padded by 5 px; predicted boxes are padded the same way unless --pad-pred says otherwise)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", type=Path, default=None, help="model weights (default: the contribution's)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch")
+    parser.add_argument("--pad-pred", type=float, default=5.0, metavar="PX",
+                        help="grow predicted boxes by PX pixels per side before matching (default 5: DeepLesion's "
+                             "boxes are the RECIST extent padded by 5 px, while detectors here predict the "
+                             "lesion's own extent; 0 compares them as they are)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the figures as JSON")
     parser.add_argument("--plot", type=Path, default=None, metavar="FILE.png", help="draw the FROC curves")
     add_quiet_option(parser)
@@ -38,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from liverview.core.study import PhaseKind
     from liverview.io.deeplesion_keyslices import KeySliceError, read_keyslices
-    from liverview.metrics.detection import evaluate_detections, format_report
+    from liverview.metrics.detection import evaluate_detections, format_report, padded
     from liverview.metrics.ground_truth import GroundTruthLesion
 
     if args.plot is not None and args.plot.suffix.lower() != ".png":
@@ -57,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     with ProgressLine("eval-keyslices", quiet=args.quiet) as progress:
         for n, image in enumerate(images, start=1):
             result = detector.detect({PhaseKind.PORTAL_VENOUS: image.volume}, PhaseKind.PORTAL_VENOUS)
-            preds[image.name] = list(result.proposals)
+            preds[image.name] = [padded(p, args.pad_pred) for p in result.proposals] if args.pad_pred else list(result.proposals)
             gts[image.name] = [GroundTruthLesion(image.name, 0, image.box, None, None, "1")]
             progress.steps(n, len(images), f"{n}/{len(images)} images")
     seconds = time.perf_counter() - start
@@ -65,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
                for protocol in ("deeplesion", "strict")}
     unknown = sum(not i.spacing_known for i in images)
     print(f"{len(images)} key slices ({unknown} without a recorded pixel spacing, read as 0.8 mm), "
-          f"{sum(map(len, preds.values()))} detections by {detector.name} in {seconds:.1f} s; FP counted per image")
+          f"{sum(map(len, preds.values()))} detections by {detector.name} in {seconds:.1f} s; FP counted per image; "
+          f"predicted boxes grown by {args.pad_pred:g} px per side")
     for protocol, report in reports.items():
         print(format_report(report))
     if args.plot is not None:
@@ -75,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.plot}")
     if args.json is not None:
         doc = {"manifest": str(args.manifest), "model": detector.name, "weights": str(args.weights or ""),
-               "images": len(images), "images_without_spacing": unknown, "seconds": seconds,
+               "images": len(images), "images_without_spacing": unknown, "seconds": seconds, "pad_pred_px": args.pad_pred,
                "fp_unit": "per image", "results": {p: r.to_json() for p, r in reports.items()}}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=2) + "\n")

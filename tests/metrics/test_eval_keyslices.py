@@ -72,7 +72,7 @@ def test_eval_keyslices_counts_hits_and_false_positives_per_image(tmp_path, blob
             ("b", _image_with_block(40, 40), (5, 5, 17, 17), "0.7, 0.7, 5")]
     path = _manifest(tmp_path, rows)
     out = tmp_path / "r.json"
-    assert main(["eval-keyslices", str(path), "--model", blob_detector, "--json", str(out)]) == 0
+    assert main(["eval-keyslices", str(path), "--model", blob_detector, "--pad-pred", "0", "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["images"] == 2 and doc["fp_unit"] == "per image"
     for protocol in ("deeplesion", "strict"):
@@ -86,3 +86,15 @@ def test_eval_keyslices_refuses_a_plot_name_without_png(tmp_path, capsys):
     path = _manifest(tmp_path, [("a", _image_with_block(5, 5), (5, 5, 17, 17), "0.7, 0.7")])
     assert main(["eval-keyslices", str(path), "--plot", str(tmp_path / "f.jpg")]) != 0
     assert ".png" in capsys.readouterr().err
+
+
+def test_predicted_boxes_are_padded_like_deeplesion_boxes_by_default(tmp_path, blob_detector):
+    # the lesion is 6 px wide; DeepLesion's box pads its extent by 5 px per side (16 px): the tight box
+    # has IoU 36/256 and misses, the padded one matches it exactly
+    hu = np.full((64, 64), 40.0, np.float32)
+    hu[20:26, 20:26] = 300.0
+    path = _manifest(tmp_path, [("a", hu, (15, 15, 31, 31), "0.7, 0.7, 5")])
+    for pad, expected in (("0", 0.0), ("5", 1.0)):
+        out = tmp_path / f"r{pad}.json"
+        assert main(["eval-keyslices", str(path), "--model", blob_detector, "--pad-pred", pad, "--json", str(out)]) == 0
+        assert json.loads(out.read_text())["results"]["deeplesion"]["froc"]["8"] == expected
