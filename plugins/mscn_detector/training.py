@@ -26,7 +26,7 @@ __all__ = ["TrainingCase", "TrainingLesion", "load_cases_from_folder", "train_de
 CHECKPOINT_FILE = "last.pt"
 WEIGHTS_FILE = "mscn_detector.pt"
 LOG_FILE = "train_log.json"
-WEIGHTS_VERSION = "0.1.0"
+WEIGHTS_VERSION = "0.2.0"
 WARMUP_STEPS = 50
 
 
