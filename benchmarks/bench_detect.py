@@ -39,16 +39,23 @@ def main() -> int:
     print(f"phantom {args.slices}x512x512 x 4 phases ({tuple(args.spacing)} mm) generated in "
           f"{time.perf_counter() - t:.1f} s")
     det = load_detector(args.weights, "cpu")
+    from liverview.plugin_registry import discover_plugins
+
+    segmenter = discover_plugins().resolve("liver-segmenter", None).create("cpu")
     ref = study.reference_phase
     base = peak_rss_mib()
     grid = working_grid(study.phases[ref], det.config)
-    times, cpu = [], []
+    times, cpu, liver_times = [], [], []
     for _ in range(args.repeat):
         t, c = time.perf_counter(), time.process_time()
         result = det.detect(study.phases, ref)
         times.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
+        t = time.perf_counter()
+        segmenter.segment(study.phases, ref)  # what `liverview detect` adds for its liver filter
+        liver_times.append(time.perf_counter() - t)
     best = min(times)
+    liver = min(liver_times)
     peak = peak_rss_mib()
     print(f"model {det.name}, {args.threads} threads, working grid {grid.shape} (z, y, x)")
     print(f"detect: {best:.1f} s per study (runs: {', '.join(f'{x:.1f}' for x in times)}), "
@@ -57,7 +64,9 @@ def main() -> int:
     print(f"process CPU time {min(cpu):.1f} s (all threads; wall >> CPU / threads means other jobs shared the cores; "
           f"load average {os.getloadavg()[0]:.1f})")
     print(f"peak RSS {peak:.0f} MiB (volumes loaded: {base:.0f} MiB; detection added {peak - base:.0f} MiB)")
-    print(f"target 100 slices < 60 s: {'met' if best * 100 / args.slices < 60 else 'NOT met'}")
+    total = best + liver
+    print(f"liver mask ({segmenter.name}): {liver:.1f} s; detect + liver mask: {total:.1f} s")
+    print(f"target 100 slices < 60 s with the liver mask: {'met' if total * 100 / args.slices < 60 else 'NOT met'}")
     return 0
 
 
