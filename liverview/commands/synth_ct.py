@@ -23,6 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="array size in voxels, slices first (default 64 256 256)")
     parser.add_argument("--spacing", type=float, nargs=3, default=(0.8, 0.8, 2.5), metavar=("X", "Y", "Z"),
                         help="voxel size in mm (default 0.8 0.8 2.5)")
+    parser.add_argument("--lesion-model", choices=("v1", "v2"), default="v1",
+                        help="v1 (default; the shipped detector's training data and the demo): class-specific "
+                             "sizes of 5-45 mm; v2: 5-100 mm for every class (shrunk to fit), more lobulated, and "
+                             "one draw of scanner variation (noise, kernel, slice thickness, contrast timing)")
     parser.add_argument("--force", action="store_true", help="write into OUT even when it already holds files")
     parser.set_defaults(func=run)
 
@@ -41,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{out} is not empty: choose another OUT or pass --force to overwrite")
     start = time.perf_counter()
     study = generate_ct_study(args.seed, n_lesions=args.lesions, shape=tuple(args.shape),
-                              spacing_mm=tuple(args.spacing))
+                              spacing_mm=tuple(args.spacing), lesion_model=args.lesion_model)
     write_phantom_study(study, out)
     z, y, x = study.shape
     sx, sy, sz = study.spacing_mm

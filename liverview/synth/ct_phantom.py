@@ -17,7 +17,7 @@ import csv
 import json
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +27,11 @@ from liverview.core.study import PHASE_ORDER, Phase, PhaseKind, Study
 from liverview.core.volume import Volume
 from liverview.synth.lesion_model import DIAMETER_RANGE_MM as _DIAMETER_RANGE_MM
 from liverview.synth.lesion_model import EDGE_MM as _EDGE_MM
+from liverview.synth.lesion_model import MAX_EXTENT_MM as _MAX_EXTENT_MM
 from liverview.synth.lesion_model import LesionShape as _LesionShape
 from liverview.synth.lesion_model import draw_lesion_shape as _draw_lesion_shape
 from liverview.synth.lesion_model import lesion_hu as _lesion_hu
+from liverview.synth.scanner_variation import ScannerAugmentation, apply_scanner_variation
 from liverview.synth.soft_shapes import Field as _Field
 from liverview.synth.soft_shapes import membership as _membership
 from liverview.synth.soft_shapes import smoothstep as _smoothstep
@@ -57,6 +59,8 @@ _AIR_HU, _FAT_HU, _MUSCLE_HU, _LUNG_HU = -1000.0, -100.0, 45.0, -850.0
 _BONE_CANCELLOUS_HU, _BONE_CORTEX_HU, _DISC_HU, _CSF_HU = 400.0, 700.0, 85.0, 15.0
 
 _MIN_DIAMETER_MM = 5.0
+V2_DIAMETER_RANGE_MM = (5.0, 100.0)  # lesion model v2 (shrunk to fit the phantom's liver when needed)
+LESION_MODELS = ("v1", "v2")
 _LESION_GAP_MM = 2.0  # margin to the liver surface and between lesions
 
 
@@ -91,6 +95,8 @@ class PhantomStudy:
     shifts_mm: dict[PhaseKind, tuple[float, float, float]]  # true content shift of each phase (x, y, z)
     noise_hu: float = 12.0  # standard deviation of the added (in-plane correlated) noise
     reference_phase: PhaseKind = REFERENCE_PHASE
+    lesion_model: str = "v1"
+    scanner: ScannerAugmentation | None = None  # lesion model v2's scanner variation
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -433,7 +439,8 @@ def _lesion_classes(n: int, rng: np.random.Generator) -> list[str]:
     return [order[i % len(order)] for i in range(n)]
 
 
-def _place_lesions(grid: _Grid, liver: np.ndarray, n: int, rng: np.random.Generator) -> list[_LesionShape]:
+def _place_lesions(grid: _Grid, liver: np.ndarray, n: int, rng: np.random.Generator,
+                   v2: bool = False) -> list[_LesionShape]:
     """Non-overlapping lesions fully inside the liver: largest first, shrunk when they do not fit."""
     if n == 0:
         return []
@@ -450,12 +457,21 @@ def _place_lesions(grid: _Grid, liver: np.ndarray, n: int, rng: np.random.Genera
     pos = np.stack([ci + lo[2], cj + lo[1], ck + lo[0]], axis=1).astype(float)
     pos = (pos - (np.array(grid.shape[::-1]) - 1) / 2) * np.array(grid.spacing)  # local mm (x, y, z)
     classes = _lesion_classes(n, rng)
-    diameters = [float(np.exp(rng.uniform(*np.log(_DIAMETER_RANGE_MM[c])))) for c in classes]
+    if v2:  # lesion model v2: one log-uniform 5-100 mm range for every class, more lobulated
+        diameters = [float(np.exp(rng.uniform(*np.log(V2_DIAMETER_RANGE_MM)))) for _ in classes]
+        lobes = rng.uniform(1.0, 2.5, n)
+    else:
+        diameters = [float(np.exp(rng.uniform(*np.log(_DIAMETER_RANGE_MM[c])))) for c in classes]
+        lobes = np.ones(n)
+    max_extent = V2_DIAMETER_RANGE_MM[1] * 1.15 / 2 if v2 else _MAX_EXTENT_MM
     placed: dict[int, _LesionShape] = {}
     for idx in np.argsort(diameters)[::-1]:
         cls, diameter = classes[idx], diameters[idx]
         while True:
-            shape = _draw_lesion_shape(cls, diameter, np.zeros(3), rng)
+            shape = _draw_lesion_shape(cls, diameter, np.zeros(3), rng, max_extent_mm=max_extent)
+            if v2:
+                shape = _LesionShape(cls, shape.centre, shape.radii, shape.rot, shape.lobes,
+                                     shape.lobulation * float(lobes[idx]))
             ok = depth >= shape.extent + _LESION_GAP_MM + 0.5 * max(grid.spacing)
             for other in placed.values():
                 ok &= np.linalg.norm(pos - other.centre, axis=1) >= shape.extent + other.extent + _LESION_GAP_MM
@@ -591,8 +607,13 @@ def _breathing_shifts(rng: np.random.Generator, spacing: tuple[float, float, flo
 
 def generate_ct_study(seed: int, n_lesions: int = 6, shape: tuple[int, int, int] = (64, 256, 256),
                       spacing_mm: tuple[float, float, float] = (0.8, 0.8, 2.5),
-                      noise_hu: float = 12.0) -> PhantomStudy:
+                      noise_hu: float = 12.0, lesion_model: str = "v1") -> PhantomStudy:
     """A four-phase liver CT with `n_lesions` lesions; the same seed always gives the same voxels.
+
+    lesion_model "v1" (default: the shipped detector's training data and the demo) draws class-specific
+    sizes of 5-45 mm; "v2" draws 5-100 mm for every class (shrunk to fit), more lobulated shapes, and one
+    draw of scanner variation for the study (noise, kernel, slice thickness, contrast timing), as lesion
+    insertion into real CT does.
 
     shape is (Z, Y, X) like the arrays; spacing_mm is (x, y, z). The patient is scaled to the in-plane
     field of view (lesion sizes are in absolute mm), so keep it at least ~150 mm wide.
@@ -607,6 +628,8 @@ def generate_ct_study(seed: int, n_lesions: int = 6, shape: tuple[int, int, int]
         raise ValueError(f"spacing must be three positive sizes in mm (x, y, z), got {spacing_mm}")
     if noise_hu < 0:
         raise ValueError(f"noise_hu must be >= 0, got {noise_hu}")
+    if lesion_model not in LESION_MODELS:
+        raise ValueError(f"lesion_model must be one of {', '.join(LESION_MODELS)}, got {lesion_model!r}")
     nz, ny, nx = shape
     sx, sy, sz = spacing_mm
     origin = (-sx * nx / 2, -sy * ny / 2 - 30.0, -sz * nz - 120.0)  # like a scanner: table-centred x, y
@@ -625,12 +648,18 @@ def generate_ct_study(seed: int, n_lesions: int = 6, shape: tuple[int, int, int]
     vessels |= _paint_tubes(grid, canvas, hepatic, _HEPATIC_VEIN_HU, liver_drawn)
     _paint_organs(grid, canvas, anatomy)
     liver = liver_drawn & ~canvas.not_liver
-    shapes = _place_lesions(grid, liver, n_lesions, rng)
+    v2 = lesion_model == "v2"
+    shapes = _place_lesions(grid, liver, n_lesions, rng, v2=v2)
     labels = _paint_lesions(grid, canvas, shapes, anatomy.liver_hu, rng)
     lesions = _measure(grid, labels, shapes)
     vessels &= liver & (labels == 0)
 
     shifts = _breathing_shifts(rng, spacing_mm)
+    scanner, scanner_rng, liver_soft = None, None, None
+    if v2:  # its own random stream: the anatomy and lesions above stay those of the seed
+        scanner_rng = np.random.default_rng([seed, 3])
+        scanner = replace(ScannerAugmentation.draw(scanner_rng), scale=1.0)  # the phantom scales to its field of view
+        liver_soft = ndimage.gaussian_filter((liver | (labels > 0)).astype(np.float32), sigma=(0.5, 2.0, 2.0))
     phases: dict[PhaseKind, Volume] = {}
     for kind, img in zip(PHASES, canvas.images):
         dx, dy, dz = shifts[kind]
@@ -640,6 +669,11 @@ def generate_ct_study(seed: int, n_lesions: int = 6, shape: tuple[int, int, int]
         if noise_hu > 0:
             noise = ndimage.gaussian_filter(noise, sigma=(0.0, 0.6, 0.6))  # CT noise is correlated in-plane
             img += noise * (noise_hu / float(noise.std()))
+        if scanner is not None:
+            soft = liver_soft if not any(shifts[kind]) else ndimage.shift(
+                liver_soft, (dz / sz, dy / sy, dx / sx), order=1, mode="nearest")
+            offset = 0.0 if kind is PhaseKind.NON_CONTRAST else 1.0  # contrast timing moves enhanced phases only
+            img = apply_scanner_variation(img, soft * offset, spacing_mm, scanner, scanner_rng)
         arr = np.clip(np.rint(img), -1024, 3071).astype(np.int16)
         phases[kind] = grid.volume(arr, kind.value)
     return PhantomStudy(
@@ -647,7 +681,7 @@ def generate_ct_study(seed: int, n_lesions: int = 6, shape: tuple[int, int, int]
         liver_mask=grid.volume(liver.astype(np.uint8), "liver"),
         lesion_labels=grid.volume(labels, "lesions"),
         vessel_mask=grid.volume(vessels.astype(np.uint8), "vessels"),
-        lesions=lesions, shifts_mm=shifts, noise_hu=float(noise_hu),
+        lesions=lesions, shifts_mm=shifts, noise_hu=float(noise_hu), lesion_model=lesion_model, scanner=scanner,
     )
 
 
@@ -719,6 +753,8 @@ def write_phantom_study(study: PhantomStudy, out_dir: Path | str) -> Path:
         "lesion_labels": LESION_LABELS_FILE,
         "lesion_table": LESION_TABLE_FILE,
         "lesion_count": len(study.lesions),
+        "lesion_model": study.lesion_model,
+        **({"scanner_variation": asdict(study.scanner)} if study.scanner is not None else {}),
     }
     tmp = out / (STUDY_FILE + ".tmp")
     tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

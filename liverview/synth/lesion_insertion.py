@@ -28,6 +28,7 @@ from liverview.core.volume import Volume
 from liverview.synth.ct_phantom import (LESION_CLASSES, LESION_LABELS_FILE, LESION_TABLE_FILE, LIVER_MASK_FILE,
                                         STUDY_FILE, PhantomLesion, recist_from_mask, write_lesion_table)
 from liverview.synth.lesion_model import EDGE_MM, LesionShape, draw_lesion_shape, lesion_hu
+from liverview.synth.scanner_variation import ScannerAugmentation, apply_scanner_variation
 from liverview.synth.soft_shapes import membership
 
 INSERTED_FORMAT = "liverview-ct-inserted"
@@ -128,45 +129,6 @@ def prepare_host(volume: Volume, liver_mask: Volume, name: str, margin_mm: float
     clean = liver & ~suspicious
     liver_hu = float(np.median(hu[clean])) if clean.any() else median
     return HostLiver(name, Volume(hu, image.spacing, tuple(origin), np.eye(3), name), liver, suspicious, liver_hu)
-
-
-@dataclass(frozen=True)
-class ScannerAugmentation:
-    """What differs between scanners and protocols, drawn once per generated study."""
-
-    noise_hu: float  # sd of added in-plane-correlated noise
-    kernel: float  # > 0: in-plane Gaussian blur (sigma, px); < 0: unsharp-mask sharpening (amount)
-    slice_thickness_mm: float  # reconstructed thickness; thicker than the host's spacing blurs along z
-    liver_offset_hu: float  # contrast timing: the liver (lesions included) brighter or darker
-    scale: float  # patient size / field of view: the pixel size is multiplied by this
-
-    @classmethod
-    def draw(cls, rng: np.random.Generator) -> "ScannerAugmentation":
-        return cls(noise_hu=float(rng.uniform(0.0, 15.0)),
-                   kernel=float(rng.uniform(0.3, 1.0) if rng.random() < 0.5 else -rng.uniform(0.0, 0.8)),
-                   slice_thickness_mm=float(np.exp(rng.uniform(math.log(0.6), math.log(5.0)))),
-                   liver_offset_hu=float(rng.uniform(-30.0, 30.0)), scale=float(rng.uniform(0.85, 1.15)))
-
-    @classmethod
-    def none(cls) -> "ScannerAugmentation":
-        return cls(0.0, 0.0, 0.0, 0.0, 1.0)
-
-
-def _apply_scanner(hu: np.ndarray, liver_soft: np.ndarray, spacing: tuple[float, float, float],
-                   aug: ScannerAugmentation, rng: np.random.Generator) -> np.ndarray:
-    out = hu + aug.liver_offset_hu * liver_soft
-    sz = spacing[2]
-    if aug.slice_thickness_mm > sz:  # a box of the new thickness over slices of the host's thickness ~ Gaussian
-        sigma = math.sqrt((aug.slice_thickness_mm ** 2 - sz ** 2) / 12.0) / sz
-        out = ndimage.gaussian_filter1d(out, sigma, axis=0, mode="nearest")
-    if aug.kernel > 0:
-        out = ndimage.gaussian_filter(out, sigma=(0.0, aug.kernel, aug.kernel))
-    elif aug.kernel < 0:
-        out = out + (-aug.kernel) * (out - ndimage.gaussian_filter(out, sigma=(0.0, 1.0, 1.0)))
-    if aug.noise_hu > 0:
-        noise = ndimage.gaussian_filter(rng.standard_normal(out.shape, dtype=np.float32), sigma=(0.0, 0.6, 0.6))
-        out = out + noise * (aug.noise_hu / float(noise.std()))
-    return out
 
 
 def _axes(box: tuple[slice, slice, slice], spacing: tuple[float, float, float]):
@@ -309,7 +271,7 @@ def generate_inserted_study(host: HostLiver, seed: int, n_lesions: int = 6, augm
         raise ValueError(f"{host.name}: no lesion fits into the liver")
     hu, labels = paint_lesions(host.image.array, host.liver, spacing, shapes, host.liver_hu, rng)
     liver_soft = ndimage.gaussian_filter(host.liver.astype(np.float32), sigma=(0.5, 2.0, 2.0))
-    hu = _apply_scanner(hu, liver_soft, spacing, aug, rng)
+    hu = apply_scanner_variation(hu, liver_soft, spacing, aug, rng)
     origin = host.image.origin
     lesions = measure_lesions(labels, shapes, origin, spacing)
 

@@ -408,3 +408,31 @@ def _on_boundary(p: np.ndarray, mask2d: np.ndarray, vol) -> bool:
     dist = np.hypot((ii - ij[0]) * sx, (jj - ij[1]) * sy)
     diag = math.hypot(sx, sy)
     return bool(dist[mask2d].min() <= 0.5 * diag and dist[~mask2d].min() <= 1.5 * diag)
+
+
+def test_lesion_model_v2_draws_larger_lobulated_lesions_and_records_its_scanner_variation(tmp_path):
+    import json
+
+    from liverview.synth.ct_phantom import write_phantom_study
+
+    v1 = generate_ct_study(21, n_lesions=6, shape=(48, 192, 192), spacing_mm=(1.0, 1.0, 2.5))
+    v2 = generate_ct_study(21, n_lesions=6, shape=(48, 192, 192), spacing_mm=(1.0, 1.0, 2.5), lesion_model="v2")
+    again = generate_ct_study(21, n_lesions=6, shape=(48, 192, 192), spacing_mm=(1.0, 1.0, 2.5), lesion_model="v2")
+    assert np.array_equal(v2.phases[PhaseKind.PORTAL_VENOUS].array, again.phases[PhaseKind.PORTAL_VENOUS].array)
+    assert v1.scanner is None and v2.scanner is not None and v2.scanner.scale == 1.0
+    # the same anatomy (its random stream comes first), other lesions
+    assert np.array_equal(v1.liver_mask.array, v2.liver_mask.array)
+    assert [l.lesion_class for l in v1.lesions] == [l.lesion_class for l in v2.lesions]
+    assert [l.box_ijk for l in v1.lesions] != [l.box_ijk for l in v2.lesions]
+    out = write_phantom_study(v2, tmp_path / "v2")
+    meta = json.loads((out / "study.json").read_text())
+    assert meta["lesion_model"] == "v2" and set(meta["scanner_variation"]) >= {"noise_hu", "kernel", "slice_thickness_mm"}
+    with pytest.raises(ValueError, match="lesion_model"):
+        generate_ct_study(21, n_lesions=1, shape=(16, 64, 64), spacing_mm=(3.0, 3.0, 2.5), lesion_model="v3")
+
+
+def test_lesion_model_v2_sizes_span_far_beyond_v1s_45_mm():
+    sizes = [les.long_axis_length_mm for seed in range(30, 36)
+             for les in generate_ct_study(seed, n_lesions=4, shape=(48, 160, 160), spacing_mm=(1.4, 1.4, 2.5),
+                                          lesion_model="v2").lesions]
+    assert min(sizes) < 12 and max(sizes) > 50
