@@ -267,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"could not write the harvest back: {exc}") from None
     numbers = {
         "project": str(args.project), "round": args.round_number, "model": data.model, "studies": len(data.studies),
-        "fully_annotated": [st.volume for st in data.studies if st.fully_annotated],
+        "fully_annotated": sorted(st.volume for st in data.studies if st.fully_annotated),  # Ray returns them as they finish
         "sets": {"P_M_R": len(sets.reviewed_positive), "P_M_neg": len(sets.reviewed_negative),
                  "P_H_R": len(sets.mark_hits), "mark_duplicates": len(sets.mark_duplicates),
                  "candidates": len(sets.unknown)},

@@ -122,7 +122,7 @@ def _train_on_material(plans: Sequence[StudyToHarvest], results: Mapping[str, St
         return sum(ys), len(ys) - sum(ys)
 
     if folds > 1:
-        reviewed = [p.volume for p in plans if p.fully_annotated]
+        reviewed = sorted(p.volume for p in plans if p.fully_annotated)  # folds by key: the same in every path
         groups = [set(reviewed[f::folds]) for f in range(folds)]
         weights, trained_on, scoring = [], [], {}
         for f, held in enumerate(groups):

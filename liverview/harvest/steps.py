@@ -172,7 +172,7 @@ def crossfit_classifier_scores(studies: Sequence[HarvestStudy], proposals: Mappi
     classifier is trained without that group's reviewed proposals and scores them, so the precision
     threshold is chosen on scores the classifier did not fit; every other study gets the mean of the
     fold classifiers (the same calibration). Returns the scores and (lesions, non-lesions) per fold."""
-    reviewed = [s.volume for s in studies if s.fully_annotated]
+    reviewed = sorted(s.volume for s in studies if s.fully_annotated)  # folds by key, whatever the study order
     if len(reviewed) < folds:
         raise ValueError(f"{folds} folds need at least {folds} fully annotated studies, got {len(reviewed)}")
     groups = [set(reviewed[f::folds]) for f in range(folds)]

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from liverview.store.migrations import SCHEMA_VERSION
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from liverview.store.project import Project
@@ -260,7 +262,7 @@ def test_ctrl_s_saves_mask_class_and_recist_to_the_project_file(workspace, qtbot
         px = phantom.pixel_spacing_mm
         assert np.allclose(np.c_[xs[:2], ys[:2]] * px, np.asarray(r.long_axis)[:, :2], atol=1e-6)
     conn = sqlite3.connect(tmp_path / "us.lvproj")
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
     conn.close()
 
 
@@ -361,6 +363,8 @@ def test_main_window_file_menu_opens_an_ultrasound_image_in_a_workspace(qtbot, t
 
     main = MainWindow(register_mode=None, project_root=tmp_path / "projects", user="dr-us")
     qtbot.addWidget(main)
+    main.show()  # the workspace opens in the window's Ultrasound tab, visible once the window is
+    qtbot.waitExposed(main)
     monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName", lambda *a, **k: (str(phantom.path), ""))
     (action,) = [a for a in main.menuBar().actions()[0].menu().actions() if a.text() == "Open ultrasound image..."]
     action.trigger()
