@@ -39,7 +39,7 @@ def _numbers(text: str, n: int, what: str) -> tuple[float, ...]:
 
 def read_keyslices(manifest: str | Path) -> list[KeySlice]:
     """Every row of the manifest, images read relative to its folder."""
-    from PIL import Image
+    import cv2  # reads 16-bit PNG unchanged; already a dependency (Pillow is not)
 
     manifest = Path(manifest)
     if not manifest.is_file():
@@ -59,11 +59,10 @@ def read_keyslices(manifest: str | Path) -> list[KeySlice]:
             except ValueError as exc:
                 raise KeySliceError(f"{where}: {exc}") from None
             path = manifest.parent / row["image"]
-            try:
-                pixels = np.asarray(Image.open(path))
-            except (OSError, ValueError) as exc:
-                raise KeySliceError(f"{where}: cannot read {path}: {exc}") from None
-            if pixels.ndim != 2 or pixels.dtype != np.uint16 and pixels.dtype != np.int32:
+            pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if path.is_file() else None
+            if pixels is None:
+                raise KeySliceError(f"{where}: cannot read {path} (missing or not an image)")
+            if pixels.ndim != 2 or pixels.dtype != np.uint16:
                 raise KeySliceError(f"{where}: {path} is not a 16-bit grey image ({pixels.dtype}, {pixels.shape})")
             hu = pixels.astype(np.float32) - HU_OFFSET
             sz = spacing[2] if len(spacing) > 2 else DEFAULT_SLICE_MM

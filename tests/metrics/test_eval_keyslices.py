@@ -98,3 +98,10 @@ def test_predicted_boxes_are_padded_like_deeplesion_boxes_by_default(tmp_path, b
         out = tmp_path / f"r{pad}.json"
         assert main(["eval-keyslices", str(path), "--model", blob_detector, "--pad-pred", pad, "--json", str(out)]) == 0
         assert json.loads(out.read_text())["results"]["deeplesion"]["froc"]["8"] == expected
+
+
+def test_reader_names_a_missing_image(tmp_path):
+    path = _manifest(tmp_path, [("a", _image_with_block(5, 5), (5, 5, 17, 17), "0.7, 0.7")])
+    (tmp_path / "images" / "a.png").unlink()
+    with pytest.raises(KeySliceError, match="manifest.csv:2: cannot read .*a.png"):
+        read_keyslices(path)
