@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# One command for the shipped detector weights (models/mscn_detector/mscn_detector.pt): make the training data,
+# train stage 1 (phantoms) and stage 2 (phantoms + real livers with inserted lesions), seed 0, on CPU by
+# default (--device auto in train-detector picks CUDA when present). About 70 min on a 2-core VM.
+# Resumable: a rerun skips data already written and resumes each stage from its last.pt.
+# Usage: scripts/train_default_detector.sh OUT_DIR   (needs ../shared/data for the two host scans)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:?usage: scripts/train_default_detector.sh OUT_DIR}
+lv=.venv/bin/liverview
+data=../shared/data
+mkdir -p "$out"
+for s in $(seq 1000 1035); do
+  [ -f "$out/phantoms/s$s/study.json" ] || $lv synth-ct "$out/phantoms/s$s" --seed $s --lesions 7 --force > /dev/null
+done
+[ -f "$out/inserted/hcc048_s16/study.json" ] || $lv synth-inserted "$data/hcc048-pv-dicom/dicom" --name hcc048 \
+  --out "$out/inserted" --seeds 1-16 --lesions 6
+[ -f "$out/inserted/lits0_s16/study.json" ] || $lv synth-inserted "$data/lits-volume0-dicom/ScalarVolume_0" --name lits0 \
+  --out "$out/inserted" --seeds 1-16 --lesions 6
+# stage 1: as the phantom-only weights were made (6 epochs, then resumed to 9: a warm restart of the schedule)
+[ -f "$out/stage1/mscn_detector.pt" ] && [ "$(python3 -c "import json;print(json.load(open('$out/stage1/train_log.json'))['history'][-1]['step'])" 2>/dev/null)" = 1350 ] || {
+  $lv train-detector --data "$out/phantoms" --out "$out/stage1" --epochs 6 --seed 0 --threads 2
+  $lv train-detector --data "$out/phantoms" --out "$out/stage1" --epochs 9 --seed 0 --threads 2
+}
+# stage 2: phantoms + inserted lesions, from the stage-1 weights
+$lv train-detector --data "$out/phantoms" --data "$out/inserted" --out "$out/stage2" --epochs 20 \
+  --steps-per-epoch 200 --seed 0 --threads 2 --init-weights "$out/stage1/mscn_detector.pt"
+echo "weights: $out/stage2/mscn_detector.pt (evaluate with scripts/eval_detector.sh)"
