@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy import ndimage
 
 from liverview.core.study import PhaseKind
 from liverview.io.study_loader import load_study
@@ -48,13 +49,23 @@ def main() -> None:
     print(f"IRCADb 17 {ct.array.shape}: Dice {dice_coefficient(mask, truth):.3f}, {mask.sum() * ml:.0f} mL vs "
           f"{truth.sum() * ml:.0f} mL labelled, {time.perf_counter() - t:.2f} s")
     overlay(ct, mask, args.out / "ircadb17.png")
-    dices = []
+    # The phantom's liver label lies in the non-contrast frame; its other phases carry breathing shifts of a
+    # few mm. The segmenter reads the portal venous phase when given several, so the label is compared in
+    # that phase's frame (moved by its known shift); comparing it with the non-contrast frame, as an earlier
+    # version of this benchmark did, counts the breathing shift as segmentation error.
+    dices, mixed = [], []
     for seed in range(900, 905):  # phantom seeds outside the training range of every model
         st = generate_ct_study(seed)
-        study = st.to_study()
-        m = seg.segment({p.kind: p.volume for p in study.phases}, study.reference.kind).array > 0
-        dices.append(dice_coefficient(m, st.liver_mask.array > 0))
-    print(f"phantoms 900-904: Dice mean {np.mean(dices):.3f} (min {np.min(dices):.3f})")
+        truth_nc = st.liver_mask.array > 0
+        sx, sy, sz = st.spacing_mm
+        dx, dy, dz = st.shifts_mm[PV]
+        truth_pv = ndimage.shift(truth_nc.astype(np.float32), (dz / sz, dy / sy, dx / sx), order=1) >= 0.5
+        m = seg.segment(dict(st.phases), st.reference_phase).array > 0
+        dices.append(dice_coefficient(m, truth_pv))
+        mixed.append(dice_coefficient(m, truth_nc))
+    print(f"phantoms 900-904 (4 phases; label moved into the portal venous frame the mask is made on): Dice mean "
+          f"{np.mean(dices):.3f} (min {np.min(dices):.3f}); against the unmoved non-contrast label "
+          f"{np.mean(mixed):.3f}")
     for folder, name in (("hcc048-pv-dicom/dicom", "hcc048"), ("lits-volume0-dicom", "lits0")):
         v = load_study([DATA / folder]).study.reference.volume
         t = time.perf_counter()
