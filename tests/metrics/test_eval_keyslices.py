@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ def _png(path, hu: np.ndarray) -> None:
     Image.fromarray((hu + 32768).astype(np.uint16)).save(path)
 
 
-def _manifest(tmp_path, rows) -> "Path":  # noqa: F821
+def _manifest(tmp_path: Path, rows) -> Path:
     (tmp_path / "images").mkdir(exist_ok=True)
     lines = [HEADER]
     for name, hu, box, spacing in rows:

@@ -3,8 +3,6 @@ panel lists what each file gave and what did not fit."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PySide6 import QtWidgets
