@@ -187,3 +187,59 @@ class ProgressLine:
         if self.width is not None:
             return self.width
         return max(20, shutil.get_terminal_size((100, 24)).columns)
+
+
+class StudyCountLine:
+    """A batch of studies on one progress line: settled of all, failures, rate and time left. For batches
+    whose tasks finish in bursts (scan, harvest on Ray), where a bar would jump; subclasses write the text
+    (``line``) from ``counts_text`` and ``rate_text``. Redraws at most every ``every_s`` seconds."""
+
+    def __init__(self, name: str, total: int, stream: TextIO | None = None, interactive: bool | None = None,
+                 quiet: bool = False, clock: Callable[[], float] = time.monotonic, every_s: float = 0.5) -> None:
+        self.total = total
+        self.stream = stream if stream is not None else sys.stderr
+        self.interactive = progress_wanted(self.stream, quiet) if interactive is None else interactive
+        self.clock = clock
+        self.started = clock()
+        self.done = 0
+        self.failed = 0
+        self._line = ProgressLine(name, self.stream, self.interactive, clock=clock,
+                                  max_per_s=1.0 / every_s if every_s > 0 else 0.0)
+
+    def settle(self, ok: bool) -> None:
+        if ok:
+            self.done += 1
+        else:
+            self.failed += 1
+        self.draw()
+
+    def rate_per_min(self) -> float:
+        elapsed = self.clock() - self.started
+        settled = self.done + self.failed
+        return settled / elapsed * 60.0 if elapsed > 0 and settled else 0.0
+
+    def counts_text(self) -> str:
+        failed = f", {self.failed} failed" if self.failed else ""
+        return f"{self.done + self.failed}/{self.total} studies{failed}"
+
+    def rate_text(self) -> str:
+        rate = self.rate_per_min()
+        remaining = self.total - self.done - self.failed
+        eta = format_duration(remaining / rate * 60.0) if rate > 0 else "?"
+        return f"{rate:.1f} studies/min, ETA {eta}"
+
+    def line(self) -> str:
+        return f"{self.counts_text()}, {self.rate_text()}"
+
+    def draw(self, force: bool = False) -> None:
+        self._line.draw_text(self.line(), force)
+
+    def note(self, text: str) -> None:
+        """A line above the progress line (printed as is when there is none)."""
+        self._line.note(text)
+
+    def close(self) -> None:
+        """Leave the last state on its own line (when a line was drawn)."""
+        if self._line.redraws:
+            self.draw(force=True)
+        self._line.close()
