@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from liverview.core.indexed_series import IndexedSeries
+from liverview.io.dicom_header import image_types, read_header, tag_text
 from liverview.io.phase_inference import phase_from_text
 from liverview.io.study_loader import looks_like_label_map
 from liverview.io.volumes import is_volume_file, volume_stem
@@ -47,15 +48,6 @@ def phase_of(text: str) -> str:
     return found[0].value if found else ""
 
 
-def _text(ds, keyword: str) -> str:
-    value = ds.get(keyword)
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v).strip() for v in value)
-    return str(value).strip()
-
-
 @dataclass(frozen=True)
 class _Header:
     path: Path
@@ -74,37 +66,28 @@ class _Header:
 
 def _read_header(path: Path) -> _Header | str:
     """The tags that place a DICOM file, or why it is not indexed."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS + ["SOPInstanceUID"])
-    except InvalidDicomError:
-        return "not a DICOM file"
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many types on broken files; one must not stop the walk
-        return f"unreadable DICOM header ({type(exc).__name__}: {exc})"
-    if "DirectoryRecordSequence" in ds:
-        return "DICOMDIR index file, not an image"
-    modality = _text(ds, "Modality").upper()
-    if _text(ds, "SOPClassUID") in US_SOP_CLASSES:
+    ds = read_header(path, _HEADER_TAGS + ["SOPInstanceUID"])
+    if isinstance(ds, str):
+        return ds
+    modality = tag_text(ds, "Modality").upper()
+    if tag_text(ds, "SOPClassUID") in US_SOP_CLASSES:
         modality = "US"  # the storage class is the stronger word: some exports leave Modality wrong or empty
     if modality not in ("CT", "US"):
         return f"{modality or 'no'} Modality: the browser indexes CT and ultrasound images"
-    image_type = {v.strip().upper() for v in _text(ds, "ImageType").split("\\")}
-    if modality == "CT" and "LOCALIZER" in image_type:
+    if modality == "CT" and "LOCALIZER" in image_types(ds):
         return "CT localizer (scout) image, not a phase"
     try:
-        number = int(_text(ds, "SeriesNumber")) if _text(ds, "SeriesNumber") else None
+        number = int(tag_text(ds, "SeriesNumber")) if tag_text(ds, "SeriesNumber") else None
     except ValueError:
         number = None
     try:
-        frames = max(1, int(_text(ds, "NumberOfFrames") or 1))
+        frames = max(1, int(tag_text(ds, "NumberOfFrames") or 1))
     except ValueError:
         frames = 1
-    return _Header(path, modality, _text(ds, "SOPInstanceUID"), _text(ds, "PatientID"),
-                   _text(ds, "PatientName").replace("^", " ").strip(), _text(ds, "StudyInstanceUID"),
-                   _text(ds, "StudyDate"), _text(ds, "StudyDescription"), _text(ds, "SeriesInstanceUID"),
-                   _text(ds, "SeriesDescription"), number, frames)
+    return _Header(path, modality, tag_text(ds, "SOPInstanceUID"), tag_text(ds, "PatientID"),
+                   tag_text(ds, "PatientName").replace("^", " ").strip(), tag_text(ds, "StudyInstanceUID"),
+                   tag_text(ds, "StudyDate"), tag_text(ds, "StudyDescription"), tag_text(ds, "SeriesInstanceUID"),
+                   tag_text(ds, "SeriesDescription"), number, frames)
 
 
 def _file_key(path: Path) -> str:

@@ -19,6 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from liverview.io.dicom_header import image_types, read_header, tag_text
 from liverview.io.study_loader import looks_like_label_map
 from liverview.io.volumes import is_volume_file
 
@@ -77,33 +78,14 @@ class _DicomHeader:
     study_description: str
 
 
-def _text(ds, keyword: str) -> str:
-    """A tag's value as text; a multi-valued one joined by backslashes, as DICOM writes it."""
-    value = ds.get(keyword)
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v).strip() for v in value)
-    return str(value).strip()
-
-
 def read_dicom_header(path: Path) -> _DicomHeader | str:
     """The tags that place a file in a study and series, or the reason it is no DICOM image file."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
-    except InvalidDicomError:
-        return "not a DICOM file"
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many types on broken files; one must not stop the search
-        return f"unreadable DICOM header ({type(exc).__name__}: {exc})"
-    if "DirectoryRecordSequence" in ds:
-        return "DICOMDIR index file, not an image"
-    image_type = {v.strip().upper() for v in _text(ds, "ImageType").split("\\")}
-    return _DicomHeader(path, _text(ds, "StudyInstanceUID"), _text(ds, "SeriesInstanceUID"),
-                        _text(ds, "Modality").upper(), "LOCALIZER" in image_type, _text(ds, "PatientID"),
-                        _text(ds, "StudyDescription"))
+    ds = read_header(path, _HEADER_TAGS)
+    if isinstance(ds, str):
+        return ds
+    return _DicomHeader(path, tag_text(ds, "StudyInstanceUID"), tag_text(ds, "SeriesInstanceUID"),
+                        tag_text(ds, "Modality").upper(), "LOCALIZER" in image_types(ds), tag_text(ds, "PatientID"),
+                        tag_text(ds, "StudyDescription"))
 
 
 def _phantom_source(folder: Path) -> StudySource | str:
