@@ -550,35 +550,39 @@ def recist_from_mask(mask2d: np.ndarray, spacing_xy: tuple[float, float], origin
     return (world(p0), world(p1)), (world(q0), world(q1))
 
 
-def _measure(grid: _Grid, labels: np.ndarray, shapes: list[_LesionShape]) -> list[PhantomLesion]:
-    """Boxes, key slice, RECIST and volume diameter of every lesion, from its voxel mask."""
-    out = []
-    voxel_mm3 = float(np.prod(grid.spacing))
-    origin, spacing = np.array(grid.origin), np.array(grid.spacing)
+def measure_lesion(labels: np.ndarray, lesion_id: int, box: Box, lesion_class: str, centre_mm: np.ndarray,
+                   radii_mm: np.ndarray, origin: Point, spacing: tuple[float, float, float]) -> PhantomLesion:
+    """Box, key slice (largest section), RECIST and volume diameter of the lesion ``lesion_id`` of an
+    identity-direction label volume, ``box`` being its find_objects slices; ``centre_mm`` in world mm."""
+    o, sp = np.asarray(origin, float), np.asarray(spacing, float)
 
     def r3(values) -> tuple:
         return tuple(round(float(v), 3) for v in values)
 
+    sub = labels[box] == lesion_id
+    k_local = int(np.argmax(sub.sum(axis=(1, 2))))
+    k = box[0].start + k_local
+    ijk0 = np.array([box[2].start, box[1].start, box[0].start])
+    ijk1 = np.array([box[2].stop - 1, box[1].stop - 1, box[0].stop - 1])
+    w0, w1 = o + ijk0 * sp, o + ijk1 * sp
+    long_axis, short_axis = recist_from_mask(sub[k_local], (sp[0], sp[1]), (w0[0], w0[1], o[2] + k * sp[2]))
+    return PhantomLesion(
+        lesion_id=lesion_id, lesion_class=lesion_class, center_mm=r3(centre_mm), radii_mm=r3(radii_mm),
+        box_ijk=tuple(int(v) for v in (*ijk0, *ijk1)),  # type: ignore[arg-type]
+        box_mm=r3((*w0, *w1)), key_slice=k, long_axis_mm=long_axis, short_axis_mm=short_axis,
+        long_axis_length_mm=round(math.dist(*long_axis), 3), short_axis_length_mm=round(math.dist(*short_axis), 3),
+        diameter_mm=round((6.0 * float(sub.sum()) * float(np.prod(sp)) / math.pi) ** (1 / 3), 3))
+
+
+def _measure(grid: _Grid, labels: np.ndarray, shapes: list[_LesionShape]) -> list[PhantomLesion]:
+    """Boxes, key slice, RECIST and volume diameter of every lesion, from its voxel mask."""
+    out = []
     for lesion_id, (shape, box) in enumerate(zip(shapes, ndimage.find_objects(labels)), start=1):
         if box is None:
             raise ValueError(f"lesion {lesion_id} has no voxels: the grid is too coarse for a "
                              f"{2 * shape.radii.min():.1f} mm lesion")
-        sub = labels[box] == lesion_id
-        k_local = int(np.argmax(sub.sum(axis=(1, 2))))
-        k = box[0].start + k_local
-        ijk0 = np.array([box[2].start, box[1].start, box[0].start])
-        ijk1 = np.array([box[2].stop - 1, box[1].stop - 1, box[0].stop - 1])
-        w0, w1 = origin + ijk0 * spacing, origin + ijk1 * spacing
-        long_axis, short_axis = recist_from_mask(sub[k_local], grid.spacing[:2], (w0[0], w0[1], origin[2] + k * spacing[2]))
-        out.append(PhantomLesion(
-            lesion_id=lesion_id, lesion_class=shape.lesion_class,
-            center_mm=r3(shape.centre + grid.centre), radii_mm=r3(shape.radii),
-            box_ijk=tuple(int(v) for v in (*ijk0, *ijk1)),  # type: ignore[arg-type]
-            box_mm=r3((*w0, *w1)), key_slice=k, long_axis_mm=long_axis, short_axis_mm=short_axis,
-            long_axis_length_mm=round(math.dist(*long_axis), 3),
-            short_axis_length_mm=round(math.dist(*short_axis), 3),
-            diameter_mm=round((6.0 * float(sub.sum()) * voxel_mm3 / math.pi) ** (1 / 3), 3),
-        ))
+        out.append(measure_lesion(labels, lesion_id, box, shape.lesion_class, shape.centre + grid.centre,
+                                  shape.radii, grid.origin, grid.spacing))
     return out
 
 

@@ -26,7 +26,7 @@ from scipy import ndimage
 from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.synth.ct_phantom import (LESION_CLASSES, LESION_LABELS_FILE, LESION_TABLE_FILE, LIVER_MASK_FILE,
-                                        STUDY_FILE, PhantomLesion, recist_from_mask, write_lesion_table)
+                                        STUDY_FILE, PhantomLesion, measure_lesion, write_lesion_table)
 from liverview.synth.lesion_model import EDGE_MM, LesionShape, draw_lesion_shape, lesion_hu
 from liverview.synth.scanner_variation import ScannerAugmentation, apply_scanner_variation
 from liverview.synth.soft_shapes import membership
@@ -229,30 +229,13 @@ class InsertedStudy:
 
 
 def measure_lesions(labels: np.ndarray, shapes: list[LesionShape], origin, spacing) -> list[PhantomLesion]:
-    """Box, key slice (largest section), RECIST and volume diameter of every painted lesion (renumbered
-    1..n in order; a lesion left without voxels is dropped, its id reused)."""
+    """Box, key slice, RECIST and volume diameter of every painted lesion; ids are label values (1..n in
+    the order of ``shapes``); a lesion left without voxels is dropped and its id stays unused."""
     out: list[PhantomLesion] = []
-    origin, sp = np.asarray(origin, float), np.asarray(spacing, float)
-    voxel_mm3 = float(np.prod(sp))
-    for old_id, (shape, box) in enumerate(zip(shapes, ndimage.find_objects(labels, max_label=len(shapes))), start=1):
-        if box is None:
-            continue
-        sub = labels[box] == old_id
-        k_local = int(np.argmax(sub.sum(axis=(1, 2))))
-        k = box[0].start + k_local
-        ijk0 = np.array([box[2].start, box[1].start, box[0].start])
-        ijk1 = np.array([box[2].stop - 1, box[1].stop - 1, box[0].stop - 1])
-        w0, w1 = origin + ijk0 * sp, origin + ijk1 * sp
-        long_axis, short_axis = recist_from_mask(sub[k_local], (sp[0], sp[1]), (w0[0], w0[1], origin[2] + k * sp[2]))
-        out.append(PhantomLesion(
-            lesion_id=old_id, lesion_class=shape.lesion_class,
-            center_mm=tuple(round(float(v), 3) for v in origin + shape.centre),  # type: ignore[arg-type]
-            radii_mm=tuple(round(float(v), 3) for v in shape.radii),  # type: ignore[arg-type]
-            box_ijk=tuple(int(v) for v in (*ijk0, *ijk1)),  # type: ignore[arg-type]
-            box_mm=tuple(round(float(v), 3) for v in (*w0, *w1)),  # type: ignore[arg-type]
-            key_slice=k, long_axis_mm=long_axis, short_axis_mm=short_axis,
-            long_axis_length_mm=round(math.dist(*long_axis), 3), short_axis_length_mm=round(math.dist(*short_axis), 3),
-            diameter_mm=round((6.0 * float(sub.sum()) * voxel_mm3 / math.pi) ** (1 / 3), 3)))
+    for lesion_id, (shape, box) in enumerate(zip(shapes, ndimage.find_objects(labels, max_label=len(shapes))), start=1):
+        if box is not None:
+            out.append(measure_lesion(labels, lesion_id, box, shape.lesion_class, np.asarray(origin) + shape.centre,
+                                      shape.radii, origin, spacing))
     return out
 
 
