@@ -13,6 +13,7 @@ import numpy as np
 from liverview.cli import CliError
 from liverview.commands.export_annotations import add_take_over_flag
 from liverview.commands.model_choice import add_model_option, create, create_trainer, resolve
+from liverview.commands.ray_options import add_ray_options
 from liverview.commands.train_lpc import add_lpc_options, lpc_options
 from liverview.terminal_progress import ProgressLine, add_quiet_option, progress_keyword
 
@@ -63,15 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_quiet_option(parser)
     parser.add_argument("--studies", default=None, metavar="LIST",
                         help="comma-separated ids or UIDs of the studies to harvest (default: every CT study)")
-    parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="studies at a time on Ray: the CPUs of the embedded Ray (default: this machine's CPU "
-                             "count); with --address, a cap on what the cluster runs at once (default: no cap)")
-    parser.add_argument("--address", default=None, metavar="auto|HOST:PORT",
-                        help="join a running Ray cluster (`ray start --head` prints its address; 'auto': the one "
-                             "on this machine) instead of starting Ray in this process")
-    parser.add_argument("--gpus-per-task", type=float, default=1.0, metavar="F",
-                        help="GPUs each study's task asks Ray for when it runs on CUDA (default 1; 0.5 lets two "
-                             "tasks share a GPU)")
+    add_ray_options(parser)
     parser.add_argument("--in-process", action="store_true",
                         help="read and score every study in this process, no Ray (a study that fails stops the "
                              "round); default: each study's work is a Ray task and a failed study is reported")

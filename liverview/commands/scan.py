@@ -12,6 +12,7 @@ from pathlib import Path
 
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, add_plugin_dir_option, resolve
+from liverview.commands.ray_options import add_ray_options
 from liverview.detection.liver_filter import DEFAULT_MARGIN_MM, DEFAULT_MAX_PROPOSALS
 from liverview.terminal_progress import add_quiet_option
 
@@ -31,17 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("archive", metavar="ARCHIVE", type=Path, help="folder holding the studies (searched recursively)")
     parser.add_argument("--project", type=Path, required=True, metavar="DB",
                         help="project file to store proposals in (created when missing)")
-    parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="studies at a time: the CPUs of the embedded Ray (default: this machine's CPU count); "
-                             "with --address, a cap on what the cluster runs at once (default: no cap)")
-    parser.add_argument("--address", default=None, metavar="auto|HOST:PORT",
-                        help="join a running Ray cluster (`ray start --head` prints its address; 'auto': the one "
-                             "on this machine) instead of starting Ray in this process")
+    add_ray_options(parser)
     parser.add_argument("--device", default="auto",
                         help="auto (CUDA when the cluster has GPUs, else CPU), cpu or cuda")
-    parser.add_argument("--gpus-per-task", type=float, default=1.0, metavar="F",
-                        help="GPUs each study's task asks Ray for when it runs on CUDA (default 1; 0.5 lets two "
-                             "tasks share a GPU)")
     parser.add_argument("--retries", type=int, default=2, metavar="K",
                         help="try a failed study again up to K times, over this and later runs (default 2)")
     add_model_option(parser, "detector")
