@@ -7,11 +7,14 @@ a result is accepted only for the newest id, so a slow background prediction tha
 the user clicked again (or cleared, or changed frame) never overwrites the newer state.
 
 Undo takes back the last *interaction*: one click, or the five clicks a box became.
+
+Each interaction remembers the mask it corrects (the prediction shown when it was made, RITM's previous
+mask); its requests carry that mask as ``prior``, so a model that refines a mask refines the one the user saw.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,11 +30,13 @@ class UsSessionError(ValueError):
 
 @dataclass(frozen=True)
 class PredictionRequest:
-    """What the segmenter must run on: the frame and the clicks, tagged with the request id."""
+    """What the segmenter must run on: the frame and the clicks, tagged with the request id; ``prior`` is
+    the mask shown before the newest interaction (None: no mask was shown)."""
 
     request_id: int
     frame_index: int
     clicks: tuple[Click, ...]
+    prior: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class UsSession:
         self.n_frames = int(n_frames)
         self.frame_index = 0
         self._groups: list[tuple[Click, ...]] = []  # one entry per interaction, for undo
+        self._priors: list[np.ndarray | None] = []  # per interaction: the mask shown when it was made
         self.box: Box | None = None  # the box being dragged, None when no drag is in progress
         self._issued = 0  # id of the newest request handed out
         self.prediction: Any = None  # the accepted result of request ``prediction_id``
@@ -91,7 +97,7 @@ class UsSession:
         """A foreground (left) or background (right) click at image pixel (x, y)."""
         if not self.contains(x, y):
             raise UsSessionError(f"the click ({x:.1f}, {y:.1f}) lies outside the {self.shape[1]}x{self.shape[0]} image")
-        self._groups.append((Click(float(x), float(y), bool(positive)),))
+        self._add_group((Click(float(x), float(y), bool(positive)),))
         return self._request()
 
     def begin_box(self, x: float, y: float) -> None:
@@ -114,7 +120,7 @@ class UsSession:
             return None
         if box.width < MIN_BOX_PX or box.height < MIN_BOX_PX:
             return self.add_click(box.x0, box.y0, True)
-        self._groups.append(tuple(box_to_clicks(box.x0, box.y0, box.x1, box.y1)))
+        self._add_group(tuple(box_to_clicks(box.x0, box.y0, box.x1, box.y1)))
         return self._request()
 
     def cancel_box(self) -> None:
@@ -127,6 +133,7 @@ class UsSession:
         if not self._groups:
             return False
         self._groups.pop()
+        self._priors.pop()
         self._issued += 1
         if not self._groups:
             self._drop_prediction()
@@ -135,6 +142,7 @@ class UsSession:
     def clear(self) -> None:
         """Forget every click and the mask; any prediction still running is ignored when it lands."""
         self._groups.clear()
+        self._priors.clear()
         self.box = None
         self._issued += 1
         self._drop_prediction()
@@ -176,12 +184,20 @@ class UsSession:
         """The newest request again (e.g. to retry after an error), or None without clicks."""
         if not self._groups:
             return None
-        return PredictionRequest(self._issued, self.frame_index, self.clicks)
+        return PredictionRequest(self._issued, self.frame_index, self.clicks, self._priors[-1])
 
     # --- helpers ---------------------------------------------------------------------------------
+    def _add_group(self, clicks: tuple[Click, ...]) -> None:
+        """A new interaction; it corrects the mask on screen, or, while that is still being computed, the
+        mask the pending prediction started from."""
+        shown = getattr(self.prediction, "mask", None) if self.has_current_prediction else None
+        prior = shown if shown is not None else (self._priors[-1] if self._priors else None)
+        self._groups.append(clicks)
+        self._priors.append(None if prior is None else np.asarray(prior, bool))
+
     def _request(self) -> PredictionRequest:
         self._issued += 1
-        return PredictionRequest(self._issued, self.frame_index, self.clicks)
+        return PredictionRequest(self._issued, self.frame_index, self.clicks, self._priors[-1])
 
     def _drop_prediction(self) -> None:
         self.prediction = None

@@ -3,7 +3,9 @@
 Each fold's model is trained on the other folds' liver images plus every --train-extra set (BUSI's train
 part, synthetic phantoms), then scored on its held-out images beside the box baselines; the report gives
 each fold, the mean and spread over folds, and the pooled out-of-fold benign/malignant AUROC with its
-calibration (ECE before and after Platt scaling fitted on the other folds only)."""
+calibration (ECE before and after Platt scaling fitted on the other folds only), and the same for the
+class head combined with measured lesion features (liverview.us.malignancy), cross-fitted alike, beside
+lesion size alone as a baseline."""
 
 from __future__ import annotations
 
@@ -94,10 +96,13 @@ def run(args: argparse.Namespace) -> int:
     malignant = np.array([r["label"] == "malignant" for r in rows])
     p_raw = np.array([r["malignant_prob"] for r in rows])
     p_cal = np.array([r["malignant_prob_platt"] for r in rows])
+    p_feat = np.array([r["malignant_prob_features"] for r in rows])
     draw_reliability_diagram(reliability_bins(p_raw, malignant), f"p(malignant) out-of-fold, raw (n={len(rows)})",
                              args.out / "reliability_raw.png")
     draw_reliability_diagram(reliability_bins(p_cal, malignant), f"out-of-fold, Platt (n={len(rows)})",
                              args.out / "reliability_platt.png")
+    draw_reliability_diagram(reliability_bins(p_feat, malignant),
+                             f"out-of-fold, head + lesion features (n={len(rows)})", args.out / "reliability_features.png")
     report_json = json.dumps({"report": report, "folds": fold_summaries, "lesions": rows}, indent=1)
     (args.out / "cv_report.json").write_text(report_json)
     if args.json is not None:  # every eval command takes --json: one place for machine-readable results
@@ -111,6 +116,7 @@ def summarise_cv(rows: list[dict], folds: list[dict], args, model: str) -> dict:
     """Means and spread over folds; pooled out-of-fold classification with cross-fitted Platt scaling."""
     from liverview.metrics.calibration import PlattScaling, expected_calibration_error
     from liverview.metrics.classification import binary_auroc
+    from liverview.us.malignancy import MalignancyModel
 
     def spread(key: str) -> dict:
         v = np.array([f[key] for f in folds], float)
@@ -128,6 +134,16 @@ def summarise_cv(rows: list[dict], folds: list[dict], args, model: str) -> dict:
             platt = PlattScaling()
         r["malignant_prob_platt"] = float(platt(r["malignant_prob"]))
     p_cal = np.array([r["malignant_prob_platt"] for r in rows])
+    for r in rows:  # the head + measured features, fitted on the other folds only, like Platt above
+        others = [o for o in rows if o["fold"] != r["fold"] and o.get("features")]
+        try:
+            fitted = MalignancyModel.fit([o["features"] for o in others], [o["label"] == "malignant" for o in others])
+            r["malignant_prob_features"] = fitted.probability(r["features"]) if r.get("features") else r["malignant_prob_platt"]
+        except ValueError:
+            r["malignant_prob_features"] = r["malignant_prob_platt"]
+    p_feat = np.array([r["malignant_prob_features"] for r in rows])
+    # the trivial baseline: the bigger the lesion (share of the scanned area), the likelier malignant
+    size = np.array([r["features"]["log_relative_area"] if r.get("features") else -np.inf for r in rows])
     out = {"model": model, "liver": str(args.liver), "train_extra": args.train_extra, "folds": args.folds,
            "seed": args.seed, "n_images": len(rows)}
     for key in ("two_click", "one_click", "ellipse", "box", "grabcut", "noc85", "noc90"):
@@ -139,13 +155,25 @@ def summarise_cv(rows: list[dict], folds: list[dict], args, model: str) -> dict:
         pooled["bm_auroc"] = binary_auroc(y, p)
     except ValueError:
         pooled["bm_auroc"] = None
+    for key, score in (("bm_auroc_features_crossfitted", p_feat), ("bm_auroc_size_only", size)):
+        try:
+            pooled[key] = binary_auroc(y, score)
+        except ValueError:
+            pooled[key] = None
     pooled["bm_ece_raw"] = expected_calibration_error(p, y)
+    pooled["bm_ece_features_crossfitted"] = expected_calibration_error(p_feat, y)
     pooled["bm_ece_platt_crossfitted"] = expected_calibration_error(p_cal, y)
     try:  # on every out-of-fold score: what a model trained on all images ships with (train-us --calibration)
         platt_all = PlattScaling.fit(p, y)
         pooled["platt_all_folds"] = {"a": platt_all.a, "b": platt_all.b}
     except ValueError:
         pooled["platt_all_folds"] = None
+    try:  # the same for the feature model (train-us --calibration prefers it)
+        with_features = [r for r in rows if r.get("features")]
+        pooled["malignancy_model_all_folds"] = MalignancyModel.fit(
+            [r["features"] for r in with_features], [r["label"] == "malignant" for r in with_features]).to_dict()
+    except ValueError:
+        pooled["malignancy_model_all_folds"] = None
     out["pooled_out_of_fold"] = pooled
     return out
 
@@ -164,9 +192,15 @@ def report_markdown(r: dict, folds: list[dict]) -> str:
     lines.append(f"| mean ± sd | | {ms(r['two_click'])} | {ms(r['ellipse'])} | {ms(r['box'])} | {ms(r['grabcut'])} | "
                  f"{ms(r['one_click'])} | {ms(r['noc85'])} | {ms(r['noc90'])} |")
     p = r["pooled_out_of_fold"]
-    auroc = "n/a" if p["bm_auroc"] is None else f"{p['bm_auroc']:.3f}"
+    def fmt(v) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    auroc = fmt(p["bm_auroc"])
     lines += ["", f"Two-click Jaccard minus the inscribed ellipse (fold means): {r['two_click_minus_ellipse']:+.3f}.",
               f"Benign vs malignant, pooled out-of-fold: AUROC {auroc}; ECE {p['bm_ece_raw']:.3f} raw, "
               f"{p['bm_ece_platt_crossfitted']:.3f} after Platt scaling fitted on the other folds.",
-              "Reliability diagrams: reliability_raw.png, reliability_platt.png.", ""]
+              f"Class head + lesion features (cross-fitted on the other folds): AUROC "
+              f"{fmt(p.get('bm_auroc_features_crossfitted'))}, ECE {fmt(p.get('bm_ece_features_crossfitted'))}; "
+              f"lesion size alone: AUROC {fmt(p.get('bm_auroc_size_only'))}.",
+              "Reliability diagrams: reliability_raw.png, reliability_platt.png, reliability_features.png.", ""]
     return "\n".join(lines)

@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--input-size", type=int, default=None, help="crop side fed to the net (default: the encoder's)")
     parser.add_argument("--widths", type=int, nargs="+", default=None,
                         help="encoder channels per stage (default 8 16 32 64 128)")
+    parser.add_argument("--prior-channel", action="store_true",
+                        help="give the net the mask an interaction starts from as a 4th input (the previous mask "
+                             "when refining, a box's inscribed ellipse); --init from a 3-channel net starts it at 0")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop when this wall-clock budget is spent")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of sampling and initialisation (default 0)")
@@ -48,8 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--init", type=Path, default=None, help="start from these us_clickseg weights (fine-tune)")
     parser.add_argument("--name", default=None, help="model name stored in the weights (default: OUT's name)")
     parser.add_argument("--calibration", type=Path, default=None, metavar="CV_REPORT",
-                        help="a `liverview cv-us` cv_report.json: its Platt scaling of p(malignant), fitted on "
-                             "held-out images, is stored in the weights and applied at inference")
+                        help="a `liverview cv-us` cv_report.json: its Platt scaling of p(malignant) and its model of "
+                             "the head's score with lesion features, fitted on held-out images, are stored in the "
+                             "weights; the feature model is applied at inference (Platt where it is missing)")
     add_quiet_option(parser)
     parser.set_defaults(func=run)
 
@@ -70,14 +74,16 @@ def run(args: argparse.Namespace) -> int:
     if args.init is not None and not args.init.is_file():
         raise CliError(f"--init {args.init} does not exist")
     trainer = create_trainer(resolve("click-segmenter", args.model, "US"))
-    calibration = None
+    calibration, feature_model = None, None
     if args.calibration is not None:
         try:
-            calibration = json.loads(args.calibration.read_text())["report"]["pooled_out_of_fold"]["platt_all_folds"]
+            pooled = json.loads(args.calibration.read_text())["report"]["pooled_out_of_fold"]
+            calibration = pooled["platt_all_folds"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CliError(f"--calibration {args.calibration}: not a cv-us report ({exc})") from None
         if not calibration:
             raise CliError(f"--calibration {args.calibration}: the report has no Platt scaling (one class only?)")
+        feature_model = pooled.get("malignancy_model_all_folds")  # older reports have none
     try:
         start = time.perf_counter()
         lesions, lines = load_sets(args.data, args.split)
@@ -88,9 +94,10 @@ def run(args: argparse.Namespace) -> int:
                "max_minutes": args.max_minutes, "checkpoint_every": args.checkpoint_every,
                "stop_at_step": args.stop_at_step, "num_threads": args.threads, "input_size": args.input_size,
                "widths": None if args.widths is None else list(args.widths), "encoder": args.encoder,
-               "source_weights": source_weights, "name": args.name or args.out.name,
+               "prior_channel": True if args.prior_channel else None, "source_weights": source_weights, "name": args.name or args.out.name,
                "meta": {"data": [str(d) for d in args.data], "split": args.split,
                         **({"malignancy_platt": {**calibration, "from": str(args.calibration)}} if calibration else {}),
+                        **({"malignancy_model": feature_model} if feature_model else {}),
                         "command": "liverview train-us " + " ".join(_argv_of(args))}}
     with ProgressLine("train-us", quiet=args.quiet) as progress:  # step lines still go to stdout, above the bar
         trainer.train(lesions, args.out, options, init_weights=args.init, device=args.device, resume=args.resume,
@@ -111,6 +118,8 @@ def _argv_of(args: argparse.Namespace) -> list[str]:
             out += [flag, str(value)]
     if args.widths is not None:
         out += ["--widths", *map(str, args.widths)]
+    if args.prior_channel:
+        out.append("--prior-channel")
     if args.init is not None:
         out += ["--init", str(args.init)]
     return out

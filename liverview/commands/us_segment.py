@@ -58,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
     clicks += [Click(x, y, True) for x, y in args.click] + [Click(x, y, False) for x, y in args.bg_click]
     try:
         segmenter = create(resolve("click-segmenter", args.model, "US"), args.device, args.weights)
-        pred = segmenter.predict(frame, clicks)
+        if args.box is not None and len(clicks) > 5:
+            # as in the workspace: the box first, then the other clicks correct the box's mask
+            pred = segmenter.predict(frame, clicks, prior=segmenter.predict(frame, clicks[:5]).mask)
+        else:
+            pred = segmenter.predict(frame, clicks)
     except ModelError as exc:
         raise CliError(str(exc)) from exc
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,9 @@ from liverview.metrics.refinement import RefinementTrace, refine
 from liverview.metrics.segmentation import jaccard_index
 from liverview.plugin_api.protocols import ClickSegmenter
 from liverview.us.click_simulation import centre_click, eval_box
-from liverview.us.clicks import box_to_clicks
+from liverview.us.clicks import box_to_clicks, ellipse_in_box
 from liverview.us.lesion_dataset import LoadedLesion
+from liverview.us.malignancy import lesion_features
 from liverview.us.prediction import US_CLASS_NAMES as CLASS_NAMES
 
 MODES = ("one-click", "two-click")
@@ -41,6 +42,8 @@ class LesionResult:
     noc85: int | None = None  # refinement from no click (liverview.metrics.refinement)
     noc90: int | None = None
     refinement_ious: list[float] | None = None
+    # measured on the predicted mask, with the class head's own score (liverview.us.malignancy); None: empty mask
+    features: dict[str, float] | None = None
 
 
 @dataclass
@@ -82,15 +85,6 @@ def grabcut_from_box(image: np.ndarray, box: tuple[float, float, float, float], 
     return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
 
 
-def ellipse_in_box(shape: tuple[int, int], box: tuple[float, float, float, float]) -> np.ndarray:
-    """The ellipse inscribed in the box (axes along the image axes), as a mask: what a reader drags by hand.
-    The box spans pixel centres x0..x1, so its edges (and the ellipse's) lie half a pixel further out."""
-    x0, y0, x1, y1 = box
-    cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0 + 1) / 2, (y1 - y0 + 1) / 2
-    yy, xx = np.ogrid[:shape[0], :shape[1]]
-    return ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0
-
-
 def filled_box(shape: tuple[int, int], box: tuple[float, float, float, float]) -> np.ndarray:
     """Every pixel whose centre lies inside the box."""
     x0, y0, x1, y1 = box
@@ -120,6 +114,9 @@ def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mod
         pred = segmenter.predict(img, clicks)
         r = LesionResult(lz.record.key, lz.record.label, jaccard_index(pred.mask, lz.mask),
                          [pred.class_probs[c] for c in CLASS_NAMES], pred.malignant_prob, pred.time_ms)
+        if pred.mask.any():
+            head = getattr(pred, "head_malignant_prob", None)
+            r.features = lesion_features(img, pred.mask, pred.malignant_prob if head is None else head)
         if mode == "two-click":
             r.ellipse_jaccard = jaccard_index(ellipse_in_box(lz.mask.shape, box), lz.mask)
             r.box_jaccard = jaccard_index(filled_box(lz.mask.shape, box), lz.mask)
@@ -127,7 +124,7 @@ def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mod
             gc = grabcut_from_box(img, box)
             r.grabcut_jaccard, r.grabcut_empty = jaccard_index(gc, lz.mask), not gc.any()
         if noc:
-            trace = refine(lambda clicks, im=img: segmenter.predict(im, list(clicks)).mask, lz.mask)
+            trace = refine(lambda clicks, prev, im=img: segmenter.predict(im, list(clicks), prior=prev).mask, lz.mask)
             r.noc85, r.noc90, r.refinement_ious = trace.noc(0.85), trace.noc(0.90), trace.ious
         results.append(r)
         if progress is not None:

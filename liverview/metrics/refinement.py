@@ -3,7 +3,8 @@
 The simulated user starts with no click and always clicks where the mask is most wrong: in the larger
 of the two error regions (missed lesion = false negatives, or spill = false positives), at its pixel
 farthest from the region's border; a click in missed lesion is a foreground click, in spill a
-background click. After each click the model predicts again from all clicks so far. NoC@t is the
+background click. After each click the model predicts again from all clicks so far and the mask it gave
+before the click (None before the first), as RITM feeds its previous mask back. NoC@t is the
 number of clicks after which IoU first reaches t, or the cap (20) when it never does.
 """
 
@@ -21,7 +22,7 @@ from liverview.us.clicks import Click
 MAX_CLICKS = 20
 THRESHOLDS = (0.85, 0.90)
 
-Predict = Callable[[Sequence[Click]], np.ndarray]  # clicks so far -> bool mask
+Predict = Callable[[Sequence[Click], "np.ndarray | None"], np.ndarray]  # clicks so far, previous mask -> mask
 
 
 def next_click(pred: np.ndarray, truth: np.ndarray) -> Click | None:
@@ -67,13 +68,15 @@ def refine(predict: Predict, truth: np.ndarray, max_clicks: int = MAX_CLICKS,
     if not truth.any():
         raise ValueError("the lesion mask is empty")
     pred = np.zeros_like(truth)
+    previous: np.ndarray | None = None
     trace = RefinementTrace([])
     for _ in range(max_clicks):
         click = next_click(pred, truth)
         if click is None:  # perfect already: every further click keeps IoU 1
             break
         trace.clicks.append(click)
-        pred = np.asarray(predict(trace.clicks), bool)
+        pred = np.asarray(predict(trace.clicks, previous), bool)
+        previous = pred
         trace.ious.append(jaccard_index(pred, truth))
         if stop_at is not None and trace.ious[-1] >= stop_at:
             break

@@ -58,7 +58,9 @@ class ClickSegmenter(Protocol):
     name: str
     label_mode: str
 
-    def predict(self, image: np.ndarray, clicks: Sequence[Click]) -> UsPrediction: ...
+    def predict(self, image: np.ndarray, clicks: Sequence[Click], prior: np.ndarray | None = None) -> UsPrediction:
+        """``prior``: the mask shown before the newest clicks (None: none yet); a model may refine it or ignore it."""
+        ...
 
 
 @runtime_checkable

@@ -8,17 +8,21 @@ Training sequences (several per image, drawn fresh from a seeded generator):
 - "corrective": a box or one click, then 1-3 clicks where a plausible wrong mask (the ellipse in the
   box, the lesion grown, shrunk or shifted) is most wrong, as a reader corrects a result: a model
   trained without them learns to ignore every click after the first few.
+:func:`simulate_interaction` also gives the mask each sequence starts from, for models with a prior-mask
+input: a box's inscribed ellipse, the wrong mask a corrective click corrects, or nothing.
 Evaluation uses :func:`eval_box` (box error seeded per image), :func:`centre_click` and, for
 refinement, liverview.metrics.refinement.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 from scipy import ndimage
 
-from liverview.us.clicks import Click, box_to_clicks
+from liverview.us.clicks import Click, box_to_clicks, ellipse_in_box
 
 LOCAL_SIDE = 128  # corrective clicks are placed on the lesion's surroundings resampled to this size
 MODE_WEIGHTS = {"paper": 0.3, "box": 0.3, "one": 0.1, "corrective": 0.3}
@@ -80,12 +84,28 @@ def lesion_distances(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inside, ndimage.distance_transform_edt(~mask).astype(np.float32)
 
 
+@dataclass
+class Interaction:
+    """A simulated click sequence and the mask the model is shown as its start (None: nothing yet)."""
+
+    clicks: list[Click]
+    prior: np.ndarray | None = None
+
+
 def simulate_clicks(mask: np.ndarray, rng: np.random.Generator, mode: str | None = None,
                     distances: tuple[np.ndarray, np.ndarray] | None = None) -> list[Click]:
     """One training click sequence for this lesion mask (mode random by MODE_WEIGHTS when None).
 
     ``distances`` (from :func:`lesion_distances`) may be passed to avoid recomputing them per sequence.
     """
+    return simulate_interaction(mask, rng, mode, distances).clicks
+
+
+def simulate_interaction(mask: np.ndarray, rng: np.random.Generator, mode: str | None = None,
+                         distances: tuple[np.ndarray, np.ndarray] | None = None) -> Interaction:
+    """:func:`simulate_clicks` with its prior: a box (with or without follow-up clicks) starts from the
+    ellipse inscribed in it, a corrective sequence from the wrong mask its last click corrects, the
+    others from nothing. Draws the same random numbers as :func:`simulate_clicks`."""
     mask = np.asarray(mask, bool)
     if mode is None:
         modes = list(MODE_WEIGHTS)
@@ -93,25 +113,26 @@ def simulate_clicks(mask: np.ndarray, rng: np.random.Generator, mode: str | None
     inside, outside = distances if distances is not None else lesion_distances(mask)
     deepest = float(inside.max())
     if mode == "one":
-        return [Click(*_pick(rng, inside >= 0.5 * deepest, 1)[0], True)]
+        return Interaction([Click(*_pick(rng, inside >= 0.5 * deepest, 1)[0], True)])
     if mode == "box":
-        clicks = box_to_clicks(*perturbed_box(mask, rng))
+        box = perturbed_box(mask, rng)
+        clicks = box_to_clicks(*box)
         if rng.random() < 0.3:
             for _ in range(int(rng.integers(1, 3))):
                 if rng.random() < 0.5:
                     clicks += [Click(x, y, True) for x, y in _pick(rng, inside >= min(3.0, deepest), 1)]
                 else:
                     clicks += [Click(x, y, False) for x, y in _pick(rng, (outside >= 2) & (outside <= 8), 1)]
-        return clicks
+        return Interaction(clicks, ellipse_in_box(mask.shape, box))
     if mode == "corrective":
-        return corrective_clicks(mask, rng)
+        return corrective_interaction(mask, rng)
     if mode != "paper":
         raise ValueError(f"unknown click mode {mode!r}")
     radius = np.sqrt(mask.sum() / np.pi)
     fg = _pick(rng, inside >= min(0.2 * deepest, 5.0), int(rng.integers(1, 6)))
     band = (outside >= 3) & (outside <= max(10.0, 0.5 * radius))
     bg = _pick(rng, band, int(rng.integers(0, 11)))
-    return [Click(x, y, True) for x, y in fg] + [Click(x, y, False) for x, y in bg]
+    return Interaction([Click(x, y, True) for x, y in fg] + [Click(x, y, False) for x, y in bg])
 
 
 def _wrong_mask(mask: np.ndarray, box: tuple[float, float, float, float], rng: np.random.Generator) -> np.ndarray:
@@ -138,6 +159,12 @@ def corrective_clicks(mask: np.ndarray, rng: np.random.Generator) -> list[Click]
     """Initial clicks (a box, or one inside) then 1-3 clicks at the error regions of a wrong mask: inside
     the missed lesion (foreground) or the spill (background), each deep in the larger region, which is
     then taken as fixed so the next click goes elsewhere."""
+    return corrective_interaction(mask, rng).clicks
+
+
+def corrective_interaction(mask: np.ndarray, rng: np.random.Generator) -> Interaction:
+    """:func:`corrective_clicks` with, as prior, the wrong mask as it stood before the last click (the
+    earlier clicks' regions already fixed), at the image's size."""
     mask = np.asarray(mask, bool)
     box = perturbed_box(mask, rng)
     if rng.random() < 0.6:
@@ -156,9 +183,10 @@ def corrective_clicks(mask: np.ndarray, rng: np.random.Generator) -> list[Click]
         truth = cv2.resize(truth.astype(np.uint8), (max(1, round((c1 - c0) * f)), max(1, round((r1 - r0) * f))),
                            interpolation=cv2.INTER_NEAREST).astype(bool)
         if not truth.any():
-            return clicks
+            return Interaction(clicks)
     local_box = tuple(v * f for v in (box[0] - c0, box[1] - r0, box[2] - c0, box[3] - r0))
     wrong = _wrong_mask(truth, local_box, rng)
+    before_last = wrong
     for _ in range(int(rng.integers(1, 4))):
         missed, spill = truth & ~wrong, wrong & ~truth
         d_missed = ndimage.distance_transform_edt(np.pad(missed, 1))[1:-1, 1:-1]
@@ -169,7 +197,13 @@ def corrective_clicks(mask: np.ndarray, rng: np.random.Generator) -> list[Click]
         dist = d_missed if positive else d_spill
         (x, y), = _pick(rng, dist >= 0.6 * dist.max(), 1)
         clicks.append(Click((x + 0.5) / f - 0.5 + c0, (y + 0.5) / f - 0.5 + r0, bool(positive)))
+        before_last = wrong
         region, _ = ndimage.label(missed if positive else spill)
         fixed = region == region[int(y), int(x)]
         wrong = np.where(fixed, truth, wrong)
-    return clicks
+    prior = np.zeros((H, W), bool)
+    local = before_last.astype(np.uint8)
+    if f < 1:
+        local = cv2.resize(local, (c1 - c0, r1 - r0), interpolation=cv2.INTER_NEAREST)
+    prior[r0:r1, c0:c1] = local.astype(bool)
+    return Interaction(clicks, prior)

@@ -15,6 +15,8 @@ MALIGNANT_CLASSES: tuple[str, ...] = ("metastasis", "hcc")
 class UsPrediction:
     mask: np.ndarray  # bool [H, W] at the image's native resolution
     class_probs: dict[str, float]  # over US_CLASS_NAMES
-    malignant_prob: float  # metastasis + hcc
+    malignant_prob: float  # p(malignant) shown: the class head's metastasis + hcc, or its calibrated combination
     time_ms: float
     probability: np.ndarray | None = field(default=None, repr=False)  # float32 [H, W] lesion probability
+    head_malignant_prob: float | None = None  # the class head's own metastasis + hcc, before any calibration
+    malignancy_note: str = ""  # how malignant_prob was made (for the reader)

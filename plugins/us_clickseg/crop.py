@@ -96,18 +96,28 @@ def paste_back(crop_probs: np.ndarray, window: CropWindow, image_shape: tuple[in
     return out
 
 
-def net_input(image: np.ndarray, clicks: Sequence[Click], size: int) -> tuple[np.ndarray, CropWindow]:
-    """(3, size, size) float32 in 0..1: image crop, fg and bg click-distance maps (in crop pixels)."""
+def net_input(image: np.ndarray, clicks: Sequence[Click], size: int, prior: np.ndarray | None = None,
+              with_prior: bool = False) -> tuple[np.ndarray, CropWindow]:
+    """(3, size, size) float32 in 0..1: image crop, fg and bg click-distance maps (in crop pixels); with
+    ``with_prior`` a 4th channel, the ``prior`` mask (image-sized; None: all 0) cropped the same way."""
     window = crop_window(image.shape[:2], clicks)
-    return input_from_crop(crop_image(image, window, size), clicks, window), window
+    prior_crop = None
+    if with_prior:
+        prior_crop = (np.zeros((size, size), np.float32) if prior is None
+                      else crop_image(np.asarray(prior, np.float32), window, size))
+    return input_from_crop(crop_image(image, window, size), clicks, window, prior_crop), window
 
 
-def input_from_crop(crop: np.ndarray, clicks: Sequence[Click], window: CropWindow) -> np.ndarray:
-    """(3, S, S) float32 in 0..1 from an S x S crop of ``window`` (grey 0..255) and the clicks in image pixels.
+def input_from_crop(crop: np.ndarray, clicks: Sequence[Click], window: CropWindow,
+                    prior_crop: np.ndarray | None = None) -> np.ndarray:
+    """(3, S, S) float32 in 0..1 from an S x S crop of ``window`` (grey 0..255) and the clicks in image pixels;
+    (4, S, S) with ``prior_crop`` (the prior mask's S x S crop, 0..1) as the last channel.
 
     The one place the net input is assembled: inference (:func:`net_input`) and training samples share it.
     """
     size = crop.shape[0]
     local = [Click(*window.to_crop(c.x, c.y, size), c.positive) for c in clicks]
     x = np.concatenate([np.asarray(crop, np.float32)[None], click_maps((size, size), local)]) / 255.0
+    if prior_crop is not None:
+        x = np.concatenate([x, np.clip(np.asarray(prior_crop, np.float32), 0, 1)[None]])
     return x.astype(np.float32)

@@ -9,23 +9,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from liverview.us.click_simulation import simulate_clicks
+from liverview.us.click_simulation import simulate_interaction
 from liverview.us.lesion_dataset import LoadedLesion
 
 from .augment import PixelGrid, augment_crop, jitter_window, lesion_box
 from .crop import crop_image, crop_window, input_from_crop
 
+PRIOR_DROPOUT = 0.1
 
-def training_sample(lesion: LoadedLesion, rng: np.random.Generator, size: int, augment: bool = True
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """(net input [3,S,S], target [S,S] float in 0..1) for one simulated click sequence.
 
-    Without ``augment`` the input is exactly what :func:`.crop.net_input` gives for the same clicks.
+def training_sample(lesion: LoadedLesion, rng: np.random.Generator, size: int, augment: bool = True,
+                    with_prior: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(net input [3,S,S], target [S,S] float in 0..1) for one simulated click sequence; [4,S,S] with
+    ``with_prior`` (the sequence's starting mask as the 4th channel).
+
+    Without ``augment`` the input is exactly what :func:`.crop.net_input` gives for the same clicks and prior.
     """
     img, mask, distances = lesion.image, lesion.mask, lesion.distances
     if augment and rng.random() < 0.5:
         img, mask, distances = img[:, ::-1], mask[:, ::-1], lesion.distances_flipped
-    clicks = simulate_clicks(mask, rng, distances=distances)
+    interaction = simulate_interaction(mask, rng, distances=distances)
+    clicks = interaction.clicks
     window = crop_window(img.shape[:2], clicks)
     if augment:
         window = jitter_window(window, rng)
@@ -33,4 +37,10 @@ def training_sample(lesion: LoadedLesion, rng: np.random.Generator, size: int, a
     if augment:
         crop = augment_crop(crop, PixelGrid.of_crop(window, size, img.shape[:2]), rng, lesion_box(mask))
     target = crop_image(mask, window, size)
-    return input_from_crop(crop, clicks, window), np.clip(target, 0, 1)
+    prior_crop = None
+    if with_prior:
+        # now and then no prior at all, as from a caller that passes none after extra clicks
+        dropped = augment and rng.random() < PRIOR_DROPOUT
+        prior_crop = (np.zeros((size, size), np.float32) if interaction.prior is None or dropped
+                      else crop_image(interaction.prior.astype(np.float32), window, size))
+    return input_from_crop(crop, clicks, window, prior_crop), np.clip(target, 0, 1)

@@ -18,7 +18,8 @@ from scipy import ndimage
 
 from liverview.ml.device import resolve_device as pick_device
 from liverview.plugin_api.errors import ModelError, WeightsMissingError
-from liverview.us.clicks import Click
+from liverview.us.clicks import Click, interaction_prior
+from liverview.us.malignancy import MalignancyModel, lesion_features
 from liverview.us.prediction import UsPrediction
 from .crop import net_input, paste_back
 from .model import CLASS_NAMES, MALIGNANT_CLASSES, JointSegClsNet, NetConfig
@@ -73,12 +74,15 @@ class UsSegmenter:
         # Platt scaling of p(malignant) fitted on held-out real images (liverview cv-us), when trained with it
         platt = self.meta.get("malignancy_platt") or {}
         self.malignancy_calibration = (float(platt["a"]), float(platt["b"])) if {"a", "b"} <= set(platt) else None
+        # or the head's score combined with measured lesion features (liverview.us.malignancy), fitted the same way
+        stored = self.meta.get("malignancy_model")
+        self.malignancy_model = MalignancyModel.from_dict(stored) if stored else None
         self.input_size = net.config.input_size
         self._forward = self._frozen_for_cpu() if device.type == "cpu" else self.net
 
     def _frozen_for_cpu(self):
         """TorchScript-frozen copy (BatchNorm folded into the convolutions): ~25 % faster per click on CPU."""
-        example = torch.zeros(1, 3, self.input_size, self.input_size)
+        example = torch.zeros(1, self.net.config.in_channels, self.input_size, self.input_size)
         try:
             with warnings.catch_warnings(), torch.inference_mode():
                 warnings.simplefilter("ignore")
@@ -86,8 +90,17 @@ class UsSegmenter:
         except Exception:  # an exotic build without TorchScript: eager is correct, only slower
             return self.net
 
+    @property
+    def uses_prior(self) -> bool:
+        """True when the net reads the mask an interaction starts from (see :meth:`predict`)."""
+        return self.net.config.prior_channel
+
     @torch.inference_mode()
-    def predict(self, image: np.ndarray, clicks: Sequence[Click], threshold: float = 0.5) -> UsPrediction:
+    def predict(self, image: np.ndarray, clicks: Sequence[Click], threshold: float = 0.5,
+                prior: np.ndarray | None = None) -> UsPrediction:
+        """Mask and classes from the clicks so far. ``prior``: the mask shown before the newest clicks
+        (image-sized), which a prior-channel net refines; without one, a box's five clicks start from the
+        ellipse inscribed in the box and other clicks from nothing. Nets without the channel ignore it."""
         start = time.perf_counter()
         img = np.asarray(image, np.float32)
         if img.ndim != 2:
@@ -100,7 +113,11 @@ class UsSegmenter:
                 raise ValueError(f"click {c} is not finite")
             if c.positive and not (-0.5 <= c.x < w - 0.5 and -0.5 <= c.y < h - 0.5):
                 raise ValueError(f"foreground click ({c.x:.1f}, {c.y:.1f}) lies outside the {w}x{h} image")
-        x, window = net_input(img, clicks, self.input_size)
+        if prior is not None and np.shape(prior) != img.shape:
+            raise ValueError(f"the prior mask is {np.shape(prior)}, the image {img.shape}")
+        if self.uses_prior and prior is None:
+            prior = interaction_prior(img.shape, clicks)
+        x, window = net_input(img, clicks, self.input_size, prior, with_prior=self.uses_prior)
         xt = torch.from_numpy(x)[None].to(self.device)
         seg_logits, cls_logits = self._forward(xt)
         crop_prob = torch.sigmoid(seg_logits[0, 0]).float().cpu().numpy()
@@ -108,13 +125,19 @@ class UsSegmenter:
         prob = paste_back(crop_prob, window, (h, w))
         mask = _keep_clicked_components(prob > threshold, clicks)
         class_probs = {n: float(p) for n, p in zip(CLASS_NAMES, probs)}
-        malignant = float(sum(class_probs[n] for n in MALIGNANT_CLASSES))
-        if self.malignancy_calibration is not None:
+        head = float(sum(class_probs[n] for n in MALIGNANT_CLASSES))
+        malignant, note = head, "class head, not calibrated"
+        if self.malignancy_model is not None and mask.any():
+            malignant = self.malignancy_model.probability(lesion_features(img, mask, head))
+            note = "class head + lesion size, echogenicity and texture, fitted on held-out real images"
+        elif self.malignancy_calibration is not None:
             a, b = self.malignancy_calibration
-            q = min(max(malignant, 1e-6), 1 - 1e-6)
+            q = min(max(head, 1e-6), 1 - 1e-6)
             malignant = float(1.0 / (1.0 + np.exp(-(a * np.log(q / (1 - q)) + b))))
+            note = "class head, Platt-scaled on held-out real images"
         return UsPrediction(mask=mask, class_probs=class_probs, malignant_prob=malignant,
-                            time_ms=(time.perf_counter() - start) * 1000.0, probability=prob)
+                            time_ms=(time.perf_counter() - start) * 1000.0, probability=prob,
+                            head_malignant_prob=head, malignancy_note=note)
 
 
 def save_checkpoint_weights(path: Path, net: JointSegClsNet, name: str, label_mode: str, meta: dict) -> None:

@@ -14,7 +14,8 @@ from liverview.us.prediction import MALIGNANT_CLASSES, US_CLASS_NAMES as CLASS_N
 
 from .encoders import ENCODERS, build_encoder, conv_block
 
-__all__ = ["CLASS_NAMES", "MALIGNANT_CLASSES", "NetConfig", "JointSegClsNet", "RESNET_DEFAULTS"]
+__all__ = ["CLASS_NAMES", "MALIGNANT_CLASSES", "NetConfig", "JointSegClsNet", "RESNET_DEFAULTS",
+           "load_state_adding_inputs"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,13 @@ class NetConfig:
     n_classes: int = 4
     fc_hidden: int = 64
     encoder: str = "vgg"  # "vgg" (the shipped weights) or "resnet" (ResNet-18-style, see RESNET_DEFAULTS)
+    # A 4th input channel: the mask the interaction starts from (RITM's previous mask; a fresh box's
+    # inscribed ellipse). Off in checkpoints saved before it existed.
+    prior_channel: bool = False
+
+    @property
+    def in_channels(self) -> int:
+        return 4 if self.prior_channel else 3
 
     def __post_init__(self):
         if self.encoder not in ENCODERS:
@@ -47,13 +55,14 @@ RESNET_DEFAULTS: dict = {"encoder": "resnet", "input_size": 192, "widths": (16, 
 
 
 class JointSegClsNet(nn.Module):
-    """(B, 3, S, S) image + two click-distance maps, scaled to 0..1 -> (mask logits (B,1,S,S), class logits (B,C))."""
+    """(B, 3, S, S) image + two click-distance maps, scaled to 0..1 (+ the prior mask as a 4th channel when
+    ``config.prior_channel``) -> (mask logits (B,1,S,S), class logits (B,C))."""
 
     def __init__(self, config: NetConfig = NetConfig()):
         super().__init__()
         self.config = config
         w = config.widths
-        self.encoder = build_encoder(config.encoder, 3, w)
+        self.encoder = build_encoder(config.encoder, config.in_channels, w)
         self.decoder = nn.ModuleList()
         c = w[-1]
         for skip in reversed(w[:-1]):
@@ -76,3 +85,23 @@ class JointSegClsNet(nn.Module):
             y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             y = block(torch.cat([y, skip], dim=1))
         return self.seg_head(y), class_logits
+
+
+def load_state_adding_inputs(net: JointSegClsNet, state: dict[str, torch.Tensor]) -> list[str]:
+    """Load ``state`` into ``net`` where the net has more input channels than the state was trained with
+    (a 3-channel checkpoint into a prior-channel net): the new channels' first-layer weights start at 0,
+    so the net first computes exactly what the checkpoint did and learns to use the new input. Returns the
+    names of the widened tensors."""
+    own = net.state_dict()
+    widened = []
+    state = dict(state)
+    for key, value in state.items():
+        target = own.get(key)
+        if (target is not None and value.ndim == 4 and target.ndim == 4 and value.shape[1] < target.shape[1]
+                and value.shape[0] == target.shape[0] and value.shape[2:] == target.shape[2:]):
+            grown = torch.zeros_like(target)
+            grown[:, :value.shape[1]] = value
+            state[key] = grown
+            widened.append(key)
+    net.load_state_dict(state)
+    return widened

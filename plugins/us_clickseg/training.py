@@ -25,7 +25,7 @@ import torch
 from .dataset import LoadedLesion, training_sample
 from .inference import pick_device, save_checkpoint_weights
 from .losses import mixed_label_class_loss, pixel_focal_loss
-from .model import CLASS_NAMES, MALIGNANT_CLASSES, JointSegClsNet, NetConfig
+from .model import CLASS_NAMES, MALIGNANT_CLASSES, JointSegClsNet, NetConfig, load_state_adding_inputs
 from .sampling import class_head_sources, draw_lesions, lesion_probabilities, source_of
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -69,7 +69,8 @@ def label_mode_of(lesions: list[LoadedLesion]) -> str:
 def _batch(lesions: list[LoadedLesion], rng: np.random.Generator, cfg: TrainConfig,
            probabilities: np.ndarray | None = None):
     idx = draw_lesions(probabilities, len(lesions), rng, cfg.batch_size)
-    xs, ts = zip(*(training_sample(lesions[i], rng, cfg.net.input_size) for i in idx))
+    xs, ts = zip(*(training_sample(lesions[i], rng, cfg.net.input_size, with_prior=cfg.net.prior_channel)
+                   for i in idx))
     cls = torch.tensor([lesions[i].record.class_index for i in idx])
     mal = torch.tensor([lesions[i].record.malignant for i in idx])
     return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts))[:, None], cls, mal
@@ -116,8 +117,9 @@ def train(lesions: list[LoadedLesion], out_dir: Path, cfg: TrainConfig, device: 
         log(f"resumed from {ckpt_path} at step {start_step}")
     elif init_weights is not None:
         init = torch.load(init_weights, map_location=dev, weights_only=False)
-        net.load_state_dict(init["state_dict"])
-        log(f"initialised from {init_weights}")
+        widened = load_state_adding_inputs(net, init["state_dict"])
+        log(f"initialised from {init_weights}" + (f" (new input channels start at 0 in {', '.join(widened)})"
+                                                  if widened else ""))
 
     # Class balance as the sampler sees it (with uniform draws: the plain counts, as before source_weights).
     four = np.array([lz.record.class_index >= 0 for lz in lesions])

@@ -1,5 +1,6 @@
 """The ultrasound click session: clicks, boxes, undo, clear, frames, and stale results dropped."""
 
+import numpy as np
 import pytest
 
 from liverview.annotate.us_session import UsSession, UsSessionError
@@ -108,3 +109,35 @@ def test_renewing_a_request_makes_the_running_one_stale():
     assert s.accept(again.request_id, "new model")
     s.clear()
     assert s.renew_request() is None
+
+
+class _Shown:
+    """A prediction as the workspace keeps it: something with the mask shown."""
+
+    def __init__(self, mask):
+        self.mask = mask
+
+
+def test_each_interaction_carries_the_mask_shown_when_it_was_made_and_undo_restores_the_earlier_one():
+    s = UsSession((60, 80))
+    s.begin_box(10, 10)
+    first = s.finish_box(40, 30)
+    assert first.prior is None  # nothing shown yet: the segmenter starts a box from its own prior
+    box_mask = np.zeros((60, 80), bool)
+    box_mask[12:28, 12:38] = True
+    assert s.accept(first.request_id, _Shown(box_mask))
+    second = s.add_click(30, 20, False)
+    assert np.array_equal(second.prior, box_mask)
+    # a click made before the second mask came back corrects the same mask as the pending prediction
+    third = s.add_click(15, 15, True)
+    assert np.array_equal(third.prior, box_mask)
+    third_mask = np.zeros((60, 80), bool)
+    third_mask[14:26, 14:30] = True
+    assert s.accept(third.request_id, _Shown(third_mask))
+    assert np.array_equal(s.add_click(20, 22, True).prior, third_mask)
+    assert s.undo()
+    assert np.array_equal(s.current_request().prior, box_mask)  # the third click's request again
+    assert s.undo() and s.undo()
+    assert s.current_request().prior is None
+    s.clear()
+    assert s.add_click(5, 5, True).prior is None

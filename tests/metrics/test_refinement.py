@@ -38,14 +38,20 @@ def test_refine_with_a_model_that_fixes_a_disk_around_each_click():
     nothing: every click fixes a patch, so IoU must rise click after click until 0.90."""
     truth = disk((64, 64), 32, 32, 14) & ~disk((64, 64), 46, 32, 6)
 
-    def predict(clicks):
+    previous_masks, outputs = [], []
+
+    def predict(clicks, previous):
+        previous_masks.append(previous)
         out = np.zeros_like(truth)
         for c in clicks:
             if c.positive:
                 out |= disk(truth.shape, c.x, c.y, 6) & truth
+        outputs.append(out)
         return out
 
     trace = refine(predict, truth)
+    assert previous_masks[0] is None  # no mask before the first click; then each call gets the last mask
+    assert all(np.array_equal(prev, returned) for prev, returned in zip(previous_masks[1:], outputs))
     assert all(b > a for a, b in zip(trace.ious, trace.ious[1:]))
     assert trace.ious[-1] >= 0.90 and trace.noc(0.90) == len(trace.ious) < MAX_CLICKS
     assert all(c.positive for c in trace.clicks)
@@ -53,4 +59,4 @@ def test_refine_with_a_model_that_fixes_a_disk_around_each_click():
 
 def test_refine_refuses_an_empty_lesion():
     with pytest.raises(ValueError, match="empty"):
-        refine(lambda clicks: np.zeros((4, 4), bool), np.zeros((4, 4), bool))
+        refine(lambda clicks, previous: np.zeros((4, 4), bool), np.zeros((4, 4), bool))

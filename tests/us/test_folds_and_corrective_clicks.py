@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from liverview.us.click_simulation import MODE_WEIGHTS, corrective_clicks, simulate_clicks
+from liverview.us.click_simulation import MODE_WEIGHTS, corrective_clicks, simulate_clicks, simulate_interaction
+from liverview.us.clicks import ellipse_in_box
 from liverview.us.folds import stratified_folds
 
 
@@ -34,3 +35,26 @@ def test_corrective_clicks_start_like_a_reader_and_correct_on_the_right_side():
     assert extra_seen >= 60  # 1-3 corrections per sequence
     assert "corrective" in MODE_WEIGHTS
     assert simulate_clicks(mask, np.random.default_rng(1), mode="corrective")
+
+
+def test_each_sequence_starts_from_the_mask_a_reader_would_be_correcting():
+    yy, xx = np.ogrid[:300, :400]
+    mask = ((xx - 200) / 60.0) ** 2 + ((yy - 150) / 35.0) ** 2 <= 1
+    mask[150:190, 150:170] = True
+    for seed in range(12):
+        for mode in ("box", "corrective", "paper", "one"):
+            got = simulate_interaction(mask, np.random.default_rng(seed), mode=mode)
+            # the clicks are exactly those of simulate_clicks: the prior costs no random draw
+            assert got.clicks == simulate_clicks(mask, np.random.default_rng(seed), mode=mode)
+            if mode == "box":
+                box = (got.clicks[1].x, got.clicks[1].y, got.clicks[4].x, got.clicks[4].y)
+                assert np.array_equal(got.prior, ellipse_in_box(mask.shape, box))
+            elif mode == "corrective":
+                assert got.prior.shape == mask.shape and got.prior.any()
+                # the last click lies where that prior is wrong: missed lesion (fg) or spill (bg)
+                last = got.clicks[-1]
+                r, c = int(round(last.y)), int(round(last.x))
+                assert bool(got.prior[r, c]) != bool(last.positive)
+                assert bool(mask[r, c]) == bool(last.positive)
+            else:
+                assert got.prior is None

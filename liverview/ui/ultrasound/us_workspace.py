@@ -77,6 +77,11 @@ class UsResult:
     label_mode: str = "four-class"  # "benign-malignant": the model knows no lesion class
 
     @property
+    def mask(self) -> np.ndarray:
+        """The lesion mask shown (the session hands it to the next interaction as its prior)."""
+        return np.asarray(self.prediction.mask, bool)
+
+    @property
     def class_probs(self) -> dict[str, float]:
         """The lesion-class probabilities, empty when the model was trained without classes."""
         return dict(self.prediction.class_probs) if self.label_mode == "four-class" else {}
@@ -404,7 +409,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
             h, w = work.shape
             segmenter.predict(work, [Click(w / 2, h / 2, True)])
             return None
-        prediction = segmenter.predict(work.frame, list(work.request.clicks))
+        prediction = segmenter.predict(work.frame, list(work.request.clicks), prior=work.request.prior)
         mask = np.asarray(prediction.mask, bool)
         return UsResult(prediction, mask_overlay(mask), work.request.frame_index,
                         work.submitted_at, str(getattr(segmenter, "name", type(segmenter).__name__)), work.session,

@@ -160,3 +160,25 @@ def test_train_us_stores_the_cv_calibration_and_inference_applies_it(tiny_set, t
     (tmp_path / "bad.json").write_text("{}")
     assert main(["train-us", "--data", data, "--out", str(tmp_path / "x"), "--calibration",
                  str(tmp_path / "bad.json"), *TINY]) == 2
+
+
+def test_train_us_stores_the_cv_feature_model_and_inference_scores_the_predicted_lesion_with_it(tiny_set, tmp_path):
+    # a feature model that reads lesion size only: p = sigmoid(2 * (log_relative_area + 3))
+    feature_model = {"features": ["net_logit", "log_relative_area"], "mean": [0.0, -3.0], "scale": [1.0, 0.5],
+                     "coef": [0.0, 1.0], "intercept": 0.0}
+    report = tmp_path / "cv_report.json"
+    report.write_text(json.dumps({"report": {"pooled_out_of_fold": {
+        "platt_all_folds": {"a": -1.0, "b": 0.0}, "malignancy_model_all_folds": feature_model}}}))
+    data = str(tiny_set / "data")
+    assert main(["train-us", "--data", data, "--out", str(tmp_path / "feat"), "--steps", "2", "--calibration",
+                 str(report), *TINY]) == 0
+    seg = load_segmenter(tmp_path / "feat" / "us_clickseg.pt", device="cpu")
+    img = cv2.imread(str(tiny_set / "data" / "images" / "us_00000.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32)
+    pred = seg.predict(img, [Click(img.shape[1] / 2, img.shape[0] / 2, True)])
+    if pred.mask.any():  # two training steps may give an empty mask: then the head's Platt-scaled score is shown
+        share = np.log(pred.mask.sum() / max(int((img > 3).sum()), int(pred.mask.sum())))
+        assert pred.malignant_prob == pytest.approx(1 / (1 + np.exp(-(share + 3.0) / 0.5)), abs=1e-6)
+        assert "lesion size" in pred.malignancy_note
+    else:
+        assert "Platt" in pred.malignancy_note
+    assert pred.head_malignant_prob == pytest.approx(sum(pred.class_probs[c] for c in ("metastasis", "hcc")), abs=1e-6)

@@ -1,0 +1,108 @@
+"""The prior-mask channel: a fresh box starts from its inscribed ellipse, a refinement from the mask shown,
+and a 3-channel checkpoint widened to 4 channels computes what it did before it learns the new input."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from liverview.us.clicks import Click, box_of_clicks, box_to_clicks, ellipse_in_box, interaction_prior
+from liverview_plugins.us_clickseg.crop import crop_image, crop_window, net_input
+from liverview_plugins.us_clickseg.inference import UsSegmenter, load_segmenter, save_checkpoint_weights
+from liverview_plugins.us_clickseg.model import JointSegClsNet, NetConfig, load_state_adding_inputs
+
+SMALL = NetConfig(input_size=64, widths=(8, 16, 32, 64), encoder="resnet", fc_hidden=16)
+WITH_PRIOR = dataclasses.replace(SMALL, prior_channel=True)
+
+
+def test_a_box_is_recognised_only_from_its_own_five_clicks():
+    clicks = box_to_clicks(40, 30, 10, 12)
+    assert box_of_clicks(clicks) == (10, 12, 40, 30)
+    assert box_of_clicks(clicks[:4]) is None
+    assert box_of_clicks(clicks + [Click(20, 20, True)]) is None
+    moved = [Click(clicks[0].x + 1, clicks[0].y, True), *clicks[1:]]
+    assert box_of_clicks(moved) is None  # a foreground click off the centre: not a box
+    assert box_of_clicks([Click(c.x, c.y, True) for c in clicks]) is None
+    prior = interaction_prior((50, 60), clicks)
+    assert np.array_equal(prior, ellipse_in_box((50, 60), (10, 12, 40, 30)))
+    assert prior[21, 25] and not prior[12, 10]  # centre in, corner out
+    assert interaction_prior((50, 60), [Click(20, 20, True)]) is None
+
+
+def test_net_input_has_the_cropped_prior_as_a_fourth_channel():
+    img = np.full((200, 300), 100.0, np.float32)
+    prior = np.zeros((200, 300), bool)
+    prior[60:120, 120:180] = True
+    clicks = box_to_clicks(110, 50, 190, 130)
+    x, window = net_input(img, clicks, 64, prior, with_prior=True)
+    assert x.shape == (4, 64, 64)
+    np.testing.assert_allclose(x[3], np.clip(crop_image(prior.astype(np.float32), window, 64), 0, 1))
+    assert 0.2 < x[3].mean() < 0.6
+    x_none, _ = net_input(img, clicks, 64, None, with_prior=True)
+    assert np.all(x_none[3] == 0)
+    x3, _ = net_input(img, clicks, 64, prior)  # a 3-channel net is given no prior
+    np.testing.assert_array_equal(x3, x[:3])
+
+
+def test_a_widened_checkpoint_computes_what_it_did_with_an_empty_prior_and_reacts_to_a_prior():
+    torch.manual_seed(0)
+    old = JointSegClsNet(SMALL).eval()
+    new = JointSegClsNet(WITH_PRIOR).eval()
+    widened = load_state_adding_inputs(new, old.state_dict())
+    assert widened == ["encoder.0.0.weight"]
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        seg_old, cls_old = old(x)
+        seg_new, cls_new = new(torch.cat([x, torch.zeros(2, 1, 64, 64)], 1))
+        torch.testing.assert_close(seg_new, seg_old)
+        torch.testing.assert_close(cls_new, cls_old)
+        new.encoder[0][0].weight[:, 3].fill_(0.5)
+        seg_prior, _ = new(torch.cat([x, torch.ones(2, 1, 64, 64)], 1))
+    assert not torch.allclose(seg_prior, seg_old)
+
+
+class _RecordingNet(torch.nn.Module):
+    """Stands in for the net (same config) and keeps the input it was given."""
+
+    def __init__(self, config: NetConfig):
+        super().__init__()
+        self.config = config
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.seen.append(x.clone())
+        return x[:, -1:] * 8 - 4, torch.zeros(x.shape[0], 4)  # mask = the prior channel
+
+
+def test_the_segmenter_starts_a_box_from_its_ellipse_and_a_refinement_from_the_prior_given():
+    net = _RecordingNet(WITH_PRIOR)
+    seg = UsSegmenter(net, torch.device("cpu"), "recording")
+    seg._forward = net  # no TorchScript for the stand-in
+    img = np.full((120, 160), 90.0, np.float32)
+    clicks = box_to_clicks(40, 30, 110, 90)
+    first = seg.predict(img, clicks)
+    ellipse = ellipse_in_box(img.shape, (40, 30, 110, 90))
+    assert seg.uses_prior and (first.mask ^ ellipse).sum() < 0.05 * ellipse.sum()
+    shown = np.zeros(img.shape, bool)
+    shown[50:70, 60:90] = True
+    again = seg.predict(img, clicks + [Click(75, 60, True)], prior=shown)
+    assert (again.mask ^ shown).sum() < 0.1 * shown.sum()
+    window = crop_window(img.shape, clicks + [Click(75, 60, True)])
+    np.testing.assert_allclose(net.seen[-1][0, 3].numpy(), np.clip(crop_image(shown.astype(np.float32), window, 64), 0, 1))
+    seg.predict(img, [Click(75, 60, True)])  # one click and no prior: an empty prior channel
+    assert float(net.seen[-1][0, 3].abs().max()) == 0.0
+    with pytest.raises(ValueError, match="prior mask"):
+        seg.predict(img, clicks, prior=np.zeros((10, 10), bool))
+
+
+def test_a_prior_checkpoint_round_trips_and_old_checkpoints_load_without_the_channel(tmp_path):
+    torch.manual_seed(1)
+    net = JointSegClsNet(WITH_PRIOR).eval()
+    save_checkpoint_weights(tmp_path / "p.pt", net, "prior", "four-class", {})
+    loaded = load_segmenter(tmp_path / "p.pt", "cpu")
+    assert loaded.net.config.prior_channel and loaded.uses_prior
+    img = np.random.default_rng(0).uniform(0, 255, (100, 140)).astype(np.float32)
+    out = loaded.predict(img, box_to_clicks(30, 20, 100, 80))  # runs through the frozen 4-channel net
+    assert out.mask.shape == img.shape
+    assert NetConfig.from_dict({k: v for k, v in SMALL.to_dict().items() if k != "prior_channel"}).prior_channel is False
