@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--prior-channel", action="store_true",
                         help="give the net the mask an interaction starts from as a 4th input (the previous mask "
                              "when refining, a box's inscribed ellipse); --init from a 3-channel net starts it at 0")
+    parser.add_argument("--model-clicks", type=float, default=None, metavar="SHARE",
+                        help="share of samples (0-1) whose later clicks go where the net being trained is wrong "
+                             "(RITM-style iterative training; needs --prior-channel)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop when this wall-clock budget is spent")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of sampling and initialisation (default 0)")
@@ -94,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
                "max_minutes": args.max_minutes, "checkpoint_every": args.checkpoint_every,
                "stop_at_step": args.stop_at_step, "num_threads": args.threads, "input_size": args.input_size,
                "widths": None if args.widths is None else list(args.widths), "encoder": args.encoder,
-               "prior_channel": True if args.prior_channel else None, "source_weights": source_weights, "name": args.name or args.out.name,
+               "prior_channel": True if args.prior_channel else None,
+               **({"model_click_share": args.model_clicks} if args.model_clicks is not None else {}),
+               "source_weights": source_weights, "name": args.name or args.out.name,
                "meta": {"data": [str(d) for d in args.data], "split": args.split,
                         **({"malignancy_platt": {**calibration, "from": str(args.calibration)}} if calibration else {}),
                         **({"malignancy_model": feature_model} if feature_model else {}),
@@ -120,6 +125,8 @@ def _argv_of(args: argparse.Namespace) -> list[str]:
         out += ["--widths", *map(str, args.widths)]
     if args.prior_channel:
         out.append("--prior-channel")
+    if args.model_clicks is not None:
+        out += ["--model-clicks", str(args.model_clicks)]
     if args.init is not None:
         out += ["--init", str(args.init)]
     return out

@@ -7,9 +7,11 @@ function (:func:`.crop.input_from_crop`); with ``augment`` the image may be flip
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
-from liverview.us.click_simulation import simulate_interaction
+from liverview.us.click_simulation import Interaction, simulate_interaction
 from liverview.us.lesion_dataset import LoadedLesion
 
 from .augment import PixelGrid, augment_crop, jitter_window, lesion_box
@@ -18,17 +20,26 @@ from .crop import crop_image, crop_window, input_from_crop
 PRIOR_DROPOUT = 0.1
 
 
+# (image, lesion mask, lesion_distances of the mask, rng) -> the clicks and prior of one sample
+InteractionSource = Callable[[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray], np.random.Generator], Interaction]
+
+
 def training_sample(lesion: LoadedLesion, rng: np.random.Generator, size: int, augment: bool = True,
-                    with_prior: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                    with_prior: bool = False, interaction_source: InteractionSource | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """(net input [3,S,S], target [S,S] float in 0..1) for one simulated click sequence; [4,S,S] with
-    ``with_prior`` (the sequence's starting mask as the 4th channel).
+    ``with_prior`` (the sequence's starting mask as the 4th channel). ``interaction_source`` replaces the
+    simulated clicks (e.g. clicks placed where the network itself was wrong, :mod:`.model_clicks`).
 
     Without ``augment`` the input is exactly what :func:`.crop.net_input` gives for the same clicks and prior.
     """
     img, mask, distances = lesion.image, lesion.mask, lesion.distances
     if augment and rng.random() < 0.5:
         img, mask, distances = img[:, ::-1], mask[:, ::-1], lesion.distances_flipped
-    interaction = simulate_interaction(mask, rng, distances=distances)
+    if interaction_source is None:
+        interaction = simulate_interaction(mask, rng, distances=distances)
+    else:
+        interaction = interaction_source(img, mask, distances, rng)
     clicks = interaction.clicks
     window = crop_window(img.shape[:2], clicks)
     if augment:

@@ -40,7 +40,13 @@ def configs_from_options(options: Mapping[str, Any]) -> TrainConfig:
     train_options = {k: v for k, v in options.items() if k in train_keys}
     if train_options.get("source_weights") is not None:
         train_options["source_weights"] = _source_weights(train_options["source_weights"])
-    return TrainConfig(**train_options, net=net)
+    cfg = TrainConfig(**train_options, net=net)
+    if not 0.0 <= float(cfg.model_click_share) <= 1.0:
+        raise ModelInputError(f"model_click_share must lie in 0..1, got {cfg.model_click_share}")
+    if cfg.model_click_share > 0 and not net.prior_channel:
+        raise ModelInputError("model_click_share (clicks where the net is wrong) needs the prior channel: "
+                              "add prior_channel (train-us --prior-channel)")
+    return cfg
 
 
 def _source_weights(value: Any) -> dict[str, float]:

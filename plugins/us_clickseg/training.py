@@ -25,6 +25,7 @@ import torch
 from .dataset import LoadedLesion, training_sample
 from .inference import pick_device, save_checkpoint_weights
 from .losses import mixed_label_class_loss, pixel_focal_loss
+from .model_clicks import crop_predictor, model_driven_interaction
 from .model import CLASS_NAMES, MALIGNANT_CLASSES, JointSegClsNet, NetConfig, load_state_adding_inputs
 from .sampling import class_head_sources, draw_lesions, lesion_probabilities, source_of
 
@@ -48,6 +49,9 @@ class TrainConfig:
     # Lesions are drawn by source with these weights (record.source: "synthetic", "busi", "aul"), then
     # uniformly within the source; None: uniformly over all lesions.
     source_weights: dict[str, float] | None = None
+    # Share of samples whose later clicks go where the network being trained is wrong (:mod:`.model_clicks`,
+    # RITM's iterative training); needs net.prior_channel. 0: simulated clicks only.
+    model_click_share: float = 0.0
     net: NetConfig = field(default_factory=NetConfig)
 
 
@@ -67,9 +71,19 @@ def label_mode_of(lesions: list[LoadedLesion]) -> str:
 
 
 def _batch(lesions: list[LoadedLesion], rng: np.random.Generator, cfg: TrainConfig,
-           probabilities: np.ndarray | None = None):
+           probabilities: np.ndarray | None = None, net: JointSegClsNet | None = None):
     idx = draw_lesions(probabilities, len(lesions), rng, cfg.batch_size)
-    xs, ts = zip(*(training_sample(lesions[i], rng, cfg.net.input_size, with_prior=cfg.net.prior_channel)
+    source = None
+    if net is not None and cfg.model_click_share > 0:
+        predict = crop_predictor(net)
+        size = cfg.net.input_size
+
+        def source(image, mask, distances, r):
+            return model_driven_interaction(predict, size, image, mask, distances, r)
+
+    xs, ts = zip(*(training_sample(lesions[i], rng, cfg.net.input_size, with_prior=cfg.net.prior_channel,
+                                   interaction_source=source if source is not None and rng.random() < cfg.model_click_share
+                                   else None)
                    for i in idx))
     cls = torch.tensor([lesions[i].record.class_index for i in idx])
     mal = torch.tensor([lesions[i].record.malignant for i in idx])
@@ -99,6 +113,8 @@ def train(lesions: list[LoadedLesion], out_dir: Path, cfg: TrainConfig, device: 
         for lz, p in zip(lesions, probs):
             shares[source_of(lz)] = shares.get(source_of(lz), 0.0) + p
         log("drawing lesions by source: " + ", ".join(f"{s} {shares[s]:.2f}" for s in sorted(shares)))
+    if cfg.model_click_share > 0 and not cfg.net.prior_channel:
+        raise ValueError("model_click_share needs a net with the prior channel (prior_channel)")
     net = JointSegClsNet(cfg.net).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=dev.type == "cuda")
@@ -149,7 +165,7 @@ def train(lesions: list[LoadedLesion], out_dir: Path, cfg: TrainConfig, device: 
                 log(f"time budget of {cfg.max_minutes} min spent at step {step} of {cfg.steps}")
                 break
             rng = np.random.default_rng([cfg.seed, step])
-            x, target, cls, mal = _batch(lesions, rng, cfg, None if cfg.source_weights is None else probs)
+            x, target, cls, mal = _batch(lesions, rng, cfg, None if cfg.source_weights is None else probs, net)
             x, target, cls, mal = x.to(dev), target.to(dev), cls.to(dev), mal.to(dev)
             for g in opt.param_groups:
                 g["lr"] = _lr(cfg, step)

@@ -182,3 +182,19 @@ def test_train_us_stores_the_cv_feature_model_and_inference_scores_the_predicted
     else:
         assert "Platt" in pred.malignancy_note
     assert pred.head_malignant_prob == pytest.approx(sum(pred.class_probs[c] for c in ("metastasis", "hcc")), abs=1e-6)
+
+
+def test_train_us_with_the_prior_channel_and_model_driven_clicks_from_a_three_channel_net(tiny_set, tmp_path, capsys):
+    data = str(tiny_set / "data")
+    out = tmp_path / "prior"
+    assert main(["train-us", "--data", data, "--out", str(out), "--steps", "3", "--prior-channel", "--model-clicks",
+                 "1.0", "--init", str(tiny_set / "run" / "us_clickseg.pt"), *TINY]) == 0
+    assert "new input channels start at 0" in capsys.readouterr().out
+    seg = load_segmenter(out / "us_clickseg.pt", device="cpu")
+    assert seg.uses_prior and seg.meta["train_config"]["model_click_share"] == 1.0
+    assert "--prior-channel --model-clicks 1.0" in seg.meta["command"]
+    # model-driven clicks need the prior channel; a share outside 0..1 is refused
+    assert main(["train-us", "--data", data, "--out", str(tmp_path / "no"), "--model-clicks", "0.5", *TINY]) == 2
+    assert "prior channel" in capsys.readouterr().err
+    assert main(["train-us", "--data", data, "--out", str(tmp_path / "no"), "--prior-channel", "--model-clicks",
+                 "1.5", *TINY]) == 2

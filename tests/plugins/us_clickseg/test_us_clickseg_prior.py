@@ -106,3 +106,33 @@ def test_a_prior_checkpoint_round_trips_and_old_checkpoints_load_without_the_cha
     out = loaded.predict(img, box_to_clicks(30, 20, 100, 80))  # runs through the frozen 4-channel net
     assert out.mask.shape == img.shape
     assert NetConfig.from_dict({k: v for k, v in SMALL.to_dict().items() if k != "prior_channel"}).prior_channel is False
+
+
+def test_model_driven_clicks_go_where_the_network_was_wrong_and_its_mask_becomes_the_prior():
+    from liverview.metrics.refinement import next_click
+    from liverview.us.click_simulation import lesion_distances
+    from liverview_plugins.us_clickseg.model_clicks import model_driven_interaction
+
+    yy, xx = np.ogrid[:120, :160]
+    truth = ((xx - 80) / 30.0) ** 2 + ((yy - 60) / 20.0) ** 2 <= 1
+    img = np.where(truth, 60.0, 140.0).astype(np.float32)
+    seen = []
+
+    def predict_left_half(x):  # a net that always finds the left half of its crop
+        seen.append(x)
+        out = np.zeros(x.shape[1:], np.float32)
+        out[:, : x.shape[2] // 2] = 1.0
+        return out
+
+    rounds_seen = set()
+    for seed in range(10):
+        got = model_driven_interaction(predict_left_half, 64, img, truth, lesion_distances(truth),
+                                       np.random.default_rng(seed))
+        n_start = 5 if box_of_clicks(got.clicks[:5]) is not None else 1
+        extra = got.clicks[n_start:]
+        rounds_seen.add(len(extra))
+        assert 1 <= len(extra) <= 3 and seen[-1].shape == (4, 64, 64)
+        # the last click is the NoC rule's click on the mask given as prior
+        assert got.clicks[-1] == next_click(got.prior, truth)
+    assert len(rounds_seen) >= 2
+
