@@ -1,9 +1,11 @@
 """Local interaction: the square crop the net sees is chosen from the clicks alone, so training and
 inference agree and latency does not depend on the image size.
 
-Rule: centre = centre of the clicks' bounding box; side = 1.4 x the larger side of that box. With
-fewer than four background clicks the clicks do not bound the lesion, so the side is at least
-``DEFAULT_SIDE_FRACTION`` of the image's shorter side (one-click mode).
+Rule: centre = centre of the bounding box of the clicks and of the prior mask (the mask being corrected),
+when there is one; side = 1.4 x the larger side of that box. With fewer than four background clicks the
+clicks do not bound the lesion: with a prior the side is ``PRIOR_CONTEXT`` x that box's larger side (room
+to grow); without one it is at least ``DEFAULT_SIDE_FRACTION`` of the image's shorter side (one-click mode).
+A fresh box's prior is the ellipse inside it, so the box alone places that crop.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from liverview.us.clicks import Click, click_maps
 MARGIN = 1.4
 DEFAULT_SIDE_FRACTION = 0.6
 MIN_SIDE_PX = 32.0
+PRIOR_CONTEXT = 2.0
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class CropWindow:
         return ((x - self.x0 + 0.5) * s - 0.5, (y - self.y0 + 0.5) * s - 0.5)
 
 
-def crop_window(image_shape: tuple[int, int], clicks: Sequence[Click]) -> CropWindow:
+def crop_window(image_shape: tuple[int, int], clicks: Sequence[Click], prior: np.ndarray | None = None) -> CropWindow:
     if not clicks:
         raise ValueError("at least one click is needed to place the crop")
     if not any(c.positive for c in clicks):
@@ -43,10 +46,18 @@ def crop_window(image_shape: tuple[int, int], clicks: Sequence[Click]) -> CropWi
     h, w = image_shape
     xs = np.array([c.x for c in clicks], float)
     ys = np.array([c.y for c in clicks], float)
+    bounded = sum(not c.positive for c in clicks) >= 4
+    rows = cols = np.zeros(0, int)
+    if prior is not None:
+        rows, cols = np.flatnonzero(np.any(prior, 1)), np.flatnonzero(np.any(prior, 0))
+    if rows.size:
+        xs = np.concatenate([xs, [cols[0], cols[-1]]])
+        ys = np.concatenate([ys, [rows[0], rows[-1]]])
     cx, cy = (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2
-    side = MARGIN * max(xs.max() - xs.min(), ys.max() - ys.min())
-    if sum(not c.positive for c in clicks) < 4:
-        side = max(side, DEFAULT_SIDE_FRACTION * min(h, w))
+    extent = max(xs.max() - xs.min(), ys.max() - ys.min())
+    side = MARGIN * extent
+    if not bounded:
+        side = PRIOR_CONTEXT * extent if rows.size else max(side, DEFAULT_SIDE_FRACTION * min(h, w))
     side = max(side, MIN_SIDE_PX)
     return CropWindow(cx - side / 2, cy - side / 2, side)
 
@@ -100,7 +111,7 @@ def net_input(image: np.ndarray, clicks: Sequence[Click], size: int, prior: np.n
               with_prior: bool = False) -> tuple[np.ndarray, CropWindow]:
     """(3, size, size) float32 in 0..1: image crop, fg and bg click-distance maps (in crop pixels); with
     ``with_prior`` a 4th channel, the ``prior`` mask (image-sized; None: all 0) cropped the same way."""
-    window = crop_window(image.shape[:2], clicks)
+    window = crop_window(image.shape[:2], clicks, prior if with_prior else None)
     prior_crop = None
     if with_prior:
         prior_crop = (np.zeros((size, size), np.float32) if prior is None

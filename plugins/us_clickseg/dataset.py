@@ -41,7 +41,9 @@ def training_sample(lesion: LoadedLesion, rng: np.random.Generator, size: int, a
     else:
         interaction = interaction_source(img, mask, distances, rng)
     clicks = interaction.clicks
-    window = crop_window(img.shape[:2], clicks)
+    # now and then no prior at all, as from a caller that passes none after extra clicks
+    prior = interaction.prior if with_prior and not (augment and rng.random() < PRIOR_DROPOUT) else None
+    window = crop_window(img.shape[:2], clicks, prior)
     if augment:
         window = jitter_window(window, rng)
     crop = crop_image(img, window, size)
@@ -50,8 +52,6 @@ def training_sample(lesion: LoadedLesion, rng: np.random.Generator, size: int, a
     target = crop_image(mask, window, size)
     prior_crop = None
     if with_prior:
-        # now and then no prior at all, as from a caller that passes none after extra clicks
-        dropped = augment and rng.random() < PRIOR_DROPOUT
-        prior_crop = (np.zeros((size, size), np.float32) if interaction.prior is None or dropped
-                      else crop_image(interaction.prior.astype(np.float32), window, size))
+        prior_crop = (np.zeros((size, size), np.float32) if prior is None
+                      else crop_image(prior.astype(np.float32), window, size))
     return input_from_crop(crop, clicks, window, prior_crop), np.clip(target, 0, 1)

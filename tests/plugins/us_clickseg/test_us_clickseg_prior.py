@@ -136,3 +136,24 @@ def test_model_driven_clicks_go_where_the_network_was_wrong_and_its_mask_becomes
         assert got.clicks[-1] == next_click(got.prior, truth)
     assert len(rounds_seen) >= 2
 
+
+
+def test_a_refinement_crop_frames_the_mask_being_corrected_instead_of_a_fixed_share_of_the_image():
+    from liverview_plugins.us_clickseg.crop import DEFAULT_SIDE_FRACTION, MARGIN, PRIOR_CONTEXT
+
+    shape = (600, 800)
+    prior = np.zeros(shape, bool)
+    prior[300:321, 400:441] = True  # 41 px wide, 21 tall
+    click = [Click(430, 310, True)]
+    assert crop_window(shape, click).side == DEFAULT_SIDE_FRACTION * 600  # first click: nothing known
+    w = crop_window(shape, click, prior)
+    assert w.side == pytest.approx(PRIOR_CONTEXT * 40) and w.x0 + w.side / 2 == pytest.approx(420)
+    far = crop_window(shape, click + [Click(500, 310, True)], prior)  # a click past the prior widens it
+    assert far.side == pytest.approx(PRIOR_CONTEXT * 100)
+    box = box_to_clicks(380, 290, 460, 330)  # a box bounds the lesion: a prior inside it does not move the crop
+    assert crop_window(shape, box, prior) == crop_window(shape, box) and crop_window(shape, box).side == MARGIN * 80
+    # background clicks on one side do not cut off the mask they correct
+    spill = [Click(430, 310, True)] + [Click(600 + 5 * i, 310, False) for i in range(4)]
+    cut = crop_window(shape, spill, prior)
+    assert cut.x0 < 400 and cut.side == pytest.approx(MARGIN * (615 - 400))
+    assert crop_window(shape, click, np.zeros(shape, bool)) == crop_window(shape, click)
