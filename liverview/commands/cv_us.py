@@ -143,7 +143,9 @@ def summarise_cv(rows: list[dict], folds: list[dict], args, model: str) -> dict:
             r["malignant_prob_features"] = r["malignant_prob_platt"]
     p_feat = np.array([r["malignant_prob_features"] for r in rows])
     # the trivial baseline: the bigger the lesion (share of the scanned area), the likelier malignant
-    size = np.array([r["features"]["log_relative_area"] if r.get("features") else -np.inf for r in rows])
+    size = np.array([r["features"]["log_relative_area"] if r.get("features") else np.nan for r in rows])
+    if np.isfinite(size).any():  # an empty predicted mask counts as smaller than every lesion found
+        size = np.where(np.isfinite(size), size, np.nanmin(size) - 1.0)
     out = {"model": model, "liver": str(args.liver), "train_extra": args.train_extra, "folds": args.folds,
            "seed": args.seed, "n_images": len(rows)}
     for key in ("two_click", "one_click", "ellipse", "box", "grabcut", "noc85", "noc90"):

@@ -127,7 +127,45 @@ def test_cv_us_trains_one_model_per_fold_and_scores_held_out_images(tiny_set, tm
     held = [set(json.loads((out / f"fold{k}" / "train_meta.json").read_text())["held_out"]) for k in (0, 1)]
     assert not held[0] & held[1] and len(held[0] | held[1]) == len(rows)
     assert "ellipse" in doc["report"] and (out / "reliability_platt.png").is_file()
+    assert (out / "reliability_features.png").is_file()
+    assert all(0 <= r["malignant_prob_features"] <= 1 for r in doc["lesions"])
+    assert "bm_auroc_size_only" in doc["report"]["pooled_out_of_fold"]
     assert "mean ± sd" in capsys.readouterr().out
+
+
+def test_cv_summary_cross_fits_the_feature_model_fold_by_fold_and_reports_size_alone():
+    from argparse import Namespace
+
+    from liverview.commands.cv_us import summarise_cv
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(16):
+        malignant = i % 2 == 1
+        area = rng.normal(-2.0 if malignant else -4.0, 0.4)  # size separates; the head's score is noise
+        rows.append({"fold": i % 4, "label": "malignant" if malignant else "benign", "malignant_prob": float(rng.uniform(0.3, 0.7)),
+                     "jaccard": 0.7, "ellipse_jaccard": 0.7,
+                     "features": {"net_logit": float(rng.normal()), "log_relative_area": float(area),
+                                  "echo_contrast": float(rng.normal()), "heterogeneity": float(rng.normal())}})
+    rows[0]["features"] = None  # an empty predicted mask: scored by the head alone (Platt)
+    folds = [{"two_click": 0.7, "one_click": 0.5, "ellipse": 0.7, "box": 0.6, "grabcut": 0.3, "noc85": 5,
+              "noc90": 8} for _ in range(4)]
+    report = summarise_cv(rows, folds, Namespace(liver="L", train_extra=[], folds=4, seed=0), "m")
+    pooled = report["pooled_out_of_fold"]
+    assert pooled["bm_auroc_features_crossfitted"] > 0.9 and pooled["bm_auroc_size_only"] > 0.9
+    assert rows[0]["malignant_prob_features"] == rows[0]["malignant_prob_platt"]
+    # each lesion's score comes from a model fitted without its fold: changing a fold's labels moves only other folds
+    flipped = [dict(r) for r in rows]
+    for r in flipped:
+        if r["fold"] == 3:
+            r["label"] = "benign" if r["label"] == "malignant" else "malignant"
+    summarise_cv(flipped, folds, Namespace(liver="L", train_extra=[], folds=4, seed=0), "m")
+    assert all(a["malignant_prob_features"] == b["malignant_prob_features"] for a, b in zip(rows, flipped)
+               if a["fold"] == 3)
+    assert any(a["malignant_prob_features"] != b["malignant_prob_features"] for a, b in zip(rows, flipped)
+               if a["fold"] != 3)
+    model = pooled["malignancy_model_all_folds"]
+    assert model["features"][1] == "log_relative_area" and model["coef"][1] > 0
 
 
 def test_predict_returns_a_native_resolution_mask(tiny_set):
