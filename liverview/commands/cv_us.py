@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
             for r2, r1 in zip(two_rows, one_rows):
                 rows.append({"fold": k, **asdict(r2), "one_click_jaccard": r1.jaccard})
             fold_summaries.append({"fold": k, "n": two.n, "two_click": two.jaccard_mean, "one_click": one.jaccard_mean,
-                                   "ellipse": two.ellipse_jaccard_mean, "box": two.box_jaccard_mean,
+                                   "ellipse": two.ellipse_jaccard_mean,
+                                   "margin_ellipse": two.margin_ellipse_jaccard_mean, "box": two.box_jaccard_mean,
                                    "grabcut": two.grabcut_jaccard_mean, "noc85": two.noc85_mean,
                                    "noc90": two.noc90_mean, "minutes": (time.perf_counter() - start) / 60})
             f = fold_summaries[-1]
@@ -148,7 +149,7 @@ def summarise_cv(rows: list[dict], folds: list[dict], args, model: str) -> dict:
         size = np.where(np.isfinite(size), size, np.nanmin(size) - 1.0)
     out = {"model": model, "liver": str(args.liver), "train_extra": args.train_extra, "folds": args.folds,
            "seed": args.seed, "n_images": len(rows)}
-    for key in ("two_click", "one_click", "ellipse", "box", "grabcut", "noc85", "noc90"):
+    for key in ("two_click", "one_click", "ellipse", "margin_ellipse", "box", "grabcut", "noc85", "noc90"):
         out[key] = spread(key)
     out["two_click_minus_ellipse"] = out["two_click"]["mean"] - out["ellipse"]["mean"]
     pooled = {"two_click_jaccard": float(np.mean([r["jaccard"] for r in rows])),
@@ -186,12 +187,15 @@ def report_markdown(r: dict, folds: list[dict]) -> str:
 
     lines = [f"# Cross-validation of {r['model']} over {r['n_images']} liver images ({r['folds']} folds by image)", "",
              f"Liver set: {r['liver']}; added to every fold's training: {', '.join(r['train_extra']) or 'nothing'}.", "",
-             "| fold | n | two-click J | ellipse in box | filled box | GrabCut | one-click J | NoC@85 | NoC@90 |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| fold | n | two-click J | ellipse in box | ellipse less mean margin | filled box | GrabCut | one-click J "
+             "| NoC@85 | NoC@90 |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for f in folds:
-        lines.append(f"| {f['fold']} | {f['n']} | {f['two_click']:.3f} | {f['ellipse']:.3f} | {f['box']:.3f} | "
+        lines.append(f"| {f['fold']} | {f['n']} | {f['two_click']:.3f} | {f['ellipse']:.3f} | "
+                     f"{f['margin_ellipse']:.3f} | {f['box']:.3f} | "
                      f"{f['grabcut']:.3f} | {f['one_click']:.3f} | {f['noc85']:.2f} | {f['noc90']:.2f} |")
-    lines.append(f"| mean ± sd | | {ms(r['two_click'])} | {ms(r['ellipse'])} | {ms(r['box'])} | {ms(r['grabcut'])} | "
+    lines.append(f"| mean ± sd | | {ms(r['two_click'])} | {ms(r['ellipse'])} | {ms(r['margin_ellipse'])} | "
+                 f"{ms(r['box'])} | {ms(r['grabcut'])} | "
                  f"{ms(r['one_click'])} | {ms(r['noc85'])} | {ms(r['noc90'])} |")
     p = r["pooled_out_of_fold"]
     def fmt(v) -> str:

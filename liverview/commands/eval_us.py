@@ -72,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  baselines from the same box: inscribed ellipse {report.ellipse_jaccard_mean:.3f}, filled box "
               f"{report.box_jaccard_mean:.3f}; model minus ellipse "
               f"{report.jaccard_mean - report.ellipse_jaccard_mean:+.3f}")
+        print(f"  ellipse in the box less the simulated reader's mean margin (knows how the boxes were drawn): "
+              f"{report.margin_ellipse_jaccard_mean:.3f}")
     if report.grabcut_jaccard_mean is not None:
         print(f"  GrabCut from the same box {report.grabcut_jaccard_mean:.3f} (empty on {report.grabcut_empty} of "
               f"{report.n})")

@@ -18,7 +18,7 @@ from liverview.metrics.calibration import expected_calibration_error
 from liverview.metrics.refinement import RefinementTrace, refine
 from liverview.metrics.segmentation import jaccard_index
 from liverview.plugin_api.protocols import ClickSegmenter
-from liverview.us.click_simulation import centre_click, eval_box
+from liverview.us.click_simulation import centre_click, eval_box, margin_corrected_box
 from liverview.us.clicks import box_to_clicks, ellipse_in_box
 from liverview.us.lesion_dataset import LoadedLesion
 from liverview.us.malignancy import lesion_features
@@ -36,6 +36,7 @@ class LesionResult:
     malignant_prob: float
     time_ms: float
     ellipse_jaccard: float | None = None  # baselines from the same box (two-click mode only)
+    margin_ellipse_jaccard: float | None = None  # the ellipse in the box less the simulated reader's mean margin
     box_jaccard: float | None = None
     grabcut_jaccard: float | None = None
     grabcut_empty: bool = False
@@ -54,6 +55,7 @@ class EvalReport:
     jaccard_median: float
     time_ms_median: float
     ellipse_jaccard_mean: float | None = None
+    margin_ellipse_jaccard_mean: float | None = None
     box_jaccard_mean: float | None = None
     grabcut_jaccard_mean: float | None = None
     grabcut_empty: int | None = None  # lesions where GrabCut collapsed to an empty mask
@@ -119,6 +121,7 @@ def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mod
             r.features = lesion_features(img, pred.mask, pred.malignant_prob if head is None else head)
         if mode == "two-click":
             r.ellipse_jaccard = jaccard_index(ellipse_in_box(lz.mask.shape, box), lz.mask)
+            r.margin_ellipse_jaccard = jaccard_index(ellipse_in_box(lz.mask.shape, margin_corrected_box(box)), lz.mask)
             r.box_jaccard = jaccard_index(filled_box(lz.mask.shape, box), lz.mask)
         if grabcut:
             gc = grabcut_from_box(img, box)
@@ -138,6 +141,7 @@ def summarise(mode: str, results: list[LesionResult], label_mode: str) -> EvalRe
                      float(np.median([r.time_ms for r in results])))
     if results and results[0].ellipse_jaccard is not None:
         rep.ellipse_jaccard_mean = float(np.mean([r.ellipse_jaccard for r in results]))
+        rep.margin_ellipse_jaccard_mean = float(np.mean([r.margin_ellipse_jaccard for r in results]))
         rep.box_jaccard_mean = float(np.mean([r.box_jaccard for r in results]))
     if results and results[0].noc85 is not None:
         rep.noc85_mean = float(np.mean([r.noc85 for r in results]))

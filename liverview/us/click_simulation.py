@@ -65,9 +65,21 @@ def perturbed_box(mask: np.ndarray, rng: np.random.Generator, enlarge: tuple[flo
     return float(bx0), float(by0), float(bx1), float(by1)
 
 
+EVAL_BOX_ENLARGE = (0.02, 0.10)  # per side, as a share of the lesion's size
+
+
 def eval_box(mask: np.ndarray, seed: int) -> tuple[float, float, float, float]:
     """The test-time box: slightly enlarged (2-10 % per side) with positional error (sd 3 %), seeded."""
-    return perturbed_box(mask, np.random.default_rng(seed), enlarge=(0.02, 0.10), jitter=0.03)
+    return perturbed_box(mask, np.random.default_rng(seed), enlarge=EVAL_BOX_ENLARGE, jitter=0.03)
+
+
+def margin_corrected_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """The box less the simulated reader's mean margin (the mean of EVAL_BOX_ENLARGE per side): a baseline
+    that knows how the test boxes were drawn but not the image."""
+    m = float(np.mean(EVAL_BOX_ENLARGE))
+    x0, y0, x1, y1 = box
+    sx, sy = (x1 - x0) * m / (1 + 2 * m), (y1 - y0) * m / (1 + 2 * m)
+    return x0 + sx, y0 + sy, x1 - sx, y1 - sy
 
 
 def centre_click(mask: np.ndarray) -> Click:

@@ -58,3 +58,12 @@ def test_each_sequence_starts_from_the_mask_a_reader_would_be_correcting():
                 assert bool(mask[r, c]) == bool(last.positive)
             else:
                 assert got.prior is None
+
+
+def test_the_margin_corrected_box_takes_off_the_test_boxes_mean_margin():
+    from liverview.us.click_simulation import EVAL_BOX_ENLARGE, margin_corrected_box
+
+    m = float(np.mean(EVAL_BOX_ENLARGE))
+    tight = (100.0, 50.0, 300.0, 150.0)  # 200 x 100
+    drawn = (100 - 200 * m, 50 - 100 * m, 300 + 200 * m, 150 + 100 * m)  # every side out by the mean margin
+    np.testing.assert_allclose(margin_corrected_box(drawn), tight)

@@ -148,7 +148,7 @@ def test_cv_summary_cross_fits_the_feature_model_fold_by_fold_and_reports_size_a
                      "features": {"net_logit": float(rng.normal()), "log_relative_area": float(area),
                                   "echo_contrast": float(rng.normal()), "heterogeneity": float(rng.normal())}})
     rows[0]["features"] = None  # an empty predicted mask: scored by the head alone (Platt)
-    folds = [{"two_click": 0.7, "one_click": 0.5, "ellipse": 0.7, "box": 0.6, "grabcut": 0.3, "noc85": 5,
+    folds = [{"two_click": 0.7, "one_click": 0.5, "ellipse": 0.7, "margin_ellipse": 0.75, "box": 0.6, "grabcut": 0.3, "noc85": 5,
               "noc90": 8} for _ in range(4)]
     report = summarise_cv(rows, folds, Namespace(liver="L", train_extra=[], folds=4, seed=0), "m")
     pooled = report["pooled_out_of_fold"]
