@@ -165,6 +165,10 @@ def summarise_cv(rows: list[dict], folds: list[dict], args, model: str) -> dict:
             pooled[key] = None
     pooled["bm_ece_raw"] = expected_calibration_error(p, y)
     pooled["bm_ece_features_crossfitted"] = expected_calibration_error(p_feat, y)
+    # a proper score of both held-out probabilities (discrimination and calibration at once): train-us
+    # --calibration ships the feature model only where it beats Platt scaling of the head on this
+    pooled["bm_log_loss_platt_crossfitted"] = log_loss(p_cal, y)
+    pooled["bm_log_loss_features_crossfitted"] = log_loss(p_feat, y)
     pooled["bm_ece_platt_crossfitted"] = expected_calibration_error(p_cal, y)
     try:  # on every out-of-fold score: what a model trained on all images ships with (train-us --calibration)
         platt_all = PlattScaling.fit(p, y)
@@ -179,6 +183,13 @@ def summarise_cv(rows: list[dict], folds: list[dict], args, model: str) -> dict:
         pooled["malignancy_model_all_folds"] = None
     out["pooled_out_of_fold"] = pooled
     return out
+
+
+def log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    """Mean negative log-likelihood of binary labels ``y`` under probabilities ``p`` (clipped at 1e-6)."""
+    q = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
+    y = np.asarray(y, float)
+    return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
 
 
 def report_markdown(r: dict, folds: list[dict]) -> str:
@@ -206,7 +217,9 @@ def report_markdown(r: dict, folds: list[dict]) -> str:
               f"Benign vs malignant, pooled out-of-fold: AUROC {auroc}; ECE {p['bm_ece_raw']:.3f} raw, "
               f"{p['bm_ece_platt_crossfitted']:.3f} after Platt scaling fitted on the other folds.",
               f"Class head + lesion features (cross-fitted on the other folds): AUROC "
-              f"{fmt(p.get('bm_auroc_features_crossfitted'))}, ECE {fmt(p.get('bm_ece_features_crossfitted'))}; "
+              f"{fmt(p.get('bm_auroc_features_crossfitted'))}, ECE {fmt(p.get('bm_ece_features_crossfitted'))}, "
+              f"log loss {fmt(p.get('bm_log_loss_features_crossfitted'))} (Platt: "
+              f"{fmt(p.get('bm_log_loss_platt_crossfitted'))}; the lower is shipped by train-us --calibration); "
               f"lesion size alone: AUROC {fmt(p.get('bm_auroc_size_only'))}.",
               "Reliability diagrams: reliability_raw.png, reliability_platt.png, reliability_features.png.", ""]
     return "\n".join(lines)

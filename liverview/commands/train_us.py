@@ -87,6 +87,12 @@ def run(args: argparse.Namespace) -> int:
         if not calibration:
             raise CliError(f"--calibration {args.calibration}: the report has no Platt scaling (one class only?)")
         feature_model = pooled.get("malignancy_model_all_folds")  # older reports have none
+        # ship the feature model only where its held-out probabilities scored better than Platt's (log loss)
+        losses = (pooled.get("bm_log_loss_features_crossfitted"), pooled.get("bm_log_loss_platt_crossfitted"))
+        if feature_model and None not in losses and losses[0] >= losses[1]:
+            print(f"--calibration: the lesion-feature model scored worse on held-out images than Platt scaling "
+                  f"(log loss {losses[0]:.3f} vs {losses[1]:.3f}); storing Platt scaling only", flush=True)
+            feature_model = None
     try:
         start = time.perf_counter()
         lesions, lines = load_sets(args.data, args.split)

@@ -236,3 +236,18 @@ def test_train_us_with_the_prior_channel_and_model_driven_clicks_from_a_three_ch
     assert "prior channel" in capsys.readouterr().err
     assert main(["train-us", "--data", data, "--out", str(tmp_path / "no"), "--prior-channel", "--model-clicks",
                  "1.5", *TINY]) == 2
+
+
+def test_train_us_keeps_platt_when_the_feature_model_scored_worse_on_held_out_images(tiny_set, tmp_path, capsys):
+    feature_model = {"features": ["log_relative_area"], "mean": [-3.0], "scale": [0.5], "coef": [1.0], "intercept": 0.0}
+    data = str(tiny_set / "data")
+    for name, losses in (("worse", (0.9, 0.7)), ("better", (0.5, 0.7))):
+        report = tmp_path / f"{name}.json"
+        report.write_text(json.dumps({"report": {"pooled_out_of_fold": {
+            "platt_all_folds": {"a": 1.0, "b": 0.0}, "malignancy_model_all_folds": feature_model,
+            "bm_log_loss_features_crossfitted": losses[0], "bm_log_loss_platt_crossfitted": losses[1]}}}))
+        assert main(["train-us", "--data", data, "--out", str(tmp_path / name), "--steps", "1", "--calibration",
+                     str(report), *TINY]) == 0
+    assert "storing Platt scaling only" in capsys.readouterr().out
+    assert load_segmenter(tmp_path / "worse" / "us_clickseg.pt", device="cpu").malignancy_model is None
+    assert load_segmenter(tmp_path / "better" / "us_clickseg.pt", device="cpu").malignancy_model is not None
