@@ -112,11 +112,15 @@ def net_input(image: np.ndarray, clicks: Sequence[Click], size: int, prior: np.n
     """(3, size, size) float32 in 0..1: image crop, fg and bg click-distance maps (in crop pixels); with
     ``with_prior`` a 4th channel, the ``prior`` mask (image-sized; None: all 0) cropped the same way."""
     window = crop_window(image.shape[:2], clicks, prior if with_prior else None)
-    prior_crop = None
-    if with_prior:
-        prior_crop = (np.zeros((size, size), np.float32) if prior is None
-                      else crop_image(np.asarray(prior, np.float32), window, size))
+    prior_crop = prior_channel(prior, window, size) if with_prior else None
     return input_from_crop(crop_image(image, window, size), clicks, window, prior_crop), window
+
+
+def prior_channel(prior: np.ndarray | None, window: CropWindow, size: int) -> np.ndarray:
+    """The prior mask's size x size crop of ``window`` (all 0 without a prior)."""
+    if prior is None:
+        return np.zeros((size, size), np.float32)
+    return crop_image(np.asarray(prior, np.float32), window, size)
 
 
 def input_from_crop(crop: np.ndarray, clicks: Sequence[Click], window: CropWindow,

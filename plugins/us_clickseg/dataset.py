@@ -15,7 +15,7 @@ from liverview.us.click_simulation import Interaction, simulate_interaction
 from liverview.us.lesion_dataset import LoadedLesion
 
 from .augment import PixelGrid, augment_crop, jitter_window, lesion_box
-from .crop import crop_image, crop_window, input_from_crop
+from .crop import crop_image, crop_window, input_from_crop, prior_channel
 
 PRIOR_DROPOUT = 0.1
 
@@ -50,8 +50,5 @@ def training_sample(lesion: LoadedLesion, rng: np.random.Generator, size: int, a
     if augment:
         crop = augment_crop(crop, PixelGrid.of_crop(window, size, img.shape[:2]), rng, lesion_box(mask))
     target = crop_image(mask, window, size)
-    prior_crop = None
-    if with_prior:
-        prior_crop = (np.zeros((size, size), np.float32) if prior is None
-                      else crop_image(prior.astype(np.float32), window, size))
+    prior_crop = prior_channel(prior, window, size) if with_prior else None
     return input_from_crop(crop, clicks, window, prior_crop), np.clip(target, 0, 1)

@@ -424,7 +424,8 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.canvas.set_mask_overlay(result.overlay)
         p = result.prediction
         self.class_bars.set_probabilities(result.class_probs, getattr(p, "malignant_prob", None))
-        self.class_bars.setToolTip(f"Malignant: {getattr(p, 'malignancy_note', '')}".rstrip(": "))
+        note = getattr(p, "malignancy_note", "")
+        self.class_bars.setToolTip(f"Malignant: {note}" if note else "")
         if not self.class_choice.chosen:
             self._confirm_armed = False  # a new suggestion: Ctrl+S asks again
         self.class_choice.suggest(result.class_probs)
