@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from liverview.plugin_api.errors import ModelError
 from liverview.plugin_api.protocols import ClickSegmenter
@@ -39,3 +40,28 @@ def load_us_segmenter(device: str = "auto", catalog: PluginCatalog | None = None
         return contribution.create(device=device, weights=weights)
     except (PluginError, ModelError, OSError, ValueError) as exc:
         raise NoUsSegmenterError(f"the ultrasound segmenter '{contribution.title}' could not be loaded: {exc}") from exc
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.is_file() and b.is_file() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def described_contribution(found: list[Contribution], choice: int,
+                           weights: str | os.PathLike[str] | None = None) -> Contribution | None:
+    """The contribution whose card (validated figures) describes what actually runs: segmenter ``choice``,
+    unless ``weights`` override its own; then the contribution that ships those very weights, or None when
+    none does (figures measured on other weights must not be shown beside them). Only contributions that
+    run the same code count: the figures belong to code and weights together."""
+    if not 0 <= choice < len(found):
+        return None
+    chosen = found[choice]
+    if weights is None:
+        return chosen
+    path = Path(weights)
+    for c in [chosen, *found]:
+        if c.command == chosen.command and c.weights is not None and _same_file(path, c.weights):
+            return c
+    return None

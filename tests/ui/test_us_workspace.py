@@ -552,3 +552,34 @@ def test_saving_again_updates_the_same_lesion_and_esc_starts_a_new_one(workspace
     assert other.id != first.id and len(project.list_lesions()) == 2
     project.undo()  # one save is one undo step: the new lesion goes with its mask
     assert [les.id for les in project.list_lesions()] == [first.id]
+
+
+def test_the_panel_describes_the_weights_given_not_the_chosen_models_card(qtbot, tmp_path):
+    """`--us-weights PT` runs PT: the panel shows the figures of the model that ships PT, and none when no
+    model ships it (before, it showed the chosen model's figures beside weights they were not measured on)."""
+    import json
+
+    plugin = tmp_path / "plugins" / "validated_us"
+    plugin.mkdir(parents=True)
+    for name in ("a.pt", "b.pt", "mine.pt"):
+        (plugin / name).write_bytes(b"not loaded by the panel")
+    item = {"kind": "click-segmenter", "command": "liverview_plugins.us_clickseg.inference:load_segmenter",
+            "modalities": ["US"]}
+    (plugin / "plugin.json").write_text(json.dumps({
+        "name": "validated_us", "display_name": "v", "version": "1", "description": "d", "contributes": [
+            {**item, "name": "model_a", "title": "A", "weights": "a.pt", "validation": "a.json", "default": True},
+            {**item, "name": "model_b", "title": "B", "weights": "b.pt", "validation": "b.json"}]}))
+    (plugin / "a.json").write_text(json.dumps({"figures": ["A: two-click Jaccard 0.61"]}))
+    (plugin / "b.json").write_text(json.dumps({"figures": ["B: two-click Jaccard 0.77"],
+                                               "notes": {"malignancy": "B: AUROC 0.64"}}))
+    shown = {}
+    for given in ("b.pt", "mine.pt"):
+        w = UsWorkspace(plugin_dirs=[tmp_path / "plugins"], device="cpu", weights=plugin / given,
+                        project_path=tmp_path / f"{given}.lvproj")
+        qtbot.addWidget(w)
+        shown[given] = (w.model_info.text(), w.class_note.text())
+    assert "B: two-click Jaccard 0.77" in shown["b.pt"][0] and "A:" not in shown["b.pt"][0]
+    assert "Weights: b.pt (the weights of 'model_b')" in shown["b.pt"][0] and "B: AUROC 0.64" in shown["b.pt"][1]
+    assert "No validated figures" in shown["mine.pt"][0] and "Jaccard" not in shown["mine.pt"][0]
+    assert "mine.pt (no model's shipped weights)" in shown["mine.pt"][0]
+    assert "not validated on real images" in shown["mine.pt"][1]

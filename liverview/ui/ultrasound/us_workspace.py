@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from liverview.annotate.us_segmenter import load_us_segmenter, us_segmenter_contributions
+from liverview.annotate.us_segmenter import described_contribution, load_us_segmenter, us_segmenter_contributions
 from liverview.annotate.us_session import PredictionRequest, UsSession, UsSessionError
 from liverview.io.export.us_export import (
     US_DEFAULT_SUFFIX, US_EXPORT_FORMATS, ExportError, ExportResult, export_us_annotations, find_us_study,
@@ -463,13 +463,19 @@ class UsWorkspace(QtWidgets.QMainWindow):
 
     def _show_model_info(self) -> None:
         """The active model's validated figures and the notes on its class scores (its validation JSON);
-        without one, say that the model has no validated figures."""
+        without one, or with ``--us-weights`` that no model ships, say that there are no validated figures."""
         figures: dict = {}
+        weights_note = ""
         if not self._caller_segmenter:
             found = us_segmenter_contributions(self._catalog())
-            figures = found[self._choice].validated_figures() if 0 <= self._choice < len(found) else {}
+            described = described_contribution(found, self._choice, self._weights)
+            figures = described.validated_figures() if described is not None else {}
+            if self._weights is not None:
+                shipped = f"the weights of '{described.name}'" if described is not None else "no model's shipped weights"
+                weights_note = f"Weights: {Path(self._weights).name} ({shipped})"
         lines = [str(x) for x in figures.get("figures", [])]
-        self.model_info.setText("\n".join(lines) if lines else "No validated figures for this model (see its card).")
+        text = "\n".join(lines) if lines else "No validated figures for this model (see its card)."
+        self.model_info.setText("\n".join(x for x in (weights_note, text) if x))
         notes = figures.get("notes", {}) if isinstance(figures.get("notes"), dict) else {}
         self.class_note.setText("\n".join(str(notes[k]) for k in ("malignancy", "four_class") if notes.get(k))
                                 or "Class scores not validated on real images.")

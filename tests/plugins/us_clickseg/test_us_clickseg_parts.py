@@ -109,7 +109,7 @@ def test_manifest_offers_the_segmenters_with_their_weights():
     mine = [c for c in catalog.contributions("click-segmenter") if c.plugin == "us_clickseg"]
     assert [c.name for c in mine] == ["us_clickseg_liver", "us_clickseg", "us_clickseg_busi"]
     assert all(c.load() is load_segmenter for c in mine)
-    assert catalog.resolve("click-segmenter", modality="US").name == "us_clickseg"  # see the liver model's card
+    assert catalog.resolve("click-segmenter", modality="US").name == "us_clickseg_liver"  # issue 12: real-data model
     assert mine[1].weights.name == "us_clickseg.pt" and mine[1].weights.resolve() == DEFAULT_WEIGHTS.resolve()
     figures = mine[0].validated_figures()
     assert "ellipse" in figures["figures"][0] and "NOT usable" in figures["notes"]["malignancy"]
