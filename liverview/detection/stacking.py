@@ -191,3 +191,27 @@ def detected_extent(proposal: Proposal3D) -> Proposal3D:
     zs = list(proposal.slice_boxes)
     return Proposal3D(proposal.box, (min(zs), max(zs)), proposal.score, proposal.key_slice, proposal.class_probs,
                       proposal.slice_boxes)
+
+
+POLE_SIDE_FRACTION = 0.3
+
+
+def trim_poles(proposal: Proposal3D, min_side_fraction: float = POLE_SIDE_FRACTION) -> Proposal3D:
+    """The proposal without its end slices whose 2D box is small beside its widest one (box side, the square
+    root of the area, < ``min_side_fraction`` of the widest); the 3D box becomes the union of the boxes left.
+
+    A 2.5D detector sees a lesion in the neighbouring slices of its input, so it keeps drawing small boxes a
+    few slices past the lesion's poles: the proposal's slice range overshoots the lesion's (3D IoU). Only
+    ends are cut (a slice range stays contiguous) and the key slice always stays."""
+    if not proposal.slice_boxes:
+        return proposal
+    side = {z: max(b[2] - b[0], 0.0) ** 0.5 * max(b[3] - b[1], 0.0) ** 0.5 for z, b in proposal.slice_boxes.items()}
+    widest = max(side.values())
+    kept = [z for z in sorted(side) if side[z] >= min_side_fraction * widest]
+    lo, hi = min(kept), max(kept)
+    if proposal.key_slice in side:
+        lo, hi = min(lo, proposal.key_slice), max(hi, proposal.key_slice)
+    boxes = {z: b for z, b in proposal.slice_boxes.items() if lo <= z <= hi}
+    union = (min(b[0] for b in boxes.values()), min(b[1] for b in boxes.values()),
+             max(b[2] for b in boxes.values()), max(b[3] for b in boxes.values()))
+    return Proposal3D(union, (lo, hi), proposal.score, proposal.key_slice, proposal.class_probs, boxes)

@@ -1,7 +1,7 @@
 """2D -> 3D stacking (liverview.detection.stacking): hand-made cases for each rule."""
 
-from liverview.detection.proposals import Detection2D
-from liverview.detection.stacking import detected_extent, merge_fragments, stack_detections
+from liverview.detection.proposals import Detection2D, Proposal3D
+from liverview.detection.stacking import detected_extent, merge_fragments, stack_detections, trim_poles
 
 
 def det(z, box, score, probs=None):
@@ -119,3 +119,27 @@ def test_the_detected_extent_drops_the_extension_slices_after_merging():
     assert tight.z_range == (4, 8) and tight.slice_boxes == p.slice_boxes and tight.score == p.score
     bare = type(p)(p.box, p.z_range, p.score, p.key_slice)
     assert detected_extent(bare) is bare  # nothing to cut by
+
+
+def _square(side: float) -> tuple[float, float, float, float]:
+    return (50 - side / 2, 50 - side / 2, 50 + side / 2, 50 + side / 2)
+
+
+def test_pole_slices_with_small_boxes_are_cut_and_the_box_is_the_union_of_the_rest():
+    sides = {10: 2.0, 11: 10.0, 12: 20.0, 13: 20.0, 14: 7.0, 15: 3.0}  # 0.3 x 20 = 6: slices 11-14 stay
+    p = Proposal3D(_square(20), (10, 15), 0.9, 12, {}, {z: _square(s) for z, s in sides.items()})
+    t = trim_poles(p)
+    assert t.z_range == (11, 14) and sorted(t.slice_boxes) == [11, 12, 13, 14]
+    assert t.box == _square(20) and t.score == 0.9 and t.key_slice == 12
+    assert trim_poles(p, 0.0).z_range == (10, 15)  # nothing is cut at 0
+
+
+def test_pole_trim_keeps_the_range_contiguous_and_the_key_slice():
+    sides = {10: 20.0, 11: 2.0, 12: 20.0, 13: 2.0}  # a small box in the middle stays; the key slice 13 stays
+    p = Proposal3D(_square(20), (10, 13), 0.5, 13, {}, {z: _square(s) for z, s in sides.items()})
+    t = trim_poles(p)
+    assert t.z_range == (10, 13) and 11 in t.slice_boxes
+    q = Proposal3D(_square(20), (10, 12), 0.5, 11, {}, {10: _square(2), 11: _square(4), 12: _square(20)})
+    assert trim_poles(q).z_range == (11, 12)  # slice 10 goes; the key slice 11 stays though its box is small
+    bare = Proposal3D(_square(20), (3, 9), 0.5, 5, {})
+    assert trim_poles(bare) == bare  # no per-slice boxes: nothing to judge by
