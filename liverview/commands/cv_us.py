@@ -19,6 +19,7 @@ import numpy as np
 
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, create, create_trainer, parse_options, resolve
+from liverview.commands.reader_box import add_reader_box_options, reader_box
 from liverview.terminal_progress import ProgressLine, add_quiet_option, progress_keyword
 
 
@@ -40,6 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the fold split and of training")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: a GPU if there is one)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue each fold's training from its checkpoint in OUT (a finished fold is only "
+                             "scored again, e.g. with other --box-margin); give the same --set and --init")
+    add_reader_box_options(parser)
     add_quiet_option(parser)
     parser.set_defaults(func=run)
 
@@ -53,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from liverview.us.lesion_dataset import UsDatasetError, load_lesions, load_records, load_sets
 
     torch.set_num_threads(max(1, args.threads))
+    reader = reader_box(args)
     contribution = resolve("click-segmenter", args.model, "US")
     trainer = create_trainer(contribution)
     try:
@@ -74,13 +80,21 @@ def run(args: argparse.Namespace) -> int:
             train_set = extra + [lz for i, lz in enumerate(liver) if i not in held]
             test_set = [liver[i] for i in held]
             fold_dir = args.out / f"fold{k}"
-            weights = trainer.train(train_set, fold_dir, {**options, "name": f"{contribution.name}-cv{k}",
-                                                          "meta": {"cv_fold": k, "held_out": [lz.record.key for lz in test_set]}},
-                                    init_weights=args.init, device=args.device, log=lambda m: log(f"  {m}"),
-                                    **progress_keyword(trainer.train, progress.span(share[0], share[1], f"fold {k}: training")))
+            kwargs = dict(init_weights=args.init, device=args.device, log=lambda m: log(f"  {m}"),
+                          **progress_keyword(trainer.train, progress.span(share[0], share[1], f"fold {k}: training")))
+            fold_options = {**options, "name": f"{contribution.name}-cv{k}",
+                            "meta": {"cv_fold": k, "held_out": [lz.record.key for lz in test_set]}}
+            try:
+                weights = trainer.train(train_set, fold_dir, fold_options, resume=args.resume, **kwargs)
+            except FileNotFoundError as exc:  # --resume and this fold never started: train it from the start
+                if not args.resume:
+                    raise
+                log(f"  fold {k}: nothing to resume ({exc}); training it")
+                weights = trainer.train(train_set, fold_dir, fold_options, **kwargs)
             segmenter = create(contribution, args.device, weights)
             two, two_rows = evaluate_lesions(segmenter, test_set, "two-click", grabcut=True, noc=True,
-                                             progress=progress.span(share[1], share[2], f"fold {k}: two-click"))
+                                             progress=progress.span(share[1], share[2], f"fold {k}: two-click"),
+                                             reader=reader)
             one, one_rows = evaluate_lesions(segmenter, test_set, "one-click",
                                              progress=progress.span(share[2], share[3], f"fold {k}: one-click"))
             for r2, r1 in zip(two_rows, one_rows):
@@ -94,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             log(f"fold {k}: two-click {f['two_click']:.3f} (ellipse {f['ellipse']:.3f}, box {f['box']:.3f}, GrabCut "
                 f"{f['grabcut']:.3f}), one-click {f['one_click']:.3f}, NoC@85 {f['noc85']:.2f}, NoC@90 {f['noc90']:.2f}")
     report = summarise_cv(rows, fold_summaries, args, contribution.name)
+    report["reader_box"] = asdict(reader)
     malignant = np.array([r["label"] == "malignant" for r in rows])
     p_raw = np.array([r["malignant_prob"] for r in rows])
     p_cal = np.array([r["malignant_prob_platt"] for r in rows])
@@ -192,12 +207,21 @@ def log_loss(p: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
 
 
+def _reader_line(reader: dict | None) -> list[str]:
+    if not reader:
+        return []
+    lo, hi = reader["enlarge"]
+    return [f"Two-click test boxes: each side out by {lo:.2f}-{hi:.2f} x the lesion's size, positional error sd "
+            f"{reader['jitter']:.2f}."]
+
+
 def report_markdown(r: dict, folds: list[dict]) -> str:
     def ms(d: dict) -> str:
         return f"{d['mean']:.3f} ± {d['sd']:.3f}"
 
     lines = [f"# Cross-validation of {r['model']} over {r['n_images']} liver images ({r['folds']} folds by image)", "",
-             f"Liver set: {r['liver']}; added to every fold's training: {', '.join(r['train_extra']) or 'nothing'}.", "",
+             f"Liver set: {r['liver']}; added to every fold's training: {', '.join(r['train_extra']) or 'nothing'}.",
+             *_reader_line(r.get("reader_box")), "",
              "| fold | n | two-click J | ellipse in box | ellipse less mean margin | filled box | GrabCut | one-click J "
              "| NoC@85 | NoC@90 |",
              "|---|---|---|---|---|---|---|---|---|---|"]

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from liverview.cli import CliError
+from liverview.commands.reader_box import add_reader_box_options, reader_box
 from liverview.commands.model_choice import add_model_option, create, resolve
 from liverview.terminal_progress import ProgressLine, add_quiet_option
 
@@ -16,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval-us", help="evaluate the ultrasound click segmenter (Jaccard, accuracy, AUROC, sens/spec)",
         description="Simulate the test clicks for every lesion (one-click: the deepest lesion pixel; two-click: "
-                    "the lesion box, enlarged 2-10 % per side with 3 % positional error, seeded per lesion) and "
+                    "the lesion box, by default enlarged 2-10 % per side with 3 % positional error (--box-margin, "
+                    "--box-jitter), seeded per lesion) and "
                     "report the mean Jaccard index (two-click: beside the ellipse inscribed in the same box and "
                     "the filled box), 4-class accuracy and one-vs-rest AUROC, benign-vs-malignant "
                     "AUROC with sensitivity/specificity at Youden's point. --grabcut adds OpenCV GrabCut from the "
@@ -36,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "as RITM) and report NoC@85 / NoC@90, capped at 20")
     parser.add_argument("--reliability", type=Path, default=None, metavar="PNG",
                         help="draw the reliability diagram of p(malignant) here")
+    add_reader_box_options(parser)
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N lesions")
     parser.add_argument("--json", type=Path, default=None, help="write the report and per-lesion results here")
     add_quiet_option(parser)
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from liverview.us.lesion_dataset import UsDatasetError, load_lesions, load_records
 
     torch.set_num_threads(max(1, args.threads))
+    reader = reader_box(args)
     try:
         records = load_records(args.data, args.split)
         if args.limit is not None:
@@ -64,9 +68,12 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     with ProgressLine("eval-us", quiet=args.quiet) as progress:
         report, results = evaluate_lesions(segmenter, lesions, args.mode, grabcut=args.grabcut, noc=args.noc,
-                                           progress=progress)
+                                           progress=progress, reader=reader)
     print(f"eval-us {args.mode} on {report.n} lesions of {args.data} (split {args.split}), model {segmenter.name} "
           f"({segmenter.label_mode})")
+    if args.mode == "two-click":
+        print(f"  test boxes: each side out by {reader.enlarge[0]:.2f}-{reader.enlarge[1]:.2f} x the lesion's size, "
+              f"positional error sd {reader.jitter:.2f}")
     print(f"  Jaccard mean {report.jaccard_mean:.3f} (median {report.jaccard_median:.3f})")
     if report.ellipse_jaccard_mean is not None:
         print(f"  baselines from the same box: inscribed ellipse {report.ellipse_jaccard_mean:.3f}, filled box "
@@ -100,6 +107,6 @@ def run(args: argparse.Namespace) -> int:
                                  f"p(malignant), {segmenter.name}, n={len(results)}", args.reliability)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"report": asdict(report), "lesions": [asdict(r) for r in results]},
+        args.json.write_text(json.dumps({"report": asdict(report), "reader_box": asdict(reader), "lesions": [asdict(r) for r in results]},
                                         indent=1))
     return 0

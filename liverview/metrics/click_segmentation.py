@@ -18,7 +18,7 @@ from liverview.metrics.calibration import expected_calibration_error
 from liverview.metrics.refinement import RefinementTrace, refine
 from liverview.metrics.segmentation import jaccard_index
 from liverview.plugin_api.protocols import ClickSegmenter
-from liverview.us.click_simulation import centre_click, eval_box, margin_corrected_box
+from liverview.us.click_simulation import DEFAULT_READER, ReaderBox, centre_click, eval_box, margin_corrected_box
 from liverview.us.clicks import box_to_clicks, ellipse_in_box
 from liverview.us.lesion_dataset import LoadedLesion
 from liverview.us.malignancy import lesion_features
@@ -102,16 +102,18 @@ def lesion_seed(key: str) -> int:
 
 def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mode: str,
                      grabcut: bool = False, noc: bool = False,
-                     progress: Callable[[float], None] | None = None) -> tuple[EvalReport, list[LesionResult]]:
-    """Every lesion with the mode's simulated clicks (and the box baselines in two-click mode); with
-    ``noc``, also the corrective-click simulation from no click (NoC@85 / NoC@90, capped at 20).
+                     progress: Callable[[float], None] | None = None,
+                     reader: ReaderBox = DEFAULT_READER) -> tuple[EvalReport, list[LesionResult]]:
+    """Every lesion with the mode's simulated clicks (and the box baselines in two-click mode, boxes drawn
+    by ``reader``); with ``noc``, also the corrective-click simulation from no click (NoC@85 / NoC@90,
+    capped at 20).
     ``progress`` hears the share of lesions done."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     results = []
     for lz in lesions:
         img = lz.image.astype(np.float32)
-        box = eval_box(lz.mask, lesion_seed(lz.record.key))
+        box = eval_box(lz.mask, lesion_seed(lz.record.key), reader)
         clicks = box_to_clicks(*box) if mode == "two-click" else [centre_click(lz.mask)]
         pred = segmenter.predict(img, clicks)
         r = LesionResult(lz.record.key, lz.record.label, jaccard_index(pred.mask, lz.mask),
@@ -121,7 +123,7 @@ def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mod
             r.features = lesion_features(img, pred.mask, pred.malignant_prob if head is None else head)
         if mode == "two-click":
             r.ellipse_jaccard = jaccard_index(ellipse_in_box(lz.mask.shape, box), lz.mask)
-            r.margin_ellipse_jaccard = jaccard_index(ellipse_in_box(lz.mask.shape, margin_corrected_box(box)), lz.mask)
+            r.margin_ellipse_jaccard = jaccard_index(ellipse_in_box(lz.mask.shape, margin_corrected_box(box, reader)), lz.mask)
             r.box_jaccard = jaccard_index(filled_box(lz.mask.shape, box), lz.mask)
         if grabcut:
             gc = grabcut_from_box(img, box)

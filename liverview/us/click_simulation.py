@@ -66,17 +66,45 @@ def perturbed_box(mask: np.ndarray, rng: np.random.Generator, enlarge: tuple[flo
 
 
 EVAL_BOX_ENLARGE = (0.02, 0.10)  # per side, as a share of the lesion's size
+EVAL_BOX_JITTER = 0.03
 
 
-def eval_box(mask: np.ndarray, seed: int) -> tuple[float, float, float, float]:
-    """The test-time box: slightly enlarged (2-10 % per side) with positional error (sd 3 %), seeded."""
-    return perturbed_box(mask, np.random.default_rng(seed), enlarge=EVAL_BOX_ENLARGE, jitter=0.03)
+@dataclass(frozen=True)
+class ReaderBox:
+    """How the simulated reader draws a test box: each side pushed out by U(enlarge) x lesion size plus
+    N(0, jitter x size). The default is a slightly loose box; (0, 0) and 0 is the lesion's own tight box,
+    which is how a reader who traces the lesion's extent draws it."""
+
+    enlarge: tuple[float, float] = EVAL_BOX_ENLARGE
+    jitter: float = EVAL_BOX_JITTER
+
+    def __post_init__(self) -> None:
+        lo, hi = (float(v) for v in self.enlarge)
+        if not (-0.25 <= lo <= hi < 1) or not 0 <= self.jitter < 1:
+            raise ValueError(f"box margin must satisfy -0.25 <= low <= high < 1 (a negative margin cuts into the "
+                             f"lesion) and jitter 0 <= sd < 1, got {self.enlarge} and {self.jitter}")
+        object.__setattr__(self, "enlarge", (lo, hi))
+
+    @property
+    def mean_margin(self) -> float:
+        return float(np.mean(self.enlarge))
 
 
-def margin_corrected_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-    """The box less the simulated reader's mean margin (the mean of EVAL_BOX_ENLARGE per side): a baseline
-    that knows how the test boxes were drawn but not the image."""
-    m = float(np.mean(EVAL_BOX_ENLARGE))
+DEFAULT_READER = ReaderBox()
+TRAIN_READER = ReaderBox((0.0, 0.12), 0.04)  # the boxes of training sequences (box and corrective modes)
+
+
+def eval_box(mask: np.ndarray, seed: int, reader: ReaderBox = DEFAULT_READER) -> tuple[float, float, float, float]:
+    """The test-time box drawn by ``reader`` (default: enlarged 2-10 % per side, positional error sd 3 %),
+    seeded."""
+    return perturbed_box(mask, np.random.default_rng(seed), enlarge=reader.enlarge, jitter=reader.jitter)
+
+
+def margin_corrected_box(box: tuple[float, float, float, float], reader: ReaderBox = DEFAULT_READER
+                         ) -> tuple[float, float, float, float]:
+    """The box less the simulated reader's mean margin per side: a baseline that knows how the test boxes
+    were drawn but not the image."""
+    m = reader.mean_margin
     x0, y0, x1, y1 = box
     sx, sy = (x1 - x0) * m / (1 + 2 * m), (y1 - y0) * m / (1 + 2 * m)
     return x0 + sx, y0 + sy, x1 - sx, y1 - sy
@@ -114,10 +142,13 @@ def simulate_clicks(mask: np.ndarray, rng: np.random.Generator, mode: str | None
 
 
 def simulate_interaction(mask: np.ndarray, rng: np.random.Generator, mode: str | None = None,
-                         distances: tuple[np.ndarray, np.ndarray] | None = None) -> Interaction:
+                         distances: tuple[np.ndarray, np.ndarray] | None = None,
+                         reader: ReaderBox | None = None) -> Interaction:
     """:func:`simulate_clicks` with its prior: a box (with or without follow-up clicks) starts from the
     ellipse inscribed in it, a corrective sequence from the wrong mask its last click corrects, the
-    others from nothing. Draws the same random numbers as :func:`simulate_clicks`."""
+    others from nothing. Draws the same random numbers as :func:`simulate_clicks`. Boxes are drawn by
+    ``reader`` (default TRAIN_READER)."""
+    reader = reader or TRAIN_READER
     mask = np.asarray(mask, bool)
     if mode is None:
         modes = list(MODE_WEIGHTS)
@@ -127,7 +158,7 @@ def simulate_interaction(mask: np.ndarray, rng: np.random.Generator, mode: str |
     if mode == "one":
         return Interaction([Click(*_pick(rng, inside >= 0.5 * deepest, 1)[0], True)])
     if mode == "box":
-        box = perturbed_box(mask, rng)
+        box = perturbed_box(mask, rng, reader.enlarge, reader.jitter)
         clicks = box_to_clicks(*box)
         if rng.random() < 0.3:
             for _ in range(int(rng.integers(1, 3))):
@@ -137,7 +168,7 @@ def simulate_interaction(mask: np.ndarray, rng: np.random.Generator, mode: str |
                     clicks += [Click(x, y, False) for x, y in _pick(rng, (outside >= 2) & (outside <= 8), 1)]
         return Interaction(clicks, ellipse_in_box(mask.shape, box))
     if mode == "corrective":
-        return corrective_interaction(mask, rng)
+        return corrective_interaction(mask, rng, reader)
     if mode != "paper":
         raise ValueError(f"unknown click mode {mode!r}")
     radius = np.sqrt(mask.sum() / np.pi)
@@ -174,11 +205,13 @@ def corrective_clicks(mask: np.ndarray, rng: np.random.Generator) -> list[Click]
     return corrective_interaction(mask, rng).clicks
 
 
-def corrective_interaction(mask: np.ndarray, rng: np.random.Generator) -> Interaction:
+def corrective_interaction(mask: np.ndarray, rng: np.random.Generator, reader: ReaderBox | None = None
+                           ) -> Interaction:
     """:func:`corrective_clicks` with, as prior, the wrong mask as it stood before the last click (the
     earlier clicks' regions already fixed), at the image's size."""
     mask = np.asarray(mask, bool)
-    box = perturbed_box(mask, rng)
+    reader = reader or TRAIN_READER
+    box = perturbed_box(mask, rng, reader.enlarge, reader.jitter)
     if rng.random() < 0.6:
         clicks = box_to_clicks(*box)
     else:
