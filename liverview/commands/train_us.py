@@ -43,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model-clicks", type=float, default=None, metavar="SHARE",
                         help="share of samples (0-1) whose later clicks go where the net being trained is wrong "
                              "(RITM-style iterative training; needs --prior-channel)")
+    parser.add_argument("--prior-residual", action="store_true",
+                        help="the mask logits add a learnt gain x the prior, so that the net starts from the prior "
+                             "mask and learns corrections (needs --prior-channel)")
+    parser.add_argument("--box-margin", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                        help="training boxes: each side out by U(LO, HI) x the lesion's size (negative cuts in; "
+                             "default 0 0.12)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop when this wall-clock budget is spent")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of sampling and initialisation (default 0)")
@@ -105,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
                "widths": None if args.widths is None else list(args.widths), "encoder": args.encoder,
                "prior_channel": True if args.prior_channel else None,
                **({"model_click_share": args.model_clicks} if args.model_clicks is not None else {}),
+               **({"prior_residual": True} if args.prior_residual else {}),
+               **({"box_margin": list(args.box_margin)} if args.box_margin is not None else {}),
                "source_weights": source_weights, "name": args.name or args.out.name,
                "meta": {"data": [str(d) for d in args.data], "split": args.split,
                         **({"malignancy_platt": {**calibration, "from": str(args.calibration)}} if calibration else {}),
@@ -133,6 +141,10 @@ def _argv_of(args: argparse.Namespace) -> list[str]:
         out.append("--prior-channel")
     if args.model_clicks is not None:
         out += ["--model-clicks", str(args.model_clicks)]
+    if args.prior_residual:
+        out.append("--prior-residual")
+    if args.box_margin is not None:
+        out += ["--box-margin", *map(str, args.box_margin)]
     if args.init is not None:
         out += ["--init", str(args.init)]
     return out

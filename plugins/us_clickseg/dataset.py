@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from liverview.us.click_simulation import Interaction, simulate_interaction
+from liverview.us.click_simulation import Interaction, ReaderBox, simulate_interaction
 from liverview.us.lesion_dataset import LoadedLesion
 
 from .augment import PixelGrid, augment_crop, jitter_window, lesion_box
@@ -25,11 +25,12 @@ InteractionSource = Callable[[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarr
 
 
 def training_sample(lesion: LoadedLesion, rng: np.random.Generator, size: int, augment: bool = True,
-                    with_prior: bool = False, interaction_source: InteractionSource | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    with_prior: bool = False, interaction_source: InteractionSource | None = None,
+                    reader: ReaderBox | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(net input [3,S,S], target [S,S] float in 0..1) for one simulated click sequence; [4,S,S] with
     ``with_prior`` (the sequence's starting mask as the 4th channel). ``interaction_source`` replaces the
-    simulated clicks (e.g. clicks placed where the network itself was wrong, :mod:`.model_clicks`).
+    simulated clicks (e.g. clicks placed where the network itself was wrong, :mod:`.model_clicks`); ``reader``
+    draws the simulated boxes (default: TRAIN_READER).
 
     Without ``augment`` the input is exactly what :func:`.crop.net_input` gives for the same clicks and prior.
     """
@@ -37,7 +38,7 @@ def training_sample(lesion: LoadedLesion, rng: np.random.Generator, size: int, a
     if augment and rng.random() < 0.5:
         img, mask, distances = img[:, ::-1], mask[:, ::-1], lesion.distances_flipped
     if interaction_source is None:
-        interaction = simulate_interaction(mask, rng, distances=distances)
+        interaction = simulate_interaction(mask, rng, distances=distances, reader=reader)
     else:
         interaction = interaction_source(img, mask, distances, rng)
     clicks = interaction.clicks

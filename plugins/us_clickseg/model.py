@@ -28,6 +28,10 @@ class NetConfig:
     # A 4th input channel: the mask the interaction starts from (RITM's previous mask; a fresh box's
     # inscribed ellipse). Off in checkpoints saved before it existed.
     prior_channel: bool = False
+    # The mask logits add gain x prior (a learnt gain): with no evidence in the image the net returns the
+    # mask it started from (a box's ellipse, the mask being corrected) instead of having to rebuild it.
+    # Needs prior_channel; an absent prior is all 0 and adds nothing.
+    prior_residual: bool = False
 
     @property
     def in_channels(self) -> int:
@@ -36,6 +40,8 @@ class NetConfig:
     def __post_init__(self):
         if self.encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}")
+        if self.prior_residual and not self.prior_channel:
+            raise ValueError("prior_residual needs prior_channel (the prior is the 4th input)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,6 +60,9 @@ class NetConfig:
 RESNET_DEFAULTS: dict = {"encoder": "resnet", "input_size": 192, "widths": (16, 32, 64, 128, 256), "fc_hidden": 128}
 
 
+PRIOR_GAIN_INIT = 2.0  # logit added inside the prior at the start; training moves it
+
+
 class JointSegClsNet(nn.Module):
     """(B, 3, S, S) image + two click-distance maps, scaled to 0..1 (+ the prior mask as a 4th channel when
     ``config.prior_channel``) -> (mask logits (B,1,S,S), class logits (B,C))."""
@@ -70,6 +79,8 @@ class JointSegClsNet(nn.Module):
             self.decoder.append(conv_block(c + skip, out))
             c = out
         self.seg_head = nn.Conv2d(c, 1, 1)
+        if config.prior_residual:
+            self.prior_gain = nn.Parameter(torch.tensor(PRIOR_GAIN_INIT))
         self.cls_head = nn.Sequential(
             nn.Linear(2 * w[-1], config.fc_hidden), nn.ReLU(inplace=True), nn.Dropout(0.3),
             nn.Linear(config.fc_hidden, config.n_classes),
@@ -84,7 +95,10 @@ class JointSegClsNet(nn.Module):
         for block, skip in zip(self.decoder, reversed(skips)):
             y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             y = block(torch.cat([y, skip], dim=1))
-        return self.seg_head(y), class_logits
+        seg = self.seg_head(y)
+        if self.config.prior_residual:
+            seg = seg + self.prior_gain * x[:, 3:4]
+        return seg, class_logits
 
 
 def load_state_adding_inputs(net: JointSegClsNet, state: dict[str, torch.Tensor]) -> list[str]:
@@ -95,6 +109,8 @@ def load_state_adding_inputs(net: JointSegClsNet, state: dict[str, torch.Tensor]
     own = net.state_dict()
     widened = []
     state = dict(state)
+    if "prior_gain" in own and "prior_gain" not in state:  # a net without the prior residual: start at its init
+        state["prior_gain"] = own["prior_gain"]
     for key, value in state.items():
         target = own.get(key)
         if (target is not None and value.ndim == 4 and target.ndim == 4 and value.shape[1] < target.shape[1]

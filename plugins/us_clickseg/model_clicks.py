@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from liverview.metrics.refinement import next_click
-from liverview.us.click_simulation import Interaction, simulate_interaction
+from liverview.us.click_simulation import Interaction, ReaderBox, simulate_interaction
 
 from .crop import net_input, paste_back
 
@@ -43,8 +43,9 @@ def crop_predictor(net: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
 
 def model_driven_interaction(predict_crop: Callable[[np.ndarray], np.ndarray], size: int, image: np.ndarray,
                              mask: np.ndarray, distances: tuple[np.ndarray, np.ndarray], rng: np.random.Generator,
-                             max_rounds: int = MAX_ROUNDS) -> Interaction:
-    start = simulate_interaction(mask, rng, mode="box" if rng.random() < 0.5 else "one", distances=distances)
+                             max_rounds: int = MAX_ROUNDS, reader: ReaderBox | None = None) -> Interaction:
+    start = simulate_interaction(mask, rng, mode="box" if rng.random() < 0.5 else "one", distances=distances,
+                                 reader=reader)
     clicks, prior = list(start.clicks), start.prior
     truth = np.asarray(mask, bool)
     for _ in range(int(rng.integers(1, max_rounds + 1))):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from liverview.plugin_api.errors import ModelInputError
+from liverview.us.click_simulation import ReaderBox
 from liverview.us.lesion_dataset import LoadedLesion
 
 from .model import RESNET_DEFAULTS, NetConfig
@@ -40,7 +41,13 @@ def configs_from_options(options: Mapping[str, Any]) -> TrainConfig:
     train_options = {k: v for k, v in options.items() if k in train_keys}
     if train_options.get("source_weights") is not None:
         train_options["source_weights"] = _source_weights(train_options["source_weights"])
+    if train_options.get("box_margin") is not None:
+        train_options["box_margin"] = tuple(float(v) for v in train_options["box_margin"])
     cfg = TrainConfig(**train_options, net=net)
+    try:
+        ReaderBox(cfg.box_margin, cfg.box_jitter)
+    except (ValueError, TypeError) as exc:
+        raise ModelInputError(f"box_margin / box_jitter: {exc}") from exc
     if not 0.0 <= float(cfg.model_click_share) <= 1.0:
         raise ModelInputError(f"model_click_share must lie in 0..1, got {cfg.model_click_share}")
     if cfg.model_click_share > 0 and not net.prior_channel:

@@ -22,6 +22,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from liverview.us.click_simulation import TRAIN_READER, ReaderBox
+
 from .dataset import LoadedLesion, training_sample
 from .inference import pick_device, save_checkpoint_weights
 from .losses import mixed_label_class_loss, pixel_focal_loss
@@ -52,6 +54,10 @@ class TrainConfig:
     # Share of samples whose later clicks go where the network being trained is wrong (:mod:`.model_clicks`,
     # RITM's iterative training); needs net.prior_channel. 0: simulated clicks only.
     model_click_share: float = 0.0
+    # How training boxes are drawn: each side out by U(box_margin) x the lesion's size (negative: cut into
+    # it) plus N(0, box_jitter x size). The default is liverview.us.click_simulation.TRAIN_READER's.
+    box_margin: tuple[float, float] = TRAIN_READER.enlarge
+    box_jitter: float = TRAIN_READER.jitter
     net: NetConfig = field(default_factory=NetConfig)
 
 
@@ -73,15 +79,17 @@ def label_mode_of(lesions: list[LoadedLesion]) -> str:
 def _batch(lesions: list[LoadedLesion], rng: np.random.Generator, cfg: TrainConfig,
            probabilities: np.ndarray | None = None, net: JointSegClsNet | None = None):
     idx = draw_lesions(probabilities, len(lesions), rng, cfg.batch_size)
+    reader = ReaderBox(tuple(cfg.box_margin), cfg.box_jitter)
     source = None
     if net is not None and cfg.model_click_share > 0:
         predict = crop_predictor(net)
         size = cfg.net.input_size
 
         def source(image, mask, distances, r):
-            return model_driven_interaction(predict, size, image, mask, distances, r)
+            return model_driven_interaction(predict, size, image, mask, distances, r, reader=reader)
 
     xs, ts = zip(*(training_sample(lesions[i], rng, cfg.net.input_size, with_prior=cfg.net.prior_channel,
+                                   reader=reader,
                                    interaction_source=source if source is not None and rng.random() < cfg.model_click_share
                                    else None)
                    for i in idx))

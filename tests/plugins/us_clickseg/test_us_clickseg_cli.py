@@ -259,6 +259,19 @@ def test_train_us_with_the_prior_channel_and_model_driven_clicks_from_a_three_ch
                  "1.5", *TINY]) == 2
 
 
+def test_train_us_with_the_prior_residual_and_tighter_training_boxes(tiny_set, tmp_path, capsys):
+    data = str(tiny_set / "data")
+    out = tmp_path / "residual"
+    assert main(["train-us", "--data", data, "--out", str(out), "--steps", "2", "--prior-channel", "--prior-residual",
+                 "--box-margin", "-0.02", "0.08", "--init", str(tiny_set / "run" / "us_clickseg.pt"), *TINY]) == 0
+    seg = load_segmenter(out / "us_clickseg.pt", device="cpu")
+    assert seg.net.config.prior_residual and tuple(seg.meta["train_config"]["box_margin"]) == (-0.02, 0.08)
+    assert "--prior-residual --box-margin -0.02 0.08" in seg.meta["command"]
+    capsys.readouterr()
+    assert main(["train-us", "--data", data, "--out", str(tmp_path / "no"), "--prior-residual", *TINY]) == 2
+    assert "prior_channel" in capsys.readouterr().err
+
+
 def test_train_us_keeps_platt_when_the_feature_model_scored_worse_on_held_out_images(tiny_set, tmp_path, capsys):
     feature_model = {"features": ["log_relative_area"], "mean": [-3.0], "scale": [0.5], "coef": [1.0], "intercept": 0.0}
     data = str(tiny_set / "data")

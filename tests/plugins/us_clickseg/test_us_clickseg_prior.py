@@ -157,3 +157,43 @@ def test_a_refinement_crop_frames_the_mask_being_corrected_instead_of_a_fixed_sh
     cut = crop_window(shape, spill, prior)
     assert cut.x0 < 400 and cut.side == pytest.approx(MARGIN * (615 - 400))
     assert crop_window(shape, click, np.zeros(shape, bool)) == crop_window(shape, click)
+
+
+def test_the_prior_residual_adds_a_learnt_gain_times_the_prior_to_the_mask_logits():
+    """A net with the residual computes its plain twin's logits plus gain x prior, exactly; loaded from a
+    checkpoint without the residual, the gain starts at its initial value."""
+    from liverview_plugins.us_clickseg.model import PRIOR_GAIN_INIT
+
+    with pytest.raises(ValueError, match="prior_channel"):
+        NetConfig(prior_residual=True)
+    torch.manual_seed(0)
+    plain = JointSegClsNet(WITH_PRIOR).eval()
+    residual = JointSegClsNet(dataclasses.replace(WITH_PRIOR, prior_residual=True)).eval()
+    assert load_state_adding_inputs(residual, plain.state_dict()) == []
+    assert float(residual.prior_gain.detach()) == PRIOR_GAIN_INIT
+    x = torch.rand(2, 4, 64, 64)
+    x[:, 3] = (torch.rand(2, 64, 64) > 0.5).float()
+    with torch.no_grad():
+        (a, ca), (b, cb) = plain(x), residual(x)
+    torch.testing.assert_close(b - a, PRIOR_GAIN_INIT * x[:, 3:4])
+    torch.testing.assert_close(ca, cb)
+    x[:, 3] = 0  # no prior: nothing added
+    with torch.no_grad():
+        torch.testing.assert_close(residual(x)[0], plain(x)[0])
+
+
+def test_training_boxes_follow_the_configured_margin():
+    from liverview.plugin_api.errors import ModelInputError
+    from liverview.us.click_simulation import ReaderBox, simulate_interaction
+    from liverview_plugins.us_clickseg.trainer import configs_from_options
+
+    mask = np.zeros((80, 100), bool)
+    mask[20:41, 30:61] = True
+    tight = simulate_interaction(mask, np.random.default_rng(3), mode="box", reader=ReaderBox((0.0, 0.0), 0.0))
+    assert box_of_clicks(tight.clicks[:5]) == (30.0, 20.0, 60.0, 40.0)
+    loose = simulate_interaction(mask, np.random.default_rng(3), mode="box", reader=ReaderBox((0.1, 0.2), 0.0))
+    x0, y0, x1, y1 = box_of_clicks(loose.clicks[:5])
+    assert x0 < 30 and y0 < 20 and x1 > 60 and y1 > 40
+    assert configs_from_options({"box_margin": [-0.02, 0.08]}).box_margin == (-0.02, 0.08)
+    with pytest.raises(ModelInputError, match="box_margin"):
+        configs_from_options({"box_margin": [0.2, 0.1]})
