@@ -583,3 +583,30 @@ def test_the_panel_describes_the_weights_given_not_the_chosen_models_card(qtbot,
     assert "No validated figures" in shown["mine.pt"][0] and "Jaccard" not in shown["mine.pt"][0]
     assert "mine.pt (no model's shipped weights)" in shown["mine.pt"][0]
     assert "not validated on real images" in shown["mine.pt"][1]
+
+
+def test_the_malignancy_bar_is_red_only_where_the_card_validates_it(qtbot, tmp_path):
+    """A p(malignant) that the card does not vouch for is drawn grey and says "not validated" in the bar."""
+    import json
+
+    from liverview.ui.ultrasound.class_bars import MALIGNANT_COLOUR, UNVALIDATED_COLOUR
+
+    plugin = tmp_path / "plugins" / "validated_us"
+    plugin.mkdir(parents=True)
+    item = {"kind": "click-segmenter", "command": "liverview_plugins.us_clickseg.inference:load_segmenter",
+            "modalities": ["US"], "weights": "absent.pt"}
+    (plugin / "plugin.json").write_text(json.dumps({
+        "name": "validated_us", "display_name": "v", "version": "1", "description": "d", "contributes": [
+            {**item, "name": "vouched", "title": "Vouched", "validation": "ok.json", "default": True},
+            {**item, "name": "unvouched", "title": "Unvouched", "validation": "no.json"}]}))
+    (plugin / "ok.json").write_text(json.dumps({"figures": ["x"], "malignancy_validated": True}))
+    (plugin / "no.json").write_text(json.dumps({"figures": ["y"], "notes": {"malignancy": "not usable"}}))
+    w = UsWorkspace(plugin_dirs=[tmp_path / "plugins"], device="cpu", project_path=tmp_path / "us.lvproj")
+    qtbot.addWidget(w)
+    bars = w.class_bars
+    bars.set_probabilities({"cyst": 0.1, "hemangioma": 0.2, "metastasis": 0.3, "hcc": 0.4}, 0.7)
+    assert bars.bars["malignant"].format() == "70 %" and MALIGNANT_COLOUR in bars.bars["malignant"].styleSheet()
+    w.model_combo.setCurrentIndex(1)
+    bars.set_probabilities({"cyst": 0.1, "hemangioma": 0.2, "metastasis": 0.3, "hcc": 0.4}, 0.7)
+    assert bars.bars["malignant"].format() == "70 % (not validated)"
+    assert UNVALIDATED_COLOUR in bars.bars["malignant"].styleSheet() and bars.value("malignant") == pytest.approx(0.7)

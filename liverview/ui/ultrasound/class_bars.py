@@ -8,6 +8,8 @@ from PySide6 import QtWidgets
 
 US_CLASSES = ("cyst", "hemangioma", "metastasis", "hcc")
 _LABELS = {"cyst": "Cyst", "hemangioma": "Hemangioma", "metastasis": "Metastasis", "hcc": "HCC"}
+MALIGNANT_COLOUR = "#d9534f"
+UNVALIDATED_COLOUR = "#777"  # a score the model's card does not vouch for is not drawn in alarm red
 _BAR_STYLE = "QProgressBar {{ border: 1px solid #666; border-radius: 2px; background: #222; color: #eee;" \
              " text-align: center; min-height: 16px; }} QProgressBar::chunk {{ background: {colour}; }}"
 
@@ -22,7 +24,7 @@ class ClassProbabilityBars(QtWidgets.QWidget):
         grid.setVerticalSpacing(3)
         self.labels: dict[str, QtWidgets.QLabel] = {}
         self.bars: dict[str, QtWidgets.QProgressBar] = {}
-        rows = [(c, _LABELS[c], "#4a90d9") for c in US_CLASSES] + [("malignant", "Malignant", "#d9534f")]
+        rows = [(c, _LABELS[c], "#4a90d9") for c in US_CLASSES] + [("malignant", "Malignant", MALIGNANT_COLOUR)]
         for row, (key, text, colour) in enumerate(rows):
             label = QtWidgets.QLabel(text)
             bar = QtWidgets.QProgressBar()
@@ -36,7 +38,16 @@ class ClassProbabilityBars(QtWidgets.QWidget):
             grid.addWidget(bar, row, 1)
             self.labels[key], self.bars[key] = label, bar
         grid.setColumnStretch(1, 1)
+        self.malignancy_validated = False
+        self.set_malignancy_validated(False)
         self.clear()
+
+    def set_malignancy_validated(self, validated: bool) -> None:
+        """Red bar for a p(malignant) the active model's card validates on liver; grey, with "not validated" in
+        the bar, otherwise."""
+        self.malignancy_validated = bool(validated)
+        colour = MALIGNANT_COLOUR if validated else UNVALIDATED_COLOUR
+        self.bars["malignant"].setStyleSheet(_BAR_STYLE.format(colour=colour))
 
     def clear(self) -> None:
         for key, bar in self.bars.items():
@@ -64,7 +75,8 @@ class ClassProbabilityBars(QtWidgets.QWidget):
             bar.setFormat("n/a")
             return
         bar.setValue(int(round(max(0.0, min(1.0, float(p))) * 1000)))
-        bar.setFormat(f"{float(p) * 100:.0f} %")
+        caveat = " (not validated)" if key == "malignant" and not self.malignancy_validated else ""
+        bar.setFormat(f"{float(p) * 100:.0f} %{caveat}")
 
     def _bold(self, key: str, on: bool) -> None:
         font = self.labels[key].font()

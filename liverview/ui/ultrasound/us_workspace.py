@@ -479,6 +479,8 @@ class UsWorkspace(QtWidgets.QMainWindow):
         notes = figures.get("notes", {}) if isinstance(figures.get("notes"), dict) else {}
         self.class_note.setText("\n".join(str(notes[k]) for k in ("malignancy", "four_class") if notes.get(k))
                                 or "Class scores not validated on real images.")
+        # only a card that says so ("malignancy_validated": true) gets the red, unqualified malignancy bar
+        self.class_bars.set_malignancy_validated(figures.get("malignancy_validated") is True)
 
     def choose_model(self, index: int) -> None:
         """Segment with the registry's US segmenter number ``index`` from the next request on; the
