@@ -8,8 +8,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from liverview.cli import CliError
-from liverview.commands.reader_box import add_reader_box_options, reader_box
 from liverview.commands.model_choice import add_model_option, create, resolve
+from liverview.commands.reader_box import add_reader_box_options, reader_box
 from liverview.terminal_progress import ProgressLine, add_quiet_option
 
 
@@ -107,6 +107,6 @@ def run(args: argparse.Namespace) -> int:
                                  f"p(malignant), {segmenter.name}, n={len(results)}", args.reliability)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"report": asdict(report), "reader_box": asdict(reader), "lesions": [asdict(r) for r in results]},
-                                        indent=1))
+        args.json.write_text(json.dumps({"report": asdict(report), "reader_box": asdict(reader),
+                                         "lesions": [asdict(r) for r in results]}, indent=1))
     return 0

@@ -23,6 +23,12 @@ LINK_IOU = 0.8
 MERGE_IOU = 0.8
 
 
+def union_box(boxes: Iterable[Box2D]) -> Box2D:
+    """The smallest box holding every one of ``boxes`` (at least one)."""
+    boxes = list(boxes)
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
 @dataclass
 class _Chain:
     detections: list[Detection2D] = field(default_factory=list)
@@ -35,8 +41,7 @@ class _Chain:
 
     @property
     def box(self) -> Box2D:
-        boxes = [d.box for d in self.detections]
-        return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+        return union_box(d.box for d in self.detections)
 
     @property
     def best(self) -> Detection2D:
@@ -171,8 +176,7 @@ def merge_fragments(proposals: Iterable[Proposal3D], min_overlap: float = FRAGME
             near = p.z_range[0] <= q.z_range[1] + gap and q.z_range[0] <= p.z_range[1] + gap
             if near and overlap_of_smaller(_box_facing(p, *q.z_range), _box_facing(q, *p.z_range)) >= min_overlap:
                 boxes = {**dict(p.slice_boxes), **dict(q.slice_boxes)}  # the better proposal's boxes win
-                union = (min(p.box[0], q.box[0]), min(p.box[1], q.box[1]), max(p.box[2], q.box[2]), max(p.box[3], q.box[3]))
-                kept[n] = Proposal3D(union if boxes else q.box,
+                kept[n] = Proposal3D(union_box((p.box, q.box)) if boxes else q.box,
                                      (min(p.z_range[0], q.z_range[0]), max(p.z_range[1], q.z_range[1])),
                                      q.score, q.key_slice, q.class_probs, boxes)
                 break
@@ -212,6 +216,4 @@ def trim_poles(proposal: Proposal3D, min_side_fraction: float = POLE_SIDE_FRACTI
     if proposal.key_slice in side:
         lo, hi = min(lo, proposal.key_slice), max(hi, proposal.key_slice)
     boxes = {z: b for z, b in proposal.slice_boxes.items() if lo <= z <= hi}
-    union = (min(b[0] for b in boxes.values()), min(b[1] for b in boxes.values()),
-             max(b[2] for b in boxes.values()), max(b[3] for b in boxes.values()))
-    return Proposal3D(union, (lo, hi), proposal.score, proposal.key_slice, proposal.class_probs, boxes)
+    return Proposal3D(union_box(boxes.values()), (lo, hi), proposal.score, proposal.key_slice, proposal.class_probs, boxes)

@@ -89,6 +89,10 @@ class ReaderBox:
     def mean_margin(self) -> float:
         return float(np.mean(self.enlarge))
 
+    def draw(self, mask: np.ndarray, rng: np.random.Generator) -> tuple[float, float, float, float]:
+        """One box around ``mask``'s lesion, as this reader draws it."""
+        return perturbed_box(mask, rng, enlarge=self.enlarge, jitter=self.jitter)
+
 
 DEFAULT_READER = ReaderBox()
 TRAIN_READER = ReaderBox((0.0, 0.12), 0.04)  # the boxes of training sequences (box and corrective modes)
@@ -97,7 +101,7 @@ TRAIN_READER = ReaderBox((0.0, 0.12), 0.04)  # the boxes of training sequences (
 def eval_box(mask: np.ndarray, seed: int, reader: ReaderBox = DEFAULT_READER) -> tuple[float, float, float, float]:
     """The test-time box drawn by ``reader`` (default: enlarged 2-10 % per side, positional error sd 3 %),
     seeded."""
-    return perturbed_box(mask, np.random.default_rng(seed), enlarge=reader.enlarge, jitter=reader.jitter)
+    return reader.draw(mask, np.random.default_rng(seed))
 
 
 def margin_corrected_box(box: tuple[float, float, float, float], reader: ReaderBox = DEFAULT_READER
@@ -158,7 +162,7 @@ def simulate_interaction(mask: np.ndarray, rng: np.random.Generator, mode: str |
     if mode == "one":
         return Interaction([Click(*_pick(rng, inside >= 0.5 * deepest, 1)[0], True)])
     if mode == "box":
-        box = perturbed_box(mask, rng, reader.enlarge, reader.jitter)
+        box = reader.draw(mask, rng)
         clicks = box_to_clicks(*box)
         if rng.random() < 0.3:
             for _ in range(int(rng.integers(1, 3))):
@@ -210,8 +214,7 @@ def corrective_interaction(mask: np.ndarray, rng: np.random.Generator, reader: R
     """:func:`corrective_clicks` with, as prior, the wrong mask as it stood before the last click (the
     earlier clicks' regions already fixed), at the image's size."""
     mask = np.asarray(mask, bool)
-    reader = reader or TRAIN_READER
-    box = perturbed_box(mask, rng, reader.enlarge, reader.jitter)
+    box = (reader or TRAIN_READER).draw(mask, rng)
     if rng.random() < 0.6:
         clicks = box_to_clicks(*box)
     else:

@@ -477,8 +477,9 @@ def test_file_export_lesions_writes_the_saved_lesions_and_refuses_ct_only_format
     assert "CT studies only" in w.messages[-1] and not (tmp_path / "x.dcm").exists()
 
 
-def test_the_panel_shows_the_active_models_validated_figures_and_class_notes(qtbot, tmp_path):
-    """Figures come from the contribution's validation JSON; a model without one says it has none."""
+def _segmenter_plugin(tmp_path, contributions: list[dict], files: dict[str, object]):
+    """A plugin folder offering ``contributions`` (click segmenters running us_clickseg's loader) with ``files``
+    beside its manifest (dicts written as JSON, bytes as they are); the folder of plugins to pass on."""
     import json
 
     plugin = tmp_path / "plugins" / "validated_us"
@@ -486,14 +487,26 @@ def test_the_panel_shows_the_active_models_validated_figures_and_class_notes(qtb
     item = {"kind": "click-segmenter", "command": "liverview_plugins.us_clickseg.inference:load_segmenter",
             "modalities": ["US"], "weights": "absent.pt"}
     (plugin / "plugin.json").write_text(json.dumps({
-        "name": "validated_us", "display_name": "v", "version": "1", "description": "d", "contributes": [
-            {**item, "name": "with_card", "title": "With figures", "validation": "validation.json", "default": True},
-            {**item, "name": "without", "title": "Without figures"}]}))
-    (plugin / "validation.json").write_text(json.dumps({
-        "figures": ["Liver US, 4-fold CV: two-click Jaccard 0.80 (ellipse 0.72)"],
-        "notes": {"malignancy": "p(malignant) Platt-calibrated on liver images: ECE 0.10",
-                  "four_class": "4-class split learnt on synthetic phantoms only"}}))
-    w = UsWorkspace(plugin_dirs=[tmp_path / "plugins"], device="cpu", project_path=tmp_path / "us.lvproj")
+        "name": "validated_us", "display_name": "v", "version": "1", "description": "d",
+        "contributes": [{**item, **c} for c in contributions]}))
+    for name, content in files.items():
+        path = plugin / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(json.dumps(content))
+    return tmp_path / "plugins"
+
+
+def test_the_panel_shows_the_active_models_validated_figures_and_class_notes(qtbot, tmp_path):
+    """Figures come from the contribution's validation JSON; a model without one says it has none."""
+    plugins = _segmenter_plugin(tmp_path, [
+        {"name": "with_card", "title": "With figures", "validation": "validation.json", "default": True},
+        {"name": "without", "title": "Without figures"}], {"validation.json": {
+            "figures": ["Liver US, 4-fold CV: two-click Jaccard 0.80 (ellipse 0.72)"],
+            "notes": {"malignancy": "p(malignant) Platt-calibrated on liver images: ECE 0.10",
+                      "four_class": "4-class split learnt on synthetic phantoms only"}}})
+    w = UsWorkspace(plugin_dirs=[plugins], device="cpu", project_path=tmp_path / "us.lvproj")
     qtbot.addWidget(w)
     assert "two-click Jaccard 0.80" in w.model_info.text()
     assert "ECE 0.10" in w.class_note.text() and "synthetic phantoms only" in w.class_note.text()
@@ -557,24 +570,16 @@ def test_saving_again_updates_the_same_lesion_and_esc_starts_a_new_one(workspace
 def test_the_panel_describes_the_weights_given_not_the_chosen_models_card(qtbot, tmp_path):
     """`--us-weights PT` runs PT: the panel shows the figures of the model that ships PT, and none when no
     model ships it (before, it showed the chosen model's figures beside weights they were not measured on)."""
-    import json
-
-    plugin = tmp_path / "plugins" / "validated_us"
-    plugin.mkdir(parents=True)
-    for name in ("a.pt", "b.pt", "mine.pt"):
-        (plugin / name).write_bytes(b"not loaded by the panel")
-    item = {"kind": "click-segmenter", "command": "liverview_plugins.us_clickseg.inference:load_segmenter",
-            "modalities": ["US"]}
-    (plugin / "plugin.json").write_text(json.dumps({
-        "name": "validated_us", "display_name": "v", "version": "1", "description": "d", "contributes": [
-            {**item, "name": "model_a", "title": "A", "weights": "a.pt", "validation": "a.json", "default": True},
-            {**item, "name": "model_b", "title": "B", "weights": "b.pt", "validation": "b.json"}]}))
-    (plugin / "a.json").write_text(json.dumps({"figures": ["A: two-click Jaccard 0.61"]}))
-    (plugin / "b.json").write_text(json.dumps({"figures": ["B: two-click Jaccard 0.77"],
-                                               "notes": {"malignancy": "B: AUROC 0.64"}}))
+    unread = b"not loaded by the panel"
+    plugins = _segmenter_plugin(tmp_path, [
+        {"name": "model_a", "title": "A", "weights": "a.pt", "validation": "a.json", "default": True},
+        {"name": "model_b", "title": "B", "weights": "b.pt", "validation": "b.json"}], {
+        "a.pt": unread, "b.pt": unread, "mine.pt": unread,
+        "a.json": {"figures": ["A: two-click Jaccard 0.61"]},
+        "b.json": {"figures": ["B: two-click Jaccard 0.77"], "notes": {"malignancy": "B: AUROC 0.64"}}})
     shown = {}
     for given in ("b.pt", "mine.pt"):
-        w = UsWorkspace(plugin_dirs=[tmp_path / "plugins"], device="cpu", weights=plugin / given,
+        w = UsWorkspace(plugin_dirs=[plugins], device="cpu", weights=plugins / "validated_us" / given,
                         project_path=tmp_path / f"{given}.lvproj")
         qtbot.addWidget(w)
         shown[given] = (w.model_info.text(), w.class_note.text())
@@ -587,21 +592,14 @@ def test_the_panel_describes_the_weights_given_not_the_chosen_models_card(qtbot,
 
 def test_the_malignancy_bar_is_red_only_where_the_card_validates_it(qtbot, tmp_path):
     """A p(malignant) that the card does not vouch for is drawn grey and says "not validated" in the bar."""
-    import json
-
     from liverview.ui.ultrasound.class_bars import MALIGNANT_COLOUR, UNVALIDATED_COLOUR
 
-    plugin = tmp_path / "plugins" / "validated_us"
-    plugin.mkdir(parents=True)
-    item = {"kind": "click-segmenter", "command": "liverview_plugins.us_clickseg.inference:load_segmenter",
-            "modalities": ["US"], "weights": "absent.pt"}
-    (plugin / "plugin.json").write_text(json.dumps({
-        "name": "validated_us", "display_name": "v", "version": "1", "description": "d", "contributes": [
-            {**item, "name": "vouched", "title": "Vouched", "validation": "ok.json", "default": True},
-            {**item, "name": "unvouched", "title": "Unvouched", "validation": "no.json"}]}))
-    (plugin / "ok.json").write_text(json.dumps({"figures": ["x"], "malignancy_validated": True}))
-    (plugin / "no.json").write_text(json.dumps({"figures": ["y"], "notes": {"malignancy": "not usable"}}))
-    w = UsWorkspace(plugin_dirs=[tmp_path / "plugins"], device="cpu", project_path=tmp_path / "us.lvproj")
+    plugins = _segmenter_plugin(tmp_path, [
+        {"name": "vouched", "title": "Vouched", "validation": "ok.json", "default": True},
+        {"name": "unvouched", "title": "Unvouched", "validation": "no.json"}], {
+        "ok.json": {"figures": ["x"], "malignancy_validated": True},
+        "no.json": {"figures": ["y"], "notes": {"malignancy": "not usable"}}})
+    w = UsWorkspace(plugin_dirs=[plugins], device="cpu", project_path=tmp_path / "us.lvproj")
     qtbot.addWidget(w)
     bars = w.class_bars
     bars.set_probabilities({"cyst": 0.1, "hemangioma": 0.2, "metastasis": 0.3, "hcc": 0.4}, 0.7)

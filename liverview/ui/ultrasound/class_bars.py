@@ -38,7 +38,6 @@ class ClassProbabilityBars(QtWidgets.QWidget):
             grid.addWidget(bar, row, 1)
             self.labels[key], self.bars[key] = label, bar
         grid.setColumnStretch(1, 1)
-        self.malignancy_validated = False
         self.set_malignancy_validated(False)
         self.clear()
 
