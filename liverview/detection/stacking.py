@@ -217,3 +217,33 @@ def trim_poles(proposal: Proposal3D, min_side_fraction: float = POLE_SIDE_FRACTI
         lo, hi = min(lo, proposal.key_slice), max(hi, proposal.key_slice)
     boxes = {z: b for z, b in proposal.slice_boxes.items() if lo <= z <= hi}
     return Proposal3D(union_box(boxes.values()), (lo, hi), proposal.score, proposal.key_slice, proposal.class_probs, boxes)
+
+
+# Depth over widest in-plane side of real lesions' 3D boxes, DeepLesion manual-1K (5,416 lesions, all organs,
+# radiologist-drawn 3D boxes): median 0.73, 90th percentile 1.14, 95th 1.27. The cap is that 95th percentile.
+MAX_DEPTH_RATIO = 1.27
+
+
+def cap_depth(proposal: Proposal3D, pixel_mm: float, slice_mm: float,
+              max_ratio: float = MAX_DEPTH_RATIO) -> Proposal3D:
+    """The proposal cut to at most ``floor(max_ratio x widest side / slice_mm) + 1`` slices: the run of that
+    many slices holding the most box area (the key slice stays only if it lies in it).
+
+    A 2.5D detector still draws full-size boxes a few slices past a small lesion's poles, where
+    :func:`trim_poles` (relative box size) cannot tell them apart; a lesion is rarely deeper than it is wide,
+    so the slice range is capped by the widest 2D box, in mm. The +1 slice allows for partial volume."""
+    if not proposal.slice_boxes:
+        return proposal
+    if pixel_mm <= 0 or slice_mm <= 0 or max_ratio <= 0:
+        raise ValueError(f"pixel_mm, slice_mm and max_ratio must be > 0, got {pixel_mm}, {slice_mm}, {max_ratio}")
+    zs = sorted(proposal.slice_boxes)
+    widest_mm = max(max(b[2] - b[0], b[3] - b[1]) for b in proposal.slice_boxes.values()) * pixel_mm
+    n = int(max_ratio * widest_mm / slice_mm) + 1
+    if zs[-1] - zs[0] + 1 <= n:
+        return proposal
+    area = {z: max(b[2] - b[0], 0.0) * max(b[3] - b[1], 0.0) for z, b in proposal.slice_boxes.items()}
+    start = max(range(zs[0], zs[-1] - n + 2), key=lambda z0: sum(area.get(z, 0.0) for z in range(z0, z0 + n)))
+    boxes = {z: b for z, b in proposal.slice_boxes.items() if start <= z < start + n}
+    key = proposal.key_slice if start <= proposal.key_slice < start + n else max(boxes, key=area.__getitem__)
+    return Proposal3D(union_box(boxes.values()), (min(boxes), max(boxes)), proposal.score, key,
+                      proposal.class_probs, boxes)

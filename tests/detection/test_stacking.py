@@ -1,7 +1,9 @@
 """2D -> 3D stacking (liverview.detection.stacking): hand-made cases for each rule."""
 
+import pytest
+
 from liverview.detection.proposals import Detection2D, Proposal3D
-from liverview.detection.stacking import detected_extent, merge_fragments, stack_detections, trim_poles
+from liverview.detection.stacking import cap_depth, detected_extent, merge_fragments, stack_detections, trim_poles
 
 
 def det(z, box, score, probs=None):
@@ -143,3 +145,28 @@ def test_pole_trim_keeps_the_range_contiguous_and_the_key_slice():
     assert trim_poles(q).z_range == (11, 12)  # slice 10 goes; the key slice 11 stays though its box is small
     bare = Proposal3D(_square(20), (3, 9), 0.5, 5, {})
     assert trim_poles(bare) == bare  # no per-slice boxes: nothing to judge by
+
+
+def test_depth_is_capped_by_the_widest_box_keeping_the_run_with_most_area():
+    # 10 px boxes at 1 mm/px are 10 mm wide; 2.5 mm slices: at most int(1.27 x 10 / 2.5) + 1 = 6 slices
+    sides = {z: 10.0 for z in range(20, 30)} | {20: 4.0, 21: 6.0}  # the run 22-27 holds the most area
+    p = Proposal3D(_square(10), (20, 29), 0.8, 21, {"cyst": 1.0}, {z: _square(s) for z, s in sides.items()})
+    c = cap_depth(p, pixel_mm=1.0, slice_mm=2.5)
+    assert c.z_range == (22, 27) and sorted(c.slice_boxes) == list(range(22, 28))
+    assert c.key_slice in c.slice_boxes and c.score == 0.8 and c.class_probs == {"cyst": 1.0}
+    assert c.box == _square(10)
+    assert cap_depth(p, pixel_mm=1.0, slice_mm=2.5, max_ratio=3.0) == p  # 13 slices allowed: nothing cut
+    assert cap_depth(p, pixel_mm=1.0, slice_mm=1.0, max_ratio=2.0).z_range == (20, 29)  # 21 allowed
+    bare = Proposal3D(_square(10), (0, 40), 0.5, 5, {})
+    assert cap_depth(bare, 1.0, 2.5) == bare  # no per-slice boxes: nothing to measure the width by
+
+
+def test_depth_cap_keeps_the_key_slice_when_it_lies_in_the_kept_run_and_rejects_bad_spacing():
+    boxes = {z: _square(10) for z in range(0, 10)}
+    p = Proposal3D(_square(10), (0, 9), 0.7, 3, {}, boxes)
+    c = cap_depth(p, pixel_mm=1.0, slice_mm=2.5)  # equal areas: the first run of 6 slices, 0-5
+    assert c.z_range == (0, 5) and c.key_slice == 3
+    q = Proposal3D(_square(10), (0, 9), 0.7, 9, {}, boxes)
+    assert cap_depth(q, 1.0, 2.5).key_slice in range(0, 6)  # the key slice was cut: the widest kept box is key
+    with pytest.raises(ValueError):
+        cap_depth(p, pixel_mm=0.0, slice_mm=2.5)
