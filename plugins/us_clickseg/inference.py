@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from liverview.ml.device import resolve_device as pick_device
 from liverview.plugin_api.errors import ModelError, WeightsMissingError
+from liverview.us.click_guarantee import honour_clicks
 from liverview.us.clicks import Click, interaction_prior
 from liverview.us.malignancy import MalignancyModel, lesion_features
 from liverview.us.prediction import UsPrediction
@@ -65,8 +66,10 @@ class UsSegmenter:
     """A loaded network; call :meth:`predict` once per interaction (clicks so far, in image pixels)."""
 
     def __init__(self, net: JointSegClsNet, device: torch.device, name: str, label_mode: str = "four-class",
-                 meta: dict | None = None):
+                 meta: dict | None = None, honour_clicks: bool = True):
         self.net = net.to(device).eval()
+        # repair the mask around clicks the net left wrong (liverview.us.click_guarantee); off: the net's mask as is
+        self.honour_clicks = honour_clicks
         self.device = device
         self.name = name
         self.label_mode = label_mode  # "four-class", or "benign-malignant" when only that was trained
@@ -115,6 +118,7 @@ class UsSegmenter:
                 raise ValueError(f"foreground click ({c.x:.1f}, {c.y:.1f}) lies outside the {w}x{h} image")
         if prior is not None and np.shape(prior) != img.shape:
             raise ValueError(f"the prior mask is {np.shape(prior)}, the image {img.shape}")
+        shown = prior  # the mask the reader saw when clicking, before any stand-in for it
         if self.uses_prior and prior is None:
             prior = interaction_prior(img.shape, clicks)
         x, window = net_input(img, clicks, self.input_size, prior, with_prior=self.uses_prior)
@@ -124,6 +128,8 @@ class UsSegmenter:
         probs = torch.softmax(cls_logits[0].float(), 0).cpu().numpy()
         prob = paste_back(crop_prob, window, (h, w))
         mask = _keep_clicked_components(prob > threshold, clicks)
+        if self.honour_clicks:
+            mask = honour_clicks(mask, clicks, shown)
         class_probs = {n: float(p) for n, p in zip(CLASS_NAMES, probs)}
         head = float(sum(class_probs[n] for n in MALIGNANT_CLASSES))
         malignant, note = head, "class head, not calibrated"

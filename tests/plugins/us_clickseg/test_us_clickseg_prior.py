@@ -197,3 +197,18 @@ def test_training_boxes_follow_the_configured_margin():
     assert configs_from_options({"box_margin": [-0.02, 0.08]}).box_margin == (-0.02, 0.08)
     with pytest.raises(ModelInputError, match="box_margin"):
         configs_from_options({"box_margin": [0.2, 0.1]})
+
+
+def test_a_click_the_net_ignores_is_honoured_unless_switched_off():
+    net = _RecordingNet(WITH_PRIOR)  # returns the mask it is given: it ignores every click
+    seg = UsSegmenter(net, torch.device("cpu"), "recording")
+    seg._forward = net
+    img = np.full((120, 160), 90.0, np.float32)
+    shown = np.zeros(img.shape, bool)
+    shown[40:80, 50:90] = True
+    clicks = [Click(70, 60, True), Click(100, 60, True)]  # the second lands 10 px right of the shown mask
+    honoured = seg.predict(img, clicks, prior=shown).mask
+    assert honoured[60, 100] and honoured[60, 95] and honoured[shown].mean() > 0.95
+    seg.honour_clicks = False
+    ignored = seg.predict(img, clicks, prior=shown).mask
+    assert not ignored[60, 100] and (ignored ^ shown).sum() < 0.05 * shown.sum()
