@@ -110,10 +110,12 @@ def run(args: argparse.Namespace) -> int:
                 failed += 1
                 print(f"liverview import: {path}: error: {one_line(exc)}; nothing of it was imported", file=sys.stderr)
                 continue
-            added += len(result.added)
+            added += len(result.added) + len(result.completed)
             skipped += len(result.skipped)
+            completed = (f"; completed {len(result.completed)} lesion(s) already in the project (same tracking UID): "
+                         f"{', '.join(map(str, result.completed))}" if result.completed else "")
             print(f"imported {len(result.added)} lesion(s) from {path} ({IMPORT_FORMATS[result.format]}) "
-                  f"into {project.path}")
+                  f"into {project.path}{completed}")
             for line in result.skipped[:MAX_LISTED]:
                 print(f"  not imported: {line}")
             if len(result.skipped) > MAX_LISTED:

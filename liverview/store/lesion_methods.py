@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -90,6 +90,18 @@ class ImportedLesion:
     recist: RecistRecord | None = None
     masks: tuple[tuple[str, Volume], ...] = ()  # (phase, mask on that phase's grid)
     created_by: str = ""
+    tracking_uid: str = ""  # the file's DICOM tracking UID for the lesion, kept with a new lesion
+    into_lesion: int | None = None  # the study's lesion this one is (same tracking UID): add what it lacks
+
+
+@dataclass
+class ImportOutcome:
+    """What one imported file did: new lesion ids, existing lesions that gained a RECIST mark or masks, and
+    one line per part left out because the existing lesion already had one."""
+
+    added: list[int] = field(default_factory=list)
+    completed: list[int] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
 
 
 # Edits that record who measured a lesion's RECIST mark (see LesionMethods.measured_by).
@@ -154,26 +166,33 @@ class LesionMethods(EntityMethods):
         self._notify(StoreChange("study", study_id, "import_lesions"))
         return list(ids)
 
-    def add_imported_lesions(self, study_id: int, lesions: Sequence[ImportedLesion], source: str) -> list[int]:
+    def add_imported_lesions(self, study_id: int, lesions: Sequence[ImportedLesion], source: str) -> ImportOutcome:
         """Add the lesions of one imported file in one transaction: all of them or, if anything fails, none.
-        Audited as one 'import_annotations' entry (source, ids); like other imports not on the undo stack."""
+        An item with ``into_lesion`` adds its RECIST mark and masks to that lesion of the study where it has none
+        (what it already has is kept and listed). Audited as one 'import_annotations' entry (source, ids); like
+        other imports not on the undo stack."""
         rows = []
         for item in lesions:
             if item.recist is not None and not isinstance(item.recist, RecistRecord):
                 raise InvalidRecordError(f"recist must be a RecistRecord, got {type(item.recist).__name__}")
             masks = [(normalize_phase(phase), mask_values(mask)) for phase, mask in item.masks]
             rows.append((check_lesion_class(item.lesion_class), item, masks))
+        outcome = ImportOutcome()
         if not rows:
-            return []
+            return outcome
         now = utc_timestamp()
-        ids = []
+        ids = outcome.added
         with self._transaction() as conn:
             self._require("studies", study_id, "study")
             for lesion_class, item, masks in rows:
+                if item.into_lesion is not None:
+                    self._complete_lesion(conn, study_id, item, masks, now, outcome)
+                    continue
                 cur = conn.execute(
-                    "INSERT INTO lesions (study_id, lesion_class, status, notes, created_by, created_at, updated_at) "
-                    "VALUES (?, ?, 'draft', ?, ?, ?, ?)",
-                    (study_id, lesion_class, str(item.notes), item.created_by or self._user, now, now))
+                    "INSERT INTO lesions (study_id, lesion_class, status, notes, created_by, created_at, updated_at, "
+                    "tracking_uid) VALUES (?, ?, 'draft', ?, ?, ?, ?, ?)",
+                    (study_id, lesion_class, str(item.notes), item.created_by or self._user, now, now,
+                     str(item.tracking_uid)))
                 lesion_id = int(cur.lastrowid)
                 ids.append(lesion_id)
                 if item.recist is not None:
@@ -184,10 +203,41 @@ class LesionMethods(EntityMethods):
                     values = {**values, "lesion_id": lesion_id, "phase": phase, "updated_at": now}
                     conn.execute(f"INSERT INTO masks ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
                                  tuple(values.values()))
-            summary = {"lesions": {"count": len(ids), "ids": ids, "source": source}}
+            summary = {"lesions": {"count": len(ids), "ids": ids, "source": source,
+                                   "completed": outcome.completed}}
             write_audit(conn, self._user, "import_annotations", "study", study_id, None, json.dumps(summary))
         self._notify(StoreChange("study", study_id, "import_annotations"))
-        return ids
+        return outcome
+
+    def _complete_lesion(self, conn, study_id: int, item: ImportedLesion, masks: list, now: str,
+                         outcome: ImportOutcome) -> None:
+        """Add the item's RECIST mark and masks to its existing lesion where that has none (inside the
+        caller's transaction)."""
+        lesion_id = int(item.into_lesion)
+        row = conn.execute("SELECT study_id, deleted FROM lesions WHERE id = ?", (lesion_id,)).fetchone()
+        if row is None or row["deleted"] or row["study_id"] != study_id:
+            raise InvalidRecordError(f"lesion {lesion_id} is not a lesion of study {study_id}")
+        changed = False
+        if item.recist is not None:
+            if conn.execute("SELECT 1 FROM recist_marks WHERE lesion_id = ?", (lesion_id,)).fetchone():
+                outcome.kept.append(f"lesion {lesion_id} keeps its own RECIST mark")
+            else:
+                values = recist_values(lesion_id, item.recist)
+                conn.execute(f"INSERT INTO recist_marks ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                             tuple(values.values()))
+                changed = True
+        for phase, values in masks:
+            if conn.execute("SELECT 1 FROM masks WHERE lesion_id = ? AND phase = ?", (lesion_id, phase)).fetchone():
+                outcome.kept.append(f"lesion {lesion_id} keeps its own {phase} mask")
+                continue
+            values = {**values, "lesion_id": lesion_id, "phase": phase, "updated_at": now}
+            conn.execute(f"INSERT INTO masks ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                         tuple(values.values()))
+            changed = True
+        if changed:
+            conn.execute("UPDATE lesions SET updated_at = ? WHERE id = ?", (now, lesion_id))
+            if lesion_id not in outcome.completed:
+                outcome.completed.append(lesion_id)
 
     def measured_by(self, lesion_id: int) -> str:
         """The reader who made the lesion's current RECIST mark: who last set it, by the audit log, else who

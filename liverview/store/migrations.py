@@ -120,12 +120,20 @@ def _add_series_index(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX series_index_study ON series_index(patient_id, study_uid)")
 
 
+def _add_lesion_tracking_uid(conn: sqlite3.Connection) -> None:
+    """Schema 5: a lesion's DICOM tracking UID when it came from another tool's SR or SEG, so that a later file
+    naming the same UID (the SEG of an imported SR) adds to that lesion instead of making a second one, and
+    exports name it as its source did. '' for lesions made here (exports derive theirs) and older projects."""
+    conn.execute("ALTER TABLE lesions ADD COLUMN tracking_uid TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create the base schema (studies, lesions, RECIST, boxes, masks, proposals, audit, undo)",
               _create_base_schema),
     Migration(2, "ultrasound studies: study modality, phase pixel units (mm or px)", _add_ultrasound),
     Migration(3, "archive scans: one row per scanned study (done or failed, attempts, message)", _add_scan_results),
     Migration(4, "study browser: one row per indexed CT series or ultrasound image", _add_series_index),
+    Migration(5, "lesions: the DICOM tracking UID of an imported lesion", _add_lesion_tracking_uid),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -236,6 +236,7 @@ class LesionRecord:
     updated_at: datetime
     deleted: bool = False
     boxes: tuple[BoxRecord, ...] = ()
+    tracking_uid: str = ""  # DICOM tracking UID of a lesion imported from an SR / SEG; "" when made here
 
     def box(self, kind: str) -> BoxRecord | None:
         """The lesion's '2d' or '3d' box, or None when it has none of that kind."""

@@ -87,6 +87,7 @@ def lesion_from_row(r: sqlite3.Row, boxes: Sequence[BoxRecord]) -> LesionRecord:
         notes=r["notes"], recist=recist_from_row(r), created_by=r["created_by"],
         created_at=parse_timestamp(r["created_at"]), updated_at=parse_timestamp(r["updated_at"]),
         deleted=bool(r["deleted"]), boxes=tuple(sorted(boxes, key=lambda b: b.kind)),
+        tracking_uid=r["tracking_uid"] if "tracking_uid" in r.keys() else "",  # absent before schema 5
     )
 
 

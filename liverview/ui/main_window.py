@@ -501,12 +501,16 @@ class MainWindow(QtWidgets.QMainWindow):
                 lines.append(f"{path.name}: nothing imported: {exc}")
                 continue
             results.append(result)
-            lines.append(f"{path.name}: {len(result.added)} lesion(s) imported ({IMPORT_FORMATS[result.format]})")
+            lines.append(f"{path.name}: {len(result.added)} lesion(s) imported ({IMPORT_FORMATS[result.format]})"
+                         + (f", {len(result.completed)} lesion(s) already here completed (same tracking UID)"
+                            if result.completed else ""))
             lines += [f"{path.name}: not imported: {line}" for line in result.skipped]
             lines += [f"{path.name}: note: {line}" for line in result.notes]
         added = sum(len(r.added) for r in results)
+        completed = sum(len(r.completed) for r in results)
         left_out = len(lines) - len(results) - sum(len(r.notes) for r in results)
         self.inform(f"Imported {added} lesion(s) from {len(paths)} file(s)"
+                    + (f"; completed {completed} lesion(s) already in the study" if completed else "")
                     + (f"; {left_out} item(s) not imported" if left_out else ""), lines,
                     "warning" if left_out else "note")
         return results

@@ -119,7 +119,7 @@ def test_create_writes_schema_version_1_in_wal_mode_with_full_sync(project: Proj
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"lesions_study", "lesions_status", "proposals_study_score", "proposals_score"} <= indexes
     conn.close()
-    assert project.schema_version == SCHEMA_VERSION == 4
+    assert project.schema_version == SCHEMA_VERSION == 5
     # Per-connection settings can only be read on the project's own connection.
     assert project._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert project._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1

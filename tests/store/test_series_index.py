@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from liverview.core.indexed_series import IndexedSeries
-from liverview.store.migrations import MIGRATIONS, migrate, read_version
+from liverview.store.migrations import MIGRATIONS, SCHEMA_VERSION, migrate, read_version
 from liverview.store.project import Project, ReadOnlyProjectError
 
 
@@ -58,5 +58,22 @@ def test_a_schema_3_project_gains_an_empty_index_and_keeps_its_studies(tmp_path)
         assert p.indexed_series() == []
         assert [s.uid for s in p.list_studies()] == ["1.2.3"]
     conn = sqlite3.connect(path)
-    assert read_version(conn) == 4
+    assert read_version(conn) == SCHEMA_VERSION >= 4
+    conn.close()
+
+
+def test_a_schema_4_project_keeps_its_lesions_and_they_have_no_tracking_uid(tmp_path):
+    path = tmp_path / "old4.lvproj"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, MIGRATIONS[:4]) == 4
+    conn.execute("INSERT INTO studies (uid, created_at) VALUES ('1.2.3', '2024-01-01T00:00:00+00:00')")
+    conn.execute("INSERT INTO lesions (study_id, lesion_class, status, notes, created_by, created_at, updated_at) "
+                 "VALUES (1, 'cyst', 'draft', 'old', 'bob', '2024-01-01T00:00:00+00:00', '2024-01-01T00:00:00+00:00')")
+    conn.close()
+    with Project.open(path, "alice") as p:
+        (lesion,) = p.list_lesions()
+        assert (lesion.lesion_class, lesion.notes, lesion.tracking_uid) == ("cyst", "old", "")
+    conn = sqlite3.connect(path)
+    assert read_version(conn) == SCHEMA_VERSION == 5
+    assert conn.execute("SELECT tracking_uid FROM lesions").fetchall() == [("",)]
     conn.close()

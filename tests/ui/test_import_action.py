@@ -43,12 +43,21 @@ def test_file_import_adds_the_lesions_of_an_sr_and_a_seg_and_lists_what_did_not_
     files = [tmp_path / "sr.dcm", tmp_path / "seg.dcm", tmp_path / "notes.txt"]
     monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(f) for f in files], ""))
 
+    project.delete_lesion(lesion.id)  # the files now bring back a lesion the study no longer has
+
     assert window.import_action.text() == "Import..."
     window.import_action.trigger()
-    assert window.lesion_panel.table.rowCount() == 3  # the original and one lesion from each DICOM file
+    assert window.lesion_panel.table.rowCount() == 1  # the SR's lesion, which the SEG's mask joined
     report = window.messages[-1]
-    assert report.startswith("Imported 2 lesion(s) from 3 file(s); 1 item(s) not imported")
-    assert "sr.dcm: 1 lesion(s) imported (DICOM SR" in report and "seg.dcm: 1 lesion(s) imported (DICOM SEG" in report
+    assert report.startswith("Imported 1 lesion(s) from 3 file(s); completed 1 lesion(s) already in the study; "
+                             "1 item(s) not imported")
+    assert "sr.dcm: 1 lesion(s) imported (DICOM SR" in report
+    assert "seg.dcm: 0 lesion(s) imported (DICOM SEG" in report and "1 lesion(s) already here completed" in report
     assert "notes.txt: nothing imported: notes.txt is not a file LiverView imports" in report
-    lesions = project.list_lesions(sid)
-    assert project.get_mask(lesions[2].id, phase).array.sum() == mask.sum()
+    (back,) = project.list_lesions(sid)
+    assert back.recist is not None and project.get_mask(back.id, phase).array.sum() == mask.sum()
+
+    window.import_files(files[:2])  # the same files again: nothing doubles, and the message says why
+    assert window.lesion_panel.table.rowCount() == 1
+    assert window.messages[-1].startswith("Imported 0 lesion(s) from 2 file(s)")
+    assert f"lesion {back.id} keeps its own RECIST mark" in window.messages[-1]

@@ -19,8 +19,8 @@ import pydicom
 
 from liverview.core.study import Phase, Study
 from liverview.core.volume import Volume
-from liverview.io.export.project_export import dicom_source_images
-from liverview.store.lesion_methods import ImportedLesion
+from liverview.io.export.project_export import dicom_source_images, identity_of
+from liverview.store.lesion_methods import ImportedLesion, ImportOutcome
 from liverview.store.project import Project
 from liverview.store.records import LESION_CLASSES, RecistRecord
 
@@ -42,11 +42,14 @@ class ImportFormatError(ValueError):
 
 @dataclass
 class FileImport:
-    """What one file gave: the new lesion ids, one line per item not imported, and notes."""
+    """What one file gave: the new lesion ids, the ids of lesions already in the study that it completed (same
+    DICOM tracking UID: the SEG of an SR imported before, or a re-imported LiverView export), one line per item
+    not imported, and notes."""
 
     path: Path
     format: str
     added: list[int] = field(default_factory=list)
+    completed: list[int] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -140,6 +143,7 @@ def _from_sr(project: Project, study_id: int, study: Study, result: FileImport, 
     if not reader and len(observers) > 1:
         result.notes.append(f"the report names {len(observers)} observers and not who measured what: each lesion "
                             f"records them all ({by})")
+    known = _lesions_by_tracking_uid(project, study_id)
     lesions = []
     for m in found.measurements:
         try:
@@ -150,8 +154,21 @@ def _from_sr(project: Project, study_id: int, study: Study, result: FileImport, 
             result.skipped.append(f"measurement group '{m.label}': {e}")
             continue
         lesions.append(ImportedLesion(_class(m.lesion_class), _note(result, m.label, m.tracking_uid), recist,
-                                      created_by=by))
-    result.added = project.add_imported_lesions(study_id, lesions, str(result.path))
+                                      created_by=by, tracking_uid=m.tracking_uid,
+                                      into_lesion=known.get(m.tracking_uid) if m.tracking_uid else None))
+    _record(result, project.add_imported_lesions(study_id, lesions, str(result.path)))
+
+
+def _lesions_by_tracking_uid(project: Project, study_id: int) -> dict[str, int]:
+    """Tracking UID -> lesion id for the study's lesions: the UID an imported lesion came with, else the one
+    LiverView's exports give it (so a re-imported export completes its own lesions instead of doubling them)."""
+    return {(lesion.tracking_uid or identity_of(project, study_id, lesion).tracking_uid): lesion.id
+            for lesion in project.list_lesions(study_id)}
+
+
+def _record(result: FileImport, outcome: ImportOutcome) -> None:
+    result.added, result.completed = list(outcome.added), list(outcome.completed)
+    result.notes += outcome.kept
 
 
 def _note(result: FileImport, label: str, tracking_uid: str) -> str:
@@ -167,6 +184,7 @@ def _from_seg(project: Project, study_id: int, study: Study, result: FileImport,
         raise ImportFormatError(str(e)) from e
     result.skipped += found.skipped
     phases = {p.kind.value: p for p in study.phases}
+    known = _lesions_by_tracking_uid(project, study_id)
     lesions = []
     for m in found.masks:
         grid = phases[m.phase].volume
@@ -176,8 +194,9 @@ def _from_seg(project: Project, study_id: int, study: Study, result: FileImport,
             continue
         mask = Volume(m.mask.astype(np.uint8), grid.spacing, grid.origin, grid.direction)
         lesions.append(ImportedLesion(_class(m.lesion_class), _note(result, m.label, m.tracking_uid),
-                                      masks=((m.phase, mask),), created_by=reader or ""))
-    result.added = project.add_imported_lesions(study_id, lesions, str(result.path))
+                                      masks=((m.phase, mask),), created_by=reader or "", tracking_uid=m.tracking_uid,
+                                      into_lesion=known.get(m.tracking_uid) if m.tracking_uid else None))
+    _record(result, project.add_imported_lesions(study_id, lesions, str(result.path)))
 
 
 def _on_grid(grid: Volume, volume: Volume) -> bool:
@@ -209,7 +228,7 @@ def _from_nifti(project: Project, study_id: int, study: Study, result: FileImpor
         mask = Volume(lesion.mask.astype(np.uint8), grid.spacing, grid.origin, grid.direction)
         lesions.append(ImportedLesion(_class(lesion.lesion_class), _note(result, f"label {lesion.lesion_id}", ""),
                                       masks=((phase.kind.value, mask),), created_by=reader or ""))
-    result.added = project.add_imported_lesions(study_id, lesions, str(result.path))
+    _record(result, project.add_imported_lesions(study_id, lesions, str(result.path)))
 
 
 def _from_csv(project: Project, study_id: int, study: Study, result: FileImport, reader: str | None) -> None:

@@ -209,9 +209,11 @@ def _write_nifti(project, study_id, study, reference, out, skipped, observer, no
 
 
 def identity_of(project: Project, study_id: int, lesion: LesionRecord) -> LesionIdentity:
-    """The lesion's DICOM label and tracking UID: the same on every export of this stored lesion."""
+    """The lesion's DICOM label and tracking UID: the same on every export of this stored lesion; a lesion
+    imported from an SR or SEG keeps the UID its source gave it (it names the same lesion across reports)."""
     key = next((s.uid for s in project.list_studies() if s.id == study_id), str(study_id))
-    return lesion_identity(key, lesion.id, lesion.lesion_class, lesion.created_at)
+    identity = lesion_identity(key, lesion.id, lesion.lesion_class, lesion.created_at)
+    return dataclasses.replace(identity, tracking_uid=lesion.tracking_uid) if lesion.tracking_uid else identity
 
 
 def dicom_person_name(user: str) -> str:

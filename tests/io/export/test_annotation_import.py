@@ -292,13 +292,46 @@ def test_round_trip_on_the_real_ircadb_series(ircadb_study, tmp_path):
     from_seg = import_annotations(target, tid, study, seg.path)
     from_nifti = import_annotations(target, tid, study, nifti.path)
     assert [r.skipped for r in (from_sr, from_seg, from_nifti)] == [[], [], []]
+    # the SEG names the SR's lesions by tracking UID: their masks join them, no second lesion each
+    assert from_seg.added == [] and from_seg.completed == from_sr.added
     for n, want in enumerate(made):
         got = target.get_lesion(from_sr.added[n])
         assert (got.lesion_class, got.recist.key_slice) == (want.lesion_class, want.recist.key_slice)
         np.testing.assert_allclose(got.recist.long_axis, want.recist.long_axis, atol=END_POINT_TOL_MM)
         np.testing.assert_allclose(got.recist.short_axis, want.recist.short_axis, atol=END_POINT_TOL_MM)
         truth = labels == (n + 1)
-        assert np.array_equal(_masks(target, from_seg.added[n], phase.value), truth)
-        assert np.array_equal(_masks(target, from_nifti.added[n], phase.value), truth)
+        assert np.array_equal(_masks(target, from_sr.added[n], phase.value), truth)
+        assert np.array_equal(_masks(target, from_nifti.added[n], phase.value), truth)  # a label map names no lesion
     source.close()
     target.close()
+
+
+def test_sr_then_seg_of_one_export_make_one_lesion_each_and_a_second_import_adds_nothing(source, target, tmp_path):
+    project, sid, study, lesions = source
+    sr, seg = export_sr_with_seg(project, sid, study, tmp_path / "sr.dcm", tmp_path / "seg.dcm")
+    other, tid = target
+    from_sr = import_annotations(other, tid, study, sr.path)
+    from_seg = import_annotations(other, tid, study, seg.path)
+    measured = [les for les in lesions if les.recist is not None]
+    assert len(from_sr.added) == len(measured) and from_seg.completed == from_sr.added
+    assert len(from_seg.added) == len(lesions) - len(measured)  # segments without a measurement are lesions too
+    phase = study.reference.kind.value
+    for new_id, old in zip(from_sr.added, measured):
+        assert other.get_lesion(new_id).recist is not None
+        assert np.array_equal(_masks(other, new_id, phase), _masks(project, old.id, phase))
+    count = len(other.list_lesions(tid))
+    again = import_annotations(other, tid, study, seg.path)
+    assert again.added == [] and again.completed == [] and len(other.list_lesions(tid)) == count
+    assert sum("keeps its own" in n for n in again.notes) == len(lesions)  # each part kept is said
+    # exported again from here, the lesions keep the tracking UIDs their source gave them
+    sr2, _ = export_sr_with_seg(other, tid, study, tmp_path / "sr2.dcm", tmp_path / "seg2.dcm")
+    uids = lambda path: sorted(str(g.tracking_uid) for g in hd.sr.srread(path).content.get_image_measurement_groups())
+    assert uids(sr2.path) == uids(sr.path)
+
+
+def test_a_re_imported_export_completes_its_own_lesions_instead_of_doubling_them(source, tmp_path):
+    project, sid, study, lesions = source
+    seg = export_annotations(project, sid, study, "seg", tmp_path / "lesions.dcm")
+    count = len(project.list_lesions(sid))
+    result = import_annotations(project, sid, study, seg.path)
+    assert result.added == [] and result.completed == [] and len(project.list_lesions(sid)) == count

@@ -39,12 +39,13 @@ def test_export_sr_with_seg_then_import_both_into_another_project(ct_series, tmp
         ensure_study(other, study)  # the project knows the study: no --study needed
     assert main(["import", str(sr), str(seg), "--project", str(tmp_path / "b.lvproj")]) == 0
     out = capsys.readouterr().out
-    assert "imported 1 lesion(s) from" in out and "DICOM SR" in out and "DICOM SEG" in out
+    assert "imported 1 lesion(s) from" in out and "DICOM SR" in out
+    assert "imported 0 lesion(s) from" in out and "DICOM SEG" in out and "completed 1 lesion(s) already" in out
     with Project.open(tmp_path / "b.lvproj", "x", read_only=True) as other:
         lesions = other.list_lesions()
-        assert [les.lesion_class for les in lesions] == ["hcc", "hcc"]
+        assert [les.lesion_class for les in lesions] == ["hcc"]  # one lesion: the SEG's mask joined the SR's mark
         assert lesions[0].recist is not None and lesions[0].created_by == "Anna Reader"
-        assert other.get_mask(lesions[1].id, study.reference.kind).array.sum() == 3 * 11 * 17
+        assert other.get_mask(lesions[0].id, study.reference.kind).array.sum() == 3 * 11 * 17
 
 
 def test_a_file_that_is_not_an_annotation_is_refused_and_the_others_still_go_in(ct_series, tmp_path, capsys):
