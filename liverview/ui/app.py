@@ -1,5 +1,5 @@
-"""Start the desktop app: `python main.py [PATH ...] [--demo] [--screenshot PNG]`, or the ultrasound
-workspace: `python main.py --us IMAGE` / `python main.py --us-demo` (also `--demo --us`)."""
+"""Start the desktop app: `python main.py [PATH ...] [--demo] [--screenshot PNG]`, or with its Ultrasound tab in
+front: `python main.py --us IMAGE` / `python main.py --us-demo` (also `--demo --us`)."""
 
 from __future__ import annotations
 
@@ -53,13 +53,9 @@ def run(argv: list[str] | None = None) -> int:
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("LiverView")
-    if args.us is not None or args.us_demo:
-        from liverview.ui.ultrasound.launch import run_ultrasound
-
-        return run_ultrasound(app, image=args.us or None, demo=args.us_demo or not args.us,
-                              screenshot=args.screenshot, wait_s=args.wait, weights=args.us_weights)
-    paths = list(args.paths)
-    if args.demo:
+    ultrasound = args.us is not None or args.us_demo
+    paths = [] if ultrasound else list(args.paths)
+    if args.demo and not ultrasound:
         from liverview.synth.demo import demo_study_dir
 
         print("Preparing the demo study (generated once, then cached)...", file=sys.stderr)
@@ -69,8 +65,15 @@ def run(argv: list[str] | None = None) -> int:
     window = MainWindow(study_loader=load_for_window,
                         register_mode=None if args.register == "off" else args.register,
                         settings=None if args.screenshot else user_settings())  # screenshots: the default layout
+    if args.us_weights:
+        window.one_window.us_weights = Path(args.us_weights)
     window.show()
     app.processEvents()
+    if ultrasound:
+        from liverview.ui.ultrasound.launch import run_ultrasound
+
+        return run_ultrasound(app, window, image=args.us or None, demo=args.us_demo or not args.us,
+                              screenshot=args.screenshot, wait_s=args.wait)
     opened = True
     if args.project and not window.worklist.open_project(Path(args.project)):
         print(f"main.py: error: {window.messages[-1]}", file=sys.stderr)

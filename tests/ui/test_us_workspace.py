@@ -608,3 +608,30 @@ def test_the_malignancy_bar_is_red_only_where_the_card_validates_it(qtbot, tmp_p
     bars.set_probabilities({"cyst": 0.1, "hemangioma": 0.2, "metastasis": 0.3, "hcc": 0.4}, 0.7)
     assert bars.bars["malignant"].format() == "70 % (not validated)"
     assert UNVALIDATED_COLOUR in bars.bars["malignant"].styleSheet() and bars.value("malignant") == pytest.approx(0.7)
+
+
+def test_main_py_us_opens_the_image_in_the_main_windows_ultrasound_tab(qtbot, tmp_path, phantom, monkeypatch):
+    from liverview.ui import ultrasound
+    from liverview.ui.main_window import MainWindow
+    from liverview.ui.ultrasound.launch import run_ultrasound
+
+    main = MainWindow(register_mode=None, project_root=tmp_path / "projects", user="dr-us")
+    qtbot.addWidget(main)
+    main.show()
+    qtbot.waitExposed(main)
+    shot = {}
+
+    def grab(app, window, path):  # what the screenshot would show, taken before it closes the window
+        shot.update(window=window, us_in_front=main.one_window.workspaces.showing_us)
+        return True
+
+    monkeypatch.setattr(ultrasound.launch, "write_screenshot", grab)
+    app = QtWidgets.QApplication.instance()
+    assert run_ultrasound(app, main, image=str(phantom.path), demo=False, screenshot="x.png", wait_s=60) == 0
+    assert shot == {"window": main, "us_in_front": True}
+    (workspace,) = main.findChildren(UsWorkspace)  # one workspace, inside the window: no window of its own
+    assert workspace.image.source == str(phantom.path) and not workspace.isWindow()
+    assert workspace.session.prediction is None  # no demo box on a real image: nothing segmented yet
+    assert [a.text() for a in main.menuBar().actions()][:1] == ["&File"]  # the CT tab's menus are still there
+    workspace.close()
+    main.close()

@@ -62,6 +62,12 @@ class Workspaces:
     def show_ct(self) -> None:
         self.tabs.setCurrentIndex(self.ct_index)
 
+    def show_us(self) -> UsWorkspace:
+        """Bring the ultrasound tab to the front (its workspace created if need be)."""
+        us = self.ultrasound()
+        self.tabs.setCurrentIndex(self.us_index)
+        return us
+
     def ultrasound(self) -> UsWorkspace:
         """The embedded ultrasound workspace, created the first time it is needed."""
         if self.us is None:
@@ -83,9 +89,7 @@ class Workspaces:
 
     def open_us(self, path: str | Path) -> bool:
         """Show the ultrasound tab with this image; False (the workspace said why) when it cannot be read."""
-        us = self.ultrasound()
-        self.tabs.setCurrentIndex(self.us_index)
-        return us.open_image(path)
+        return self.show_us().open_image(path)
 
     def _sync(self) -> None:
         self._sync_actions()

@@ -1,4 +1,4 @@
-"""`python main.py --us IMAGE` / `--us-demo`: the ultrasound workspace as the app's window."""
+"""`python main.py --us IMAGE` / `--us-demo`: the main window with its Ultrasound tab in front, on that image."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import sys
 from PySide6 import QtWidgets
 
 from liverview.ui.screenshot import write_screenshot
-from liverview.ui.ultrasound.us_workspace import UsWorkspace
 
 DEMO_BOX_MARGIN = 0.25  # the demo box is the lesion's box grown by this fraction on each side
 
 
-def run_ultrasound(app: QtWidgets.QApplication, image: str | None, demo: bool, screenshot: str | None = None,
-                   wait_s: float = 180.0, weights: str | None = None) -> int:
-    workspace = UsWorkspace(weights=weights)
-    workspace.show()
+def run_ultrasound(app: QtWidgets.QApplication, window: QtWidgets.QMainWindow, image: str | None, demo: bool,
+                   screenshot: str | None = None, wait_s: float = 180.0) -> int:
+    """``window``: a shown MainWindow. Opens ``image`` (or, with ``demo``, a synthetic one with a box placed on
+    its lesion) in its Ultrasound tab; with ``screenshot``, writes the window to PNG once the mask is shown."""
+    workspace = window.one_window.workspaces.show_us()
     app.processEvents()
     synthetic = None
     if image is None and demo:
@@ -24,7 +24,7 @@ def run_ultrasound(app: QtWidgets.QApplication, image: str | None, demo: bool, s
         print("Preparing the synthetic ultrasound demo image...", file=sys.stderr)
         synthetic = demo_us_image()
         image = str(synthetic.path)
-    opened = workspace.open_image(image) if image else False
+    opened = window.one_window.open_us(image) if image else False
     if not opened:
         print(f"main.py: error: {workspace.messages[-1] if workspace.messages else 'no image given'}",
               file=sys.stderr)
@@ -36,7 +36,7 @@ def run_ultrasound(app: QtWidgets.QApplication, image: str | None, demo: bool, s
                          "Ctrl+S saves it.")
     if screenshot:
         workspace.wait_idle(wait_s)
-        if not write_screenshot(app, workspace, screenshot):
+        if not write_screenshot(app, window, screenshot):
             return 2
         return 0 if opened else 2
     return app.exec()
