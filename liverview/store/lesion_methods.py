@@ -104,6 +104,12 @@ class ImportOutcome:
     kept: list[str] = field(default_factory=list)
 
 
+def _insert_row(conn, table: str, values: dict[str, Any]) -> None:
+    """One row of an import, inside the caller's transaction (imports are not on the undo stack)."""
+    conn.execute(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                 tuple(values.values()))
+
+
 # Edits that record who measured a lesion's RECIST mark (see LesionMethods.measured_by).
 _MEASURING_ACTIONS = ("add_lesion", "set_recist")
 
@@ -196,13 +202,9 @@ class LesionMethods(EntityMethods):
                 lesion_id = int(cur.lastrowid)
                 ids.append(lesion_id)
                 if item.recist is not None:
-                    values = recist_values(lesion_id, item.recist)
-                    conn.execute(f"INSERT INTO recist_marks ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
-                                 tuple(values.values()))
+                    _insert_row(conn, "recist_marks", recist_values(lesion_id, item.recist))
                 for phase, values in masks:
-                    values = {**values, "lesion_id": lesion_id, "phase": phase, "updated_at": now}
-                    conn.execute(f"INSERT INTO masks ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
-                                 tuple(values.values()))
+                    _insert_row(conn, "masks", {**values, "lesion_id": lesion_id, "phase": phase, "updated_at": now})
             summary = {"lesions": {"count": len(ids), "ids": ids, "source": source,
                                    "completed": outcome.completed}}
             write_audit(conn, self._user, "import_annotations", "study", study_id, None, json.dumps(summary))
@@ -222,17 +224,13 @@ class LesionMethods(EntityMethods):
             if conn.execute("SELECT 1 FROM recist_marks WHERE lesion_id = ?", (lesion_id,)).fetchone():
                 outcome.kept.append(f"lesion {lesion_id} keeps its own RECIST mark")
             else:
-                values = recist_values(lesion_id, item.recist)
-                conn.execute(f"INSERT INTO recist_marks ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
-                             tuple(values.values()))
+                _insert_row(conn, "recist_marks", recist_values(lesion_id, item.recist))
                 changed = True
         for phase, values in masks:
             if conn.execute("SELECT 1 FROM masks WHERE lesion_id = ? AND phase = ?", (lesion_id, phase)).fetchone():
                 outcome.kept.append(f"lesion {lesion_id} keeps its own {phase} mask")
                 continue
-            values = {**values, "lesion_id": lesion_id, "phase": phase, "updated_at": now}
-            conn.execute(f"INSERT INTO masks ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
-                         tuple(values.values()))
+            _insert_row(conn, "masks", {**values, "lesion_id": lesion_id, "phase": phase, "updated_at": now})
             changed = True
         if changed:
             conn.execute("UPDATE lesions SET updated_at = ? WHERE id = ?", (now, lesion_id))

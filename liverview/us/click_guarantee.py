@@ -32,15 +32,19 @@ def honour_clicks(mask: np.ndarray, clicks: Sequence[Click], shown: np.ndarray |
 
     ``shown``: the mask the reader saw when clicking (None: ``mask`` itself). Disk radius: the distance from the
     click to the shown mask's opposite label, at most the shown lesion's equivalent radius, at least
-    :data:`MIN_RADIUS_PX`. Clicks are repaired in order, so a later click wins where disks overlap."""
-    out = np.array(mask, bool, copy=True)
-    ref = out.copy() if shown is None else np.asarray(shown, bool)
-    if ref.shape != out.shape:
-        raise ValueError(f"the shown mask is {ref.shape}, the mask {out.shape}")
-    h, w = out.shape
+    :data:`MIN_RADIUS_PX`. Clicks are repaired in order, so a later click wins where disks overlap. When no click
+    needs repair, ``mask`` itself is returned (not a copy)."""
+    mask = np.asarray(mask, bool)
+    ref = mask if shown is None else np.asarray(shown, bool)
+    if ref.shape != mask.shape:
+        raise ValueError(f"the shown mask is {ref.shape}, the mask {mask.shape}")
+    h, w = mask.shape
+    at = [(c, int(round(c.y)), int(round(c.x))) for c in clicks]
+    if all(not (0 <= y < h and 0 <= x < w) or mask[y, x] == c.positive for c, y, x in at):
+        return mask  # the usual case: every click already honoured, nothing to copy or measure
+    out = mask.copy()
     cap = float(np.sqrt(ref.sum() / np.pi))
-    for c in clicks:
-        y, x = int(round(c.y)), int(round(c.x))
+    for c, y, x in at:
         if not (0 <= y < h and 0 <= x < w) or out[y, x] == c.positive:
             continue
         reach = _distance_to(ref if c.positive else ~ref, y, x)

@@ -155,7 +155,7 @@ def _from_sr(project: Project, study_id: int, study: Study, result: FileImport, 
             continue
         lesions.append(ImportedLesion(_class(m.lesion_class), _note(result, m.label, m.tracking_uid), recist,
                                       created_by=by, tracking_uid=m.tracking_uid,
-                                      into_lesion=known.get(m.tracking_uid) if m.tracking_uid else None))
+                                      into_lesion=known.get(m.tracking_uid)))
     _record(result, project.add_imported_lesions(study_id, lesions, str(result.path)))
 
 
@@ -195,7 +195,7 @@ def _from_seg(project: Project, study_id: int, study: Study, result: FileImport,
         mask = Volume(m.mask.astype(np.uint8), grid.spacing, grid.origin, grid.direction)
         lesions.append(ImportedLesion(_class(m.lesion_class), _note(result, m.label, m.tracking_uid),
                                       masks=((m.phase, mask),), created_by=reader or "", tracking_uid=m.tracking_uid,
-                                      into_lesion=known.get(m.tracking_uid) if m.tracking_uid else None))
+                                      into_lesion=known.get(m.tracking_uid)))
     _record(result, project.add_imported_lesions(study_id, lesions, str(result.path)))
 
 
