@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The held-out figures of an ultrasound click model's card: the BUSI test part (never used in training or
 # tuning) in two-click mode with GrabCut, the inscribed ellipse, the filled box and NoC@85/90 side by side,
-# with loosely drawn boxes (the default reader) and with the lesions' tight boxes, then one-click; and the
-# click latency. Liver figures come from cross-validation (scripts/train_us_liver.sh steps 4 and 4b), since
+# with boxes drawn to the lesions' edges (the default reader; masks fitted to the box), then with loosely drawn
+# boxes (fitted, and as the net drew them), then one-click; and the click latency. Liver figures come from cross-validation (scripts/train_us_liver.sh steps 4 and 4b), since
 # the shipped liver model trains on all 16 liver images.
 # Usage: scripts/eval_us.sh WEIGHTS OUT_DIR
 set -euo pipefail
@@ -14,8 +14,11 @@ busi=../shared/data/busi-subset
 mkdir -p "$out"
 $lv eval-us --data "$busi" --split test --mode two-click --grabcut --noc --weights "$weights" --quiet \
   --reliability "$out/busi_test_reliability.png" --json "$out/eval_busi_test_two_click.json"
-$lv eval-us --data "$busi" --split test --mode two-click --grabcut --noc --weights "$weights" --quiet \
-  --box-margin 0 0 --box-jitter 0 --json "$out/eval_busi_test_two_click_tight.json"
+loose=(--box-margin 0.02 0.10 --box-jitter 0.03)
+$lv eval-us --data "$busi" --split test --mode two-click --grabcut --weights "$weights" --quiet "${loose[@]}" \
+  --json "$out/eval_busi_test_two_click_loose.json"
+$lv eval-us --data "$busi" --split test --mode two-click --weights "$weights" --quiet "${loose[@]}" --no-box-fit \
+  --json "$out/eval_busi_test_two_click_loose_nofit.json"
 $lv eval-us --data "$busi" --split test --mode one-click --weights "$weights" --quiet \
   --json "$out/eval_busi_test_one_click.json"
 .venv/bin/python benchmarks/bench_us.py --weights "$weights" --threads 2

@@ -1,6 +1,7 @@
 """The `--box-margin LO HI` / `--box-jitter SD` options of eval-us and cv-us: how the simulated reader draws
 the two-click test box (liverview.us.click_simulation.ReaderBox, imported only when a command runs, so that
---help stays quick)."""
+--help stays quick); and `--no-box-fit`: whether the segmenter fits a box's mask to the box
+(liverview.us.box_fit), as the workspace does by default."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from liverview.cli import CliError
 def add_reader_box_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--box-margin", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                         help="two-click test box: each side pushed out by U(LO, HI) x the lesion's size "
-                             "(default: ReaderBox's, 0.02 0.10; 0 0 with --box-jitter 0 is the lesion's tight box)")
+                             "(default 0 0: with --box-jitter 0, the lesion's own box, drawn to its edges as the "
+                             "workspace asks; 0.02 0.10 with --box-jitter 0.03 is a reader who drags loosely)")
     parser.add_argument("--box-jitter", type=float, default=None, metavar="SD",
-                        help="positional error of each box side, sd as a share of the lesion's size "
-                             "(default: ReaderBox's, 0.03)")
+                        help="positional error of each box side, sd as a share of the lesion's size (default 0)")
+    parser.add_argument("--no-box-fit", dest="box_fit", action="store_false",
+                        help="leave a box's mask as the net draws it (default: fitted to the box, whose sides the "
+                             "reader drew at the lesion's edges; the workspace's 'Box = lesion edges' unticked)")
 
 
 def reader_box(args: argparse.Namespace):
@@ -28,3 +32,14 @@ def reader_box(args: argparse.Namespace):
         return ReaderBox(margin, jitter)
     except ValueError as exc:
         raise CliError(f"--box-margin / --box-jitter: {exc}") from exc
+
+
+def apply_box_fit(segmenter, args: argparse.Namespace) -> bool:
+    """Switch the segmenter's box fit as --no-box-fit asks; returns whether it is on. A segmenter without the
+    setting (another plugin) is left as it is and reported as off."""
+    if not hasattr(segmenter, "box_fit"):
+        if not args.box_fit:
+            raise CliError(f"--no-box-fit: the segmenter {getattr(segmenter, 'name', segmenter)!r} has no box fit")
+        return False
+    segmenter.box_fit = bool(args.box_fit)
+    return segmenter.box_fit

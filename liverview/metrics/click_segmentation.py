@@ -118,9 +118,10 @@ def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mod
         pred = segmenter.predict(img, clicks)
         r = LesionResult(lz.record.key, lz.record.label, jaccard_index(pred.mask, lz.mask),
                          [pred.class_probs[c] for c in CLASS_NAMES], pred.malignant_prob, pred.time_ms)
-        if pred.mask.any():
+        measured = getattr(pred, "feature_mask", pred.mask)  # a plugin's prediction may predate the field
+        if measured.any():
             head = getattr(pred, "head_malignant_prob", None)
-            r.features = lesion_features(img, pred.mask, pred.malignant_prob if head is None else head)
+            r.features = lesion_features(img, measured, pred.malignant_prob if head is None else head)
         if mode == "two-click":
             r.ellipse_jaccard = jaccard_index(ellipse_in_box(lz.mask.shape, box), lz.mask)
             r.margin_ellipse_jaccard = jaccard_index(ellipse_in_box(lz.mask.shape, margin_corrected_box(box, reader)), lz.mask)

@@ -20,3 +20,9 @@ class UsPrediction:
     probability: np.ndarray | None = field(default=None, repr=False)  # float32 [H, W] lesion probability
     head_malignant_prob: float | None = None  # the class head's own metastasis + hcc, before any calibration
     malignancy_note: str = ""  # how malignant_prob was made (for the reader)
+    # the mask the malignancy features are measured on: the net's own, before a box fit (None: ``mask``)
+    measured_mask: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def feature_mask(self) -> np.ndarray:
+        return self.mask if self.measured_mask is None else self.measured_mask

@@ -18,8 +18,9 @@ from scipy import ndimage
 
 from liverview.ml.device import resolve_device as pick_device
 from liverview.plugin_api.errors import ModelError, WeightsMissingError
+from liverview.us.box_fit import fit_to_box
 from liverview.us.click_guarantee import honour_clicks
-from liverview.us.clicks import Click, interaction_prior
+from liverview.us.clicks import Click, box_of_clicks, interaction_prior
 from liverview.us.malignancy import MalignancyModel, lesion_features
 from liverview.us.prediction import UsPrediction
 from .crop import net_input, paste_back
@@ -66,10 +67,12 @@ class UsSegmenter:
     """A loaded network; call :meth:`predict` once per interaction (clicks so far, in image pixels)."""
 
     def __init__(self, net: JointSegClsNet, device: torch.device, name: str, label_mode: str = "four-class",
-                 meta: dict | None = None, honour_clicks: bool = True):
+                 meta: dict | None = None, honour_clicks: bool = True, box_fit: bool = True):
         self.net = net.to(device).eval()
         # repair the mask around clicks the net left wrong (liverview.us.click_guarantee); off: the net's mask as is
         self.honour_clicks = honour_clicks
+        # a box is drawn to the lesion's edges: its mask is fitted to it (liverview.us.box_fit); off for loose boxes
+        self.box_fit = box_fit
         self.device = device
         self.name = name
         self.label_mode = label_mode  # "four-class", or "benign-malignant" when only that was trained
@@ -128,13 +131,20 @@ class UsSegmenter:
         probs = torch.softmax(cls_logits[0].float(), 0).cpu().numpy()
         prob = paste_back(crop_prob, window, (h, w))
         mask = _keep_clicked_components(prob > threshold, clicks)
+        box = box_of_clicks(clicks) if self.box_fit else None
+        fitted = None if box is None else fit_to_box(mask, box)
         if self.honour_clicks:
             mask = honour_clicks(mask, clicks, shown)
+            fitted = None if fitted is None else honour_clicks(fitted, clicks, shown)
+        # malignancy features are measured on the mask before any box fit: what the malignancy model was fitted on
+        measured = mask if mask.any() or fitted is None else fitted
+        if fitted is not None:
+            mask = fitted
         class_probs = {n: float(p) for n, p in zip(CLASS_NAMES, probs)}
         head = float(sum(class_probs[n] for n in MALIGNANT_CLASSES))
         malignant, note = head, "class head, not calibrated"
         if self.malignancy_model is not None and mask.any():
-            malignant = self.malignancy_model.probability(lesion_features(img, mask, head))
+            malignant = self.malignancy_model.probability(lesion_features(img, measured, head))
             note = "class head + lesion size, echogenicity and texture, fitted on held-out real images"
         elif self.malignancy_calibration is not None:
             a, b = self.malignancy_calibration
@@ -143,7 +153,8 @@ class UsSegmenter:
             note = "class head, Platt-scaled on held-out real images"
         return UsPrediction(mask=mask, class_probs=class_probs, malignant_prob=malignant,
                             time_ms=(time.perf_counter() - start) * 1000.0, probability=prob,
-                            head_malignant_prob=head, malignancy_note=note)
+                            head_malignant_prob=head, malignancy_note=note,
+                            measured_mask=measured if measured is not mask else None)
 
 
 def save_checkpoint_weights(path: Path, net: JointSegClsNet, name: str, label_mode: str, meta: dict) -> None:

@@ -209,6 +209,28 @@ def test_drag_draws_a_box_of_five_clicks_and_a_mask_ctrl_z_takes_back_clicks_and
     assert not w.canvas.has_mask_overlay()
 
 
+def test_a_box_contour_fills_the_box_and_unticking_box_is_edges_segments_it_again_as_drawn(workspace, qtbot,
+                                                                                           phantom):
+    w = workspace
+    w.open_image(phantom.path)
+    assert w.box_fit_check.isChecked()  # the default: a box is drawn to the lesion's edges
+    x0, y0, x1, y1 = phantom.bbox
+    drag(qtbot, w, (x0 - 12, y0 - 12), (x1 + 12, y1 + 12))
+    settle(w)
+    fitted = shown_mask(w)
+    box = w.session.clicks[1].x, w.session.clicks[1].y, w.session.clicks[4].x, w.session.clicks[4].y
+    rows, cols = np.flatnonzero(fitted.any(1)), np.flatnonzero(fitted.any(0))
+    assert max(abs(cols[0] - box[0]), abs(rows[0] - box[1]), abs(cols[-1] - box[2]), abs(rows[-1] - box[3])) <= 1
+    qtbot.mouseClick(w.box_fit_check, LEFT)  # untick: the box was drawn with room around the lesion
+    assert not w.box_fit_check.isChecked()
+    settle(w)
+    drawn = shown_mask(w)
+    assert drawn.any() and drawn.sum() < fitted.sum() and len(w.session.clicks) == 5
+    rows, cols = np.flatnonzero(drawn.any(1)), np.flatnonzero(drawn.any(0))
+    assert min(cols[0] - box[0], rows[0] - box[1], box[2] - cols[-1], box[3] - rows[-1]) >= -1
+    assert max(cols[0] - box[0], rows[0] - box[1], box[2] - cols[-1], box[3] - rows[-1]) > 3  # short of a side
+
+
 def test_box_being_dragged_is_drawn_as_a_rubber_band(workspace, qtbot, phantom):
     w = workspace
     w.open_image(phantom.path)

@@ -61,23 +61,25 @@ def test_each_sequence_starts_from_the_mask_a_reader_would_be_correcting():
 
 
 def test_the_margin_corrected_box_takes_off_the_test_boxes_mean_margin():
-    from liverview.us.click_simulation import EVAL_BOX_ENLARGE, margin_corrected_box
+    from liverview.us.click_simulation import EVAL_BOX_ENLARGE, LOOSE_READER, margin_corrected_box
 
     m = float(np.mean(EVAL_BOX_ENLARGE))
     tight = (100.0, 50.0, 300.0, 150.0)  # 200 x 100
     drawn = (100 - 200 * m, 50 - 100 * m, 300 + 200 * m, 150 + 100 * m)  # every side out by the mean margin
-    np.testing.assert_allclose(margin_corrected_box(drawn), tight)
+    np.testing.assert_allclose(margin_corrected_box(drawn, LOOSE_READER), tight)
 
 
 def test_a_reader_without_margin_or_jitter_draws_the_lesions_tight_box():
-    from liverview.us.click_simulation import ReaderBox, eval_box, margin_corrected_box
+    from liverview.us.click_simulation import DEFAULT_READER, LOOSE_READER, ReaderBox, eval_box, margin_corrected_box
 
     mask = np.zeros((60, 80), bool)
     mask[10:31, 20:51] = True
     tight = ReaderBox((0.0, 0.0), 0.0)
     assert eval_box(mask, 1, tight) == (20.0, 10.0, 50.0, 30.0)
     assert margin_corrected_box((20.0, 10.0, 50.0, 30.0), tight) == (20.0, 10.0, 50.0, 30.0)
-    loose = eval_box(mask, 1)  # the default reader pushes every side out
+    assert DEFAULT_READER == tight  # evaluations draw the lesion's own box unless told otherwise
+    assert eval_box(mask, 1) == (20.0, 10.0, 50.0, 30.0)
+    loose = eval_box(mask, 1, LOOSE_READER)  # the loose reader pushes every side out
     assert loose[0] < 20 and loose[2] > 50
     for bad in (((0.2, 0.1), 0.0), ((-0.3, 0.1), 0.0), ((0.0, 0.1), -0.01)):
         with pytest.raises(ValueError):

@@ -8,7 +8,7 @@ from PySide6 import QtWidgets
 
 from liverview.ui.screenshot import write_screenshot
 
-DEMO_BOX_MARGIN = 0.25  # the demo box is the lesion's box grown by this fraction on each side
+DEMO_BOX_MARGIN = 0.0  # the demo box: the lesion's box grown by this share per side (0: drawn to its edges, as asked)
 
 
 def run_ultrasound(app: QtWidgets.QApplication, window: QtWidgets.QMainWindow, image: str | None, demo: bool,
@@ -32,7 +32,7 @@ def run_ultrasound(app: QtWidgets.QApplication, window: QtWidgets.QMainWindow, i
         x0, y0, x1, y1 = synthetic.bbox
         mx, my = (x1 - x0) * DEMO_BOX_MARGIN, (y1 - y0) * DEMO_BOX_MARGIN
         workspace.place_box(x0 - mx, y0 - my, x1 + mx, y1 + my)
-        workspace.notify("Demo (synthetic phantom): a box was placed around the lesion. Click to refine, "
+        workspace.notify("Demo (synthetic phantom): a box was placed at the lesion's edges. Click to refine, "
                          "Ctrl+S saves it.")
     if screenshot:
         workspace.wait_idle(wait_s)

@@ -41,12 +41,12 @@ from liverview.ui.ultrasound.class_bars import ClassProbabilityBars
 from liverview.ui.ultrasound.class_choice import ClassChoice
 from liverview.ui.ultrasound.latest_worker import LatestOnlyWorker
 from liverview.ui.ultrasound.us_canvas import MaskOverlay, UsCanvas, mask_overlay
-from liverview.us.clicks import Click
+from liverview.us.clicks import Click, box_of_clicks
 from liverview.us.image import UsImage, UsImageError, load_us_image
 from liverview.us.measure import MaskMeasurement
 
 IMAGE_FILTER = "Ultrasound images (*.dcm *.dicom *.png *.jpg *.jpeg *.bmp);;All files (*)"
-HELP = ("Left click: lesion (foreground)   Right click: background   Drag: box around the lesion\n"
+HELP = ("Left click: lesion (foreground)   Right click: background   Drag: box to the lesion's edges\n"
         "Ctrl+Z: undo last click   Esc: new lesion   Ctrl+S: save (asks for the class; again: update)")
 
 
@@ -60,6 +60,7 @@ class _Work:
     pixel_spacing_mm: tuple[float, float] | None
     submitted_at: float  # perf_counter() when the user's interaction arrived
     model_loading: bool  # the segmenter was not loaded yet when the user asked: the wait includes it
+    box_fit: bool = True  # a box's mask is fitted to the box (its sides drawn at the lesion's edges)
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,13 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.model_combo.currentIndexChanged.connect(self.choose_model)
         panel.addWidget(self.model_combo)
         panel.addWidget(self.model_info)
+        self.box_fit_check = QtWidgets.QCheckBox("Box = lesion edges (contour fills the box)")
+        self.box_fit_check.setChecked(True)
+        self.box_fit_check.setToolTip("On: a dragged box is read as the lesion's extent and the contour is fitted "
+                                      "to touch its four sides. Off: for a box drawn with room around the lesion, "
+                                      "the contour is left as the model draws it.")
+        self.box_fit_check.toggled.connect(self.set_box_fit)
+        panel.addWidget(self.box_fit_check)
         box = QtWidgets.QGroupBox("Class probability")
         box_layout = QtWidgets.QVBoxLayout(box)
         box_layout.addWidget(bars := ClassProbabilityBars())
@@ -391,7 +399,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.canvas.set_clicks(request.clicks)
         frame = self.image.frame(request.frame_index)
         self.worker.submit(request.request_id, _Work(self.session, request, frame, self.image.pixel_spacing_mm, t0,
-                                                     self._segmenter is None))
+                                                     self._segmenter is None, self.box_fit_check.isChecked()))
         self._update_side(busy=True)
 
     # --- background prediction -------------------------------------------------------------------
@@ -409,6 +417,8 @@ class UsWorkspace(QtWidgets.QMainWindow):
             h, w = work.shape
             segmenter.predict(work, [Click(w / 2, h / 2, True)])
             return None
+        if hasattr(segmenter, "box_fit"):  # one worker thread: no other prediction runs meanwhile
+            segmenter.box_fit = work.box_fit
         prediction = segmenter.predict(work.frame, list(work.request.clicks), prior=work.request.prior)
         mask = np.asarray(prediction.mask, bool)
         return UsResult(prediction, mask_overlay(mask), work.request.frame_index,
@@ -481,6 +491,18 @@ class UsWorkspace(QtWidgets.QMainWindow):
                                 or "Class scores not validated on real images.")
         # only a card that says so ("malignancy_validated": true) gets the red, unqualified malignancy bar
         self.class_bars.set_malignancy_validated(figures.get("malignancy_validated") is True)
+
+    def set_box_fit(self, on: bool) -> None:
+        """Read a dragged box as the lesion's edges (fit the contour to it) or not; the clicks shown are
+        segmented again when they are a box alone."""
+        if self.box_fit_check.isChecked() != bool(on):
+            self.box_fit_check.setChecked(bool(on))  # toggled() calls back here
+            return
+        if self.session is None or self.image is None or box_of_clicks(self.session.clicks) is None:
+            return
+        request = self.session.renew_request()
+        if request is not None:
+            self._after_interaction(request, time.perf_counter())
 
     def choose_model(self, index: int) -> None:
         """Segment with the registry's US segmenter number ``index`` from the next request on; the

@@ -132,20 +132,27 @@ def test_cv_us_trains_one_model_per_fold_and_scores_held_out_images(tiny_set, tm
     assert "bm_auroc_size_only" in doc["report"]["pooled_out_of_fold"]
     assert "mean ± sd" in capsys.readouterr().out
 
-    # --resume scores finished folds again without training them, here with the reader's tight boxes
+    # the default reader draws the lesion's own box and the masks are fitted to it
+    tight = doc
+    assert tight["report"]["reader_box"] == {"enlarge": [0.0, 0.0], "jitter": 0.0, "box_fit": True}
+    assert tight["report"]["margin_ellipse"]["mean"] == pytest.approx(tight["report"]["ellipse"]["mean"])
+    assert "0.00-0.00 x the lesion's size, positional error sd 0.00; masks fitted to the box" in (
+        out / "cv_report.md").read_text()
+
+    # --resume scores finished folds again without training them, here with loosely drawn boxes left unfitted
     logs = {k: (out / f"fold{k}" / "train_log.csv").read_text() for k in (0, 1)}
     assert main(["cv-us", "--liver", str(liver), "--folds", "2", "--out", str(out), "--device", "cpu",
-                 "--threads", "1", "--resume", "--box-margin", "0", "0", "--box-jitter", "0", "--set", "steps=2",
+                 "--threads", "1", "--resume", "--box-margin", "0.02", "0.10", "--box-jitter", "0.03", "--no-box-fit",
+                 "--set", "steps=2",
                  *[a for pair in zip(["--set"] * 3, ["batch_size=2", "input_size=32", "widths=[4, 8]"]) for a in pair]]) == 0
-    tight = json.loads((out / "cv_report.json").read_text())
+    loose = json.loads((out / "cv_report.json").read_text())
     assert {k: (out / f"fold{k}" / "train_log.csv").read_text() for k in (0, 1)} == logs  # no step trained
-    assert tight["report"]["reader_box"] == {"enlarge": [0.0, 0.0], "jitter": 0.0}
-    assert doc["report"]["reader_box"]["enlarge"] == [0.02, 0.10]
-    # a tight box's inscribed ellipse fits the lesion better than a loose box's, and the margin-corrected
-    # ellipse is the same ellipse when the reader adds no margin
-    assert tight["report"]["ellipse"]["mean"] > doc["report"]["ellipse"]["mean"]
-    assert tight["report"]["margin_ellipse"]["mean"] == pytest.approx(tight["report"]["ellipse"]["mean"])
-    assert "0.00-0.00 x the lesion's size" in (out / "cv_report.md").read_text()
+    assert loose["report"]["reader_box"] == {"enlarge": [0.02, 0.10], "jitter": 0.03, "box_fit": False}
+    # a tight box's inscribed ellipse fits the lesion better than a loose box's; taking off the loose reader's
+    # mean margin brings its ellipse back closer
+    assert tight["report"]["ellipse"]["mean"] > loose["report"]["ellipse"]["mean"]
+    assert loose["report"]["margin_ellipse"]["mean"] > loose["report"]["ellipse"]["mean"]
+    assert "masks as the net drew them" in (out / "cv_report.md").read_text()
 
 
 def test_eval_us_refuses_an_impossible_box_margin(tiny_set, capsys):

@@ -62,11 +62,13 @@ def test_simulated_clicks_fall_inside_and_around_the_lesion():
     assert mask[int(centre_click(mask).y), int(centre_click(mask).x)]
 
 
-def test_eval_box_is_seeded_and_slightly_enlarged():
+def test_the_loose_readers_eval_box_is_seeded_and_slightly_enlarged():
+    from liverview.us.click_simulation import LOOSE_READER
+
     mask = _disc()
-    a, b = eval_box(mask, 3), eval_box(mask, 3)
+    a, b = eval_box(mask, 3, LOOSE_READER), eval_box(mask, 3, LOOSE_READER)
     assert a == b
-    boxes = np.array([eval_box(mask, s) for s in range(50)])
+    boxes = np.array([eval_box(mask, s, LOOSE_READER) for s in range(50)])
     widths = boxes[:, 2] - boxes[:, 0]
     assert 60 < np.median(widths) < 61 * 1.25  # lesion box is 61 px wide
 

@@ -212,3 +212,40 @@ def test_a_click_the_net_ignores_is_honoured_unless_switched_off():
     seg.honour_clicks = False
     ignored = seg.predict(img, clicks, prior=shown).mask
     assert not ignored[60, 100] and (ignored ^ shown).sum() < 0.05 * shown.sum()
+
+
+class _ShrinkingNet(_RecordingNet):
+    """A net that draws the prior shrunk to 60 % about the crop's centre: contours short of a tight box."""
+
+    def forward(self, x):
+        s = x.shape[-1]
+        n = int(round(0.6 * s))
+        small = torch.nn.functional.interpolate(x[:, -1:], size=(n, n), mode="bilinear", align_corners=False)
+        a = (s - n) // 2
+        out = torch.zeros_like(x[:, -1:])
+        out[..., a:a + n, a:a + n] = small
+        return out * 8 - 4, torch.zeros(x.shape[0], 4)
+
+
+def _bbox(mask):
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    return cols[0], rows[0], cols[-1], rows[-1]
+
+
+def test_a_box_mask_is_fitted_to_the_box_unless_switched_off_and_refinements_are_not():
+    seg = UsSegmenter(_ShrinkingNet(WITH_PRIOR), torch.device("cpu"), "shrinking")
+    seg._forward = seg.net
+    img = np.full((120, 160), 90.0, np.float32)
+    box = (40, 30, 110, 90)
+    ellipse = ellipse_in_box(img.shape, box)
+    fitted = seg.predict(img, box_to_clicks(*box))
+    assert _bbox(fitted.mask) == box  # touches all four sides of the box
+    assert (fitted.mask & ellipse).sum() / (fitted.mask | ellipse).sum() > 0.9
+    # the malignancy features are measured on the net's own mask, which the malignancy model was fitted on
+    assert 0.25 < fitted.feature_mask.sum() / ellipse.sum() < 0.5
+    seg.box_fit = False
+    plain = seg.predict(img, box_to_clicks(*box))
+    assert 0.25 < plain.mask.sum() / ellipse.sum() < 0.5 and plain.measured_mask is None
+    seg.box_fit = True
+    refined = seg.predict(img, box_to_clicks(*box) + [Click(75, 60, True)], prior=plain.mask)
+    assert refined.mask.sum() < 0.5 * ellipse.sum()  # a refinement is not a box: no fit
