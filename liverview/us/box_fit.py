@@ -10,13 +10,13 @@ Pure numpy/scipy: no network involved.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
-from scipy import ndimage
 
 
 def fit_to_box(mask: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     """``mask`` stretched or shrunk along each axis so that its bounding box fills ``box`` (x0, y0, x1, y1:
-    pixel centres, edges half a pixel further out, as :func:`liverview.us.clicks.ellipse_in_box` reads a box).
+    pixel centres, as :func:`liverview.us.clicks.ellipse_in_box` reads a box; rounded to whole pixels).
     Pixels of the box outside the image are dropped. An empty mask is returned as it is (nothing to fit)."""
     mask = np.asarray(mask, bool)
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
@@ -25,18 +25,14 @@ def fit_to_box(mask: np.ndarray, box: tuple[float, float, float, float]) -> np.n
     h, w = mask.shape
     x0, x1 = sorted((float(box[0]), float(box[2])))
     y0, y1 = sorted((float(box[1]), float(box[3])))
-    # edges of the mask's bounding box and of the box, in pixel-edge coordinates
-    mt, mb, ml, mr = rows[0] - 0.5, rows[-1] + 0.5, cols[0] - 0.5, cols[-1] + 0.5
-    bt, bb, bl, br = y0 - 0.5, y1 + 0.5, x0 - 0.5, x1 + 0.5
-    r0, r1 = max(int(np.ceil(bt)), 0), min(int(np.floor(bb)), h - 1)
-    c0, c1 = max(int(np.ceil(bl)), 0), min(int(np.floor(br)), w - 1)
+    left, top = int(round(x0)), int(round(y0))
+    width, height = max(int(round(x1)) - left + 1, 1), max(int(round(y1)) - top + 1, 1)
+    lesion = mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float32)
+    # bilinear, pixel edges onto pixel edges; only the box's pixels are computed, so the cost is the box's
+    fitted = cv2.resize(lesion, (width, height), interpolation=cv2.INTER_LINEAR) > 0.5
     out = np.zeros_like(mask)
-    if r1 < r0 or c1 < c0:
-        return out
-    # each output pixel centre samples the mask where the box-to-mask mapping sends it (bilinear, then > 0.5)
-    src_y = mt + (np.arange(r0, r1 + 1) - bt) * (mb - mt) / (bb - bt)
-    src_x = ml + (np.arange(c0, c1 + 1) - bl) * (mr - ml) / (br - bl)
-    yy, xx = np.meshgrid(src_y, src_x, indexing="ij")
-    sampled = ndimage.map_coordinates(mask.astype(np.float32), [yy, xx], order=1, mode="constant", cval=0.0)
-    out[r0:r1 + 1, c0:c1 + 1] = sampled > 0.5
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + height, h), min(left + width, w)
+    if r1 > r0 and c1 > c0:
+        out[r0:r1, c0:c1] = fitted[r0 - top:r1 - top, c0 - left:c1 - left]
     return out
