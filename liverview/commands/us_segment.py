@@ -8,6 +8,7 @@ from pathlib import Path
 
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, create, resolve
+from liverview.commands.reader_box import apply_box_fit
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "DICOM states the pixel size, else px) and the time; writes the mask PNG (0/255).")
     parser.add_argument("image", type=Path, metavar="IMAGE", help="ultrasound image (DICOM US, PNG, JPEG, BMP)")
     parser.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
-                        help="the lesion box in image pixels (two-click input)")
+                        help="the lesion box in image pixels (two-click input), drawn to the lesion's edges: the "
+                             "mask is fitted to it unless --no-box-fit")
+    parser.add_argument("--no-box-fit", dest="box_fit", action="store_false",
+                        help="leave the box's mask as the net draws it (for a box drawn with room around the lesion)")
     parser.add_argument("--click", type=float, nargs=2, action="append", default=[], metavar=("X", "Y"),
                         help="foreground click inside the lesion (repeatable)")
     parser.add_argument("--bg-click", type=float, nargs=2, action="append", default=[], metavar=("X", "Y"),
@@ -58,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     clicks += [Click(x, y, True) for x, y in args.click] + [Click(x, y, False) for x, y in args.bg_click]
     try:
         segmenter = create(resolve("click-segmenter", args.model, "US"), args.device, args.weights)
+        apply_box_fit(segmenter, args)
         if args.box is not None and len(clicks) > 5:
             # as in the workspace: the box first, then the other clicks correct the box's mask
             pred = segmenter.predict(frame, clicks, prior=segmenter.predict(frame, clicks[:5]).mask)
@@ -71,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     result = {
         "image": str(args.image), "frame": args.frame, "model": segmenter.name, "label_mode": segmenter.label_mode,
         "mode": "two-click" if args.box is not None else "one-click",
+        "box_fit": bool(getattr(segmenter, "box_fit", False)) and args.box is not None,
         "clicks": [{"x": c.x, "y": c.y, "positive": c.positive} for c in clicks],
         "class_probs": {k: round(v, 4) for k, v in pred.class_probs.items()},
         "predicted_class": max(pred.class_probs, key=pred.class_probs.get),

@@ -48,6 +48,23 @@ def test_resume_continues_exactly(tiny_set, tmp_path):
     assert [int(r["step"]) for r in csv.DictReader(open(split / "train_log.csv"))] == [1, 2, 3]
 
 
+def test_us_segment_fits_a_box_mask_to_the_box_unless_told_not_to(tiny_set, tmp_path, capsys):
+    row = next(csv.DictReader(open(tiny_set / "data" / "labels.csv")))
+    image = tiny_set / "data" / row["image"]
+    box = [int(float(row[k])) for k in ("bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1")]
+    common = ["--weights", str(tiny_set / "run" / "us_clickseg.pt"), "--device", "cpu"]
+    masks, flags = [], []
+    for extra in ([], ["--no-box-fit"]):
+        out = tmp_path / f"mask{len(masks)}.png"
+        capsys.readouterr()
+        assert main(["us-segment", str(image), "--box", *map(str, box), "--out", str(out), *common, *extra]) == 0
+        flags.append(json.loads(capsys.readouterr().out)["box_fit"])
+        masks.append(cv2.imread(str(out), cv2.IMREAD_GRAYSCALE) > 0)
+    assert flags == [True, False]  # the geometry itself: tests/us/test_box_fit.py and test_us_clickseg_prior.py
+    rows, cols = np.flatnonzero(masks[0].any(1)), np.flatnonzero(masks[0].any(0))
+    assert box[0] <= cols[0] and box[1] <= rows[0] and cols[-1] <= box[2] and rows[-1] <= box[3]
+
+
 def test_resume_without_checkpoint_is_a_clear_error(tiny_set, tmp_path, capsys):
     assert main(["train-us", "--data", str(tiny_set / "data"), "--out", str(tmp_path / "x"), "--resume", *TINY]) == 2
     assert "no checkpoint.pt" in capsys.readouterr().err
