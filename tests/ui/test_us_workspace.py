@@ -231,6 +231,22 @@ def test_a_box_contour_fills_the_box_and_unticking_box_is_edges_segments_it_agai
     assert max(cols[0] - box[0], rows[0] - box[1], box[2] - cols[-1], box[3] - rows[-1]) > 3  # short of a side
 
 
+def test_the_box_is_edges_choice_is_kept_between_sessions(qtbot, tmp_path, plugin_dirs):
+    from liverview.ui.window_settings import ini_settings
+
+    settings = ini_settings(tmp_path / "settings.ini")
+    first = UsWorkspace(plugin_dirs=plugin_dirs, device="cpu", settings=settings)
+    qtbot.addWidget(first)
+    assert first.box_fit_check.isChecked()
+    first.set_box_fit(False)
+    assert not first.box_fit_check.isChecked()
+    first.close()
+    again = UsWorkspace(plugin_dirs=plugin_dirs, device="cpu", settings=ini_settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(again)
+    assert not again.box_fit_check.isChecked()
+    again.close()
+
+
 def test_box_being_dragged_is_drawn_as_a_rubber_band(workspace, qtbot, phantom):
     w = workspace
     w.open_image(phantom.path)

@@ -58,6 +58,7 @@ class OneWindow(QtCore.QObject):
         self.window = window
         self.host: BrowserHost = window  # type: ignore[assignment]
         self.recent = RecentItems(settings)
+        self.settings = settings
         self.us_weights: Path | None = None  # ultrasound segmenter weights (main.py --us-weights); None: the plugin's
         self.workspaces = Workspaces(window, self._make_us, keep_visible=lambda: [self.dock])
         self.browser = StudyBrowser()
@@ -268,7 +269,8 @@ class OneWindow(QtCore.QObject):
         self.window.resizeDocks([self.dock], [width], QtCore.Qt.Orientation.Horizontal)
 
     def _make_us(self) -> UsWorkspace:
-        return UsWorkspace(project_root=self.host.project_root, user=self.host.user, weights=self.us_weights)
+        return UsWorkspace(project_root=self.host.project_root, user=self.host.user, weights=self.us_weights,
+                           settings=self.settings)
 
     def shutdown(self) -> None:
         if self.index_job is not None and not self.index_job.done:

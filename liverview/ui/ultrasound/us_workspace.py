@@ -45,6 +45,7 @@ from liverview.us.clicks import Click, box_of_clicks
 from liverview.us.image import UsImage, UsImageError, load_us_image
 from liverview.us.measure import MaskMeasurement
 
+BOX_FIT_KEY = "ultrasound/box_fit"  # QSettings key of the "Box = lesion edges" choice
 IMAGE_FILTER = "Ultrasound images (*.dcm *.dicom *.png *.jpg *.jpeg *.bmp);;All files (*)"
 HELP = ("Left click: lesion (foreground)   Right click: background   Drag: box to the lesion's edges\n"
         "Ctrl+Z: undo last click   Esc: new lesion   Ctrl+S: save (asks for the class; again: update)")
@@ -97,9 +98,11 @@ class UsWorkspace(QtWidgets.QMainWindow):
 
     def __init__(self, segmenter: Any = None, project: Project | None = None, project_path: Path | None = None,
                  project_root: Path | None = None, user: str | None = None, device: str = "auto",
-                 weights: Path | None = None, plugin_dirs: list[Path] | None = None, parent=None) -> None:
+                 weights: Path | None = None, plugin_dirs: list[Path] | None = None,
+                 settings: QtCore.QSettings | None = None, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("LiverView - ultrasound")
+        self._settings = settings  # keeps the reader's box habit ("Box = lesion edges") between sessions
         self.resize(1200, 780)
         self.image: UsImage | None = None
         self.session: UsSession | None = None
@@ -176,7 +179,8 @@ class UsWorkspace(QtWidgets.QMainWindow):
         panel.addWidget(self.model_combo)
         panel.addWidget(self.model_info)
         self.box_fit_check = QtWidgets.QCheckBox("Box = lesion edges (contour fills the box)")
-        self.box_fit_check.setChecked(True)
+        kept = self._settings.value(BOX_FIT_KEY, True, type=bool) if self._settings is not None else True
+        self.box_fit_check.setChecked(bool(kept))
         self.box_fit_check.setToolTip("On: a dragged box is read as the lesion's extent and the contour is fitted "
                                       "to touch its four sides. Off: for a box drawn with room around the lesion, "
                                       "the contour is left as the model draws it.")
@@ -498,6 +502,8 @@ class UsWorkspace(QtWidgets.QMainWindow):
         if self.box_fit_check.isChecked() != bool(on):
             self.box_fit_check.setChecked(bool(on))  # toggled() calls back here
             return
+        if self._settings is not None:
+            self._settings.setValue(BOX_FIT_KEY, bool(on))
         if self.session is None or self.image is None or box_of_clicks(self.session.clicks) is None:
             return
         request = self.session.renew_request()
