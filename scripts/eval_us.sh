@@ -2,8 +2,9 @@
 # The held-out figures of an ultrasound click model's card: the BUSI test part (never used in training or
 # tuning) in two-click mode with GrabCut, the inscribed ellipse, the filled box and NoC@85/90 side by side,
 # with boxes drawn to the lesions' edges (the default reader; masks fitted to the box), then with loosely drawn
-# boxes (fitted, and as the net drew them), then one-click; and the click latency. Liver figures come from cross-validation (scripts/train_us_liver.sh steps 4 and 4b), since
-# the shipped liver model trains on all 16 liver images.
+# boxes (fitted, and as the net drew them), then one-click; and the click latency. Liver figures come from
+# cross-validation (scripts/train_us_liver.sh steps 4 and 4b), since the shipped liver model trains on all 16
+# liver images.
 # Usage: scripts/eval_us.sh WEIGHTS OUT_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."

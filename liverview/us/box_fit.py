@@ -5,7 +5,7 @@ Networks trained on a mix of loose and tight boxes return contours that stop sho
 rescales the mask along x and y so its bounding box becomes the drawn box: the shape comes from the image, the
 extent from the reader. It is right when the reader drew the lesion's edges and wrong (too big) when the box was
 drawn loosely, so it is a reader's choice (on in the workspace and in ``UsSegmenter`` by default).
-Pure numpy/scipy: no network involved.
+Pure numpy/OpenCV: no network involved.
 """
 
 from __future__ import annotations

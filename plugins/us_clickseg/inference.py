@@ -132,14 +132,12 @@ class UsSegmenter:
         prob = paste_back(crop_prob, window, (h, w))
         mask = _keep_clicked_components(prob > threshold, clicks)
         box = box_of_clicks(clicks) if self.box_fit else None
-        fitted = None if box is None else fit_to_box(mask, box)
+        fitted = None if box is None else fit_to_box(mask, box)  # fitted from the net's own mask
         if self.honour_clicks:
             mask = honour_clicks(mask, clicks, shown)
             fitted = None if fitted is None else honour_clicks(fitted, clicks, shown)
-        # malignancy features are measured on the mask before any box fit: what the malignancy model was fitted on
-        measured = mask if mask.any() or fitted is None else fitted
-        if fitted is not None:
-            mask = fitted
+        # the malignancy features are measured on the unfitted mask: what the malignancy model was fitted on
+        measured, mask = mask, (mask if fitted is None else fitted)
         class_probs = {n: float(p) for n, p in zip(CLASS_NAMES, probs)}
         head = float(sum(class_probs[n] for n in MALIGNANT_CLASSES))
         malignant, note = head, "class head, not calibrated"
