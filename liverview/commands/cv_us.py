@@ -19,7 +19,8 @@ import numpy as np
 
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, create, create_trainer, parse_options, resolve
-from liverview.commands.reader_box import add_reader_box_options, apply_box_fit, reader_box
+from liverview.commands.reader_box import (add_reader_box_options, apply_box_fit, box_fit_record, box_fit_words,
+                                          reader_box)
 from liverview.terminal_progress import ProgressLine, add_quiet_option, progress_keyword
 
 
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                 log(f"  fold {k}: nothing to resume ({exc}); training it")
                 weights = trainer.train(train_set, fold_dir, fold_options, **kwargs)
             segmenter = create(contribution, args.device, weights)
-            box_fit = apply_box_fit(segmenter, args)
+            fit = box_fit_record(segmenter, apply_box_fit(segmenter, args))
             two, two_rows = evaluate_lesions(segmenter, test_set, "two-click", grabcut=True, noc=True,
                                              progress=progress.span(share[1], share[2], f"fold {k}: two-click"),
                                              reader=reader)
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             log(f"fold {k}: two-click {f['two_click']:.3f} (ellipse {f['ellipse']:.3f}, box {f['box']:.3f}, GrabCut "
                 f"{f['grabcut']:.3f}), one-click {f['one_click']:.3f}, NoC@85 {f['noc85']:.2f}, NoC@90 {f['noc90']:.2f}")
     report = summarise_cv(rows, fold_summaries, args, contribution.name)
-    report["reader_box"] = {**asdict(reader), "box_fit": box_fit}
+    report["reader_box"] = {**asdict(reader), **fit}
     malignant = np.array([r["label"] == "malignant" for r in rows])
     p_raw = np.array([r["malignant_prob"] for r in rows])
     p_cal = np.array([r["malignant_prob_platt"] for r in rows])
@@ -212,7 +213,7 @@ def _reader_line(reader: dict | None) -> list[str]:
     if not reader:
         return []
     lo, hi = reader["enlarge"]
-    fit = {True: "; masks fitted to the box", False: "; masks as the net drew them"}.get(reader.get("box_fit"), "")
+    fit = f"; {box_fit_words(reader)}" if "box_fit" in reader else ""
     return [f"Two-click test boxes: each side out by {lo:.2f}-{hi:.2f} x the lesion's size, positional error sd "
             f"{reader['jitter']:.2f}{fit}."]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, create, resolve
-from liverview.commands.reader_box import add_reader_box_options, apply_box_fit, reader_box
+from liverview.commands.reader_box import (add_reader_box_options, apply_box_fit, box_fit_record, box_fit_words,
+                                          reader_box)
 from liverview.terminal_progress import ProgressLine, add_quiet_option
 
 
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         segmenter = create(resolve("click-segmenter", args.model, "US"), args.device, args.weights)
     except (UsDatasetError, ModelError) as exc:
         raise CliError(str(exc)) from exc
-    box_fit = apply_box_fit(segmenter, args)
+    fit = box_fit_record(segmenter, apply_box_fit(segmenter, args))
     with ProgressLine("eval-us", quiet=args.quiet) as progress:
         report, results = evaluate_lesions(segmenter, lesions, args.mode, grabcut=args.grabcut, noc=args.noc,
                                            progress=progress, reader=reader)
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
           f"({segmenter.label_mode})")
     if args.mode == "two-click":
         print(f"  test boxes: each side out by {reader.enlarge[0]:.2f}-{reader.enlarge[1]:.2f} x the lesion's size, "
-              f"positional error sd {reader.jitter:.2f}; mask {'fitted to the box' if box_fit else 'as the net drew it'}")
+              f"positional error sd {reader.jitter:.2f}; {box_fit_words(fit)}")
     print(f"  Jaccard mean {report.jaccard_mean:.3f} (median {report.jaccard_median:.3f})")
     if report.ellipse_jaccard_mean is not None:
         print(f"  baselines from the same box: inscribed ellipse {report.ellipse_jaccard_mean:.3f}, filled box "
@@ -108,6 +109,6 @@ def run(args: argparse.Namespace) -> int:
                                  f"p(malignant), {segmenter.name}, n={len(results)}", args.reliability)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"report": asdict(report), "reader_box": {**asdict(reader), "box_fit": box_fit},
+        args.json.write_text(json.dumps({"report": asdict(report), "reader_box": {**asdict(reader), **fit},
                                          "lesions": [asdict(r) for r in results]}, indent=1))
     return 0

@@ -1,7 +1,7 @@
 """The `--box-margin LO HI` / `--box-jitter SD` options of eval-us and cv-us: how the simulated reader draws
 the two-click test box (liverview.us.click_simulation.ReaderBox, imported only when a command runs, so that
 --help stays quick); and `--no-box-fit`: whether the segmenter fits a box's mask to the box
-(liverview.us.box_fit), as the workspace does by default."""
+(liverview.us.box_fit), as the workspace does by default, and `--box-shape` which contour that fit draws."""
 
 from __future__ import annotations
 
@@ -20,6 +20,14 @@ def add_reader_box_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-box-fit", dest="box_fit", action="store_false",
                         help="leave a box's mask as the net draws it (default: fitted to the box, whose sides the "
                              "reader drew at the lesion's edges; the workspace's 'Box = lesion edges' unticked)")
+    add_box_shape_option(parser)
+
+
+def add_box_shape_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--box-shape", choices=("net", "ellipse"), default=None,
+                        help="the fitted contour of a box: 'net' stretches the net's outline onto the box, 'ellipse' "
+                             "draws the ellipse touching the box's four sides, leaning as the net's mask leans "
+                             "(default: the segmenter's own choice)")
 
 
 def reader_box(args: argparse.Namespace):
@@ -42,4 +50,22 @@ def apply_box_fit(segmenter, args: argparse.Namespace) -> bool:
             raise CliError(f"--no-box-fit: the segmenter {getattr(segmenter, 'name', segmenter)!r} has no box fit")
         return False
     segmenter.box_fit = bool(args.box_fit)
+    shape = getattr(args, "box_shape", None)
+    if shape is not None:
+        if not hasattr(segmenter, "box_shape"):
+            raise CliError(f"--box-shape: the segmenter {getattr(segmenter, 'name', segmenter)!r} has no box shapes")
+        segmenter.box_shape = shape
     return segmenter.box_fit
+
+
+def box_fit_record(segmenter, box_fit: bool) -> dict:
+    """What a report records of the fit: on or off, and the contour it draws (None when off)."""
+    return {"box_fit": box_fit, "box_shape": getattr(segmenter, "box_shape", None) if box_fit else None}
+
+
+def box_fit_words(record: dict) -> str:
+    """The fit in a report's words, e.g. 'masks fitted to the box (ellipse along the net's tilt)'."""
+    if not record.get("box_fit"):
+        return "masks as the net drew them"
+    shape = {"net": "the net's outline stretched", "ellipse": "ellipse along the net's tilt"}.get(record.get("box_shape"))
+    return "masks fitted to the box" + (f" ({shape})" if shape else "")

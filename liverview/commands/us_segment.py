@@ -8,7 +8,7 @@ from pathlib import Path
 
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, create, resolve
-from liverview.commands.reader_box import apply_box_fit
+from liverview.commands.reader_box import add_box_shape_option, apply_box_fit
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "mask is fitted to it unless --no-box-fit")
     parser.add_argument("--no-box-fit", dest="box_fit", action="store_false",
                         help="leave the box's mask as the net draws it (for a box drawn with room around the lesion)")
+    add_box_shape_option(parser)
     parser.add_argument("--click", type=float, nargs=2, action="append", default=[], metavar=("X", "Y"),
                         help="foreground click inside the lesion (repeatable)")
     parser.add_argument("--bg-click", type=float, nargs=2, action="append", default=[], metavar=("X", "Y"),
@@ -77,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         "image": str(args.image), "frame": args.frame, "model": segmenter.name, "label_mode": segmenter.label_mode,
         "mode": "two-click" if args.box is not None else "one-click",
         "box_fit": bool(getattr(segmenter, "box_fit", False)) and args.box is not None,
+        "box_shape": getattr(segmenter, "box_shape", None) if getattr(segmenter, "box_fit", False) and args.box is not None
+        else None,
         "clicks": [{"x": c.x, "y": c.y, "positive": c.positive} for c in clicks],
         "class_probs": {k: round(v, 4) for k, v in pred.class_probs.items()},
         "predicted_class": max(pred.class_probs, key=pred.class_probs.get),

@@ -36,3 +36,68 @@ def fit_to_box(mask: np.ndarray, box: tuple[float, float, float, float]) -> np.n
     if r1 > r0 and c1 > c0:
         out[r0:r1, c0:c1] = fitted[r0 - top:r1 - top, c0 - left:c1 - left]
     return out
+
+
+# |rho| -> 1 flattens the ellipse onto the box's diagonal; beyond this the shape is a sliver
+_MAX_TILT = 0.9
+
+
+def mask_tilt(weights: np.ndarray) -> float:
+    """The correlation of x and y over a mask (or non-negative pixel weights): the tilt of the lesion's long
+    axis against the image axes, in -1..1 (0 for an axis-aligned or round lesion, or fewer than 3 pixels).
+    It does not change when the mask is stretched along x or y, so a mask and its box-fitted copy agree."""
+    w = np.clip(np.asarray(weights, np.float64), 0.0, None)
+    if np.count_nonzero(w) < 3:
+        return 0.0
+    ys, xs = np.nonzero(w)
+    wt = w[ys, xs]
+    total = wt.sum()
+    mx, my = (wt * xs).sum() / total, (wt * ys).sum() / total
+    dx, dy = xs - mx, ys - my
+    sxx, syy, sxy = (wt * dx * dx).sum(), (wt * dy * dy).sum(), (wt * dx * dy).sum()
+    if sxx <= 0 or syy <= 0:
+        return 0.0
+    return float(sxy / np.sqrt(sxx * syy))
+
+
+def tilted_ellipse_in_box(shape: tuple[int, int], box: tuple[float, float, float, float], tilt: float) -> np.ndarray:
+    """The ellipse that touches all four sides of ``box`` (pixel centres, edges half a pixel further out, as
+    :func:`liverview.us.clicks.ellipse_in_box`), with x-y correlation ``tilt``: 0 is the axis-aligned inscribed
+    ellipse; towards +-1 it leans onto the box's diagonal. Every such ellipse has exactly this bounding box
+    (its covariance matrix has the box's half-sides as standard deviations), so the reader's extent is kept."""
+    x0, x1 = sorted((float(box[0]), float(box[2])))
+    y0, y1 = sorted((float(box[1]), float(box[3])))
+    cx, cy, a, b = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0 + 1) / 2, (y1 - y0 + 1) / 2
+    rho = float(np.clip(tilt, -_MAX_TILT, _MAX_TILT))
+    out = np.zeros(shape, bool)
+    r0, r1 = max(int(np.floor(cy - b)), 0), min(int(np.ceil(cy + b)) + 1, shape[0])
+    c0, c1 = max(int(np.floor(cx - a)), 0), min(int(np.ceil(cx + a)) + 1, shape[1])
+    if r1 <= r0 or c1 <= c0:
+        return out
+    u = (np.arange(c0, c1, dtype=np.float64)[None, :] - cx) / a
+    v = (np.arange(r0, r1, dtype=np.float64)[:, None] - cy) / b
+    # inverse of [[1, rho], [rho, 1]] in box-normalised coordinates
+    out[r0:r1, c0:c1] = (u * u - 2 * rho * u * v + v * v) <= (1 - rho * rho)
+    return out
+
+
+def ellipse_fit_to_box(mask: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """The ellipse in ``box`` that touches its four sides, leaning as ``mask`` leans (:func:`mask_tilt`): the
+    extent from the reader, only the orientation from the mask. An empty mask is returned as it is."""
+    mask = np.asarray(mask, bool)
+    if not mask.any():
+        return mask
+    return tilted_ellipse_in_box(mask.shape, box, mask_tilt(mask))
+
+
+BOX_SHAPES = ("net", "ellipse")  # fit_box_shape's shapes: the net's outline stretched, or its tilt's ellipse
+
+
+def fit_box_shape(mask: np.ndarray, box: tuple[float, float, float, float], shape: str = "net") -> np.ndarray:
+    """The contour of a box drawn to the lesion's edges: ``"net"`` the mask's own outline stretched onto the box
+    (:func:`fit_to_box`), ``"ellipse"`` the box's ellipse leaning as the mask leans (:func:`ellipse_fit_to_box`)."""
+    if shape == "net":
+        return fit_to_box(mask, box)
+    if shape == "ellipse":
+        return ellipse_fit_to_box(mask, box)
+    raise ValueError(f"box shape must be one of {BOX_SHAPES}, got {shape!r}")

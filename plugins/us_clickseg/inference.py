@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from liverview.ml.device import resolve_device as pick_device
 from liverview.plugin_api.errors import ModelError, WeightsMissingError
-from liverview.us.box_fit import fit_to_box
+from liverview.us.box_fit import BOX_SHAPES, fit_box_shape
 from liverview.us.click_guarantee import honour_clicks
 from liverview.us.clicks import Click, box_of_clicks, interaction_prior
 from liverview.us.malignancy import MalignancyModel, lesion_features
@@ -26,6 +26,8 @@ from liverview.us.prediction import UsPrediction
 from .crop import net_input, paste_back
 from .model import CLASS_NAMES, MALIGNANT_CLASSES, JointSegClsNet, NetConfig
 
+# the fitted contour of a box drawn to the lesion's edges (liverview.us.box_fit.fit_box_shape)
+DEFAULT_BOX_SHAPE = "net"
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "us_clickseg" / "us_clickseg.pt"
 
 
@@ -67,12 +69,17 @@ class UsSegmenter:
     """A loaded network; call :meth:`predict` once per interaction (clicks so far, in image pixels)."""
 
     def __init__(self, net: JointSegClsNet, device: torch.device, name: str, label_mode: str = "four-class",
-                 meta: dict | None = None, honour_clicks: bool = True, box_fit: bool = True):
+                 meta: dict | None = None, honour_clicks: bool = True, box_fit: bool = True,
+                 box_shape: str = DEFAULT_BOX_SHAPE):
         self.net = net.to(device).eval()
         # repair the mask around clicks the net left wrong (liverview.us.click_guarantee); off: the net's mask as is
         self.honour_clicks = honour_clicks
         # a box is drawn to the lesion's edges: its mask is fitted to it (liverview.us.box_fit); off for loose boxes
         self.box_fit = box_fit
+        # how a box's mask becomes the fitted contour: "net" stretches the net's shape, "ellipse" takes its tilt only
+        if box_shape not in BOX_SHAPES:
+            raise ValueError(f"box_shape must be one of {BOX_SHAPES}, got {box_shape!r}")
+        self.box_shape = box_shape
         self.device = device
         self.name = name
         self.label_mode = label_mode  # "four-class", or "benign-malignant" when only that was trained
@@ -132,7 +139,7 @@ class UsSegmenter:
         prob = paste_back(crop_prob, window, (h, w))
         mask = _keep_clicked_components(prob > threshold, clicks)
         box = box_of_clicks(clicks) if self.box_fit else None
-        fitted = None if box is None else fit_to_box(mask, box)  # fitted from the net's own mask
+        fitted = None if box is None else fit_box_shape(mask, box, self.box_shape)  # from the net's own mask
         if self.honour_clicks:
             mask = honour_clicks(mask, clicks, shown)
             fitted = None if fitted is None else honour_clicks(fitted, clicks, shown)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from liverview.us.box_fit import fit_to_box
+from liverview.us.box_fit import ellipse_fit_to_box, fit_to_box, mask_tilt, tilted_ellipse_in_box
 from liverview.us.clicks import ellipse_in_box
 
 
@@ -41,3 +41,36 @@ def test_an_empty_mask_stays_empty_and_a_box_past_the_image_is_clipped():
     assert fitted.shape == blob.shape
     x0, y0, x1, y1 = _bbox(fitted)
     assert (x0, y0, y1) == (30, 10, 45) and x1 == 59
+
+
+def test_a_tilted_ellipse_keeps_the_box_and_its_tilt_is_read_back():
+    box = (10, 20, 70, 45)
+    assert (tilted_ellipse_in_box((80, 90), box, 0.0) == ellipse_in_box((80, 90), box)).all()
+    for tilt in (-0.8, -0.3, 0.4, 0.85):
+        ell = tilted_ellipse_in_box((80, 90), box, tilt)
+        assert _bbox(ell) == box  # every tilt touches all four sides
+        assert abs(mask_tilt(ell) - tilt) < 0.03
+    # positive tilt: the long axis runs from top left to bottom right (y grows downwards)
+    ell = tilted_ellipse_in_box((80, 90), box, 0.8)
+    assert ell[22, 14] and ell[43, 66] and not ell[22, 66] and not ell[43, 14]
+
+
+def test_mask_tilt_ignores_stretching_and_is_zero_for_too_little():
+    bar = np.zeros((100, 100), bool)
+    for i in range(60):
+        bar[20 + i // 2, 20 + i: 26 + i] = True  # a bar leaning down to the right
+    assert mask_tilt(bar) > 0.5
+    assert abs(mask_tilt(bar) - mask_tilt(fit_to_box(bar, (0, 0, 40, 90)))) < 0.05
+    assert mask_tilt(np.fliplr(bar)) < -0.5
+    assert mask_tilt(np.zeros((9, 9), bool)) == 0.0
+    assert mask_tilt(np.eye(2, dtype=bool)) == 0.0
+
+
+def test_the_ellipse_fit_leans_as_the_mask_leans_and_fills_the_box():
+    bar = np.zeros((100, 100), bool)
+    for i in range(60):
+        bar[20 + i // 2, 20 + i: 26 + i] = True
+    fitted = ellipse_fit_to_box(bar, (10, 10, 89, 69))
+    assert _bbox(fitted) == (10, 10, 89, 69)
+    assert fitted[15, 20] and fitted[64, 80] and not fitted[15, 80] and not fitted[64, 20]
+    assert not ellipse_fit_to_box(np.zeros((30, 30), bool), (2, 2, 20, 20)).any()

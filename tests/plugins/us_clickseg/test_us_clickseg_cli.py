@@ -7,12 +7,13 @@ import json
 import cv2
 import numpy as np
 import pytest
+
 import torch
 
 from liverview.cli import main
 from liverview.synth.us_phantom import write_us_dataset
 from liverview.us.clicks import Click, box_to_clicks
-from liverview_plugins.us_clickseg.inference import UsModelError, load_segmenter
+from liverview_plugins.us_clickseg.inference import DEFAULT_BOX_SHAPE, UsModelError, load_segmenter
 
 TINY = ["--input-size", "32", "--widths", "4", "8", "16", "--batch-size", "2", "--threads", "1"]
 
@@ -54,15 +55,18 @@ def test_us_segment_fits_a_box_mask_to_the_box_unless_told_not_to(tiny_set, tmp_
     box = [int(float(row[k])) for k in ("bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1")]
     common = ["--weights", str(tiny_set / "run" / "us_clickseg.pt"), "--device", "cpu"]
     masks, flags = [], []
-    for extra in ([], ["--no-box-fit"]):
+    for extra in ([], ["--no-box-fit"], ["--box-shape", "ellipse"], ["--box-shape", "net"]):
         out = tmp_path / f"mask{len(masks)}.png"
         capsys.readouterr()
         assert main(["us-segment", str(image), "--box", *map(str, box), "--out", str(out), *common, *extra]) == 0
-        flags.append(json.loads(capsys.readouterr().out)["box_fit"])
+        doc = json.loads(capsys.readouterr().out)
+        flags.append((doc["box_fit"], doc["box_shape"]))
         masks.append(cv2.imread(str(out), cv2.IMREAD_GRAYSCALE) > 0)
-    assert flags == [True, False]  # the geometry itself: tests/us/test_box_fit.py and test_us_clickseg_prior.py
-    rows, cols = np.flatnonzero(masks[0].any(1)), np.flatnonzero(masks[0].any(0))
-    assert box[0] <= cols[0] and box[1] <= rows[0] and cols[-1] <= box[2] and rows[-1] <= box[3]
+    # the geometry itself: tests/us/test_box_fit.py and test_us_clickseg_prior.py
+    assert flags == [(True, DEFAULT_BOX_SHAPE), (False, None), (True, "ellipse"), (True, "net")]
+    for fitted in (masks[0], masks[2]):  # (the tiny net may draw nothing: the centre click's disk is all then)
+        rows, cols = np.flatnonzero(fitted.any(1)), np.flatnonzero(fitted.any(0))
+        assert box[0] <= cols[0] and box[1] <= rows[0] and cols[-1] <= box[2] and rows[-1] <= box[3]
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tiny_set, tmp_path, capsys):
@@ -151,7 +155,8 @@ def test_cv_us_trains_one_model_per_fold_and_scores_held_out_images(tiny_set, tm
 
     # the default reader draws the lesion's own box and the masks are fitted to it
     tight = doc
-    assert tight["report"]["reader_box"] == {"enlarge": [0.0, 0.0], "jitter": 0.0, "box_fit": True}
+    assert tight["report"]["reader_box"] == {"enlarge": [0.0, 0.0], "jitter": 0.0, "box_fit": True,
+                                             "box_shape": DEFAULT_BOX_SHAPE}
     assert tight["report"]["margin_ellipse"]["mean"] == pytest.approx(tight["report"]["ellipse"]["mean"])
     assert "0.00-0.00 x the lesion's size, positional error sd 0.00; masks fitted to the box" in (
         out / "cv_report.md").read_text()
@@ -164,7 +169,8 @@ def test_cv_us_trains_one_model_per_fold_and_scores_held_out_images(tiny_set, tm
                  *[a for pair in zip(["--set"] * 3, ["batch_size=2", "input_size=32", "widths=[4, 8]"]) for a in pair]]) == 0
     loose = json.loads((out / "cv_report.json").read_text())
     assert {k: (out / f"fold{k}" / "train_log.csv").read_text() for k in (0, 1)} == logs  # no step trained
-    assert loose["report"]["reader_box"] == {"enlarge": [0.02, 0.10], "jitter": 0.03, "box_fit": False}
+    assert loose["report"]["reader_box"] == {"enlarge": [0.02, 0.10], "jitter": 0.03, "box_fit": False,
+                                             "box_shape": None}
     # a tight box's inscribed ellipse fits the lesion better than a loose box's; taking off the loose reader's
     # mean margin brings its ellipse back closer
     assert tight["report"]["ellipse"]["mean"] > loose["report"]["ellipse"]["mean"]
