@@ -18,6 +18,7 @@ SUMMARIES: dict[str, tuple[str, str]] = {
     'import_annotations': ('import', 'import lesions from DICOM SR / SEG, NIfTI label maps or DeepLesion CSV into a project'),
     'import_csv': ('import-csv', "import RECIST marks from a DeepLesion DL_info.csv-layout file into a study's project"),
     'train_detector': ('train-detector', 'train the multi-phase CT lesion detector on a folder of studies'),
+    'mine_negatives': ('mine-negatives', "write a detector's confident false positives in training studies as hard negatives"),
     'detect': ('detect', 'detect liver lesions in a CT study and write proposals.json'),
     'scan': ('scan', 'detect lesions in every CT study of an archive (on Ray) into a project'),
     'eval_detect': ('eval-detect', 'FROC / AP / class accuracy of lesion proposals against ground truth'),

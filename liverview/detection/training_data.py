@@ -11,7 +11,8 @@ from typing import Mapping
 
 from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
-from liverview.detection.proposals import Proposal3D
+from liverview.detection.hard_negatives import HARD_NEGATIVES_FILE
+from liverview.detection.proposals import Proposal3D, read_proposals
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ class TrainingCase:
 
 def load_cases_from_folder(folder: str | Path) -> list[TrainingCase]:
     """Every study under ``folder`` (each subfolder with study.json + lesions.csv; or ``folder`` itself): phantoms
-    from `synth-ct` and real hosts with inserted lesions from `synth-inserted` (one phase, an ignore mask)."""
+    from `synth-ct` and real hosts with inserted lesions from `synth-inserted` (one phase, an ignore mask); a
+    study's hard_negatives.json (from `liverview mine-negatives`) gives its hard negatives."""
     from liverview.synth.ct_phantom import read_lesion_table
 
     folder = Path(folder)
@@ -63,6 +65,9 @@ def load_cases_from_folder(folder: str | Path) -> list[TrainingCase]:
                    for l in read_lesion_table(s / meta.get("lesion_table", "lesions.csv"))]
         labels = s / meta["lesion_labels"] if meta.get("lesion_labels") else None
         ignore = s / meta["ignore_mask"] if meta.get("ignore_mask") else None
-        cases.append(TrainingCase(phases, lesions, reference=PhaseKind(meta.get("reference_phase", "non-contrast")),
+        negatives = s / HARD_NEGATIVES_FILE  # from `liverview mine-negatives`, when it ran on this study
+        hard = list(read_proposals(negatives).proposals) if negatives.is_file() else []
+        cases.append(TrainingCase(phases, lesions, hard_negatives=hard,
+                                  reference=PhaseKind(meta.get("reference_phase", "non-contrast")),
                                   lesion_labels=labels, name=s.name, ignore_mask=ignore))
     return cases

@@ -124,3 +124,30 @@ def test_default_weights_load_and_run(tiny_phantom_dir):
     volumes, ref = phantom_phases(tiny_phantom_dir / "s7")
     result = det.detect(volumes, ref)
     assert result.model == det.name and result.shape == (16, 64, 64)
+
+
+def test_mine_negatives_writes_hard_negatives_that_training_reads(tiny_phantom_dir, tmp_path, capsys):
+    import shutil
+
+    from liverview.detection.hard_negatives import HARD_NEGATIVES_FILE
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_phantom_dir, data)
+    # the shipped weights (a tiny net finds nothing here): every proposal above 0 that misses the two lesions
+    assert cli_main(["mine-negatives", str(data), "--device", "cpu", "--min-score", "0", "--limit", "4",
+                     "--quiet"]) == 0
+    assert "hard negatives in 1 studies" in capsys.readouterr().out
+    mined = read_proposals(data / "s7" / HARD_NEGATIVES_FILE)
+    assert 0 < len(mined.proposals) <= 4 and mined.shape == (16, 64, 64)
+    [case] = load_cases_from_folder(data)
+    assert [p.box for p in case.hard_negatives] == [p.box for p in mined.proposals]
+    for p in mined.proposals:  # none touches a labelled lesion
+        (i0, j0, k0), (i1, j1, k1) = p.box_ijk()
+        for les in case.lesions:
+            x0, y0, z0, x1, y1, z1 = les.box_ijk
+            assert i1 < x0 - 4 or i0 > x1 + 4 or j1 < y0 - 4 or j0 > y1 + 4 or k1 < z0 - 1 or k0 > z1 + 1
+    from liverview_plugins.mscn_detector.config import DetectorConfig
+
+    prepared = prepare_case(case, DetectorConfig(n_slices=3, pixel_mm=6.4))
+    assert prepared.hard  # the HNSL targets get them
+    assert cli_main(["mine-negatives", str(tmp_path / "none")]) == 2
