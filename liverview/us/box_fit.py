@@ -63,8 +63,8 @@ def mask_tilt(weights: np.ndarray) -> float:
 def tilted_ellipse_in_box(shape: tuple[int, int], box: tuple[float, float, float, float], tilt: float) -> np.ndarray:
     """The ellipse that touches all four sides of ``box`` (pixel centres, edges half a pixel further out, as
     :func:`liverview.us.clicks.ellipse_in_box`), with x-y correlation ``tilt``: 0 is the axis-aligned inscribed
-    ellipse; towards +-1 it leans onto the box's diagonal. Every such ellipse has exactly this bounding box
-    (its covariance matrix has the box's half-sides as standard deviations), so the reader's extent is kept."""
+    ellipse; towards +-1 (capped at 0.9) it leans onto the box's diagonal. Every such ellipse has exactly this
+    bounding box (its shape matrix has the squared half-sides on its diagonal), so the reader's extent is kept."""
     x0, x1 = sorted((float(box[0]), float(box[2])))
     y0, y1 = sorted((float(box[1]), float(box[3])))
     cx, cy, a, b = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0 + 1) / 2, (y1 - y0 + 1) / 2
