@@ -136,12 +136,14 @@ def test_round_on_ray_reports_the_lost_study_and_equals_the_single_process_round
     for key in ("studies", "fully_annotated", "sets", "harvested", "hard_negatives", "model"):
         assert doc[key] == ref[key], key
     assert {**doc["classifier"], "weights": ""} == {**ref["classifier"], "weights": ""}  # trained on the same
-    assert doc["threshold"] == pytest.approx(ref["threshold"], abs=1e-6)
-    # the same crops in the same order: the same classifier, weight for weight
+    # the same crops in the same order: the same classifier, weight for weight (checked before the threshold, so
+    # that a mismatch says whether training or scoring differed: the threshold once differed by 2.6e-4 in a full run)
     for fold in ("fold0", "fold1"):
         got = torch.load(tmp_path / "ray" / "lpc" / fold / "lpc.pt", weights_only=True)["model"]
         want = torch.load(tmp_path / "alone" / "lpc" / fold / "lpc.pt", weights_only=True)["model"]
-        assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in got)
+        assert got.keys() == want.keys()
+        assert [k for k in got if not torch.equal(got[k], want[k])] == [], fold
+    assert doc["threshold"] == pytest.approx(ref["threshold"], abs=1e-6)
     # the same proposals harvested and picked as hard negatives, with the same scores
     harvest_ray = json.loads((tmp_path / "ray" / "harvest.json").read_text())
     harvest_alone = json.loads((tmp_path / "alone" / "harvest.json").read_text())
