@@ -5,8 +5,8 @@ trains against with HNSL (the Lesion Harvester's hard negative suppression)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from liverview.cli import CliError
@@ -34,24 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _studies(data: Path) -> list[Path]:
-    if (data / "study.json").is_file():
-        return [data]
-    if not data.is_dir():
-        raise CliError(f"{data} is not a folder")
-    found = sorted(p for p in data.iterdir() if (p / "study.json").is_file())
-    if not found:
-        raise CliError(f"{data} holds no study (a folder with study.json, as synth-ct and synth-inserted write)")
-    return found
-
-
 def run(args: argparse.Namespace) -> int:
     from liverview.commands.detect import read_inputs
     from liverview.detection.hard_negatives import HARD_NEGATIVES_FILE, MiningRule, mine_hard_negatives
-    from liverview.detection.proposals import ProposalSet, write_proposals
+    from liverview.detection.proposals import write_proposals
     from liverview.detection.study_detection import ProposalFilter, detect_in_study
+    from liverview.detection.training_data import load_cases_from_folder, study_folders
     from liverview.io.volumes import read_volume
-    from liverview.synth.ct_phantom import read_lesion_table
 
     if args.threads:
         import torch
@@ -61,23 +50,20 @@ def run(args: argparse.Namespace) -> int:
         rule = MiningRule(args.min_score, args.limit)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    studies = _studies(args.data)
+    try:
+        studies = study_folders(args.data)
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from None
     detector = create(resolve("detector", args.model), args.device, args.weights)
     liver = create(resolve("liver-segmenter", None), "cpu")
     total = 0
     with ProgressLine("mine-negatives", quiet=args.quiet) as progress:
         for n, study in enumerate(studies, start=1):
-            meta = json.loads((study / "study.json").read_text())
-            lesions = read_lesion_table(study / meta.get("lesion_table", "lesions.csv"))
-            inputs = read_inputs(study)
-            result, _ = detect_in_study(inputs, detector, liver, ProposalFilter(max_proposals=0))
-            ignore = None
-            if meta.get("ignore_mask"):
-                ignore = read_volume(study / meta["ignore_mask"]).array > 0
-            negatives = mine_hard_negatives(result.proposals, [les.box_ijk for les in lesions], rule, ignore)
-            write_proposals(study / HARD_NEGATIVES_FILE,
-                            ProposalSet(tuple(negatives), result.study, result.model, result.reference_phase,
-                                        result.shape, result.spacing_mm, result.origin_mm, result.direction))
+            [case] = load_cases_from_folder(study)  # its lesions and ignore mask, as training reads them
+            result, _ = detect_in_study(read_inputs(study), detector, liver, ProposalFilter(max_proposals=0))
+            ignore = None if case.ignore_mask is None else read_volume(case.ignore_mask).array > 0
+            negatives = mine_hard_negatives(result.proposals, [les.box_ijk for les in case.lesions], rule, ignore)
+            write_proposals(study / HARD_NEGATIVES_FILE, replace(result, proposals=tuple(negatives)))
             total += len(negatives)
             progress.steps(n, len(studies), f"{study.name}: {len(negatives)} hard negatives")
     print(f"{total} hard negatives in {len(studies)} studies (score >= {rule.min_score}, at most {rule.limit} each) "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, create, resolve
-from liverview.commands.reader_box import add_box_shape_option, apply_box_fit
+from liverview.commands.reader_box import add_box_shape_option, apply_box_fit, box_fit_record
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,9 +77,7 @@ def run(args: argparse.Namespace) -> int:
     result = {
         "image": str(args.image), "frame": args.frame, "model": segmenter.name, "label_mode": segmenter.label_mode,
         "mode": "two-click" if args.box is not None else "one-click",
-        "box_fit": bool(getattr(segmenter, "box_fit", False)) and args.box is not None,
-        "box_shape": getattr(segmenter, "box_shape", None) if getattr(segmenter, "box_fit", False) and args.box is not None
-        else None,
+        **box_fit_record(segmenter, bool(getattr(segmenter, "box_fit", False)) and args.box is not None),
         "clicks": [{"x": c.x, "y": c.y, "positive": c.positive} for c in clicks],
         "class_probs": {k: round(v, 4) for k, v in pred.class_probs.items()},
         "predicted_class": max(pred.class_probs, key=pred.class_probs.get),

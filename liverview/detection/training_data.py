@@ -43,12 +43,8 @@ class TrainingCase:
     ignore_mask: str | Path | Volume | None = None  # regions with no training signal (e.g. a host's unlabelled tumours)
 
 
-def load_cases_from_folder(folder: str | Path) -> list[TrainingCase]:
-    """Every study under ``folder`` (each subfolder with study.json + lesions.csv; or ``folder`` itself): phantoms
-    from `synth-ct` and real hosts with inserted lesions from `synth-inserted` (one phase, an ignore mask); a
-    study's hard_negatives.json (from `liverview mine-negatives`) gives its hard negatives."""
-    from liverview.synth.ct_phantom import read_lesion_table
-
+def study_folders(folder: str | Path) -> list[Path]:
+    """``folder`` itself when it is a study (holds study.json), else its subfolders that are, sorted by name."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"training data folder {folder} does not exist")
@@ -57,8 +53,17 @@ def load_cases_from_folder(folder: str | Path) -> list[TrainingCase]:
     if not studies:
         raise FileNotFoundError(f"{folder} holds no study (a subfolder with study.json + lesions.csv, as written "
                                 f"by `liverview synth-ct`)")
+    return studies
+
+
+def load_cases_from_folder(folder: str | Path) -> list[TrainingCase]:
+    """Every study under ``folder`` (each subfolder with study.json + lesions.csv; or ``folder`` itself): phantoms
+    from `synth-ct` and real hosts with inserted lesions from `synth-inserted` (one phase, an ignore mask); a
+    study's hard_negatives.json (from `liverview mine-negatives`) gives its hard negatives."""
+    from liverview.synth.ct_phantom import read_lesion_table
+
     cases = []
-    for s in studies:
+    for s in study_folders(folder):
         meta = json.loads((s / "study.json").read_text())
         phases = {PhaseKind(name): s / info["file"] for name, info in meta["phases"].items()}
         lesions = [TrainingLesion(tuple(l.box_ijk), l.lesion_class, l.key_slice, l.lesion_id)  # type: ignore[arg-type]
