@@ -97,6 +97,11 @@ def run(args: argparse.Namespace) -> int:
         better, extra = report.refinement_clicks_improving
         print(f"  NoC@85 {report.noc85_mean:.2f}, NoC@90 {report.noc90_mean:.2f} (cap 20); corrective clicks that "
               f"raised IoU: {better} of {extra}")
+    if report.box_noc85_mean is not None:
+        better, extra = report.box_refinement_clicks_improving
+        print(f"  after the box (2 clicks, then the same corrective clicks; not RITM's protocol): NoC@85 "
+              f"{report.box_noc85_mean:.2f}, NoC@90 {report.box_noc90_mean:.2f}; clicks that raised IoU: {better} "
+              f"of {extra}")
     print(f"  median time per interaction {report.time_ms_median:.1f} ms")
     for note in report.notes:
         print(f"  note: {note}")

@@ -15,7 +15,7 @@ import numpy as np
 
 from liverview.metrics.classification import accuracy, binary_auroc, one_vs_rest_auroc, youden_point
 from liverview.metrics.calibration import expected_calibration_error
-from liverview.metrics.refinement import RefinementTrace, refine
+from liverview.metrics.refinement import RefinementTrace, refine, refine_from_box
 from liverview.metrics.segmentation import jaccard_index
 from liverview.plugin_api.protocols import ClickSegmenter
 from liverview.us.click_simulation import DEFAULT_READER, ReaderBox, centre_click, eval_box, margin_corrected_box
@@ -43,6 +43,9 @@ class LesionResult:
     noc85: int | None = None  # refinement from no click (liverview.metrics.refinement)
     noc90: int | None = None
     refinement_ious: list[float] | None = None
+    box_noc85: int | None = None  # the same clicks after the mode's box, which counts 2 (two-click mode only)
+    box_noc90: int | None = None
+    box_refinement_ious: list[float] | None = None
     # measured on the predicted mask, with the class head's own score (liverview.us.malignancy); None: empty mask
     features: dict[str, float] | None = None
 
@@ -62,6 +65,9 @@ class EvalReport:
     noc85_mean: float | None = None
     noc90_mean: float | None = None
     refinement_clicks_improving: tuple[int, int] | None = None  # (clicks that raised IoU, extra clicks made)
+    box_noc85_mean: float | None = None  # corrective clicks after a box, the box counted as 2 clicks
+    box_noc90_mean: float | None = None
+    box_refinement_clicks_improving: tuple[int, int] | None = None
     bm_ece: float | None = None  # expected calibration error of p(malignant), 10 bins
     four_class_accuracy: float | None = None
     four_class_auroc: float | None = None
@@ -106,7 +112,7 @@ def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mod
                      reader: ReaderBox = DEFAULT_READER) -> tuple[EvalReport, list[LesionResult]]:
     """Every lesion with the mode's simulated clicks (and the box baselines in two-click mode, boxes drawn
     by ``reader``); with ``noc``, also the corrective-click simulation from no click (NoC@85 / NoC@90,
-    capped at 20).
+    capped at 20) and, in two-click mode, the same simulation after the box (the box counting 2 clicks).
     ``progress`` hears the share of lesions done."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -130,8 +136,13 @@ def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mod
             gc = grabcut_from_box(img, box)
             r.grabcut_jaccard, r.grabcut_empty = jaccard_index(gc, lz.mask), not gc.any()
         if noc:
-            trace = refine(lambda clicks, prev, im=img: segmenter.predict(im, list(clicks), prior=prev).mask, lz.mask)
+            def predict(clicks, prev, im=img):
+                return segmenter.predict(im, list(clicks), prior=prev).mask
+            trace = refine(predict, lz.mask)
             r.noc85, r.noc90, r.refinement_ious = trace.noc(0.85), trace.noc(0.90), trace.ious
+            if mode == "two-click":
+                trace = refine_from_box(predict, lz.mask, clicks)
+                r.box_noc85, r.box_noc90, r.box_refinement_ious = trace.noc(0.85), trace.noc(0.90), trace.ious
         results.append(r)
         if progress is not None:
             progress(len(results) / len(lesions))
@@ -151,6 +162,11 @@ def summarise(mode: str, results: list[LesionResult], label_mode: str) -> EvalRe
         rep.noc90_mean = float(np.mean([r.noc90 for r in results]))
         steps = [RefinementTrace(r.refinement_ious or []).improvements for r in results]
         rep.refinement_clicks_improving = (sum(a for a, _ in steps), sum(b for _, b in steps))
+    if results and results[0].box_noc85 is not None:
+        rep.box_noc85_mean = float(np.mean([r.box_noc85 for r in results]))
+        rep.box_noc90_mean = float(np.mean([r.box_noc90 for r in results]))
+        steps = [RefinementTrace(r.box_refinement_ious or []).improvements for r in results]
+        rep.box_refinement_clicks_improving = (sum(a for a, _ in steps), sum(b for _, b in steps))
     if results and results[0].grabcut_jaccard is not None:
         rep.grabcut_jaccard_mean = float(np.mean([r.grabcut_jaccard for r in results]))
         rep.grabcut_empty = sum(r.grabcut_empty for r in results)

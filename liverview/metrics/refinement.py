@@ -6,6 +6,10 @@ farthest from the region's border; a click in missed lesion is a foreground clic
 background click. After each click the model predicts again from all clicks so far and the mask it gave
 before the click (None before the first), as RITM feeds its previous mask back. NoC@t is the
 number of clicks after which IoU first reaches t, or the cap (20) when it never does.
+
+:func:`refine_from_box` is the workspace's own flow, reported beside (never instead of) that protocol: the
+reader drags a box (two clicks: its corners), then corrects with the same simulated clicks; the box counts
+as 2 clicks towards NoC.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from liverview.us.clicks import Click
 
 MAX_CLICKS = 20
 THRESHOLDS = (0.85, 0.90)
+BOX_CLICKS = 2  # a box costs the reader two clicks (its corners)
 
 Predict = Callable[[Sequence[Click], "np.ndarray | None"], np.ndarray]  # clicks so far, previous mask -> mask
 
@@ -42,13 +47,17 @@ def next_click(pred: np.ndarray, truth: np.ndarray) -> Click | None:
 
 @dataclass
 class RefinementTrace:
-    """IoU after each simulated click (ious[0] after the first click)."""
+    """IoU after each interaction step (ious[0] after the first, which cost the reader ``first_cost``
+    clicks; every later step is one click)."""
 
     ious: list[float]
     clicks: list[Click] = field(default_factory=list)
+    first_cost: int = 1
 
     def noc(self, threshold: float, cap: int = MAX_CLICKS) -> int:
-        for n, iou in enumerate(self.ious[:cap], start=1):
+        for n, iou in enumerate(self.ious, start=self.first_cost):
+            if n > cap:
+                break
             if iou >= threshold:
                 return n
         return cap
@@ -80,6 +89,30 @@ def refine(predict: Predict, truth: np.ndarray, max_clicks: int = MAX_CLICKS,
         trace.ious.append(jaccard_index(pred, truth))
         if stop_at is not None and trace.ious[-1] >= stop_at:
             break
+    return trace
+
+
+def refine_from_box(predict: Predict, truth: np.ndarray, box_clicks: Sequence[Click],
+                    max_clicks: int = MAX_CLICKS, stop_at: float | None = max(THRESHOLDS)) -> RefinementTrace:
+    """A box first (its clicks, e.g. :func:`liverview.us.clicks.box_to_clicks`, counted as
+    :data:`BOX_CLICKS`), then corrective clicks by the rule of :func:`refine` until ``max_clicks`` in all;
+    ``trace.clicks`` holds the corrective clicks only."""
+    truth = np.asarray(truth, bool)
+    if not truth.any():
+        raise ValueError("the lesion mask is empty")
+    clicks = list(box_clicks)
+    pred = np.asarray(predict(clicks, None), bool)
+    trace = RefinementTrace([jaccard_index(pred, truth)], first_cost=BOX_CLICKS)
+    while BOX_CLICKS + len(trace.clicks) < max_clicks:
+        if stop_at is not None and trace.ious[-1] >= stop_at:
+            break
+        click = next_click(pred, truth)
+        if click is None:
+            break
+        trace.clicks.append(click)
+        clicks.append(click)
+        pred = np.asarray(predict(clicks, pred), bool)
+        trace.ious.append(jaccard_index(pred, truth))
     return trace
 
 

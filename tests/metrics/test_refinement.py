@@ -4,7 +4,8 @@ reach the IoU, capped at 20."""
 import numpy as np
 import pytest
 
-from liverview.metrics.refinement import MAX_CLICKS, RefinementTrace, next_click, refine
+from liverview.metrics.refinement import BOX_CLICKS, MAX_CLICKS, RefinementTrace, next_click, refine, refine_from_box
+from liverview.us.clicks import box_to_clicks
 
 
 def disk(shape, cx, cy, r):
@@ -31,6 +32,9 @@ def test_noc_counts_clicks_to_the_threshold_and_caps():
     assert (trace.noc(0.85), trace.noc(0.90), trace.noc(0.95)) == (3, 4, MAX_CLICKS)
     assert trace.improvements == (3, 3)
     assert RefinementTrace([0.9, 0.8]).improvements == (0, 1)
+    after_box = RefinementTrace([0.5, 0.8, 0.86, 0.91], first_cost=BOX_CLICKS)  # ious[0] after a box: 2 clicks
+    assert (after_box.noc(0.85), after_box.noc(0.90), after_box.noc(0.95)) == (4, 5, MAX_CLICKS)
+    assert after_box.noc(0.95, cap=4) == 4 and RefinementTrace([0.9], first_cost=BOX_CLICKS).noc(0.85) == 2
 
 
 def test_refine_with_a_model_that_fixes_a_disk_around_each_click():
@@ -60,3 +64,30 @@ def test_refine_with_a_model_that_fixes_a_disk_around_each_click():
 def test_refine_refuses_an_empty_lesion():
     with pytest.raises(ValueError, match="empty"):
         refine(lambda clicks, previous: np.zeros((4, 4), bool), np.zeros((4, 4), bool))
+
+
+def test_refine_from_a_box_counts_it_as_two_clicks_and_corrects_from_its_mask():
+    """A toy model: the box gives a disk too small for the lesion; every later foreground click adds the
+    truth within 6 px of it, every background click removes what lies within 6 px."""
+    truth = disk((64, 64), 30, 32, 14) | disk((64, 64), 44, 32, 6)
+    box = box_to_clicks(16, 18, 50, 46)
+    calls = []
+
+    def predict(clicks, previous):
+        calls.append((list(clicks), previous))
+        if previous is None:
+            return disk(truth.shape, 30, 32, 12)  # the box's first guess: too small
+        out = previous.copy()
+        c = clicks[-1]
+        patch = disk(truth.shape, c.x, c.y, 6)
+        return out | (patch & truth) if c.positive else out & ~patch
+
+    trace = refine_from_box(predict, truth, box)
+    assert calls[0] == (list(box), None)  # the box's five clicks first, from no mask
+    assert all(call[0][:5] == list(box) and len(call[0]) == 5 + i for i, call in enumerate(calls))
+    assert len(trace.clicks) == len(trace.ious) - 1 and trace.first_cost == BOX_CLICKS
+    assert trace.ious[0] < 0.85 and trace.ious[-1] >= 0.90
+    assert trace.noc(0.90) == BOX_CLICKS + len(trace.clicks)
+    # the cap counts the box: never more than 20 clicks in all
+    stuck = refine_from_box(lambda clicks, previous: np.zeros_like(truth), truth, box)
+    assert BOX_CLICKS + len(stuck.clicks) == MAX_CLICKS and stuck.noc(0.85) == MAX_CLICKS

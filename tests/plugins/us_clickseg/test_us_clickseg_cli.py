@@ -123,7 +123,9 @@ def test_eval_us_noc_and_reliability(tiny_set, tmp_path, capsys):
                  "--json", str(report)]) == 0
     rep = json.loads(report.read_text())["report"]
     assert 1 <= rep["noc85_mean"] <= rep["noc90_mean"] <= 20 and rep["bm_ece"] is not None
-    assert diagram.stat().st_size > 1000 and "NoC@85" in capsys.readouterr().out
+    assert 2 <= rep["box_noc85_mean"] <= rep["box_noc90_mean"] <= 20  # a box costs two clicks
+    out = capsys.readouterr().out
+    assert diagram.stat().st_size > 1000 and "NoC@85" in out and "after the box" in out
 
 
 def test_cv_us_trains_one_model_per_fold_and_scores_held_out_images(tiny_set, tmp_path, capsys):
@@ -200,7 +202,7 @@ def test_cv_summary_cross_fits_the_feature_model_fold_by_fold_and_reports_size_a
                                   "echo_contrast": float(rng.normal()), "heterogeneity": float(rng.normal())}})
     rows[0]["features"] = None  # an empty predicted mask: scored by the head alone (Platt)
     folds = [{"two_click": 0.7, "one_click": 0.5, "ellipse": 0.7, "margin_ellipse": 0.75, "box": 0.6, "grabcut": 0.3, "noc85": 5,
-              "noc90": 8} for _ in range(4)]
+              "noc90": 8, "box_noc85": 3, "box_noc90": 6} for _ in range(4)]
     report = summarise_cv(rows, folds, Namespace(liver="L", train_extra=[], folds=4, seed=0), "m")
     pooled = report["pooled_out_of_fold"]
     assert pooled["bm_auroc_features_crossfitted"] > 0.9 and pooled["bm_auroc_size_only"] > 0.9
