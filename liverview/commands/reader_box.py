@@ -23,11 +23,15 @@ def add_reader_box_options(parser: argparse.ArgumentParser) -> None:
     add_box_shape_option(parser)
 
 
+# liverview.us.box_fit.BOX_SHAPES, spelt out so that building the parser does not import OpenCV
+BOX_SHAPE_CHOICES = ("net", "ellipse", "blend")
+
+
 def add_box_shape_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--box-shape", choices=("net", "ellipse"), default=None,
+    parser.add_argument("--box-shape", choices=BOX_SHAPE_CHOICES, default=None,
                         help="the fitted contour of a box: 'net' stretches the net's outline onto the box, 'ellipse' "
-                             "draws the ellipse touching the box's four sides, leaning as the net's mask leans "
-                             "(default: the segmenter's own choice)")
+                             "draws the ellipse touching the box's four sides, leaning as the net's mask leans, "
+                             "'blend' the shape halfway between the two (default: the segmenter's own choice)")
 
 
 def reader_box(args: argparse.Namespace):
@@ -67,5 +71,6 @@ def box_fit_words(record: dict) -> str:
     """The fit in a report's words, e.g. 'masks fitted to the box (ellipse along the net's tilt)'."""
     if not record.get("box_fit"):
         return "masks as the net drew them"
-    shape = {"net": "the net's outline stretched", "ellipse": "ellipse along the net's tilt"}.get(record.get("box_shape"))
+    shape = {"net": "the net's outline stretched", "ellipse": "ellipse along the net's tilt",
+             "blend": "halfway between the net's outline and the ellipse along its tilt"}.get(record.get("box_shape"))
     return "masks fitted to the box" + (f" ({shape})" if shape else "")

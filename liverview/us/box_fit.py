@@ -90,14 +90,38 @@ def ellipse_fit_to_box(mask: np.ndarray, box: tuple[float, float, float, float])
     return tilted_ellipse_in_box(mask.shape, box, mask_tilt(mask))
 
 
-BOX_SHAPES = ("net", "ellipse")  # fit_box_shape's shapes: the net's outline stretched, or its tilt's ellipse
+def _signed_distance(mask: np.ndarray) -> np.ndarray:
+    """Distance to the contour, negative inside (pixels; cv2's exact Euclidean transform)."""
+    m = np.ascontiguousarray(mask, np.uint8)
+    outside = cv2.distanceTransform(1 - m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    inside = cv2.distanceTransform(m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return outside - inside
+
+
+def blend_fit_to_box(mask: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Halfway between the net's outline stretched onto the box and the box's leaning ellipse: the mean of their
+    signed distances, cut at 0 (a shape average; both touch the box's sides, so the blend stays close to it)."""
+    mask = np.asarray(mask, bool)
+    if not mask.any():
+        return mask
+    net, ellipse = fit_to_box(mask, box), ellipse_fit_to_box(mask, box)
+    if not net.any() or not ellipse.any():  # a box off the image: nothing of one shape to average
+        return net | ellipse
+    return (_signed_distance(net) + _signed_distance(ellipse)) < 0
+
+
+# fit_box_shape's shapes: the net's outline stretched, its tilt's ellipse, or the two averaged
+BOX_SHAPES = ("net", "ellipse", "blend")
 
 
 def fit_box_shape(mask: np.ndarray, box: tuple[float, float, float, float], shape: str = "net") -> np.ndarray:
     """The contour of a box drawn to the lesion's edges: ``"net"`` the mask's own outline stretched onto the box
-    (:func:`fit_to_box`), ``"ellipse"`` the box's ellipse leaning as the mask leans (:func:`ellipse_fit_to_box`)."""
+    (:func:`fit_to_box`), ``"ellipse"`` the box's ellipse leaning as the mask leans (:func:`ellipse_fit_to_box`),
+    ``"blend"`` the shape halfway between them (:func:`blend_fit_to_box`)."""
     if shape == "net":
         return fit_to_box(mask, box)
     if shape == "ellipse":
         return ellipse_fit_to_box(mask, box)
+    if shape == "blend":
+        return blend_fit_to_box(mask, box)
     raise ValueError(f"box shape must be one of {BOX_SHAPES}, got {shape!r}")

@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from liverview.us.box_fit import ellipse_fit_to_box, fit_to_box, mask_tilt, tilted_ellipse_in_box
+from liverview.commands.reader_box import BOX_SHAPE_CHOICES
+from liverview.us.box_fit import (BOX_SHAPES, blend_fit_to_box, ellipse_fit_to_box, fit_box_shape, fit_to_box,
+                                 mask_tilt, tilted_ellipse_in_box)
 from liverview.us.clicks import ellipse_in_box
 
 
@@ -74,3 +76,24 @@ def test_the_ellipse_fit_leans_as_the_mask_leans_and_fills_the_box():
     assert _bbox(fitted) == (10, 10, 89, 69)
     assert fitted[15, 20] and fitted[64, 80] and not fitted[15, 80] and not fitted[64, 20]
     assert not ellipse_fit_to_box(np.zeros((30, 30), bool), (2, 2, 20, 20)).any()
+
+
+def test_the_blend_lies_between_the_stretched_outline_and_the_ellipse():
+    """A square lesion in a square box: the stretched outline is the box itself, the ellipse its inscribed
+    circle; halfway between them keeps the box's centre lines, fills the centre, rounds the corners less
+    than the circle and keeps out of the box."""
+    square = np.zeros((80, 80), bool)
+    square[30:50, 30:50] = True
+    box = (10, 10, 69, 69)
+    net, ellipse, blend = (fit_box_shape(square, box, s) for s in ("net", "ellipse", "blend"))
+    assert np.array_equal(blend, blend_fit_to_box(square, box))
+    assert (ellipse & ~net).sum() == 0 and (blend & ~net).sum() == 0 and (ellipse & ~blend).sum() == 0
+    assert ellipse.sum() < blend.sum() < net.sum()
+    assert _bbox(blend) == (10, 10, 69, 69)  # the sides' midpoints are on both shapes, so on the blend
+    assert blend[12, 12] == 0 and blend[16, 16]  # the corner rounded, less than the circle's (which misses 16,16)
+    assert not ellipse[16, 16]
+    assert not blend_fit_to_box(np.zeros((30, 30), bool), (2, 2, 20, 20)).any()
+
+
+def test_the_cli_offers_every_box_shape():
+    assert BOX_SHAPE_CHOICES == BOX_SHAPES
