@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", default=None, help="host name used in study names (default: HOST's name)")
     parser.add_argument("--seeds", required=True, metavar="A-B", help="seed range, e.g. 1-12 (one study each)")
     parser.add_argument("--lesions", type=int, default=6, metavar="K", help="lesions per study (default 6)")
+    parser.add_argument("--size-range", nargs=2, type=float, default=None, metavar=("MIN", "MAX"),
+                        help="lesion diameters in mm, drawn log-uniform (default 5 100)")
     parser.add_argument("--no-augment", action="store_true", help="no scanner variation (lesions only)")
     parser.set_defaults(func=run)
 
@@ -46,11 +48,15 @@ def run(args: argparse.Namespace) -> int:
     from liverview.core.study import PhaseKind
     from liverview.io.study_loader import load_study
     from liverview.plugin_registry import discover_plugins
-    from liverview.synth.lesion_insertion import generate_inserted_study, prepare_host, write_inserted_study
+    from liverview.synth.lesion_insertion import (SIZE_RANGE_MM, generate_inserted_study, prepare_host,
+                                                  write_inserted_study)
 
     seeds = _seed_range(args.seeds)
     if args.lesions < 1:
         raise CliError(f"--lesions must be at least 1, got {args.lesions}")
+    sizes_mm = SIZE_RANGE_MM if args.size_range is None else tuple(args.size_range)
+    if not 0 < sizes_mm[0] <= sizes_mm[1] <= SIZE_RANGE_MM[1]:
+        raise CliError(f"--size-range needs 0 < MIN <= MAX <= {SIZE_RANGE_MM[1]:g} mm, got {sizes_mm[0]:g} {sizes_mm[1]:g}")
     if not args.host.exists():
         raise CliError(f"{args.host} does not exist")
     name = args.name or args.host.name
@@ -70,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"host {name}: liver {liver_ml:.0f} mL at {host.liver_hu:.0f} HU, {ignored_ml:.0f} mL marked as possible "
           f"real lesions (ignored in training)", file=sys.stderr)
     for seed in seeds:
-        study = generate_inserted_study(host, seed, args.lesions, augment=not args.no_augment)
+        study = generate_inserted_study(host, seed, args.lesions, augment=not args.no_augment, size_range_mm=sizes_mm)
         out = write_inserted_study(study, args.out / f"{name}_s{seed}")
         sizes = ", ".join(f"{les.lesion_class} {les.long_axis_length_mm:.0f}" for les in study.lesions)
         print(f"{out}: {len(study.lesions)} lesions (mm: {sizes})")

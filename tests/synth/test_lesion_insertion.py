@@ -123,3 +123,15 @@ def test_synth_inserted_cli_writes_one_study_per_seed(phantom, tmp_path, capsys)
     assert "possible real lesions" in capsys.readouterr().err
     assert main(["synth-inserted", str(host_dir / "portal-venous.nii.gz"), "--out", str(tmp_path / "o2"),
                  "--seeds", "3-1"]) != 0
+    # small lesions only: every lesion's drawn diameter in the range, so none longer than its cap
+    capsys.readouterr()
+    assert main(["synth-inserted", str(host_dir / "portal-venous.nii.gz"), "--out", str(tmp_path / "small"),
+                 "--seeds", "1", "--lesions", "4", "--size-range", "6", "12"]) == 0
+    small = read_lesion_table(next((tmp_path / "small").iterdir()) / "lesions.csv")
+    assert small and all(les.long_axis_length_mm <= 12 * 1.15 * 1.5 for les in small)
+    assert max(les.long_axis_length_mm for les in small) < max(
+        les.long_axis_length_mm for les in read_lesion_table(tmp_path / "out" / "ph_s1" / "lesions.csv"))
+    for bad in (["0", "10"], ["20", "10"], ["5", "500"]):
+        assert main(["synth-inserted", str(host_dir / "portal-venous.nii.gz"), "--out", str(tmp_path / "x"),
+                     "--seeds", "1", "--size-range", *bad]) != 0
+    assert "--size-range" in capsys.readouterr().err
