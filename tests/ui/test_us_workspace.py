@@ -673,3 +673,19 @@ def test_main_py_us_opens_the_image_in_the_main_windows_ultrasound_tab(qtbot, tm
     assert [a.text() for a in main.menuBar().actions()][:1] == ["&File"]  # the CT tab's menus are still there
     workspace.close()
     main.close()
+
+
+def test_a_short_window_scrolls_the_panel_instead_of_squeezing_the_class_bars(workspace, qtbot, phantom):
+    w = workspace
+    w.resize(1200, 620)
+    assert w.open_image(phantom.path)
+    click(qtbot, w, *lesion_centre(phantom.mask))
+    settle(w)
+    bars = w.class_bars
+    for bar in bars.bars.values():
+        assert bar.height() >= 16, bar.height()  # the bars' style asks for 16 px
+    for label in bars.labels.values():
+        assert label.height() >= label.sizeHint().height()  # "Hemangioma" not cut
+    note_top = w.class_note.mapTo(w, w.class_note.rect().topLeft()).y()
+    bars_bottom = bars.mapTo(w, bars.rect().bottomLeft()).y()
+    assert note_top >= bars_bottom and w.class_note.height() >= w.class_note.heightForWidth(w.class_note.width())

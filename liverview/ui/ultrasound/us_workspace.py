@@ -224,7 +224,15 @@ class UsWorkspace(QtWidgets.QMainWindow):
         dock = QtWidgets.QDockWidget("Lesion", self)
         dock.setObjectName("dock-us-lesion")
         dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
-        dock.setWidget(side)
+        # scrolled rather than squeezed: on a short window the layout would otherwise shrink the class bars and
+        # their note until the text overlaps
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(side)
+        scroll.setMinimumWidth(side.minimumWidth() + scroll.verticalScrollBar().sizeHint().width())
+        dock.setWidget(scroll)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
 
         self.latency_label = QtWidgets.QLabel()
