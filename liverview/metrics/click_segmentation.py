@@ -158,15 +158,11 @@ def summarise(mode: str, results: list[LesionResult], label_mode: str) -> EvalRe
         rep.margin_ellipse_jaccard_mean = float(np.mean([r.margin_ellipse_jaccard for r in results]))
         rep.box_jaccard_mean = float(np.mean([r.box_jaccard for r in results]))
     if results and results[0].noc85 is not None:
-        rep.noc85_mean = float(np.mean([r.noc85 for r in results]))
-        rep.noc90_mean = float(np.mean([r.noc90 for r in results]))
-        steps = [RefinementTrace(r.refinement_ious or []).improvements for r in results]
-        rep.refinement_clicks_improving = (sum(a for a, _ in steps), sum(b for _, b in steps))
+        rep.noc85_mean, rep.noc90_mean, rep.refinement_clicks_improving = _noc_summary(
+            [r.noc85 for r in results], [r.noc90 for r in results], [r.refinement_ious for r in results])
     if results and results[0].box_noc85 is not None:
-        rep.box_noc85_mean = float(np.mean([r.box_noc85 for r in results]))
-        rep.box_noc90_mean = float(np.mean([r.box_noc90 for r in results]))
-        steps = [RefinementTrace(r.box_refinement_ious or []).improvements for r in results]
-        rep.box_refinement_clicks_improving = (sum(a for a, _ in steps), sum(b for _, b in steps))
+        rep.box_noc85_mean, rep.box_noc90_mean, rep.box_refinement_clicks_improving = _noc_summary(
+            [r.box_noc85 for r in results], [r.box_noc90 for r in results], [r.box_refinement_ious for r in results])
     if results and results[0].grabcut_jaccard is not None:
         rep.grabcut_jaccard_mean = float(np.mean([r.grabcut_jaccard for r in results]))
         rep.grabcut_empty = sum(r.grabcut_empty for r in results)
@@ -191,6 +187,12 @@ def summarise(mode: str, results: list[LesionResult], label_mode: str) -> EvalRe
     except ValueError as exc:
         rep.notes.append(f"benign/malignant AUROC not computable: {exc}")
     return rep
+
+
+def _noc_summary(noc85: list, noc90: list, ious: list) -> tuple[float, float, tuple[int, int]]:
+    """Mean NoC@85, mean NoC@90, and (clicks that raised IoU, clicks after the first step) over all lesions."""
+    steps = [RefinementTrace(t or []).improvements for t in ious]
+    return float(np.mean(noc85)), float(np.mean(noc90)), (sum(a for a, _ in steps), sum(b for _, b in steps))
 
 
 def elapsed_ms(start: float) -> float:

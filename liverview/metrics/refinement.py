@@ -73,23 +73,7 @@ class RefinementTrace:
 def refine(predict: Predict, truth: np.ndarray, max_clicks: int = MAX_CLICKS,
            stop_at: float | None = max(THRESHOLDS)) -> RefinementTrace:
     """Simulate up to ``max_clicks`` corrective clicks; stops early once IoU >= ``stop_at`` (None: never)."""
-    truth = np.asarray(truth, bool)
-    if not truth.any():
-        raise ValueError("the lesion mask is empty")
-    pred = np.zeros_like(truth)
-    previous: np.ndarray | None = None
-    trace = RefinementTrace([])
-    for _ in range(max_clicks):
-        click = next_click(pred, truth)
-        if click is None:  # perfect already: every further click keeps IoU 1
-            break
-        trace.clicks.append(click)
-        pred = np.asarray(predict(trace.clicks, previous), bool)
-        previous = pred
-        trace.ious.append(jaccard_index(pred, truth))
-        if stop_at is not None and trace.ious[-1] >= stop_at:
-            break
-    return trace
+    return _simulate(predict, truth, (), max_clicks, stop_at)
 
 
 def refine_from_box(predict: Predict, truth: np.ndarray, box_clicks: Sequence[Click],
@@ -97,21 +81,32 @@ def refine_from_box(predict: Predict, truth: np.ndarray, box_clicks: Sequence[Cl
     """A box first (its clicks, e.g. :func:`liverview.us.clicks.box_to_clicks`, counted as
     :data:`BOX_CLICKS`), then corrective clicks by the rule of :func:`refine` until ``max_clicks`` in all;
     ``trace.clicks`` holds the corrective clicks only."""
+    if not box_clicks:
+        raise ValueError("refine_from_box needs the box's clicks")
+    return _simulate(predict, truth, box_clicks, max_clicks, stop_at)
+
+
+def _simulate(predict: Predict, truth: np.ndarray, box_clicks: Sequence[Click], max_clicks: int,
+              stop_at: float | None) -> RefinementTrace:
+    """The corrective-click loop of both protocols; with ``box_clicks``, their mask is the first step."""
     truth = np.asarray(truth, bool)
     if not truth.any():
         raise ValueError("the lesion mask is empty")
     clicks = list(box_clicks)
-    pred = np.asarray(predict(clicks, None), bool)
-    trace = RefinementTrace([jaccard_index(pred, truth)], first_cost=BOX_CLICKS)
-    while BOX_CLICKS + len(trace.clicks) < max_clicks:
-        if stop_at is not None and trace.ious[-1] >= stop_at:
+    trace = RefinementTrace([], first_cost=BOX_CLICKS if clicks else 1)
+    pred, previous = np.zeros_like(truth), None
+    if clicks:
+        pred = previous = np.asarray(predict(clicks, None), bool)
+        trace.ious.append(jaccard_index(pred, truth))
+    while (trace.first_cost + len(trace.ious) - 1 if trace.ious else 0) < max_clicks:
+        if trace.ious and stop_at is not None and trace.ious[-1] >= stop_at:
             break
         click = next_click(pred, truth)
-        if click is None:
+        if click is None:  # perfect already: every further click keeps IoU 1
             break
         trace.clicks.append(click)
         clicks.append(click)
-        pred = np.asarray(predict(clicks, pred), bool)
+        pred = previous = np.asarray(predict(clicks, previous), bool)
         trace.ious.append(jaccard_index(pred, truth))
     return trace
 
