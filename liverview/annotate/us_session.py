@@ -31,12 +31,16 @@ class UsSessionError(ValueError):
 @dataclass(frozen=True)
 class PredictionRequest:
     """What the segmenter must run on: the frame and the clicks, tagged with the request id; ``prior`` is
-    the mask shown before the newest interaction (None: no mask was shown)."""
+    the mask shown before the newest interaction (None: no mask was shown). ``corrects_shown``: the newest
+    interaction is one click made on ``prior`` as shown on this frame by the model asked now, so the answer may
+    be confined to the click's neighbourhood (liverview.us.local_correction); False after a frame or model
+    change, whose answer is a fresh look at all the clicks."""
 
     request_id: int
     frame_index: int
     clicks: tuple[Click, ...]
     prior: np.ndarray | None = field(default=None, compare=False, repr=False)
+    corrects_shown: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class UsSession:
         self.frame_index = 0
         self._groups: list[tuple[Click, ...]] = []  # one entry per interaction, for undo
         self._priors: list[np.ndarray | None] = []  # per interaction: the mask shown when it was made
+        self._made_on: list[tuple[int, int]] = []  # per interaction: (frame, model epoch) it was made on
+        self._model_epoch = 0  # counts model changes (renew_request)
         self.box: Box | None = None  # the box being dragged, None when no drag is in progress
         self._issued = 0  # id of the newest request handed out
         self.prediction: Any = None  # the accepted result of request ``prediction_id``
@@ -134,6 +140,7 @@ class UsSession:
             return False
         self._groups.pop()
         self._priors.pop()
+        self._made_on.pop()
         self._issued += 1
         if not self._groups:
             self._drop_prediction()
@@ -143,6 +150,7 @@ class UsSession:
         """Forget every click and the mask; any prediction still running is ignored when it lands."""
         self._groups.clear()
         self._priors.clear()
+        self._made_on.clear()
         self.box = None
         self._issued += 1
         self._drop_prediction()
@@ -175,6 +183,7 @@ class UsSession:
     def renew_request(self) -> PredictionRequest | None:
         """Ask again for the same clicks and frame (another model was chosen): results of the earlier
         requests become stale. None without clicks."""
+        self._model_epoch += 1
         if not self._groups:
             self._issued += 1
             return None
@@ -184,7 +193,7 @@ class UsSession:
         """The newest request again (e.g. to retry after an error), or None without clicks."""
         if not self._groups:
             return None
-        return PredictionRequest(self._issued, self.frame_index, self.clicks, self._priors[-1])
+        return self._request_now()
 
     # --- helpers ---------------------------------------------------------------------------------
     def _add_group(self, clicks: tuple[Click, ...]) -> None:
@@ -194,10 +203,16 @@ class UsSession:
         prior = shown if shown is not None else (self._priors[-1] if self._priors else None)
         self._groups.append(clicks)
         self._priors.append(None if prior is None else np.asarray(prior, bool))
+        self._made_on.append((self.frame_index, self._model_epoch))
 
     def _request(self) -> PredictionRequest:
         self._issued += 1
-        return PredictionRequest(self._issued, self.frame_index, self.clicks, self._priors[-1])
+        return self._request_now()
+
+    def _request_now(self) -> PredictionRequest:
+        corrects = (len(self._groups) > 1 and len(self._groups[-1]) == 1 and self._priors[-1] is not None
+                    and self._made_on[-1] == (self.frame_index, self._model_epoch))
+        return PredictionRequest(self._issued, self.frame_index, self.clicks, self._priors[-1], corrects)
 
     def _drop_prediction(self) -> None:
         self.prediction = None

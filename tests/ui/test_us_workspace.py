@@ -231,6 +231,37 @@ def test_a_box_contour_fills_the_box_and_unticking_box_is_edges_segments_it_agai
     assert max(cols[0] - box[0], rows[0] - box[1], box[2] - cols[-1], box[3] - rows[-1]) > 3  # short of a side
 
 
+def test_a_click_after_a_box_changes_the_contour_near_the_click_only_and_saves_what_is_shown(workspace, qtbot,
+                                                                                               phantom, tmp_path):
+    from scipy import ndimage
+
+    w = workspace
+    w.open_image(phantom.path)
+    x0, y0, x1, y1 = phantom.bbox
+    drag(qtbot, w, (x0, y0), (x1, y1))
+    settle(w)
+    before = shown_mask(w)
+    assert before.any()
+    depth = ndimage.distance_transform_edt(before)
+    ys, xs = np.nonzero((depth >= 3) & (depth <= 4))  # a lesion pixel near the contour: "not lesion here"
+    cx, cy = int(xs[0]), int(ys[0])
+    click(qtbot, w, cx, cy, RIGHT)
+    settle(w)
+    after = shown_mask(w)
+    assert not after[cy, cx]  # the click is honoured
+    reach = max(3.0, 2.0 * depth[cy, cx]) + 1.5
+    yy, xx = np.ogrid[:after.shape[0], :after.shape[1]]
+    far = (yy - cy) ** 2 + (xx - cx) ** 2 > reach * reach
+    assert np.array_equal(after[far], before[far])  # the rest of the contour stays as it was
+    assert np.array_equal(w.session.prediction.mask, after)  # what the next click corrects
+    assert w.save("hemangioma") is not None
+    w.close()  # releases the project
+    with Project.open(tmp_path / "us.lvproj", "auditor", read_only=True) as p:
+        (study,) = p.list_studies()
+        (lesion,) = p.list_lesions(study.id)
+        assert np.array_equal(p.get_mask(lesion.id, "ultrasound").array[0], after)  # saved as shown
+
+
 def test_the_box_is_edges_choice_is_kept_between_sessions(qtbot, tmp_path, plugin_dirs):
     from liverview.ui.window_settings import ini_settings
 

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
-from liverview.us.click_guarantee import MIN_RADIUS_PX, honour_clicks
+from liverview.us.click_guarantee import MIN_RADIUS_PX, distance_to_region, honour_clicks
 from liverview.us.clicks import Click
 
 
@@ -48,3 +49,18 @@ def test_later_clicks_win_and_clicks_off_the_image_are_left_alone():
     assert np.array_equal(honour_clicks(shown, [Click(90, 90, True)], shown), shown)
     with pytest.raises(ValueError, match="shown mask"):
         honour_clicks(shown, [Click(30, 30, True)], np.zeros((5, 5), bool))
+
+
+def test_the_distance_to_a_region_searched_on_its_edge_equals_the_euclidean_distance_transform():
+    rng = np.random.default_rng(3)
+    checked = 0
+    for _ in range(60):
+        region = ndimage.gaussian_filter(rng.random((40, 50)), 2.5) > 0.5
+        if not region.any() or region.all():
+            continue
+        to_region = ndimage.distance_transform_edt(~region)
+        for y, x in rng.integers(0, (40, 50), size=(5, 2)):
+            assert distance_to_region(region, int(y), int(x)) == pytest.approx(to_region[y, x], abs=1e-9)
+            checked += 1
+    assert checked > 100
+    assert distance_to_region(np.zeros((5, 5), bool), 2, 2) is None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import getpass
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from liverview.ui.ultrasound.class_choice import ClassChoice
 from liverview.ui.ultrasound.latest_worker import LatestOnlyWorker
 from liverview.ui.ultrasound.us_canvas import MaskOverlay, UsCanvas, mask_overlay
 from liverview.us.clicks import Click, box_of_clicks
+from liverview.us.local_correction import correct_after_box
 from liverview.us.image import UsImage, UsImageError, load_us_image
 from liverview.us.measure import MaskMeasurement
 
@@ -77,11 +78,13 @@ class UsResult:
     model_loading: bool = False
     clicks: tuple[Click, ...] = ()  # the clicks it was segmented from
     label_mode: str = "four-class"  # "benign-malignant": the model knows no lesion class
+    corrected_mask: np.ndarray | None = field(default=None, compare=False, repr=False)  # see mask
 
     @property
     def mask(self) -> np.ndarray:
-        """The lesion mask shown (the session hands it to the next interaction as its prior)."""
-        return np.asarray(self.prediction.mask, bool)
+        """The lesion mask shown (the session hands it to the next interaction as its prior): the
+        segmenter's, or, for a correction after a box, the shown mask changed near the click."""
+        return np.asarray(self.prediction.mask if self.corrected_mask is None else self.corrected_mask, bool)
 
     @property
     def class_probs(self) -> dict[str, float]:
@@ -431,11 +434,17 @@ class UsWorkspace(QtWidgets.QMainWindow):
             return None
         if hasattr(segmenter, "box_fit"):  # one worker thread: no other prediction runs meanwhile
             segmenter.box_fit = work.box_fit
-        prediction = segmenter.predict(work.frame, list(work.request.clicks), prior=work.request.prior)
+        request = work.request
+        prediction = segmenter.predict(work.frame, list(request.clicks), prior=request.prior)
         mask = np.asarray(prediction.mask, bool)
-        return UsResult(prediction, mask_overlay(mask), work.request.frame_index,
+        corrected = None
+        if request.corrects_shown:  # a click after a box changes the shown contour near it only
+            corrected = correct_after_box(mask, request.prior, request.clicks, box_edges=work.box_fit)
+            mask = corrected
+        return UsResult(prediction, mask_overlay(mask), request.frame_index,
                         work.submitted_at, str(getattr(segmenter, "name", type(segmenter).__name__)), work.session,
-                        work.model_loading, work.request.clicks, str(getattr(segmenter, "label_mode", "four-class")))
+                        work.model_loading, request.clicks, str(getattr(segmenter, "label_mode", "four-class")),
+                        corrected)
 
     def _on_result(self, request_id: int, result: UsResult | None) -> None:
         if result is None:
@@ -453,7 +462,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.class_choice.suggest(result.class_probs)
         self.measurement = None
         self.measure_label.setText("measuring...")
-        self.measure_worker.submit(request_id, (result.session, np.asarray(p.mask, bool), self.image.pixel_spacing_mm,
+        self.measure_worker.submit(request_id, (result.session, result.mask, self.image.pixel_spacing_mm,
                                                 result.frame_index))
         latency = (time.perf_counter() - result.submitted_at) * 1000.0
         self.latencies_ms.append(latency)
@@ -650,7 +659,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
                 self.show_error("Lesion not saved", "the segmentation of your last clicks did not finish")
                 return None
         p = result.prediction
-        lesion_result = UsLesionResult(np.asarray(p.mask, bool), result.frame_index, result.class_probs,
+        lesion_result = UsLesionResult(result.mask, result.frame_index, result.class_probs,
                                        getattr(p, "malignant_prob", None), result.model_name)
         cls = lesion_class or self.class_choice.current_class
         try:

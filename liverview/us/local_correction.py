@@ -1,0 +1,74 @@
+"""A correction after a box changes the mask near the click only.
+
+Once a box has given a whole contour, a corrective click says "wrong here": the rest of the contour was right,
+or the reader would have clicked there. The network, given the new click, redraws the whole lesion, and its
+redrawn outline drifts where nothing was wrong (on the liver cross-validation the first corrective click after
+a box lowered IoU on 11 of 14 images). So the answer to a correction is the mask shown before it, with the network's
+new mask pasted in a disk around the click: radius twice the distance from the click to the shown mask's
+opposite label (how far the wrong region can reach from a click at its deepest point), at least
+:data:`MIN_RADIUS_PX`. An edge-drawn box also bounds the lesion: nothing is drawn outside it. Every click is
+honoured afterwards (:mod:`liverview.us.click_guarantee`). Pure numpy, any segmenter.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from liverview.us.click_guarantee import distance_to_region, honour_clicks
+from liverview.us.clicks import Click, box_of_clicks
+
+MIN_RADIUS_PX = 3.0
+REACH = 2.0  # disk radius in units of the click's distance to the shown mask's opposite label
+BOX_CLICK_COUNT = 5  # box_to_clicks: one foreground click at the centre, four background clicks at the corners
+
+
+def box_before_corrections(clicks: Sequence[Click]) -> tuple[float, float, float, float] | None:
+    """The box when ``clicks`` are a box's five clicks followed by at least one more click, else None."""
+    if len(clicks) <= BOX_CLICK_COUNT:
+        return None
+    return box_of_clicks(clicks[:BOX_CLICK_COUNT])
+
+
+def paste_near_click(new: np.ndarray, shown: np.ndarray, click: Click) -> np.ndarray:
+    """``shown`` with ``new`` pasted inside the click's disk (see the module's note for its radius)."""
+    new, shown = np.asarray(new, bool), np.asarray(shown, bool)
+    if new.shape != shown.shape:
+        raise ValueError(f"the new mask is {new.shape}, the shown mask {shown.shape}")
+    h, w = shown.shape
+    y, x = int(round(click.y)), int(round(click.x))
+    reach = distance_to_region(shown if click.positive else ~shown, y, x) if 0 <= y < h and 0 <= x < w else None
+    if reach is None:  # nothing of the opposite label shown (or a click off the image): the new mask decides
+        return new.copy()
+    radius = max(MIN_RADIUS_PX, REACH * reach)
+    r = int(np.ceil(radius))
+    y0, y1, x0, x1 = max(y - r, 0), min(y + r + 1, h), max(x - r, 0), min(x + r + 1, w)
+    yy, xx = np.ogrid[y0:y1, x0:x1]
+    near = (yy - y) ** 2 + (xx - x) ** 2 <= radius * radius
+    out = shown.copy()
+    out[y0:y1, x0:x1] = np.where(near, new[y0:y1, x0:x1], shown[y0:y1, x0:x1])
+    return out
+
+
+def inside_box(shape: tuple[int, int], box: tuple[float, float, float, float]) -> np.ndarray:
+    """The pixels a box (pixel-centre corners, any order) covers."""
+    x0, x1 = sorted((box[0], box[2]))
+    y0, y1 = sorted((box[1], box[3]))
+    yy, xx = np.ogrid[:shape[0], :shape[1]]
+    return (xx >= np.floor(x0)) & (xx <= np.ceil(x1)) & (yy >= np.floor(y0)) & (yy <= np.ceil(y1))
+
+
+def correct_after_box(new: np.ndarray, shown: np.ndarray | None, clicks: Sequence[Click],
+                      box_edges: bool) -> np.ndarray:
+    """The mask to show for ``clicks`` whose newest click corrects ``shown``: when they start with a box and a
+    mask was shown, the shown mask changed near the newest click (clipped to the box when ``box_edges``: the box
+    was drawn at the lesion's edges), every click honoured; otherwise ``new`` unchanged."""
+    new = np.asarray(new, bool)
+    box = box_before_corrections(clicks)
+    if box is None or shown is None:
+        return new
+    out = paste_near_click(new, shown, clicks[-1])
+    if box_edges:
+        out &= inside_box(out.shape, box)
+    return honour_clicks(out, clicks, shown)
