@@ -27,7 +27,7 @@ from .crop import net_input, paste_back
 from .model import CLASS_NAMES, MALIGNANT_CLASSES, JointSegClsNet, NetConfig
 
 # the fitted contour of a box drawn to the lesion's edges (liverview.us.box_fit.fit_box_shape)
-DEFAULT_BOX_SHAPE = "net"
+DEFAULT_BOX_SHAPE = "blend"
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "us_clickseg" / "us_clickseg.pt"
 
 

@@ -220,7 +220,8 @@ def test_a_box_contour_fills_the_box_and_unticking_box_is_edges_segments_it_agai
     fitted = shown_mask(w)
     box = w.session.clicks[1].x, w.session.clicks[1].y, w.session.clicks[4].x, w.session.clicks[4].y
     rows, cols = np.flatnonzero(fitted.any(1)), np.flatnonzero(fitted.any(0))
-    assert max(abs(cols[0] - box[0]), abs(rows[0] - box[1]), abs(cols[-1] - box[2]), abs(rows[-1] - box[3])) <= 1
+    # the default contour averages two shapes that touch each side at different points: it reaches within 2 px
+    assert max(abs(cols[0] - box[0]), abs(rows[0] - box[1]), abs(cols[-1] - box[2]), abs(rows[-1] - box[3])) <= 2
     qtbot.mouseClick(w.box_fit_check, LEFT)  # untick: the box was drawn with room around the lesion
     assert not w.box_fit_check.isChecked()
     settle(w)

@@ -1,6 +1,7 @@
 """Fitting a box's mask to the box: the bounding box becomes the drawn box, the shape is kept."""
 
 import numpy as np
+from scipy import ndimage
 
 from liverview.commands.reader_box import BOX_SHAPE_CHOICES
 from liverview.us.box_fit import (BOX_SHAPES, blend_fit_to_box, ellipse_fit_to_box, fit_box_shape, fit_to_box,
@@ -97,3 +98,24 @@ def test_the_blend_lies_between_the_stretched_outline_and_the_ellipse():
 
 def test_the_cli_offers_every_box_shape():
     assert BOX_SHAPE_CHOICES == BOX_SHAPES
+
+
+def test_the_blend_computed_on_the_box_alone_is_the_blend_of_the_whole_image_but_for_ties():
+    def signed(m):
+        return ndimage.distance_transform_edt(~m) - ndimage.distance_transform_edt(m)
+
+    rng = np.random.default_rng(1)
+    checked = 0
+    for _ in range(40):
+        h, w = rng.integers(60, 200, 2)
+        mask = ndimage.gaussian_filter(rng.random((h, w)), rng.uniform(2, 6)) > 0.52
+        x0, y0 = rng.integers(-10, w // 2), rng.integers(-10, h // 2)  # some boxes run off the image
+        box = (x0, y0, x0 + rng.integers(5, w), y0 + rng.integers(5, h))
+        net, ellipse = fit_to_box(mask, box), ellipse_fit_to_box(mask, box)
+        if not net.any() or not ellipse.any():
+            continue
+        whole = signed(net) + signed(ellipse)  # float64 over the whole image
+        clear = np.abs(whole) > 1e-4
+        assert np.array_equal(blend_fit_to_box(mask, box)[clear], (whole < 0)[clear])
+        checked += 1
+    assert checked >= 20
