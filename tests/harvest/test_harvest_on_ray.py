@@ -142,7 +142,12 @@ def test_round_on_ray_reports_the_lost_study_and_equals_the_single_process_round
         got = torch.load(tmp_path / "ray" / "lpc" / fold / "lpc.pt", weights_only=True)["model"]
         want = torch.load(tmp_path / "alone" / "lpc" / fold / "lpc.pt", weights_only=True)["model"]
         assert got.keys() == want.keys()
-        assert [k for k in got if not torch.equal(got[k], want[k])] == [], fold
+        differ = [k for k in got if not torch.equal(got[k], want[k])]
+        # on a mismatch, say how far apart and whether the losses logged during training already differed
+        # (inputs) or not (arithmetic): this check failed in 1 of 3 full runs on 2026-12-01, never alone
+        logs = [json.loads((tmp_path / run / "lpc" / fold / "lpc_train_log.json").read_text())["history"]
+                for run in ("ray", "alone")]
+        assert differ == [], (fold, max(float((got[k] - want[k]).abs().max()) for k in differ), logs)
     assert doc["threshold"] == pytest.approx(ref["threshold"], abs=1e-6)
     # the same proposals harvested and picked as hard negatives, with the same scores
     harvest_ray = json.loads((tmp_path / "ray" / "harvest.json").read_text())
