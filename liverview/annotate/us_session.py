@@ -31,16 +31,17 @@ class UsSessionError(ValueError):
 @dataclass(frozen=True)
 class PredictionRequest:
     """What the segmenter must run on: the frame and the clicks, tagged with the request id; ``prior`` is
-    the mask shown before the newest interaction (None: no mask was shown). ``corrects_shown``: the newest
-    interaction is one click made on ``prior`` as shown on this frame by the model asked now, so the answer may
-    be confined to the click's neighbourhood (liverview.us.local_correction); False after a frame or model
-    change, whose answer is a fresh look at all the clicks."""
+    the mask shown before the newest interaction (None: no mask was shown). ``corrections``: how many of the
+    newest clicks were made one at a time on ``prior`` as shown on this frame by the model asked now (more than
+    one when the reader clicked again before the mask came back), so the answer may change ``prior`` near them
+    only (liverview.us.local_correction); 0 after a frame or model change, whose answer is a fresh look at all
+    the clicks."""
 
     request_id: int
     frame_index: int
     clicks: tuple[Click, ...]
     prior: np.ndarray | None = field(default=None, compare=False, repr=False)
-    corrects_shown: bool = False
+    corrections: int = 0
 
 
 @dataclass(frozen=True)
@@ -210,9 +211,14 @@ class UsSession:
         return self._request_now()
 
     def _request_now(self) -> PredictionRequest:
-        corrects = (len(self._groups) > 1 and len(self._groups[-1]) == 1 and self._priors[-1] is not None
-                    and self._made_on[-1] == (self.frame_index, self._model_epoch))
-        return PredictionRequest(self._issued, self.frame_index, self.clicks, self._priors[-1], corrects)
+        shown, now = self._priors[-1], (self.frame_index, self._model_epoch)
+        corrections = 0
+        if shown is not None:  # the newest single clicks made on that very mask, on this frame, by this model
+            for group, prior, made_on in zip(self._groups[:0:-1], self._priors[:0:-1], self._made_on[:0:-1]):
+                if len(group) != 1 or prior is not shown or made_on != now:
+                    break
+                corrections += 1
+        return PredictionRequest(self._issued, self.frame_index, self.clicks, shown, corrections)
 
     def _drop_prediction(self) -> None:
         self.prediction = None

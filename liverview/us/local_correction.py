@@ -31,23 +31,26 @@ def box_before_corrections(clicks: Sequence[Click]) -> tuple[float, float, float
     return box_of_clicks(clicks[:BOX_CLICK_COUNT])
 
 
-def paste_near_click(new: np.ndarray, shown: np.ndarray, click: Click) -> np.ndarray:
-    """``shown`` with ``new`` pasted inside the click's disk (see the module's note for its radius)."""
+def paste_near_clicks(new: np.ndarray, shown: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
+    """``shown`` with ``new`` pasted inside each click's disk (see the module's note for its radius, always
+    measured on ``shown``: the mask the clicks were made on)."""
     new, shown = np.asarray(new, bool), np.asarray(shown, bool)
     if new.shape != shown.shape:
         raise ValueError(f"the new mask is {new.shape}, the shown mask {shown.shape}")
     h, w = shown.shape
-    y, x = int(round(click.y)), int(round(click.x))
-    reach = distance_to_region(shown if click.positive else ~shown, y, x) if 0 <= y < h and 0 <= x < w else None
-    if reach is None:  # nothing of the opposite label shown (or a click off the image): the new mask decides
-        return new.copy()
-    radius = max(MIN_RADIUS_PX, REACH * reach)
-    r = int(np.ceil(radius))
-    y0, y1, x0, x1 = max(y - r, 0), min(y + r + 1, h), max(x - r, 0), min(x + r + 1, w)
-    yy, xx = np.ogrid[y0:y1, x0:x1]
-    near = (yy - y) ** 2 + (xx - x) ** 2 <= radius * radius
     out = shown.copy()
-    out[y0:y1, x0:x1] = np.where(near, new[y0:y1, x0:x1], shown[y0:y1, x0:x1])
+    for click in clicks:
+        y, x = int(round(click.y)), int(round(click.x))
+        inside = 0 <= y < h and 0 <= x < w
+        reach = distance_to_region(shown if click.positive else ~shown, y, x) if inside else None
+        if reach is None:  # nothing of the opposite label shown (or a click off the image): the new mask decides
+            return new.copy()
+        radius = max(MIN_RADIUS_PX, REACH * reach)
+        r = int(np.ceil(radius))
+        y0, y1, x0, x1 = max(y - r, 0), min(y + r + 1, h), max(x - r, 0), min(x + r + 1, w)
+        yy, xx = np.ogrid[y0:y1, x0:x1]
+        near = (yy - y) ** 2 + (xx - x) ** 2 <= radius * radius
+        out[y0:y1, x0:x1] = np.where(near, new[y0:y1, x0:x1], out[y0:y1, x0:x1])
     return out
 
 
@@ -59,16 +62,17 @@ def inside_box(shape: tuple[int, int], box: tuple[float, float, float, float]) -
     return (xx >= np.floor(x0)) & (xx <= np.ceil(x1)) & (yy >= np.floor(y0)) & (yy <= np.ceil(y1))
 
 
-def correct_after_box(new: np.ndarray, shown: np.ndarray | None, clicks: Sequence[Click],
-                      box_edges: bool) -> np.ndarray:
-    """The mask to show for ``clicks`` whose newest click corrects ``shown``: when they start with a box and a
-    mask was shown, the shown mask changed near the newest click (clipped to the box when ``box_edges``: the box
-    was drawn at the lesion's edges), every click honoured; otherwise ``new`` unchanged."""
+def correct_after_box(new: np.ndarray, shown: np.ndarray | None, clicks: Sequence[Click], box_edges: bool,
+                      corrections: int = 1) -> np.ndarray:
+    """The mask to show for ``clicks`` whose newest ``corrections`` clicks were made on ``shown`` (one, unless the
+    reader clicked again before the mask came back): when a box comes before them and a mask was shown, the
+    shown mask changed near those clicks (clipped to the box when ``box_edges``: the box was drawn at the lesion's
+    edges), every click honoured; otherwise ``new`` unchanged."""
     new = np.asarray(new, bool)
     box = box_before_corrections(clicks)
-    if box is None or shown is None:
+    if box is None or shown is None or not 1 <= corrections <= len(clicks) - BOX_CLICK_COUNT:
         return new
-    out = paste_near_click(new, shown, clicks[-1])
+    out = paste_near_clicks(new, shown, clicks[-corrections:])
     if box_edges:
         out &= inside_box(out.shape, box)
     return honour_clicks(out, clicks, shown)

@@ -147,17 +147,19 @@ def test_a_click_on_the_shown_mask_is_a_correction_but_a_new_frame_or_model_look
     s = UsSession((60, 80), n_frames=2)
     s.begin_box(10, 10)
     box = s.finish_box(40, 30)
-    assert not box.corrects_shown  # the box itself draws the first contour
+    assert box.corrections == 0  # the box itself draws the first contour
     shown = np.zeros((60, 80), bool)
     shown[12:28, 12:38] = True
     assert s.accept(box.request_id, _Shown(shown))
     fix = s.add_click(39, 20, False)
-    assert fix.corrects_shown and np.array_equal(fix.prior, shown)
-    assert s.current_request().corrects_shown  # asked again (a retry, or after undo): the same correction
-    assert not s.renew_request().corrects_shown  # another model: a fresh look at all the clicks
-    assert not s.current_request().corrects_shown
+    assert fix.corrections == 1 and np.array_equal(fix.prior, shown)
+    again = s.add_click(12, 20, False)  # before the first correction's mask came back: both correct `shown`
+    assert again.corrections == 2 and again.prior is fix.prior
+    assert s.current_request().corrections == 2  # asked again (a retry): the same corrections
+    assert s.renew_request().corrections == 0  # another model: a fresh look at all the clicks
+    assert s.current_request().corrections == 0
     moved = s.set_frame(1)
-    assert not moved.corrects_shown  # the shown mask belongs to the other frame
-    assert s.accept(moved.request_id, _Shown(shown))
-    assert s.add_click(20, 20, True).corrects_shown  # made on this frame's mask
-    assert s.undo() and not s.current_request().corrects_shown  # the click left was made on frame 0
+    assert moved.corrections == 0  # the shown mask belongs to the other frame
+    assert s.accept(moved.request_id, _Shown(shown.copy()))
+    assert s.add_click(20, 20, True).corrections == 1  # made on this frame's mask only
+    assert s.undo() and s.current_request().corrections == 0  # the clicks left were made on frame 0

@@ -5,8 +5,8 @@ import pytest
 
 from liverview.metrics.segmentation import jaccard_index
 from liverview.us.clicks import Click, box_to_clicks
-from liverview.us.local_correction import (MIN_RADIUS_PX, box_before_corrections, correct_after_box, inside_box,
-                                           paste_near_click)
+from liverview.us.local_correction import (box_before_corrections, correct_after_box, inside_box,
+                                           paste_near_clicks)
 
 SHAPE = (80, 100)
 
@@ -27,7 +27,7 @@ def test_the_new_mask_is_pasted_within_twice_the_clicks_distance_to_the_shown_le
     shown = disk(40, 50, 10)
     new = np.ones(SHAPE, bool)  # a net that now calls everything lesion
     click = Click(50 + 16, 40, True)  # 6 px outside the shown lesion's edge
-    out = paste_near_click(new, shown, click)
+    out = paste_near_clicks(new, shown, [click])
     added = out & ~shown
     yy, xx = np.nonzero(added)
     reach = np.sqrt((yy - 40) ** 2 + (xx - 66) ** 2).max()
@@ -37,9 +37,9 @@ def test_the_new_mask_is_pasted_within_twice_the_clicks_distance_to_the_shown_le
 
 def test_a_click_with_nothing_of_the_opposite_label_shown_takes_the_new_mask():
     new = disk(40, 50, 12)
-    assert np.array_equal(paste_near_click(new, np.zeros(SHAPE, bool), Click(50, 40, True)), new)
+    assert np.array_equal(paste_near_clicks(new, np.zeros(SHAPE, bool), [Click(50, 40, True)]), new)
     with pytest.raises(ValueError, match="shown mask"):
-        paste_near_click(new, np.zeros((10, 10), bool), Click(5, 5, True))
+        paste_near_clicks(new, np.zeros((10, 10), bool), [Click(5, 5, True)])
 
 
 def test_without_a_box_first_or_a_shown_mask_the_segmenters_mask_is_kept():
@@ -74,3 +74,15 @@ def test_an_edge_drawn_box_bounds_the_correction_and_every_click_is_honoured():
     assert correct_after_box(new, shown, outside, box_edges=True)[40, 64]  # honoured all the same
     background = box_to_clicks(*box) + [Click(50.0, 40.0, False)]
     assert not correct_after_box(np.ones(SHAPE, bool), shown, background, box_edges=True)[40, 50]
+
+
+def test_clicks_made_before_the_mask_came_back_are_all_corrections_of_the_mask_shown():
+    truth = disk(40, 50, 15) | disk(40, 67, 6) | disk(40, 33, 6)  # bumps on both sides
+    shown = disk(40, 50, 15)
+    new = disk(43, 53, 15) | disk(40, 67, 6) | disk(40, 33, 6)  # found both bumps, drifted elsewhere
+    clicks = box_to_clicks(26, 25, 73, 55) + [Click(68, 40, True), Click(32, 40, True)]
+    both = correct_after_box(new, shown, clicks, box_edges=True, corrections=2)
+    last = correct_after_box(new, shown, clicks, box_edges=True)  # as if only the newest click were new
+    assert both[40, 70] and both[40, 30] and jaccard_index(both, truth) > jaccard_index(last, truth)
+    assert np.array_equal(correct_after_box(new, shown, clicks, box_edges=True, corrections=0), new)
+    assert np.array_equal(correct_after_box(new, shown, clicks, box_edges=True, corrections=3), new)  # box's own

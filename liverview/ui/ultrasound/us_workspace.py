@@ -438,8 +438,8 @@ class UsWorkspace(QtWidgets.QMainWindow):
         prediction = segmenter.predict(work.frame, list(request.clicks), prior=request.prior)
         mask = np.asarray(prediction.mask, bool)
         corrected = None
-        if request.corrects_shown:  # a click after a box changes the shown contour near it only
-            corrected = correct_after_box(mask, request.prior, request.clicks, box_edges=work.box_fit)
+        if request.corrections:  # clicks after a box change the shown contour near them only
+            corrected = correct_after_box(mask, request.prior, request.clicks, work.box_fit, request.corrections)
             mask = corrected
         return UsResult(prediction, mask_overlay(mask), request.frame_index,
                         work.submitted_at, str(getattr(segmenter, "name", type(segmenter).__name__)), work.session,
