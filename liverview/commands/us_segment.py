@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "us-segment", help="segment + classify one ultrasound lesion from a box or clicks; prints JSON",
         description="Run an ultrasound click segmenter (default: the registry's, --model to choose) on IMAGE (DICOM US, PNG, JPEG, BMP). Two-click mode: --box "
                     "(becomes 1 foreground click at its centre and 4 background clicks at its corners); one-click "
-                    "mode: --click. Further --click / --bg-click refine. Coordinates are image pixels (x = column, "
+                    "mode: --click. Further --click / --bg-click refine (after --box: the box's contour near them only, as in "
+                    "the workspace). Coordinates are image pixels (x = column, "
                     "y = row). Prints class probabilities, malignant probability, area and diameters (mm when the "
                     "DICOM states the pixel size, else px) and the time; writes the mask PNG (0/255).")
     parser.add_argument("image", type=Path, metavar="IMAGE", help="ultrasound image (DICOM US, PNG, JPEG, BMP)")
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     from liverview.us.clicks import Click, box_to_clicks
     from liverview.us.image import UsImageError, load_us_image
+    from liverview.us.local_correction import correct_after_box
     from liverview.us.measure import mask_measurements
     from liverview.plugin_api.errors import ModelError
 
@@ -64,15 +66,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         segmenter = create(resolve("click-segmenter", args.model, "US"), args.device, args.weights)
         apply_box_fit(segmenter, args)
+        mask = None
         if args.box is not None and len(clicks) > 5:
-            # as in the workspace: the box first, then the other clicks correct the box's mask
-            pred = segmenter.predict(frame, clicks, prior=segmenter.predict(frame, clicks[:5]).mask)
+            # as in the workspace: the box first, then the other clicks correct the box's mask near them (as
+            # clicks made one after another before its answer came back: liverview.us.local_correction)
+            shown = np.asarray(segmenter.predict(frame, clicks[:5]).mask, bool)
+            pred = segmenter.predict(frame, clicks, prior=shown)
+            mask = correct_after_box(pred.mask, shown, clicks, bool(getattr(segmenter, "box_fit", False)),
+                                     corrections=len(clicks) - 5)
         else:
             pred = segmenter.predict(frame, clicks)
     except ModelError as exc:
         raise CliError(str(exc)) from exc
+    mask = np.asarray(pred.mask if mask is None else mask, bool)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(args.out), pred.mask.astype(np.uint8) * 255):
+    if not cv2.imwrite(str(args.out), mask.astype(np.uint8) * 255):
         raise CliError(f"cannot write {args.out}")
     result = {
         "image": str(args.image), "frame": args.frame, "model": segmenter.name, "label_mode": segmenter.label_mode,
@@ -83,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
         "predicted_class": max(pred.class_probs, key=pred.class_probs.get),
         "malignant_prob": round(pred.malignant_prob, 4),
         "pixel_spacing_mm": list(image.pixel_spacing_mm) if image.pixel_spacing_mm else None,
-        "measurement": mask_measurements(pred.mask, image.pixel_spacing_mm).as_dict() if pred.mask.any() else None,
-        "mask": str(args.out), "mask_pixels": int(pred.mask.sum()), "time_ms": round(pred.time_ms, 2),
+        "measurement": mask_measurements(mask, image.pixel_spacing_mm).as_dict() if mask.any() else None,
+        "mask": str(args.out), "mask_pixels": int(mask.sum()), "time_ms": round(pred.time_ms, 2),
     }
     if segmenter.label_mode != "four-class":
         result["note"] = "these weights learnt benign vs malignant only; the 4-class split is not meaningful"

@@ -95,6 +95,38 @@ def test_us_segment_prints_json_and_writes_the_mask(tiny_set, tmp_path, capsys):
         assert result["measurement"]["units"] == "px"
 
 
+def test_us_segment_clicks_after_a_box_correct_its_mask_near_them_as_the_workspace_does(tiny_set, tmp_path, capsys,
+                                                                                      monkeypatch):
+    import liverview.commands.us_segment as us_segment
+    from liverview.us.clicks import ellipse_in_box
+    from liverview.us.prediction import UsPrediction
+
+    row = next(csv.DictReader(open(tiny_set / "data" / "labels.csv")))
+    image = tiny_set / "data" / row["image"]
+    h, w = int(row["height"]), int(row["width"])
+    yy, xx = np.ogrid[:h, :w]
+    box_mask = ellipse_in_box((h, w), (80, 60, 200, 120))  # the box's contour (its corners are background clicks)
+    drifted = ellipse_in_box((h, w), (90, 70, 210, 130))  # a redraw that moved everywhere
+
+    class Redrawing:  # a segmenter whose answer to a correction redraws the whole lesion, shifted
+        name, label_mode, box_fit = "redrawing", "four-class", True
+
+        def predict(self, image, clicks, prior=None):
+            mask = box_mask if len(clicks) == 5 else drifted
+            return UsPrediction(mask=mask, class_probs={"cyst": 1.0, "hemangioma": 0.0, "metastasis": 0.0,
+                                                       "hcc": 0.0}, malignant_prob=0.0, time_ms=1.0)
+
+    monkeypatch.setattr(us_segment, "create", lambda *a, **k: Redrawing())
+    out = tmp_path / "mask.png"
+    assert main(["us-segment", str(image), "--box", "80", "60", "200", "120", "--bg-click", "140", "62",
+                 "--out", str(out)]) == 0
+    got = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE) > 0
+    assert json.loads(capsys.readouterr().out)["mask_pixels"] == int(got.sum())
+    assert not got[62, 140]  # the background click, 2 px inside the top edge, is honoured
+    far = (yy - 62) ** 2 + (xx - 140) ** 2 > 8 ** 2
+    assert np.array_equal(got[far], box_mask[far])  # the box's contour stays where nobody clicked
+
+
 def test_us_segment_user_errors(tiny_set, tmp_path, capsys):
     img = tiny_set / "data" / "images" / "us_00000.png"
     assert main(["us-segment", str(img), "--out", str(tmp_path / "m.png")]) == 2
