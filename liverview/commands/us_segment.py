@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     from liverview.us.clicks import Click, box_to_clicks
     from liverview.us.image import UsImageError, load_us_image
-    from liverview.us.local_correction import correct_after_box
+    from liverview.us.local_correction import correct_shown_mask
     from liverview.us.measure import mask_measurements
     from liverview.plugin_api.errors import ModelError
 
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             # clicks made one after another before its answer came back: liverview.us.local_correction)
             shown = np.asarray(segmenter.predict(frame, clicks[:5]).mask, bool)
             pred = segmenter.predict(frame, clicks, prior=shown)
-            mask = correct_after_box(pred.mask, shown, clicks, bool(getattr(segmenter, "box_fit", False)),
+            mask = correct_shown_mask(pred.mask, shown, clicks, bool(getattr(segmenter, "box_fit", False)),
                                      corrections=len(clicks) - 5)
         else:
             pred = segmenter.predict(frame, clicks)

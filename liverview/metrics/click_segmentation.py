@@ -21,7 +21,7 @@ from liverview.plugin_api.protocols import ClickSegmenter
 from liverview.us.click_simulation import DEFAULT_READER, ReaderBox, centre_click, eval_box, margin_corrected_box
 from liverview.us.clicks import box_to_clicks, ellipse_in_box
 from liverview.us.lesion_dataset import LoadedLesion
-from liverview.us.local_correction import correct_after_box
+from liverview.us.local_correction import correct_shown_mask
 from liverview.us.malignancy import lesion_features
 from liverview.us.prediction import US_CLASS_NAMES as CLASS_NAMES
 
@@ -114,7 +114,7 @@ def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mod
     """Every lesion with the mode's simulated clicks (and the box baselines in two-click mode, boxes drawn
     by ``reader``); with ``noc``, also the corrective-click simulation from no click (NoC@85 / NoC@90,
     capped at 20) and, in two-click mode, the same simulation after the box (the box counting 2 clicks), each
-    correction after the box answered as the workspace answers it (liverview.us.local_correction).
+    correction answered as the workspace answers it (liverview.us.local_correction).
     ``progress`` hears the share of lesions done."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -140,7 +140,7 @@ def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mod
         if noc:
             def predict(clicks, prev, im=img):  # as the workspace answers a click (liverview.us.local_correction)
                 mask = segmenter.predict(im, list(clicks), prior=prev).mask
-                return correct_after_box(mask, prev, clicks, box_edges=bool(getattr(segmenter, "box_fit", False)))
+                return correct_shown_mask(mask, prev, clicks, box_edges=bool(getattr(segmenter, "box_fit", False)))
             trace = refine(predict, lz.mask)
             r.noc85, r.noc90, r.refinement_ious = trace.noc(0.85), trace.noc(0.90), trace.ious
             if mode == "two-click":

@@ -626,7 +626,8 @@ def test_saving_again_updates_the_same_lesion_and_esc_starts_a_new_one(workspace
     assert again.id == first.id and [les.id for les in project.list_lesions()] == [first.id]  # no duplicate
     assert again.lesion_class == "metastasis"
     saved_mask = project.get_mask(first.id, "ultrasound").array[0]
-    assert np.array_equal(saved_mask, np.asarray(w.session.prediction.prediction.mask, bool))
+    assert np.array_equal(saved_mask, w.session.prediction.mask)  # the mask shown (a correction of the first)
+    assert np.array_equal(saved_mask, shown_mask(w))
     assert "Updated lesion" in w.messages[-1]
     qtbot.keyClick(w, QtCore.Qt.Key.Key_Escape)  # a new lesion
     click(qtbot, w, x, y)

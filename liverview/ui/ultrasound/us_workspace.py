@@ -42,7 +42,7 @@ from liverview.ui.ultrasound.class_choice import ClassChoice
 from liverview.ui.ultrasound.latest_worker import LatestOnlyWorker
 from liverview.ui.ultrasound.us_canvas import MaskOverlay, UsCanvas, mask_overlay
 from liverview.us.clicks import Click, box_of_clicks
-from liverview.us.local_correction import correct_after_box
+from liverview.us.local_correction import correct_shown_mask
 from liverview.us.image import UsImage, UsImageError, load_us_image
 from liverview.us.measure import MaskMeasurement
 
@@ -83,7 +83,7 @@ class UsResult:
     @property
     def mask(self) -> np.ndarray:
         """The lesion mask shown (the session hands it to the next interaction as its prior): the
-        segmenter's, or, for a correction after a box, the shown mask changed near the click."""
+        segmenter's, or, for a correction, the shown mask corrected as liverview.us.local_correction says."""
         return np.asarray(self.prediction.mask if self.corrected_mask is None else self.corrected_mask, bool)
 
     @property
@@ -438,8 +438,8 @@ class UsWorkspace(QtWidgets.QMainWindow):
         prediction = segmenter.predict(work.frame, list(request.clicks), prior=request.prior)
         mask = np.asarray(prediction.mask, bool)
         corrected = None
-        if request.corrections:  # clicks after a box change the shown contour near them only
-            corrected = correct_after_box(mask, request.prior, request.clicks, work.box_fit, request.corrections)
+        if request.corrections:  # corrections keep to their sign, and after a box change the contour near them only
+            corrected = correct_shown_mask(mask, request.prior, request.clicks, work.box_fit, request.corrections)
             mask = corrected
         return UsResult(prediction, mask_overlay(mask), request.frame_index,
                         work.submitted_at, str(getattr(segmenter, "name", type(segmenter).__name__)), work.session,
