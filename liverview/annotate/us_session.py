@@ -33,8 +33,8 @@ class PredictionRequest:
     """What the segmenter must run on: the frame and the clicks, tagged with the request id; ``prior`` is
     the mask shown before the newest interaction (None: no mask was shown). ``corrections``: how many of the
     newest clicks were made one at a time on ``prior`` as shown on this frame by the model asked now (more than
-    one when the reader clicked again before the mask came back), so the answer may change ``prior`` near them
-    only (liverview.us.local_correction); 0 after a frame or model change, whose answer is a fresh look at all
+    one when the reader clicked again before the mask came back), so the answer is ``prior`` corrected by them
+    (liverview.us.local_correction); 0 after a frame or model change, whose answer is a fresh look at all
     the clicks."""
 
     request_id: int

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from liverview.us.clicks import Click, box_to_clicks
+    from liverview.us.clicks import BOX_CLICK_COUNT, Click, box_to_clicks
     from liverview.us.image import UsImageError, load_us_image
     from liverview.us.local_correction import correct_shown_mask
     from liverview.us.measure import mask_measurements
@@ -67,13 +67,13 @@ def run(args: argparse.Namespace) -> int:
         segmenter = create(resolve("click-segmenter", args.model, "US"), args.device, args.weights)
         apply_box_fit(segmenter, args)
         mask = None
-        if args.box is not None and len(clicks) > 5:
+        if args.box is not None and len(clicks) > BOX_CLICK_COUNT:
             # as in the workspace: the box first, then the other clicks correct the box's mask near them (as
             # clicks made one after another before its answer came back: liverview.us.local_correction)
-            shown = np.asarray(segmenter.predict(frame, clicks[:5]).mask, bool)
+            shown = np.asarray(segmenter.predict(frame, clicks[:BOX_CLICK_COUNT]).mask, bool)
             pred = segmenter.predict(frame, clicks, prior=shown)
             mask = correct_shown_mask(pred.mask, shown, clicks, bool(getattr(segmenter, "box_fit", False)),
-                                     corrections=len(clicks) - 5)
+                                     corrections=len(clicks) - BOX_CLICK_COUNT)
         else:
             pred = segmenter.predict(frame, clicks)
     except ModelError as exc:

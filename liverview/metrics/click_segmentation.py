@@ -19,7 +19,7 @@ from liverview.metrics.refinement import RefinementTrace, refine, refine_from_bo
 from liverview.metrics.segmentation import jaccard_index
 from liverview.plugin_api.protocols import ClickSegmenter
 from liverview.us.click_simulation import DEFAULT_READER, ReaderBox, centre_click, eval_box, margin_corrected_box
-from liverview.us.clicks import box_to_clicks, ellipse_in_box
+from liverview.us.clicks import box_to_clicks, ellipse_in_box, filled_box
 from liverview.us.lesion_dataset import LoadedLesion
 from liverview.us.local_correction import correct_shown_mask
 from liverview.us.malignancy import lesion_features
@@ -92,13 +92,6 @@ def grabcut_from_box(image: np.ndarray, box: tuple[float, float, float, float], 
     cv2.setRNGSeed(0)
     cv2.grabCut(img, mask, rect, bgd, fgd, iterations, cv2.GC_INIT_WITH_RECT)
     return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
-
-
-def filled_box(shape: tuple[int, int], box: tuple[float, float, float, float]) -> np.ndarray:
-    """Every pixel whose centre lies inside the box."""
-    x0, y0, x1, y1 = box
-    yy, xx = np.ogrid[:shape[0], :shape[1]]
-    return (xx >= x0) & (xx <= x1) & (yy >= y0) & (yy <= y1)
 
 
 def lesion_seed(key: str) -> int:

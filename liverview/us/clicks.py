@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 DISTANCE_CAP = 255.0
+BOX_CLICK_COUNT = 5  # box_to_clicks: one foreground click at the centre, four background clicks at the corners
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def box_to_clicks(x0: float, y0: float, x1: float, y1: float) -> list[Click]:
 def box_of_clicks(clicks: Sequence[Click]) -> tuple[float, float, float, float] | None:
     """The box (x0, y0, x1, y1) when ``clicks`` are exactly the five clicks :func:`box_to_clicks` makes
     of it (in that order), else None."""
-    if len(clicks) != 5 or not clicks[0].positive or any(c.positive for c in clicks[1:]):
+    if len(clicks) != BOX_CLICK_COUNT or not clicks[0].positive or any(c.positive for c in clicks[1:]):
         return None
     xa, ya, xb, yb = clicks[1].x, clicks[1].y, clicks[4].x, clicks[4].y
     try:
@@ -60,6 +61,13 @@ def ellipse_in_box(shape: tuple[int, int], box: tuple[float, float, float, float
     cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0 + 1) / 2, (y1 - y0 + 1) / 2
     yy, xx = np.ogrid[:shape[0], :shape[1]]
     return ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0
+
+
+def filled_box(shape: tuple[int, int], box: tuple[float, float, float, float]) -> np.ndarray:
+    """Every pixel whose centre lies inside the box (x0, y0, x1, y1, in that order)."""
+    x0, y0, x1, y1 = box
+    yy, xx = np.ogrid[:shape[0], :shape[1]]
+    return (xx >= x0) & (xx <= x1) & (yy >= y0) & (yy <= y1)
 
 
 def interaction_prior(shape: tuple[int, int], clicks: Sequence[Click]) -> np.ndarray | None:

@@ -24,12 +24,10 @@ from typing import Sequence
 
 import numpy as np
 
-from liverview.us.click_guarantee import distance_to_region, honour_clicks
-from liverview.us.clicks import Click, box_of_clicks
+from liverview.us.click_guarantee import MIN_RADIUS_PX, distance_to_region, honour_clicks
+from liverview.us.clicks import BOX_CLICK_COUNT, Click, box_of_clicks, filled_box
 
-MIN_RADIUS_PX = 3.0
 REACH = 2.0  # disk radius in units of the click's distance to the shown mask's opposite label
-BOX_CLICK_COUNT = 5  # box_to_clicks: one foreground click at the centre, four background clicks at the corners
 
 
 def box_before_corrections(clicks: Sequence[Click]) -> tuple[float, float, float, float] | None:
@@ -62,14 +60,6 @@ def paste_near_clicks(new: np.ndarray, shown: np.ndarray, clicks: Sequence[Click
     return out
 
 
-def inside_box(shape: tuple[int, int], box: tuple[float, float, float, float]) -> np.ndarray:
-    """The pixels a box (pixel-centre corners, any order) covers."""
-    x0, x1 = sorted((box[0], box[2]))
-    y0, y1 = sorted((box[1], box[3]))
-    yy, xx = np.ogrid[:shape[0], :shape[1]]
-    return (xx >= np.floor(x0)) & (xx <= np.ceil(x1)) & (yy >= np.floor(y0)) & (yy <= np.ceil(y1))
-
-
 def keep_clicks_sign(new: np.ndarray, shown: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
     """``new`` with nothing removed from ``shown`` when every click of ``clicks`` is a lesion click, nothing added
     when every one is a background click (clicks of both signs: ``new`` as it is)."""
@@ -95,5 +85,5 @@ def correct_shown_mask(new: np.ndarray, shown: np.ndarray | None, clicks: Sequen
     out = new if box is None else paste_near_clicks(new, shown, made)
     out = keep_clicks_sign(out, shown, made)
     if box is not None and box_edges:
-        out &= inside_box(out.shape, box)
+        out &= filled_box(out.shape, box)
     return honour_clicks(out, clicks, shown)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from liverview.metrics.segmentation import jaccard_index
-from liverview.us.clicks import Click, box_to_clicks
-from liverview.us.local_correction import (box_before_corrections, correct_shown_mask, inside_box,
+from liverview.us.clicks import Click, box_to_clicks, filled_box
+from liverview.us.local_correction import (box_before_corrections, correct_shown_mask,
                                            keep_clicks_sign, paste_near_clicks)
 
 SHAPE = (80, 100)
@@ -78,8 +78,8 @@ def test_an_edge_drawn_box_bounds_the_correction_and_every_click_is_honoured():
     clicks = box_to_clicks(*box) + [Click(61.0, 40.0, True)]  # 3 px outside the shown lesion, inside the box
     edges = correct_shown_mask(new, shown, clicks, box_edges=True)
     loose = correct_shown_mask(new, shown, clicks, box_edges=False)
-    assert edges[40, 61] and not (edges & ~inside_box(SHAPE, box)).any()
-    assert (loose & ~inside_box(SHAPE, box)).any()  # a loose box does not bound it
+    assert edges[40, 61] and not (edges & ~filled_box(SHAPE, box)).any()
+    assert (loose & ~filled_box(SHAPE, box)).any()  # a loose box does not bound it
     outside = box_to_clicks(*box) + [Click(64.0, 40.0, True)]  # a lesion click the box left out
     assert correct_shown_mask(new, shown, outside, box_edges=True)[40, 64]  # honoured all the same
     background = box_to_clicks(*box) + [Click(50.0, 40.0, False)]
