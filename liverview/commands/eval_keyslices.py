@@ -11,6 +11,7 @@ from pathlib import Path
 
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, create, resolve
+from liverview.detection.liver_filter import DEFAULT_MARGIN_MM
 from liverview.terminal_progress import ProgressLine, add_quiet_option
 
 
@@ -22,8 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "false positives per image, under the DeepLesion protocol (a detection hits when its box has "
                     "IoU >= 0.5 with the lesion's box, widths counted x2 - x1 + 1, a second hit on a found lesion "
                     "is no false positive) and LiverView's strict rules. Only the key slice is released, so the "
-                    "2.5D detector sees that slice repeated in place of its neighbours, no liver filter is applied "
-                    "(one slice is too little for the liver mask), and a lesion in the image that DeepLesion did "
+                    "2.5D detector sees that slice repeated in place of its neighbours. As in `detect`, proposals "
+                    "with no pixel within --liver-margin mm of the liver mask are dropped; the mask is made on the "
+                    "one slice, and where it finds too little liver there (the dome, the tip) every proposal of "
+                    "that image is kept. A lesion in the image that DeepLesion did "
                     "not box counts as a false positive.")
     parser.add_argument("manifest", type=Path, metavar="MANIFEST", help="manifest.csv of the key slices")
     add_model_option(parser, "detector")
@@ -34,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="grow predicted boxes by PX pixels per side before matching (default 5: DeepLesion's "
                              "boxes are the RECIST extent padded by 5 px, while detectors here predict the "
                              "lesion's own extent; 0 compares them as they are)")
+    parser.add_argument("--liver-margin", type=float, default=DEFAULT_MARGIN_MM, metavar="MM",
+                        help="drop proposals with no pixel within MM of the liver mask (default 15, as detect)")
+    parser.add_argument("--no-liver-filter", action="store_true", help="keep proposals outside the liver too")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the figures as JSON")
     parser.add_argument("--plot", type=Path, default=None, metavar="FILE.png", help="draw the FROC curves")
     add_quiet_option(parser)
@@ -42,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from liverview.core.study import PhaseKind
+    from liverview.detection.liver_filter import readable_proposals
     from liverview.io.deeplesion_keyslices import KeySliceError, read_keyslices
     from liverview.metrics.detection import evaluate_detections, format_report, padded
     from liverview.metrics.ground_truth import GroundTruthLesion
@@ -57,11 +64,20 @@ def run(args: argparse.Namespace) -> int:
     except KeySliceError as exc:
         raise CliError(str(exc)) from None
     detector = create(resolve("detector", args.model), args.device, args.weights)
+    liver = None if args.no_liver_filter else create(resolve("liver-segmenter", None), "cpu")
     preds, gts = {}, {}
+    found = dropped = unmasked = 0
     start = time.perf_counter()
     with ProgressLine("eval-keyslices", quiet=args.quiet) as progress:
         for n, image in enumerate(images, start=1):
-            result = detector.detect({PhaseKind.PORTAL_VENOUS: image.volume}, PhaseKind.PORTAL_VENOUS)
+            volumes = {PhaseKind.PORTAL_VENOUS: image.volume}
+            result = detector.detect(volumes, PhaseKind.PORTAL_VENOUS)
+            raw = len(result.proposals)
+            found += raw
+            if liver is not None:
+                result, notes = readable_proposals(result, volumes, PhaseKind.PORTAL_VENOUS, liver, args.liver_margin, 0)
+                unmasked += any(n.startswith("no liver mask") for n in notes)
+                dropped += raw - len(result.proposals)
             preds[image.name] = [padded(p, args.pad_pred) for p in result.proposals] if args.pad_pred else list(result.proposals)
             gts[image.name] = [GroundTruthLesion(image.name, 0, image.box, None, None, "1")]
             progress.steps(n, len(images), f"{n}/{len(images)} images")
@@ -72,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(images)} key slices ({unknown} without a recorded pixel spacing, read as 0.8 mm), "
           f"{sum(map(len, preds.values()))} detections by {detector.name} in {seconds:.1f} s; FP counted per image; "
           f"predicted boxes grown by {args.pad_pred:g} px per side")
+    if liver is not None:
+        print(f"liver filter ({liver.name}, margin {args.liver_margin:g} mm): {dropped} of {found} proposals dropped; "
+              f"no liver mask on {unmasked} of {len(images)} images (all their proposals kept)")
     for protocol, report in reports.items():
         print(format_report(report))
     if args.plot is not None:
@@ -82,7 +101,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         doc = {"manifest": str(args.manifest), "model": detector.name, "weights": str(args.weights or ""),
                "images": len(images), "images_without_spacing": unknown, "seconds": seconds, "pad_pred_px": args.pad_pred,
-               "fp_unit": "per image", "results": {p: r.to_json() for p, r in reports.items()}}
+               "fp_unit": "per image",
+               "liver_filter": None if liver is None else {
+                   "segmenter": liver.name, "margin_mm": args.liver_margin, "proposals_found": found,
+                   "proposals_dropped": dropped, "images_without_mask": unmasked},
+               "results": {p: r.to_json() for p, r in reports.items()}}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"wrote {args.json}")

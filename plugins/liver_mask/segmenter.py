@@ -10,6 +10,8 @@ Steps, on a working grid of about 2 mm pixels (the mask is mapped back to the re
    bridges to the stomach, kidney, heart and spleen, and the largest component on the right side is kept;
 4. it is grown back inside the band (geodesic dilation), closed by ``close_mm`` and filled slice by
    slice, so hypodense tumours and vessels inside the liver count as liver, as in LiTS/IRCADb labels.
+A stack thinner than the erosion ball (one key slice, a few slices) runs the same steps slice by slice and is
+refused where the liver it finds is small on every slice (``min_slice_area_cm2``).
 No weights: nothing is learnt, so nothing can overfit; the parameters below are the whole model.
 """
 
@@ -38,6 +40,10 @@ class LiverMaskParams:
     cut_mm: float = 7.0  # erosion radius that separates the liver from touching organs
     close_mm: float = 10.0  # closing radius that takes in tumours and vessels at the liver's edge
     min_volume_ml: float = 100.0  # a smaller result means the method failed: say so
+    # The same check on a thin stack (a key slice): the liver's area on its largest slice. Stricter, since
+    # on one slice the method fails where the liver is cut small (dome, tip): there it took heart or muscle
+    # (IRCADb 17, every 3rd slice: every mask under 50 cm2 wrong, every one over 60 cm2 right, Dice >= 0.83).
+    min_slice_area_cm2: float = 70.0
     candidates: int = 3  # histogram peaks tried as the liver's intensity
 
 
@@ -69,6 +75,12 @@ def _ball(radius_vox: tuple[float, float, float]) -> np.ndarray:
     nz, ny, nx = (int(np.ceil(r)) for r in (rz, ry, rx))
     z, y, x = np.ogrid[-nz:nz + 1, -ny:ny + 1, -nx:nx + 1]
     return (z / rz) ** 2 + (y / ry) ** 2 + (x / rx) ** 2 <= 1.0
+
+
+def _element(radius_mm: float, spacing: tuple[float, float, float], flat: bool) -> np.ndarray:
+    """A ball of ``radius_mm`` on the (z, y, x) ``spacing``; a one-slice disk when ``flat``."""
+    ball = _ball(tuple(radius_mm / s for s in spacing))
+    return ball[ball.shape[0] // 2][None] if flat else ball
 
 
 def _fill_slices(mask: np.ndarray) -> np.ndarray:
@@ -119,7 +131,10 @@ def liver_mask(volume: Volume, params: LiverMaskParams = LiverMaskParams(),
     peaks = sorted(peaks if len(peaks) else [int(np.argmax(hist))], key=lambda i: -hist[i])[:params.candidates]
     if progress:
         progress(0.3)
-    cut = _ball(tuple(params.cut_mm / s for s in spacing))
+    # A stack thinner than the erosion ball (a key slice, a few slices) is cut and closed slice by slice: a
+    # 3D ball would erode it away from above and below, where nothing was scanned.
+    thin = work.shape[0] < 2 * int(np.ceil(params.cut_mm / spacing[0])) + 1
+    cut = _element(params.cut_mm, spacing, thin)
     best = None
     for i in peaks:
         _check(cancelled)
@@ -143,14 +158,20 @@ def liver_mask(volume: Volume, params: LiverMaskParams = LiverMaskParams(),
     if progress:
         progress(0.7)
     _check(cancelled)
-    close = _ball(tuple(params.close_mm / s for s in spacing))
-    pad = tuple((int(np.ceil(params.close_mm / s)) + 1,) * 2 for s in spacing)
+    close = _element(params.close_mm, spacing, thin)
+    pad = tuple(((c // 2) + 1,) * 2 for c in close.shape)
     closed = ndimage.binary_closing(np.pad(grown, pad), close)[tuple(slice(p[0], -p[0]) for p in pad)]
     liver = _fill_slices(closed & body)
-    volume_ml = liver.sum() * np.prod(spacing) / 1000.0
-    if volume_ml < params.min_volume_ml:
-        raise ModelInputError(f"the liver found is only {volume_ml:.0f} mL: the study may not show the liver "
-                              "(or not enough of it)")
+    if thin:
+        area_cm2 = liver.sum(axis=(1, 2)).max() * spacing[1] * spacing[2] / 100.0
+        if area_cm2 < params.min_slice_area_cm2:
+            raise ModelInputError(f"the liver found covers only {area_cm2:.0f} cm2 on its largest slice: the "
+                                  "slices may not show the liver (or not enough of it)")
+    else:
+        volume_ml = liver.sum() * np.prod(spacing) / 1000.0
+        if volume_ml < params.min_volume_ml:
+            raise ModelInputError(f"the liver found is only {volume_ml:.0f} mL: the study may not show the liver "
+                                  "(or not enough of it)")
     # back to the input grid: repeat blocks, pad the cut-off edge with the last row/column/slice
     full = liver.repeat(fz, 0).repeat(fy, 1).repeat(fx, 2)
     full = np.pad(full, [(0, hu.shape[i] - full.shape[i]) for i in range(3)], mode="edge")

@@ -101,6 +101,33 @@ def test_predicted_boxes_are_padded_like_deeplesion_boxes_by_default(tmp_path, b
         assert json.loads(out.read_text())["results"]["deeplesion"]["froc"]["8"] == expected
 
 
+def test_proposals_far_from_the_liver_are_dropped_as_in_detect(tmp_path, monkeypatch, capsys, shared_data):
+    # a real slice (IRCADb 17, mid liver) with two bright blocks: the lesion inside the liver and one 11 cm
+    # away on the patient's left; bone and contrast are clipped so the blob detector finds the two blocks only
+    from liverview.io.volumes import read_volume
+
+    site = write_distribution(tmp_path / "site", threshold=300.0)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, PACKAGE, raising=False)
+    hu = np.clip(read_volume(shared_data / "ircadb-liver17" / "ct.nii.gz").array[76], -1024, 250).astype(np.float32)
+    hu[200:212, 200:212] = 600.0
+    hu[256:268, 420:432] = 600.0
+    path = _manifest(tmp_path, [("a", hu, (200, 200, 212, 212), "0.743, 0.743, 1.6")])
+    runs = {}
+    for name, extra in (("filtered", []), ("all", ["--no-liver-filter"])):
+        out = tmp_path / f"{name}.json"
+        assert main(["eval-keyslices", str(path), "--model", CONTRIBUTION, "--pad-pred", "0", "--json", str(out),
+                     *extra]) == 0
+        runs[name] = json.loads(out.read_text())
+    sys.modules.pop(PACKAGE, None)
+    assert runs["filtered"]["liver_filter"]["proposals_dropped"] == 1
+    assert runs["filtered"]["liver_filter"]["images_without_mask"] == 0
+    assert runs["filtered"]["results"]["strict"]["proposals"] == 1
+    assert runs["filtered"]["results"]["strict"]["froc"]["0.125"] == 1.0  # the lesion, and no false positive
+    assert runs["all"]["liver_filter"] is None and runs["all"]["results"]["strict"]["proposals"] == 2
+    assert "1 of 2 proposals dropped" in capsys.readouterr().out
+
+
 def test_reader_names_a_missing_image(tmp_path):
     path = _manifest(tmp_path, [("a", _image_with_block(5, 5), (5, 5, 17, 17), "0.7, 0.7")])
     (tmp_path / "images" / "a.png").unlink()

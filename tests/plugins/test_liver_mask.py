@@ -63,3 +63,32 @@ def test_filter_keeps_proposals_near_the_liver_and_caps_by_score():
     assert result.liver_ml == pytest.approx(6 * 20 * 20 * 2 / 1000)
     assert filter_by_liver(ProposalSet((edge,)), mask, margin_mm=2).dropped == (edge,)
     assert cap_proposals(ProposalSet((inside, edge, far)), 2).proposals == (far, inside)
+
+
+def _one_slice(volume: Volume, k: int) -> Volume:
+    return Volume(np.ascontiguousarray(volume.array[k:k + 1], np.float32), volume.spacing, volume.origin,
+                  volume.direction)
+
+
+def test_one_slice_of_a_phantom_gets_its_liver_and_a_slice_of_its_tip_is_refused(segmenter):
+    # a key slice (DeepLesion) is a one-slice volume: the 3D erosion used to wipe it out from above and below
+    st = generate_ct_study(901)
+    nc = st.phases[PhaseKind.NON_CONTRAST]
+    truth = st.liver_mask.array > 0
+    area = truth.sum(axis=(1, 2))
+    mid = int(np.argmax(area))
+    mask = segmenter.segment({PhaseKind.NON_CONTRAST: _one_slice(nc, mid)}, PhaseKind.NON_CONTRAST)
+    assert mask.array.shape == (1, *nc.array.shape[1:])
+    assert dice_coefficient(mask.array[0] > 0, truth[mid]) >= 0.80
+    tip = int(np.flatnonzero(area)[-1]) - 2  # a few cm2 of liver: the method would pick another organ
+    with pytest.raises(ModelInputError, match="cm2 on its largest slice"):
+        segmenter.segment({PhaseKind.NON_CONTRAST: _one_slice(nc, tip)}, PhaseKind.NON_CONTRAST)
+
+
+def test_one_real_slice_mid_liver_and_at_the_dome(segmenter, shared_data):
+    ct = read_volume(shared_data / "ircadb-liver17" / "ct.nii.gz")
+    truth = read_volume(shared_data / "ircadb-liver17" / "label_liver1_tumor2.nii.gz").array > 0
+    mask = segmenter.segment({PV: _one_slice(ct, 76)}, PV)  # 207 cm2 of liver on this slice
+    assert dice_coefficient(mask.array[0] > 0, truth[76]) >= 0.90
+    with pytest.raises(ModelInputError, match="cm2"):  # 12 cm2 of liver beside the heart: refused, not guessed
+        segmenter.segment({PV: _one_slice(ct, 109)}, PV)
