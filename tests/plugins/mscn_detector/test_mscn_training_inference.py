@@ -151,3 +151,24 @@ def test_mine_negatives_writes_hard_negatives_that_training_reads(tiny_phantom_d
     prepared = prepare_case(case, DetectorConfig(n_slices=3, pixel_mm=6.4))
     assert prepared.hard  # the HNSL targets get them
     assert cli_main(["mine-negatives", str(tmp_path / "none")]) == 2
+
+
+def test_box_refinement_switch_fits_the_detectors_own_proposals():
+    # off by default (it helped synthetic lesions, not real ones: see inference.REFINE_SMALL_BOXES); switched on,
+    # detect returns exactly its proposals passed through liverview.detection.box_refinement
+    from liverview.detection.box_refinement import refine_proposal
+    from liverview.synth.ct_phantom import generate_ct_study
+    from liverview_plugins.mscn_detector.inference import DEFAULT_WEIGHTS
+
+    if not DEFAULT_WEIGHTS.is_file():
+        pytest.skip("default weights not present in models/mscn_detector")
+    st = generate_ct_study(9100, n_lesions=7, shape=(24, 160, 160), spacing_mm=(1.2, 1.2, 2.5))
+    volumes, ref = dict(st.phases), st.reference_phase
+    det = load_detector(None, "cpu")
+    assert det.refine_small_boxes is False
+    plain = det.detect(volumes, ref).proposals
+    det.refine_small_boxes = True
+    fitted = det.detect(volumes, ref).proposals
+    vol = volumes[ref]
+    assert fitted == tuple(refine_proposal(p, vol.array, vol.spacing) for p in plain)
+    assert sum(a.box != b.box for a, b in zip(plain, fitted)) >= 1  # the switch did something
