@@ -120,6 +120,27 @@ def test_screenshot_of_the_outlined_study(window, qtbot, phantom):
     assert write_screenshot(QtWidgets.QApplication.instance(), window, SCREENSHOT)
 
 
+def test_a_one_slice_study_gets_an_outline_and_an_area_not_a_volume(window, qtbot, phantom):
+    # a key slice (DeepLesion style): the mask is made on the one slice, and a volume would mean nothing there
+    big = generate_ct_study(901)
+    k = int(np.argmax((big.liver_mask.array > 0).sum(axis=(1, 2))))
+    nc = big.phases[PhaseKind.NON_CONTRAST]
+    one = Volume(np.ascontiguousarray(nc.array[k:k + 1], np.float32), nc.spacing, nc.origin, nc.direction)
+    _open(window, Study([Phase(PhaseKind.PORTAL_VENOUS, one, description="key slice")], patient_id="KEY"))
+    outline = window.liver_outline
+    outline.action.setChecked(True)
+    _wait(qtbot, outline.job)
+    assert outline.overlay is not None, window.messages
+    assert outline.overlay.segment_count(window.grid.panes[0]) > 20
+    true_cm2 = (big.liver_mask.array[k] > 0).sum() * nc.spacing[0] * nc.spacing[1] / 100.0
+    text = outline.label.text()
+    assert text.startswith("Liver ") and text.endswith(" cm² on its one slice") and "mL" not in text
+    shown_cm2 = float(text.split()[1])
+    assert abs(shown_cm2 - true_cm2) <= 0.3 * true_cm2
+    assert any(m.startswith("Liver area ") for m in window.messages)
+    assert write_screenshot(QtWidgets.QApplication.instance(), window, "/tmp/liver_outline_one_slice.png")
+
+
 class NothingFound:
     """Stands in for the detector plugin (trained weights are not the point here): it finds no lesion, so
     Detect lesions still runs its real liver filter, with the registry's liver segmenter."""

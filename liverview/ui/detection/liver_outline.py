@@ -1,5 +1,6 @@
 """View > Liver outline: the registry's liver segmenter run in the background on the open CT study, its mask
-outlined in every pane and its volume (mL) stated in the Messages panel and in a status-bar label.
+outlined in every pane and its volume (mL; its area in cm² when the study has one slice) stated in the Messages
+panel and in a status-bar label.
 
 A study's mask is computed once: it is kept in a ``LiverMaskCache`` shared with Review > Detect lesions,
 so a mask the detector's liver filter already made is drawn at once, and one made here is reused there.
@@ -17,7 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from liverview.core.study import PhaseKind, Study
 from liverview.core.volume import Volume
 from liverview.detection.liver_mask_cache import CachingLiverSegmenter, LiverMaskCache
-from liverview.measure.mask_volume import mask_volume_ml
+from liverview.measure.mask_volume import mask_size_text, mask_volume_ml
 from liverview.plugin_registry import Contribution, PluginError, discover_plugins
 from liverview.ui.detection.detect_action import DetectionUnavailable, detector_inputs
 from liverview.ui.job_bar import JobBar
@@ -154,10 +155,12 @@ class LiverOutlineController:
             return
         self.overlay = MaskOutlineOverlay(self.host.grid.panes, result.mask)
         self.shown = result
-        self.label.setText(f"Liver {result.volume_ml:.0f} mL")
+        size = mask_size_text(result.mask)
+        self.label.setText(f"Liver {size}")
         self.label.show()
         source = "the mask already computed for this study" if result.reused else result.model
-        self.host.notify(f"Liver volume {result.volume_ml:.0f} mL, from {source}" + (f"; {note}" if note else ""))
+        what = "area" if result.mask.array.shape[0] == 1 else "volume"
+        self.host.notify(f"Liver {what} {size}, from {source}" + (f"; {note}" if note else ""))
 
     def _failed(self, job: Job, message: str) -> None:
         if job is self.job:
