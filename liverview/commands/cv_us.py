@@ -117,12 +117,15 @@ def run(args: argparse.Namespace) -> int:
     p_raw = np.array([r["malignant_prob"] for r in rows])
     p_cal = np.array([r["malignant_prob_platt"] for r in rows])
     p_feat = np.array([r["malignant_prob_features"] for r in rows])
+    p_size = np.array([r["malignant_prob_size"] for r in rows])
     draw_reliability_diagram(reliability_bins(p_raw, malignant), f"p(malignant) out-of-fold, raw (n={len(rows)})",
                              args.out / "reliability_raw.png")
     draw_reliability_diagram(reliability_bins(p_cal, malignant), f"out-of-fold, Platt (n={len(rows)})",
                              args.out / "reliability_platt.png")
     draw_reliability_diagram(reliability_bins(p_feat, malignant),
                              f"out-of-fold, head + lesion features (n={len(rows)})", args.out / "reliability_features.png")
+    draw_reliability_diagram(reliability_bins(p_size, malignant), f"out-of-fold, lesion size alone (n={len(rows)})",
+                             args.out / "reliability_size.png")
     report_json = json.dumps({"report": report, "folds": fold_summaries, "lesions": rows}, indent=1)
     (args.out / "cv_report.json").write_text(report_json)
     if args.json is not None:  # every eval command takes --json: one place for machine-readable results
@@ -136,7 +139,7 @@ def summarise_cv(rows: list[dict], folds: list[dict], args, model: str) -> dict:
     """Means and spread over folds; pooled out-of-fold classification with cross-fitted Platt scaling."""
     from liverview.metrics.calibration import PlattScaling, expected_calibration_error
     from liverview.metrics.classification import binary_auroc
-    from liverview.us.malignancy import MalignancyModel
+    from liverview.us.malignancy import SIZE_FEATURES, MalignancyModel
 
     def spread(key: str) -> dict:
         v = np.array([f[key] for f in folds], float)
@@ -162,6 +165,19 @@ def summarise_cv(rows: list[dict], folds: list[dict], args, model: str) -> dict:
         except ValueError:
             r["malignant_prob_features"] = r["malignant_prob_platt"]
     p_feat = np.array([r["malignant_prob_features"] for r in rows])
+    for r in rows:  # lesion size alone as a fitted probability, cross-fitted the same way (the trivial model)
+        others = [o for o in rows if o["fold"] != r["fold"] and o.get("features")]
+        oy = [o["label"] == "malignant" for o in others]
+        # a lesion without a mask, or folds with one class only: the other folds' share of malignant lesions
+        r["malignant_prob_prevalence"] = float(np.mean(oy)) if oy else 0.5
+        try:
+            fitted = MalignancyModel.fit([o["features"] for o in others], oy, SIZE_FEATURES)
+            r["malignant_prob_size"] = (fitted.probability(r["features"]) if r.get("features")
+                                        else r["malignant_prob_prevalence"])
+        except ValueError:
+            r["malignant_prob_size"] = r["malignant_prob_prevalence"]
+    p_size = np.array([r["malignant_prob_size"] for r in rows])
+    p_prev = np.array([r["malignant_prob_prevalence"] for r in rows])
     # the trivial baseline: the bigger the lesion (share of the scanned area), the likelier malignant
     size = np.array([r["features"]["log_relative_area"] if r.get("features") else np.nan for r in rows])
     if np.isfinite(size).any():  # an empty predicted mask counts as smaller than every lesion found
@@ -178,7 +194,8 @@ def summarise_cv(rows: list[dict], folds: list[dict], args, model: str) -> dict:
         pooled["bm_auroc"] = binary_auroc(y, p)
     except ValueError:
         pooled["bm_auroc"] = None
-    for key, score in (("bm_auroc_features_crossfitted", p_feat), ("bm_auroc_size_only", size)):
+    for key, score in (("bm_auroc_features_crossfitted", p_feat), ("bm_auroc_size_only", size),
+                       ("bm_auroc_size_crossfitted", p_size)):
         try:
             pooled[key] = binary_auroc(y, score)
         except ValueError:
@@ -189,6 +206,10 @@ def summarise_cv(rows: list[dict], folds: list[dict], args, model: str) -> dict:
     # --calibration ships the feature model only where it beats Platt scaling of the head on this
     pooled["bm_log_loss_platt_crossfitted"] = log_loss(p_cal, y)
     pooled["bm_log_loss_features_crossfitted"] = log_loss(p_feat, y)
+    pooled["bm_log_loss_size_crossfitted"] = log_loss(p_size, y)
+    pooled["bm_ece_size_crossfitted"] = expected_calibration_error(p_size, y)
+    # the floor any score must beat: every lesion given the other folds' share of malignant lesions
+    pooled["bm_log_loss_prevalence_crossfitted"] = log_loss(p_prev, y)
     pooled["bm_ece_platt_crossfitted"] = expected_calibration_error(p_cal, y)
     try:  # on every out-of-fold score: what a model trained on all images ships with (train-us --calibration)
         platt_all = PlattScaling.fit(p, y)
@@ -201,6 +222,12 @@ def summarise_cv(rows: list[dict], folds: list[dict], args, model: str) -> dict:
             [r["features"] for r in with_features], [r["label"] == "malignant" for r in with_features]).to_dict()
     except ValueError:
         pooled["malignancy_model_all_folds"] = None
+    try:
+        pooled["malignancy_size_model_all_folds"] = MalignancyModel.fit(
+            [r["features"] for r in with_features], [r["label"] == "malignant" for r in with_features],
+            SIZE_FEATURES).to_dict()
+    except ValueError:
+        pooled["malignancy_size_model_all_folds"] = None
     out["pooled_out_of_fold"] = pooled
     return out
 
@@ -253,7 +280,13 @@ def report_markdown(r: dict, folds: list[dict]) -> str:
               f"Class head + lesion features (cross-fitted on the other folds): AUROC "
               f"{fmt(p.get('bm_auroc_features_crossfitted'))}, ECE {fmt(p.get('bm_ece_features_crossfitted'))}, "
               f"log loss {fmt(p.get('bm_log_loss_features_crossfitted'))} (Platt: "
-              f"{fmt(p.get('bm_log_loss_platt_crossfitted'))}; the lower is shipped by train-us --calibration); "
-              f"lesion size alone: AUROC {fmt(p.get('bm_auroc_size_only'))}.",
-              "Reliability diagrams: reliability_raw.png, reliability_platt.png, reliability_features.png.", ""]
+              f"{fmt(p.get('bm_log_loss_platt_crossfitted'))}); "
+              f"lesion size alone: AUROC {fmt(p.get('bm_auroc_size_only'))}, fitted and cross-fitted AUROC "
+              f"{fmt(p.get('bm_auroc_size_crossfitted'))}, ECE {fmt(p.get('bm_ece_size_crossfitted'))}, log loss "
+              f"{fmt(p.get('bm_log_loss_size_crossfitted'))}. The lowest held-out log loss of the three is what "
+              f"train-us / calibrate-us --calibration ship. Every lesion given the other folds' share of malignant "
+              f"lesions: log loss {fmt(p.get('bm_log_loss_prevalence_crossfitted'))} (a score above this is worse "
+              f"than no score).",
+              "Reliability diagrams: reliability_raw.png, reliability_platt.png, reliability_features.png, "
+              "reliability_size.png.", ""]
     return "\n".join(lines)

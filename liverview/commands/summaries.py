@@ -28,6 +28,7 @@ SUMMARIES: dict[str, tuple[str, str]] = {
     'us_segment': ('us-segment', 'segment + classify one ultrasound lesion from a box or clicks; prints JSON'),
     'eval_us': ('eval-us', 'evaluate the ultrasound click segmenter (Jaccard, accuracy, AUROC, sens/spec)'),
     'cv_us': ('cv-us', 'cross-validate the ultrasound click model over liver images (folds by image)'),
+    'calibrate_us': ('calibrate-us', 'store the malignancy score chosen from a cv-us report in trained ultrasound weights'),
     'train_lpc': ('train-lpc', "train the lesion proposal classifier on a project's reviewed proposals"),
     'harvest_round': ('harvest-round', 'one lesion-harvesting round on a project (score, threshold, harvest, hard negatives)'),
     'export_us': ('export-us', 'export the lesions saved on an ultrasound image (JSON, NIfTI labels, label PNG)'),

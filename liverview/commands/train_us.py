@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 from liverview.cli import CliError
 from liverview.commands.model_choice import add_model_option, create_trainer, resolve
+from liverview.commands.us_calibration import read_calibration
 from liverview.terminal_progress import ProgressLine, add_quiet_option, progress_keyword
 
 
@@ -60,9 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--init", type=Path, default=None, help="start from these us_clickseg weights (fine-tune)")
     parser.add_argument("--name", default=None, help="model name stored in the weights (default: OUT's name)")
     parser.add_argument("--calibration", type=Path, default=None, metavar="CV_REPORT",
-                        help="a `liverview cv-us` cv_report.json: its Platt scaling of p(malignant) and its model of "
-                             "the head's score with lesion features, fitted on held-out images, are stored in the "
-                             "weights; the feature model is applied at inference (Platt where it is missing)")
+                        help="a `liverview cv-us` cv_report.json: of its malignancy scores fitted on held-out "
+                             "images (Platt scaling of the head, the head with lesion features, lesion size alone) "
+                             "the one with the lowest held-out log loss is stored in the weights and applied at "
+                             "inference (Platt where a lesion has no mask); `liverview calibrate-us` does the same "
+                             "for trained weights")
     add_quiet_option(parser)
     parser.set_defaults(func=run)
 
@@ -85,20 +87,9 @@ def run(args: argparse.Namespace) -> int:
     trainer = create_trainer(resolve("click-segmenter", args.model, "US"))
     calibration, feature_model = None, None
     if args.calibration is not None:
-        try:
-            pooled = json.loads(args.calibration.read_text())["report"]["pooled_out_of_fold"]
-            calibration = pooled["platt_all_folds"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CliError(f"--calibration {args.calibration}: not a cv-us report ({exc})") from None
-        if not calibration:
-            raise CliError(f"--calibration {args.calibration}: the report has no Platt scaling (one class only?)")
-        feature_model = pooled.get("malignancy_model_all_folds")  # older reports have none
-        # ship the feature model only where its held-out probabilities scored better than Platt's (log loss)
-        losses = (pooled.get("bm_log_loss_features_crossfitted"), pooled.get("bm_log_loss_platt_crossfitted"))
-        if feature_model and None not in losses and losses[0] >= losses[1]:
-            print(f"--calibration: the lesion-feature model scored worse on held-out images than Platt scaling "
-                  f"(log loss {losses[0]:.3f} vs {losses[1]:.3f}); storing Platt scaling only", flush=True)
-            feature_model = None
+        choice = read_calibration(args.calibration)
+        calibration, feature_model = choice.platt, choice.model
+        print(choice.message, flush=True)
     try:
         start = time.perf_counter()
         lesions, lines = load_sets(args.data, args.split)
@@ -115,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
                **({"box_margin": list(args.box_margin)} if args.box_margin is not None else {}),
                "source_weights": source_weights, "name": args.name or args.out.name,
                "meta": {"data": [str(d) for d in args.data], "split": args.split,
-                        **({"malignancy_platt": {**calibration, "from": str(args.calibration)}} if calibration else {}),
+                        **({"malignancy_platt": calibration} if calibration else {}),
                         **({"malignancy_model": feature_model} if feature_model else {}),
                         "command": "liverview train-us " + " ".join(_argv_of(args))}}
     with ProgressLine("train-us", quiet=args.quiet) as progress:  # step lines still go to stdout, above the bar

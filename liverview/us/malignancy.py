@@ -23,6 +23,9 @@ import numpy as np
 from scipy import ndimage
 
 FEATURES: tuple[str, ...] = ("net_logit", "log_relative_area", "echo_contrast", "heterogeneity")
+SIZE_FEATURES: tuple[str, ...] = ("log_relative_area",)  # the trivial model: the bigger, the likelier malignant
+FEATURE_WORDS = {"net_logit": "class head", "log_relative_area": "lesion size", "echo_contrast": "echogenicity",
+                 "heterogeneity": "texture"}
 SCANNED_MIN_GREY = 3.0  # pixels darker than this are the black outside the scan sector
 
 
@@ -96,6 +99,14 @@ class MalignancyModel:
                 break
         return cls(tuple(names), tuple(map(float, mean)), tuple(map(float, scale)), tuple(map(float, w[1:])),
                    float(w[0]))
+
+    def describe(self) -> str:
+        """What the score reads, for the reader: "class head + lesion size, echogenicity and texture"."""
+        words = [FEATURE_WORDS.get(n, n) for n in self.features]
+        head = [w for w in words if w == "class head"]
+        rest = [w for w in words if w != "class head"]
+        listed = ", ".join(rest[:-1]) + (" and " if len(rest) > 1 else "") + rest[-1] if rest else ""
+        return " + ".join(head + ([listed] if listed else []))
 
     def to_dict(self) -> dict:
         return asdict(self)

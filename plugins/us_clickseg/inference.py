@@ -150,7 +150,7 @@ class UsSegmenter:
         malignant, note = head, "class head, not calibrated"
         if self.malignancy_model is not None and mask.any():
             malignant = self.malignancy_model.probability(lesion_features(img, measured, head))
-            note = "class head + lesion size, echogenicity and texture, fitted on held-out real images"
+            note = f"{self.malignancy_model.describe()}, fitted on held-out real images"
         elif self.malignancy_calibration is not None:
             a, b = self.malignancy_calibration
             q = min(max(head, 1e-6), 1 - 1e-6)

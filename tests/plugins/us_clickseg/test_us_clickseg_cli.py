@@ -251,6 +251,12 @@ def test_cv_summary_cross_fits_the_feature_model_fold_by_fold_and_reports_size_a
                if a["fold"] != 3)
     model = pooled["malignancy_model_all_folds"]
     assert model["features"][1] == "log_relative_area" and model["coef"][1] > 0
+    # lesion size alone as a fitted, cross-fitted probability, beside the floor of no score at all
+    assert pooled["bm_auroc_size_crossfitted"] > 0.9
+    assert pooled["bm_log_loss_size_crossfitted"] < pooled["bm_log_loss_prevalence_crossfitted"]
+    assert list(pooled["malignancy_size_model_all_folds"]["features"]) == ["log_relative_area"]
+    assert rows[0]["malignant_prob_size"] == rows[0]["malignant_prob_prevalence"]  # no mask: the other folds' share
+    assert all(r["malignant_prob_size"] == a["malignant_prob_size"] for r, a in zip(rows, flipped) if r["fold"] == 3)
 
 
 def test_predict_returns_a_native_resolution_mask(tiny_set):
@@ -349,3 +355,57 @@ def test_train_us_keeps_platt_when_the_feature_model_scored_worse_on_held_out_im
     assert "storing Platt scaling only" in capsys.readouterr().out
     assert load_segmenter(tmp_path / "worse" / "us_clickseg.pt", device="cpu").malignancy_model is None
     assert load_segmenter(tmp_path / "better" / "us_clickseg.pt", device="cpu").malignancy_model is not None
+
+
+def _report(tmp_path, name, **pooled):
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"report": {"pooled_out_of_fold": {"platt_all_folds": {"a": 1.0, "b": 0.0}, **pooled}}}))
+    return path
+
+
+SIZE_MODEL = {"features": ["log_relative_area"], "mean": [-3.0], "scale": [0.5], "coef": [1.0], "intercept": 0.0}
+FEATURE_MODEL = {"features": ["net_logit", "log_relative_area"], "mean": [0.0, -3.0], "scale": [1.0, 0.5],
+                 "coef": [0.5, 1.0], "intercept": 0.0}
+
+
+def test_the_malignancy_score_with_the_lowest_held_out_log_loss_is_chosen(tmp_path):
+    from liverview.commands.us_calibration import read_calibration
+
+    models = {"malignancy_model_all_folds": FEATURE_MODEL, "malignancy_size_model_all_folds": SIZE_MODEL}
+    size_best = read_calibration(_report(tmp_path, "a", **models, bm_log_loss_features_crossfitted=0.74,
+                                         bm_log_loss_size_crossfitted=0.59, bm_log_loss_platt_crossfitted=0.76,
+                                         bm_log_loss_prevalence_crossfitted=0.69))
+    assert size_best.model == SIZE_MODEL and size_best.platt["a"] == 1.0 and size_best.platt["from"].endswith("a.json")
+    assert "storing the lesion-size model" in size_best.message and "no better" not in size_best.message
+    platt_best = read_calibration(_report(tmp_path, "b", **models, bm_log_loss_features_crossfitted=0.74,
+                                          bm_log_loss_size_crossfitted=0.80, bm_log_loss_platt_crossfitted=0.72,
+                                          bm_log_loss_prevalence_crossfitted=0.69))
+    assert platt_best.model is None and "storing Platt scaling only" in platt_best.message
+    assert "no better than giving every lesion the share" in platt_best.message  # 0.72 >= 0.69: says so
+    old = read_calibration(_report(tmp_path, "c", malignancy_model_all_folds=FEATURE_MODEL))  # no log losses
+    assert old.model == FEATURE_MODEL
+
+
+def test_calibrate_us_stores_the_chosen_score_and_leaves_the_network_alone(tiny_set, tmp_path, capsys):
+    weights = tiny_set / "run" / "us_clickseg.pt"
+    report = _report(tmp_path, "cv", malignancy_model_all_folds=FEATURE_MODEL,
+                     malignancy_size_model_all_folds=SIZE_MODEL, bm_log_loss_features_crossfitted=0.74,
+                     bm_log_loss_size_crossfitted=0.59, bm_log_loss_platt_crossfitted=0.76)
+    out = tmp_path / "calibrated.pt"
+    assert main(["calibrate-us", str(weights), "--calibration", str(report), "--out", str(out)]) == 0
+    assert "storing the lesion-size model" in capsys.readouterr().out
+    before, after = torch.load(weights, weights_only=False), torch.load(out, weights_only=False)
+    assert before["state_dict"].keys() == after["state_dict"].keys()
+    assert all(torch.equal(before["state_dict"][k], after["state_dict"][k]) for k in before["state_dict"])
+    assert after["meta"]["malignancy_model"] == SIZE_MODEL and "calibrate-us" in after["meta"]["calibrated_by"]
+    seg = load_segmenter(out, device="cpu")
+    img = cv2.imread(str(tiny_set / "data" / "images" / "us_00000.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32)
+    pred = seg.predict(img, [Click(img.shape[1] / 2, img.shape[0] / 2, True)])
+    if pred.mask.any():  # the tiny net may find nothing: then the head's Platt-scaled score is shown
+        share = np.log(pred.mask.sum() / max(int((img > 3).sum()), int(pred.mask.sum())))
+        assert pred.malignant_prob == pytest.approx(1 / (1 + np.exp(-(share + 3.0) / 0.5)), abs=1e-6)
+        assert pred.malignancy_note.startswith("lesion size, fitted")
+    # a report that is not one, and a file that is not weights: clear errors, nothing written
+    assert main(["calibrate-us", str(weights), "--calibration", str(tmp_path / "missing.json")]) == 2
+    assert main(["calibrate-us", str(report), "--calibration", str(report), "--out", str(tmp_path / "x.pt")]) == 2
+    assert "not a readable torch checkpoint" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()

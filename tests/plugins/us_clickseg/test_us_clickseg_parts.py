@@ -114,4 +114,4 @@ def test_manifest_offers_the_segmenters_with_their_weights():
     assert catalog.resolve("click-segmenter", modality="US").name == "us_clickseg_liver"  # issue 12: real-data model
     assert mine[1].weights.name == "us_clickseg.pt" and mine[1].weights.resolve() == DEFAULT_WEIGHTS.resolve()
     figures = mine[0].validated_figures()
-    assert "ellipse" in figures["figures"][0] and "NOT usable" in figures["notes"]["malignancy"]
+    assert "ellipse" in figures["figures"][0] and "not for decisions" in figures["notes"]["malignancy"]
