@@ -30,11 +30,14 @@ for model in mscn_detector hypodense_blobs; do
   done
 done
 if [ -d "$data/deeplesion-liver-keyslices" ]; then
+  # DL_info records the pixel spacing of key slices the manifest gives none (else they are read at 0.8 mm)
+  dl=(); for f in "$data"/deeplesion-dlinfo/DL_info_niftiID_test.csv "$data"/deeplesion-dlinfo/DeepLesion_Liver_test_set.csv; do
+    [ -f "$f" ] && dl+=(--dl-info "$f"); done
   for pad in 5 0; do  # 5: DeepLesion's boxes pad the RECIST extent by 5 px (the default); 0: boxes as predicted
-    $lv eval-keyslices "$data/deeplesion-liver-keyslices/manifest.csv" --weights "$weights" --pad-pred $pad \
+    $lv eval-keyslices "$data/deeplesion-liver-keyslices/manifest.csv" --weights "$weights" --pad-pred $pad "${dl[@]}" \
       --json "$out/mscn_detector/keyslices_pad$pad.json" > "$out/mscn_detector/keyslices_pad$pad.txt"
     # the same without the liver filter (as the figures were before the liver mask worked on one slice)
-    $lv eval-keyslices "$data/deeplesion-liver-keyslices/manifest.csv" --weights "$weights" --pad-pred $pad \
+    $lv eval-keyslices "$data/deeplesion-liver-keyslices/manifest.csv" --weights "$weights" --pad-pred $pad "${dl[@]}" \
       --no-liver-filter --json "$out/mscn_detector/keyslices_pad${pad}_no_liver_filter.json" \
       > "$out/mscn_detector/keyslices_pad${pad}_no_liver_filter.txt"
   done

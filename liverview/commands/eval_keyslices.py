@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="grow predicted boxes by PX pixels per side before matching (default 5: DeepLesion's "
                              "boxes are the RECIST extent padded by 5 px, while detectors here predict the "
                              "lesion's own extent; 0 compares them as they are)")
+    parser.add_argument("--dl-info", action="append", default=[], type=Path, metavar="CSV",
+                        help="DeepLesion DL_info-layout CSV(s): the pixel spacing of rows the manifest gives none "
+                             "(otherwise read as 0.8 mm); may be given several times")
     parser.add_argument("--liver-margin", type=float, default=DEFAULT_MARGIN_MM, metavar="MM",
                         help="drop proposals with no pixel within MM of the liver mask (default 15, as detect)")
     parser.add_argument("--no-liver-filter", action="store_true", help="keep proposals outside the liver too")
@@ -49,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from liverview.core.study import PhaseKind
     from liverview.detection.liver_filter import readable_proposals
-    from liverview.io.deeplesion_keyslices import KeySliceError, read_keyslices
+    from liverview.io.deeplesion_keyslices import KeySliceError, dl_info_spacings, read_keyslices
     from liverview.metrics.detection import evaluate_detections, format_report, padded
     from liverview.metrics.ground_truth import GroundTruthLesion
 
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     try:
-        images = read_keyslices(args.manifest)
+        images = read_keyslices(args.manifest, dl_info_spacings(args.dl_info) if args.dl_info else None)
     except KeySliceError as exc:
         raise CliError(str(exc)) from None
     detector = create(resolve("detector", args.model), args.device, args.weights)
@@ -85,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     reports = {protocol: evaluate_detections(preds, gts, "p3d", 0.5, protocol=protocol)
                for protocol in ("deeplesion", "strict")}
     unknown = sum(not i.spacing_known for i in images)
-    print(f"{len(images)} key slices ({unknown} without a recorded pixel spacing, read as 0.8 mm), "
+    from_dl_info = sum(i.spacing_from == "DL_info" for i in images)
+    print(f"{len(images)} key slices ({unknown} without a recorded pixel spacing, read as 0.8 mm; "
+          f"{from_dl_info} with the spacing DL_info records), "
           f"{sum(map(len, preds.values()))} detections by {detector.name} in {seconds:.1f} s; FP counted per image; "
           f"predicted boxes grown by {args.pad_pred:g} px per side")
     if liver is not None:
@@ -100,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.plot}")
     if args.json is not None:
         doc = {"manifest": str(args.manifest), "model": detector.name, "weights": str(args.weights or ""),
-               "images": len(images), "images_without_spacing": unknown, "seconds": seconds, "pad_pred_px": args.pad_pred,
+               "images": len(images), "images_without_spacing": unknown,
+               "images_spacing_from_dl_info": from_dl_info, "dl_info": [str(p) for p in args.dl_info],
+               "seconds": seconds, "pad_pred_px": args.pad_pred,
                "fp_unit": "per image",
                "liver_filter": None if liver is None else {
                    "segmenter": liver.name, "margin_mm": args.liver_margin, "proposals_found": found,

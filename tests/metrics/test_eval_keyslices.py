@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from liverview.cli import main
-from liverview.io.deeplesion_keyslices import DEFAULT_PIXEL_MM, KeySliceError, read_keyslices
+from liverview.io.deeplesion_keyslices import DEFAULT_PIXEL_MM, KeySliceError, dl_info_spacings, read_keyslices
 from tests.plugin_seam.third_party import CONTRIBUTION, PACKAGE, write_distribution
 
 HEADER = "image,deeplesion_file_name,hu_min,hu_max,source_csv,coarse_type,bbox_x1y1x2y2,spacing_mm,dicom_window,train_val_test\n"
@@ -46,6 +46,32 @@ def test_reader_applies_the_hu_offset_and_marks_a_missing_spacing(tmp_path):
     assert a.volume.array.shape == (1, 64, 64) and a.volume.array[0, 6, 6] == 300.0 and a.volume.array[0, 0, 0] == 40.0
     assert a.volume.spacing == (0.7, 0.7, 5.0) and a.spacing_known and a.box == (5.0, 5.0, 17.0, 17.0)
     assert not b.spacing_known and b.volume.spacing[:2] == (DEFAULT_PIXEL_MM, DEFAULT_PIXEL_MM)
+
+
+DL_INFO_HEADER = ("File_name,Patient_index,Study_index,Series_ID,Key_slice_index,Measurement_coordinates,"
+                  "Bounding_boxes,Lesion_diameters_Pixel_,Normalized_lesion_location,Coarse_lesion_type,Possibly_noisy,"
+                  "Slice_range,Spacing_mm_px_,Image_size,DICOM_windows,Patient_gender,Patient_age,Train_Val_Test\n")
+
+
+def _dl_info(path, name, spacing):
+    row = (f'{name},47,10,1,51,"227.82, 166.245, 226.493, 162.663, 228.218, 163.857, 226.361, 164.52",'
+           f'"221.361, 157.663, 233.218, 171.245","3.8197, 1.97217","0.422776, 0.253929, 0.578126",4,0,"45, 60",'
+           f'"{spacing}","512, 512","-175, 275",F,63.0,3\n')
+    path.write_text(DL_INFO_HEADER + row)
+    return path
+
+
+def test_a_missing_spacing_is_taken_from_dl_info_and_a_conflicting_one_refused(tmp_path):
+    path = _manifest(tmp_path, [("a", _image_with_block(5, 5), (5, 5, 17, 17), "0.7, 0.7, 5"),
+                                ("b", _image_with_block(20, 30), (30, 20, 42, 32), "")])
+    spacings = dl_info_spacings([_dl_info(tmp_path / "dl.csv", "b.png", "0.732422, 0.732422, 5")])
+    a, b = read_keyslices(path, spacings)
+    assert b.spacing_known and b.spacing_from == "DL_info" and b.volume.spacing == pytest.approx((0.732422, 0.732422, 5))
+    assert a.spacing_from == "manifest" and a.volume.spacing == (0.7, 0.7, 5.0)
+    with pytest.raises(KeySliceError, match="differs from DL_info"):
+        read_keyslices(path, dl_info_spacings([_dl_info(tmp_path / "other.csv", "a.png", "0.9, 0.9, 5")]))
+    with pytest.raises(KeySliceError, match="does not exist"):
+        dl_info_spacings([tmp_path / "missing.csv"])
 
 
 def test_reader_names_the_row_of_a_bad_box_and_refuses_an_8_bit_image(tmp_path):
