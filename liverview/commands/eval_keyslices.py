@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from liverview.core.study import PhaseKind
-    from liverview.detection.liver_filter import readable_proposals
+    from liverview.detection.liver_filter import filter_by_liver
+    from liverview.plugin_api.errors import ModelInputError
     from liverview.io.deeplesion_keyslices import KeySliceError, dl_info_spacings, read_keyslices
     from liverview.metrics.detection import evaluate_detections, format_report, padded
     from liverview.metrics.ground_truth import GroundTruthLesion
@@ -77,10 +78,14 @@ def run(args: argparse.Namespace) -> int:
             result = detector.detect(volumes, PhaseKind.PORTAL_VENOUS)
             raw = len(result.proposals)
             found += raw
-            if liver is not None:
-                result, notes = readable_proposals(result, volumes, PhaseKind.PORTAL_VENOUS, liver, args.liver_margin, 0)
-                unmasked += any(n.startswith("no liver mask") for n in notes)
-                dropped += raw - len(result.proposals)
+            if liver is not None:  # as detect does (liverview.detection.liver_filter), counted here
+                try:
+                    mask = liver.segment(volumes, PhaseKind.PORTAL_VENOUS)
+                except ModelInputError:  # too little liver on the slice: every proposal is kept
+                    unmasked += 1
+                else:
+                    result = filter_by_liver(result, mask, args.liver_margin).kept
+                    dropped += raw - len(result.proposals)
             preds[image.name] = [padded(p, args.pad_pred) for p in result.proposals] if args.pad_pred else list(result.proposals)
             gts[image.name] = [GroundTruthLesion(image.name, 0, image.box, None, None, "1")]
             progress.steps(n, len(images), f"{n}/{len(images)} images")

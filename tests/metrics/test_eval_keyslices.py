@@ -102,6 +102,8 @@ def test_eval_keyslices_counts_hits_and_false_positives_per_image(tmp_path, blob
     assert main(["eval-keyslices", str(path), "--model", blob_detector, "--pad-pred", "0", "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["images"] == 2 and doc["fp_unit"] == "per image"
+    # 64 x 64 px at 0.7 mm is no abdomen: no liver mask on either image, so every proposal is kept, and said so
+    assert doc["liver_filter"]["images_without_mask"] == 2 and doc["liver_filter"]["proposals_dropped"] == 0
     for protocol in ("deeplesion", "strict"):
         res = doc["results"][protocol]
         assert res["lesions"] == 2 and res["proposals"] == 2
