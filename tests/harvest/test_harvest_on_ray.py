@@ -105,8 +105,47 @@ def _draft_lesions(project: Path) -> dict:
                 for st in proj.list_studies()}
 
 
+@pytest.fixture
+def lpc_inputs(monkeypatch):
+    """What the classifier was trained on in this process, per weights folder: (crops, labels, torch threads)."""
+    import numpy as np
+
+    from liverview_plugins.lesion_proposal_classifier import trainer
+
+    seen = {}
+    real = trainer.train_lpc
+
+    def recording(crops, labels, config, out_dir, *args, **kwargs):
+        seen[str(out_dir)] = (np.array(crops, copy=True), np.array(labels, copy=True), torch.get_num_threads())
+        return real(crops, labels, config, out_dir, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "train_lpc", recording)
+    return seen
+
+
+def _inputs_differ(seen: dict, ray_dir: Path, alone_dir: Path) -> str:
+    """Where the two trainings' inputs part, for the failure message."""
+    import numpy as np
+
+    a, b = seen.get(str(ray_dir)), seen.get(str(alone_dir))
+    if a is None or b is None:
+        return f"inputs not recorded ({sorted(seen)})"
+    crops_a, labels_a, threads_a = a
+    crops_b, labels_b, threads_b = b
+    lines = [f"torch threads {threads_a} / {threads_b}", f"labels equal {np.array_equal(labels_a, labels_b)}",
+             f"crops {crops_a.shape} / {crops_b.shape}"]
+    if crops_a.shape == crops_b.shape:
+        diff = np.abs(crops_a - crops_b)
+        bad = np.argwhere(diff > 0)
+        samples = sorted({int(i) for i in bad[:, 0]})
+        lines.append(f"crops differ at {len(bad)} values, max {diff.max():.3g}, in samples {samples} "
+                     f"(by view: {[int((diff[samples][:, v] > 0).sum()) for v in range(diff.shape[1])]}); "
+                     f"first (sample, view, phase, y, x) {bad[:3].tolist()}")
+    return "; ".join(lines)
+
+
 def test_round_on_ray_reports_the_lost_study_and_equals_the_single_process_round(scanned, tmp_path, capsys,
-                                                                                   one_torch_thread):
+                                                                                   one_torch_thread, lpc_inputs):
     project, keys, archive = scanned
     # one torch thread: multi-threaded CPU convolutions sum in varying order, and the two rounds must match
     # to 1e-6 (the classifier trains in this process both times)
@@ -139,6 +178,11 @@ def test_round_on_ray_reports_the_lost_study_and_equals_the_single_process_round
     # the same crops in the same order: the same classifier, weight for weight (checked before the threshold, so
     # that a mismatch says whether training or scoring differed: the threshold once differed by 2.6e-4 in a full run)
     for fold in ("fold0", "fold1"):
+        ray_dir, alone_dir = tmp_path / "ray" / "lpc" / fold, tmp_path / "alone" / "lpc" / fold
+        assert {str(ray_dir), str(alone_dir)} <= set(lpc_inputs)  # both trainings ran here and were recorded
+        crops_ray, crops_alone = lpc_inputs[str(ray_dir)][0], lpc_inputs[str(alone_dir)][0]
+        assert crops_ray.shape == crops_alone.shape and (crops_ray == crops_alone).all(), \
+            _inputs_differ(lpc_inputs, ray_dir, alone_dir)  # cut in Ray tasks vs in this process
         got = torch.load(tmp_path / "ray" / "lpc" / fold / "lpc.pt", weights_only=True)["model"]
         want = torch.load(tmp_path / "alone" / "lpc" / fold / "lpc.pt", weights_only=True)["model"]
         assert got.keys() == want.keys()
@@ -147,7 +191,9 @@ def test_round_on_ray_reports_the_lost_study_and_equals_the_single_process_round
         # (inputs) or not (arithmetic): this check failed in 1 of 3 full runs on 2026-12-01, never alone
         logs = [json.loads((tmp_path / run / "lpc" / fold / "lpc_train_log.json").read_text())["history"]
                 for run in ("ray", "alone")]
-        assert differ == [], (fold, max(float((got[k] - want[k]).abs().max()) for k in differ), logs)
+        assert differ == [], (fold, max(float((got[k] - want[k]).abs().max()) for k in differ), logs,
+                              _inputs_differ(lpc_inputs, tmp_path / "ray" / "lpc" / fold,
+                                             tmp_path / "alone" / "lpc" / fold))
     assert doc["threshold"] == pytest.approx(ref["threshold"], abs=1e-6)
     # the same proposals harvested and picked as hard negatives, with the same scores
     harvest_ray = json.loads((tmp_path / "ray" / "harvest.json").read_text())
