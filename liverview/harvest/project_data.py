@@ -127,12 +127,14 @@ class StudyToHarvest:
 
 def read_project_round(project: Project, fully_annotated: Iterable[str], model: str | None = None,
                        study_names: Iterable[str] | None = None) -> tuple[list[StudyToHarvest], str]:
-    """The round's studies as the store holds them (no image is read) and the model whose proposals it
-    uses (default: the model of the newest proposal)."""
+    """The round's studies as the store holds them (no image is read), in the store's order however they
+    were named (the classifier's training material is concatenated in this order, so naming the same studies
+    in another order must not change it), and the model whose proposals it uses (default: the model of the
+    newest proposal)."""
     reviewed = {s.id for s in resolve_studies(project, fully_annotated)}
     model = model or latest_model(project)
-    chosen = resolve_studies(project, study_names) if study_names else \
-        [s for s in project.list_studies() if s.modality == "CT"]
+    named = {s.id for s in resolve_studies(project, study_names)} if study_names else None
+    chosen = [s for s in project.list_studies() if (s.id in named if named is not None else s.modality == "CT")]
     out = []
     for st in chosen:
         key = study_key(st)

@@ -109,3 +109,17 @@ def test_train_lpc_and_harvest_round_show_progress_only_when_drawn(project, tmp_
                  "--lpc", str(tmp_path / "lpc" / "lpc.pt"), "--device", "cpu", "--in-process"]) == 0
     captured = capsys.readouterr()
     assert "\r" not in captured.err and "# Harvest round" in captured.out
+
+
+def test_a_round_takes_the_named_studies_in_the_stores_order(project):
+    # the classifier's material is concatenated study by study: naming B before A must give the same round
+    # (before, --studies kept the order given, and a Ray round over a scanned project, in the store's order,
+    # trained on another order than the same round run in-process with --studies: different weights)
+    from liverview.harvest.project_data import read_project_round
+
+    path, _ = project
+    with Project.open(path, "checker", read_only=True) as proj:
+        forward, _ = read_project_round(proj, ["A"], study_names=["A", "B"])
+        backward, _ = read_project_round(proj, ["A"], study_names=["B", "A"])
+        everything, _ = read_project_round(proj, ["A"])
+    assert [p.volume for p in forward] == [p.volume for p in backward] == [p.volume for p in everything] == ["A", "B"]
