@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import ndimage
 
-from liverview.detection.proposals import Box2D, Proposal3D, ProposalSet
+from liverview.detection.proposals import Box2D, Proposal3D
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,3 @@ def refine_proposal(p: Proposal3D, hu: np.ndarray, spacing_mm: tuple[float, floa
              max(b[2] for b in new.values()), max(b[3] for b in new.values()))
     return replace(p, box=union, slice_boxes=new if p.slice_boxes else {})
 
-
-def refine_small_proposals(proposals: ProposalSet, hu: np.ndarray, spacing_mm: tuple[float, float, float],
-                           rule: BoxRefinement = BoxRefinement()) -> ProposalSet:
-    """Every proposal of ``proposals`` (on the grid of ``hu``) through ``refine_proposal``."""
-    return replace(proposals, proposals=tuple(refine_proposal(p, hu, spacing_mm, rule) for p in proposals.proposals))

@@ -4,8 +4,8 @@ known lesion box, and each case where the box must stay as the detector gave it.
 import numpy as np
 import pytest
 
-from liverview.detection.box_refinement import BoxRefinement, refine_box, refine_proposal, refine_small_proposals
-from liverview.detection.proposals import Proposal3D, ProposalSet
+from liverview.detection.box_refinement import BoxRefinement, refine_box, refine_proposal
+from liverview.detection.proposals import Proposal3D
 
 LIVER_HU, CYST_HU = 110.0, 10.0
 
@@ -85,7 +85,6 @@ def test_slices_without_a_blob_shrink_as_the_fitted_ones_did():
 def test_a_proposal_without_slice_boxes_is_fitted_on_its_key_slice():
     hu = with_disk(liver_slice(30), 48, 48, 4)[None]
     p = Proposal3D(LOOSE, (0, 0), 0.5, 0)
-    [out] = refine_small_proposals(ProposalSet((p,)), hu, (0.8, 0.8, 2.5)).proposals
+    out = refine_proposal(p, hu, (0.8, 0.8, 2.5))
     assert out.slice_boxes == {} and iou(out.box, LESION) >= 0.75
-    assert refine_small_proposals(ProposalSet((p,)), hu, (0.8, 0.8, 2.5),
-                                  BoxRefinement(max_side_mm=5.0)).proposals == (p,)
+    assert refine_proposal(p, hu, (0.8, 0.8, 2.5), BoxRefinement(max_side_mm=5.0)) == p
