@@ -9,6 +9,7 @@ from liverview.core.study import PhaseKind
 from liverview.detection.proposals import DETECTION_CLASSES
 
 ALL_PHASES: tuple[str, ...] = ("non-contrast", "arterial", "portal venous", "delayed")
+ATTENTION_STRIDE = 8  # the cross-phase attention works on the stride-8 pyramid level
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class DetectorConfig:
     pyramid_fusion: bool = True  # fuse shallow (stride 4, 8) features into the deep ones
     cross_phase_attention: bool = True
     attention_channels: int = 32
+    attention_window_px: int = 0  # 0: each position attends to the whole slice; else to its tile of this size
     head_channels: int = 64
     # training
     seed: int = 0
@@ -52,6 +54,9 @@ class DetectorConfig:
             raise ValueError("a detector needs at least one phase")
         for p in self.phases:
             PhaseKind(p)  # raises ValueError on an unknown phase name
+        if self.attention_window_px < 0 or self.attention_window_px % ATTENTION_STRIDE:
+            raise ValueError(f"attention_window_px must be 0 or a positive multiple of {ATTENTION_STRIDE}, "
+                             f"got {self.attention_window_px}")
         if self.crop_px % 16:
             raise ValueError(f"crop_px must be a multiple of 16, got {self.crop_px}")
 

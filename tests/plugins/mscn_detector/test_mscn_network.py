@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from liverview_plugins.mscn_detector.cross_phase_attention import CrossPhaseAttention
+from liverview_plugins.mscn_detector.config import DetectorConfig
+from liverview_plugins.mscn_detector.cross_phase_attention import CrossPhaseAttention, tile_bounds
 from liverview_plugins.mscn_detector.decoding import decode
 from liverview_plugins.mscn_detector.losses import focal_loss, hnsl_target
 from liverview_plugins.mscn_detector.model import MultiPhaseCenterNet
@@ -44,6 +45,84 @@ def test_attention_ignores_absent_phases_and_relates_present_ones():
     assert not torch.allclose(att(x3, present)[:, 0], y[:, 0])
     alone = att(x, torch.tensor([[True, False, False]]))
     assert torch.allclose(alone[:, 0], x[:, 0])  # no other phase: no relation term
+
+
+def _dense_attention(att: CrossPhaseAttention, x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """MSCN Eq. 1 written out with the full (P*N x P*N) matrix, as a reference for the tiled block."""
+    b, p, c, h, w = x.shape
+    flat = x.reshape(b * p, c, h, w)
+    q = att.theta(flat).reshape(b, p, -1, h * w).transpose(2, 3)
+    k = att.phi(flat).reshape(b, p, -1, h * w)
+    v = att.g(flat).reshape(b, p, -1, h * w).transpose(2, 3)
+    out = torch.zeros_like(q)
+    for n in range(b):
+        for i in range(p):
+            others = [j for j in range(p) if j != i and present[n, j]]
+            if not others:
+                continue
+            logits = q[n, i] @ torch.cat([k[n, j] for j in others], 1) / math.sqrt(q.shape[-1])
+            out[n, i] = torch.softmax(logits, -1) @ torch.cat([v[n, j] for j in others], 0)
+    return x + att.w(out.transpose(2, 3).reshape(b * p, -1, h, w)).reshape(b, p, c, h, w)
+
+
+def test_attention_matches_the_dense_formula_on_present_phases():
+    torch.manual_seed(1)
+    att = CrossPhaseAttention(6, 4)
+    torch.nn.init.normal_(att.w.weight)
+    torch.nn.init.normal_(att.w.bias)
+    x = torch.randn(3, 4, 6, 5, 7)
+    present = torch.tensor([[True] * 4, [True, False, True, False], [False, False, True, False]])
+    got, want = att(x, present), _dense_attention(att, x, present)
+    for n in range(3):
+        for i in range(4):
+            if present[n, i]:
+                assert torch.allclose(got[n, i], want[n, i], atol=1e-5), (n, i)
+    att.window = 7  # a window as large as the map is the whole map
+    assert torch.allclose(att(x, present)[0], want[0], atol=1e-5)
+
+
+def test_attention_window_keeps_keys_to_the_query_tile():
+    assert tile_bounds(46, 16) == [(0, 15), (15, 31), (31, 46)]
+    assert tile_bounds(12, 16) == [(0, 12)] and tile_bounds(40, 0) == [(0, 40)]
+    torch.manual_seed(2)
+    att = CrossPhaseAttention(6, 4, window=4)
+    torch.nn.init.normal_(att.w.weight)
+    x = torch.randn(1, 2, 6, 8, 8)
+    present = torch.ones(1, 2, dtype=torch.bool)
+    y = att(x, present)
+    x2 = x.clone()
+    x2[:, 1, :, 4:, 4:] = torch.randn(6, 4, 4)  # phase 1's bottom-right tile only
+    y2 = att(x2, present)
+    assert torch.allclose(y2[:, 0, :, :4, :], y[:, 0, :, :4, :])  # phase 0 outside that tile: unchanged
+    assert torch.allclose(y2[:, 0, :, 4:, :4], y[:, 0, :, 4:, :4])
+    assert not torch.allclose(y2[:, 0, :, 4:, 4:], y[:, 0, :, 4:, 4:])
+    with pytest.raises(ValueError, match="attention_window_px"):
+        DetectorConfig(attention_window_px=12)
+
+
+def test_eval_mode_skips_absent_phases_without_changing_the_output(tiny_config):
+    torch.manual_seed(3)
+    model = MultiPhaseCenterNet(tiny_config.replace(attention_window_px=16))
+    torch.nn.init.normal_(model.attention.w.weight)
+    model.eval()
+    x = torch.rand(2, 4, tiny_config.n_slices, 32, 48)
+    present = torch.tensor([[True, False, True, False], [False, False, True, False]])
+    x[~present] = 0.0
+    calls = []
+    model.backbone.register_forward_hook(lambda m, inp, out: calls.append(inp[0].shape[0]))
+    with torch.no_grad():
+        fast = model(x, present)
+
+        def every_phase(x, present):  # what training does: the backbone on all 8 (sample, phase) pairs
+            b, p, s, h, w = x.shape
+            c4, c8, c16 = model.backbone(x.reshape(b * p, s, h, w))
+            return c4, model.pyramid.coarse(c4, c8, c16)
+
+        model._present_features = every_phase
+        slow = model(x, present)
+    assert calls == [3, 8]  # 3 present (sample, phase) pairs of 8, then all of them
+    for key in ("heatmap", "wh", "offset"):
+        assert torch.allclose(fast[key], slow[key], atol=1e-5), key
 
 
 def test_focal_loss_matches_hand_computed_values():
