@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from liverview.cli import CliError
 from liverview.detection.proposals import Proposal3D, ProposalFormatError, read_proposals
@@ -13,6 +13,9 @@ from liverview.metrics.detection import (DEFAULT_PROTOCOL, PROTOCOL_CRITERIA, PR
                                          DetectionReport, criterion_available, evaluate_detections, format_report,
                                          padded)
 from liverview.metrics.ground_truth import GroundTruthError, GroundTruthLesion, load_ground_truth, proposals_from_box_table
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,6 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="which volumes to evaluate: every ground-truth volume (default; predicted "
                              "volumes without ground truth are an error), only those with predictions, or "
                              "only those present in both")
+    parser.add_argument("--skip-ignored", action="store_true",
+                        help="leave out proposals centred in a ground-truth study folder's ignore mask "
+                             "(ignore_mask.nii.gz, written by synth-inserted: the host's possible real lesions "
+                             "that nobody labelled, which would otherwise count as false positives)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the numbers to OUT as JSON")
     parser.add_argument("--plot", type=Path, metavar="FILE.png",
                         help="draw the FROC curve (sensitivity vs FP per volume, log axis) of every evaluated "
@@ -131,6 +138,19 @@ def pair_volumes(pred: dict[str, list[Proposal3D]], gt: dict[str, list[GroundTru
     return pred, gt
 
 
+def ignore_masks(paths: Sequence[Path]) -> dict[str, np.ndarray]:
+    """Volume id -> bool ignore mask (z, y, x) of every ground-truth study folder that has one."""
+    from liverview.io.volumes import read_volume
+    from liverview.synth.lesion_insertion import IGNORE_MASK_FILE
+
+    out = {}
+    for p in paths:
+        folder = p if p.is_dir() else p.parent if p.name == "lesions.csv" else None
+        if folder is not None and (folder / IGNORE_MASK_FILE).is_file():
+            out[folder.name] = read_volume(folder / IGNORE_MASK_FILE).array > 0
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     protocol = args.protocol
     iou = PROTOCOL_THRESHOLDS[protocol] if args.iou is None else args.iou
@@ -145,6 +165,17 @@ def run(args: argparse.Namespace) -> int:
     pred = load_predictions(args.pred)
     gt = load_all_ground_truth(args.gt)
     pred, gt = pair_volumes(pred, gt, args.volumes)
+    skipped = None
+    if args.skip_ignored:
+        from liverview.metrics.ignore_regions import drop_ignored
+
+        masks = ignore_masks(args.gt)
+        if not masks:
+            raise CliError("--skip-ignored: no ground-truth study folder has an ignore mask "
+                           "(ignore_mask.nii.gz, as synth-inserted writes)")
+        before = sum(map(len, pred.values()))
+        pred = {v: (drop_ignored(ps, masks[v]) if v in masks else ps) for v, ps in pred.items()}
+        skipped = before - sum(map(len, pred.values()))
     if args.pad_pred:
         pred = {v: [padded(p, args.pad_pred) for p in ps] for v, ps in pred.items()}
     wanted = allowed if args.criterion == "both" else (args.criterion,)
@@ -164,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("no criterion can be evaluated: " + "; ".join(f"{k}: {v}" for k, v in unavailable.items()))
     print(f"{sum(map(len, pred.values()))} proposals in {len(pred)} volume(s); "
           f"{sum(map(len, gt.values()))} lesions in {len(gt)} ground-truth volume(s)")
+    if skipped is not None:
+        print(f"left out {skipped} proposal(s) centred in the ignore masks of {len(masks)} study folder(s)")
     for criterion, report in reports.items():
         print(format_report(report))
     for criterion, why in unavailable.items():
@@ -175,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.plot}")
     if args.json:
         doc = {"predictions": [str(p) for p in args.pred], "ground_truth": [str(p) for p in args.gt],
-               "protocol": protocol, "pad_pred_px": args.pad_pred,
+               "protocol": protocol, "pad_pred_px": args.pad_pred, "ignored_proposals": skipped,
                "results": {k: r.to_json() for k, r in reports.items()}, "unavailable": unavailable}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=2) + "\n")

@@ -122,3 +122,30 @@ def test_help_names_the_default_protocol_and_why(capsys):
         main(["eval-detect", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "strict (the default)" in text and "comparable with earlier runs" in text
+
+
+def test_skip_ignored_leaves_out_proposals_centred_in_the_ignore_mask(phantom_with_proposals, tmp_path, capsys):
+    import shutil
+
+    import numpy as np
+
+    from liverview.io.volumes import read_volume, write_volume
+    from liverview.synth.lesion_insertion import IGNORE_MASK_FILE
+
+    folder, pred, _ = phantom_with_proposals
+    host = tmp_path / "study-4"  # the same study, now with an ignore mask over the top-scoring false positive
+    shutil.copytree(folder, host)
+    liver = read_volume(folder / "liver_mask.nii.gz")
+    mask = np.zeros(liver.array.shape, np.uint8)
+    mask[0, 0:4, 0:4] = 1  # the false positive's box (0, 0, 4, 4) on its key slice 0
+    write_volume(liver.with_array(mask), host / IGNORE_MASK_FILE)
+    out = tmp_path / "r.json"
+    assert main(["eval-detect", "--pred", str(pred), "--gt", str(host), "--skip-ignored", "--json", str(out)]) == 0
+    assert "left out 1 proposal(s) centred in the ignore masks of 1 study folder(s)" in capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert doc["ignored_proposals"] == 1
+    r = doc["results"]["p3d"]
+    assert (r["proposals"], r["true_positives"]) == (3, 3) and r["froc"]["0.125"] == 0.75  # no FP left above them
+    # without the mask nothing is left out, and the option says so rather than scoring silently
+    assert main(["eval-detect", "--pred", str(pred), "--gt", str(folder), "--skip-ignored"]) == 2
+    assert "no ground-truth study folder has an ignore mask" in capsys.readouterr().err
