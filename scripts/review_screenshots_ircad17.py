@@ -3,8 +3,9 @@
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/review_screenshots_ircad17.py [OUT_DIR]
 
 Opens ../shared/data/ircadb-liver17/PATIENT_DICOM as a reader would (File > Open), imports one proposal
-per reference tumour (the boxes of tumor_instances.nii.gz, model "ircad17-reference": the shipped detector,
-trained on phantoms, finds neither tumour, see models/mscn_detector/MODEL_CARD.md), then writes:
+per reference tumour (the boxes of tumor_instances.nii.gz, model "ircad17-reference", so the pictures show the
+review itself, not a detector; what the shipped detector finds on this study: models/mscn_detector/MODEL_CARD.md),
+then writes:
   review_ircad17_selected.png  the first proposal selected, every pane on its key slice
   review_ircad17_zoomed.png    Zoom to the box on
   review_ircad17_recist.png    E (edit): the proposed RECIST made a lesion, one end point dragged
