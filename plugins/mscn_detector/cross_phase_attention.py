@@ -61,6 +61,7 @@ class CrossPhaseAttention(nn.Module):
                     vt = v[:, others, :, y0:y1, x0:x1].reshape(b, len(others), -1, n).transpose(2, 3)
                     kt, vt = kt.reshape(b, 1, len(others) * n, -1), vt.reshape(b, 1, len(others) * n, -1)
                     mask = key_ok[:, :, None].expand(b, len(others), n).reshape(b, 1, 1, len(others) * n)
+                    mask = mask | ~any_key  # no fully masked row (NaN on some backends); zeroed just below
                     lt = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=mask)
                     lt = torch.where(any_key, lt, torch.zeros((), dtype=lt.dtype, device=lt.device))
                     out[:, i, :, y0:y1, x0:x1] = lt.transpose(2, 3).reshape(b, -1, y1 - y0, x1 - x0)

@@ -79,6 +79,9 @@ def test_attention_matches_the_dense_formula_on_present_phases():
                 assert torch.allclose(got[n, i], want[n, i], atol=1e-5), (n, i)
     att.window = 7  # a window as large as the map is the whole map
     assert torch.allclose(att(x, present)[0], want[0], atol=1e-5)
+    x.requires_grad_(True)  # sample 2 has no other present phase: its gradients must stay finite
+    att(x, present).sum().backward()
+    assert torch.isfinite(x.grad).all() and all(torch.isfinite(q.grad).all() for q in att.parameters())
 
 
 def test_attention_window_keeps_keys_to_the_query_tile():
