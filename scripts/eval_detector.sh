@@ -36,6 +36,9 @@ if [ -d "$data/deeplesion-liver-keyslices" ]; then
   for pad in 5 0; do  # 5: DeepLesion's boxes pad the RECIST extent by 5 px (the default); 0: boxes as predicted
     $lv eval-keyslices "$data/deeplesion-liver-keyslices/manifest.csv" --weights "$weights" --pad-pred $pad "${dl[@]}" \
       --json "$out/mscn_detector/keyslices_pad$pad.json" > "$out/mscn_detector/keyslices_pad$pad.txt"
+    # the classical baseline on the same slices (it refuses slices showing too little liver: no detection there)
+    $lv eval-keyslices "$data/deeplesion-liver-keyslices/manifest.csv" --model hypodense_blobs --pad-pred $pad "${dl[@]}" \
+      --json "$out/hypodense_blobs/keyslices_pad$pad.json" > "$out/hypodense_blobs/keyslices_pad$pad.txt"
     # the same without the liver filter (as the figures were before the liver mask worked on one slice)
     $lv eval-keyslices "$data/deeplesion-liver-keyslices/manifest.csv" --weights "$weights" --pad-pred $pad "${dl[@]}" \
       --no-liver-filter --json "$out/mscn_detector/keyslices_pad${pad}_no_liver_filter.json" \

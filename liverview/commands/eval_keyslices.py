@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "with no pixel within --liver-margin mm of the liver mask are dropped; the mask is made on the "
                     "one slice, and where it finds too little liver there (the dome, the tip) every proposal of "
                     "that image is kept. A lesion in the image that DeepLesion did "
-                    "not box counts as a false positive.")
+                    "not box counts as a false positive. An image the detector refuses (a method that needs "
+                    "the liver, on a slice showing too little of it) counts with no detection, and is counted.")
     parser.add_argument("manifest", type=Path, metavar="MANIFEST", help="manifest.csv of the key slices")
     add_model_option(parser, "detector")
     parser.add_argument("--weights", type=Path, default=None, help="model weights (default: the contribution's)")
@@ -70,12 +71,19 @@ def run(args: argparse.Namespace) -> int:
     detector = create(resolve("detector", args.model), args.device, args.weights)
     liver = None if args.no_liver_filter else create(resolve("liver-segmenter", None), "cpu")
     preds, gts = {}, {}
-    found = dropped = unmasked = 0
+    found = dropped = unmasked = refused = 0
     start = time.perf_counter()
     with ProgressLine("eval-keyslices", quiet=args.quiet) as progress:
         for n, image in enumerate(images, start=1):
             volumes = {PhaseKind.PORTAL_VENOUS: image.volume}
-            result = detector.detect(volumes, PhaseKind.PORTAL_VENOUS)
+            gts[image.name] = [GroundTruthLesion(image.name, 0, image.box, None, None, "1")]
+            preds[image.name] = []
+            progress.steps(n - 1, len(images), f"{n}/{len(images)} images")
+            try:
+                result = detector.detect(volumes, PhaseKind.PORTAL_VENOUS)
+            except ModelInputError:  # e.g. a baseline that needs the liver, at the dome: no detection there
+                refused += 1
+                continue
             raw = len(result.proposals)
             found += raw
             if liver is not None:  # as detect does (liverview.detection.liver_filter), counted here
@@ -87,8 +95,7 @@ def run(args: argparse.Namespace) -> int:
                     result = filter_by_liver(result, mask, args.liver_margin).kept
                     dropped += raw - len(result.proposals)
             preds[image.name] = [padded(p, args.pad_pred) for p in result.proposals] if args.pad_pred else list(result.proposals)
-            gts[image.name] = [GroundTruthLesion(image.name, 0, image.box, None, None, "1")]
-            progress.steps(n, len(images), f"{n}/{len(images)} images")
+        progress.steps(len(images), len(images), f"{len(images)}/{len(images)} images")
     seconds = time.perf_counter() - start
     reports = {protocol: evaluate_detections(preds, gts, "p3d", 0.5, protocol=protocol)
                for protocol in ("deeplesion", "strict")}
@@ -98,9 +105,11 @@ def run(args: argparse.Namespace) -> int:
           f"{from_dl_info} with the spacing DL_info records), "
           f"{sum(map(len, preds.values()))} detections by {detector.name} in {seconds:.1f} s; FP counted per image; "
           f"predicted boxes grown by {args.pad_pred:g} px per side")
+    if refused:
+        print(f"{detector.name} refused {refused} of {len(images)} images (no detections counted there)")
     if liver is not None:
         print(f"liver filter ({liver.name}, margin {args.liver_margin:g} mm): {dropped} of {found} proposals dropped; "
-              f"no liver mask on {unmasked} of {len(images)} images (all their proposals kept)")
+              f"no liver mask on {unmasked} of the {len(images) - refused} images detected on (all their proposals kept)")
     for protocol, report in reports.items():
         print(format_report(report))
     if args.plot is not None:
@@ -113,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
                "images": len(images), "images_without_spacing": unknown,
                "images_spacing_from_dl_info": from_dl_info, "dl_info": [str(p) for p in args.dl_info],
                "seconds": seconds, "pad_pred_px": args.pad_pred,
-               "fp_unit": "per image",
+               "fp_unit": "per image", "images_refused_by_detector": refused,
                "liver_filter": None if liver is None else {
                    "segmenter": liver.name, "margin_mm": args.liver_margin, "proposals_found": found,
                    "proposals_dropped": dropped, "images_without_mask": unmasked},

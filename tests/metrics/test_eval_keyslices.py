@@ -111,6 +111,20 @@ def test_eval_keyslices_counts_hits_and_false_positives_per_image(tmp_path, blob
     assert "FP counted per image" in capsys.readouterr().out
 
 
+def test_an_image_the_detector_refuses_counts_as_one_without_detections(tmp_path, capsys):
+    # the classical baseline needs a liver mask; 64 x 64 px at 0.7 mm shows none, so it refuses both images
+    rows = [("a", _image_with_block(5, 5), (5, 5, 17, 17), "0.7, 0.7, 5"),
+            ("b", _image_with_block(40, 40), (40, 40, 52, 52), "0.7, 0.7, 5")]
+    out = tmp_path / "r.json"
+    assert main(["eval-keyslices", str(_manifest(tmp_path, rows)), "--model", "hypodense_blobs", "--quiet",
+                 "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["images_refused_by_detector"] == 2
+    assert doc["results"]["strict"]["lesions"] == 2 and doc["results"]["strict"]["proposals"] == 0
+    assert doc["results"]["strict"]["froc"]["8"] == 0.0
+    assert "refused 2 of 2 images" in capsys.readouterr().out
+
+
 def test_eval_keyslices_refuses_a_plot_name_without_png(tmp_path, capsys):
     path = _manifest(tmp_path, [("a", _image_with_block(5, 5), (5, 5, 17, 17), "0.7, 0.7")])
     assert main(["eval-keyslices", str(path), "--plot", str(tmp_path / "f.jpg")]) != 0
