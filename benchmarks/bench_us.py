@@ -1,6 +1,7 @@
 """Latency of one ultrasound click interaction on the CPU (target: median < 80 ms on 2 cores, images up to
 800x600). An interaction = crop placement + net forward + paste back at native resolution + island
-removal, i.e. everything UsSegmenter.predict does per click.
+removal, i.e. everything UsSegmenter.predict does per click, and for a corrective click the nudge of the contour
+shown (liverview.us.local_correction), as the workspace answers it.
 
     python benchmarks/bench_us.py [--weights PATH] [--threads 1] [--cv-threads N] [--repeats 20]
 """
@@ -11,6 +12,7 @@ import argparse
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -21,17 +23,26 @@ import torch  # noqa: E402
 
 from liverview.synth.us_phantom import generate_us_phantom  # noqa: E402
 from liverview.us.clicks import Click, box_to_clicks  # noqa: E402
+from liverview.metrics.refinement import next_click  # noqa: E402
 from liverview.us.click_simulation import eval_box  # noqa: E402
+from liverview.us.local_correction import correct_shown_mask  # noqa: E402
 from liverview_plugins.us_clickseg.inference import load_segmenter  # noqa: E402
 
 
-def interactions(mask: np.ndarray, seed: int) -> list[list[Click]]:
-    """A box, then the box + a foreground click, then + a background click (three interactions)."""
-    clicks = box_to_clicks(*eval_box(mask, seed))
-    ys, xs = np.nonzero(mask)
-    fg = Click(float(xs.mean()), float(ys.mean()), True)
-    bg = Click(float(xs.max() + 5), float(ys.mean()), False)
-    return [clicks, clicks + [fg], clicks + [fg, bg]]
+def interactions(seg, img: np.ndarray, mask: np.ndarray, seed: int) -> list[float]:
+    """A box, then two corrective clicks where the mask shown is most wrong (the simulated reader of NoC):
+    the milliseconds of each of the three interactions."""
+    clicks, shown, times = box_to_clicks(*eval_box(mask, seed)), None, []
+    for _ in range(3):
+        start = time.perf_counter()
+        pred = seg.predict(img, clicks, prior=shown)
+        shown = correct_shown_mask(pred.mask, shown, clicks, bool(getattr(seg, "box_fit", False)))
+        times.append((time.perf_counter() - start) * 1000.0)
+        click = next_click(shown, mask)
+        if click is None:
+            break
+        clicks = clicks + [click]
+    return times
 
 
 def main() -> int:
@@ -57,9 +68,8 @@ def main() -> int:
         for i in range(args.repeats):
             ph = generate_us_phantom(np.random.default_rng([99, i]), size=(h, w))
             img = ph.image.astype(np.float32)
-            for clicks in interactions(ph.mask, i):
-                times.append(seg.predict(img, clicks).time_ms)
-        seg.predict(img, interactions(ph.mask, 0)[0])  # keep the comparison fair: both sizes warmed
+            times += interactions(seg, img, ph.mask, i)
+        interactions(seg, img, ph.mask, 0)  # keep the comparison fair: both sizes warmed
         t = np.array(times[3:])  # first image's interactions warm the allocator
         all_times += list(t)
         print(f"  {w}x{h}: {len(t)} interactions, median {np.median(t):.1f} ms, p95 {np.percentile(t, 95):.1f} ms, "

@@ -68,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
         apply_box_fit(segmenter, args)
         mask = None
         if args.box is not None and len(clicks) > BOX_CLICK_COUNT:
-            # as in the workspace: the box first, then the other clicks correct the box's mask near them (as
-            # clicks made one after another before its answer came back: liverview.us.local_correction)
+            # as in the workspace: the box first, then the other clicks nudge the box's contour (as clicks made
+            # one after another before its answer came back: liverview.us.local_correction)
             shown = np.asarray(segmenter.predict(frame, clicks[:BOX_CLICK_COUNT]).mask, bool)
             pred = segmenter.predict(frame, clicks, prior=shown)
             mask = correct_shown_mask(pred.mask, shown, clicks, bool(getattr(segmenter, "box_fit", False)),

@@ -236,6 +236,8 @@ def test_a_click_after_a_box_changes_the_contour_near_the_click_only_and_saves_w
                                                                                                phantom, tmp_path):
     from scipy import ndimage
 
+    from liverview.us.local_correction import NUDGE_DEPTH, NUDGE_WIDTH
+
     w = workspace
     w.open_image(phantom.path)
     x0, y0, x1, y1 = phantom.bbox
@@ -250,10 +252,12 @@ def test_a_click_after_a_box_changes_the_contour_near_the_click_only_and_saves_w
     settle(w)
     after = shown_mask(w)
     assert not after[cy, cx]  # the click is honoured
-    reach = max(3.0, 2.0 * depth[cy, cx]) + 1.5
+    t = depth[cy, cx]  # the nudge (liverview.us.local_correction) moves the map by >= 1 px only this far
+    reach = NUDGE_WIDTH * t * np.sqrt(2.0 * np.log(NUDGE_DEPTH * t)) + 1.5
     yy, xx = np.ogrid[:after.shape[0], :after.shape[1]]
     far = (yy - cy) ** 2 + (xx - cx) ** 2 > reach * reach
     assert np.array_equal(after[far], before[far])  # the rest of the contour stays as it was
+    assert not (after & ~before).any()  # a background click only removes
     assert np.array_equal(w.session.prediction.mask, after)  # what the next click corrects
     assert w.save("hemangioma") is not None
     w.close()  # releases the project

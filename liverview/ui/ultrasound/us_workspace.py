@@ -438,7 +438,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
         prediction = segmenter.predict(work.frame, list(request.clicks), prior=request.prior)
         mask = np.asarray(prediction.mask, bool)
         corrected = None
-        if request.corrections:  # corrections keep to their sign, and after a box change the contour near them only
+        if request.corrections:  # a correction nudges the contour shown through the click (local_correction)
             corrected = correct_shown_mask(mask, request.prior, request.clicks, work.box_fit, request.corrections)
             mask = corrected
         return UsResult(prediction, mask_overlay(mask), request.frame_index,

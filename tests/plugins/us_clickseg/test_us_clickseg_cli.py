@@ -95,7 +95,7 @@ def test_us_segment_prints_json_and_writes_the_mask(tiny_set, tmp_path, capsys):
         assert result["measurement"]["units"] == "px"
 
 
-def test_us_segment_clicks_after_a_box_correct_its_mask_near_them_as_the_workspace_does(tiny_set, tmp_path, capsys,
+def test_us_segment_clicks_after_a_box_nudge_its_contour_as_the_workspace_does(tiny_set, tmp_path, capsys,
                                                                                       monkeypatch):
     import liverview.commands.us_segment as us_segment
     from liverview.us.clicks import ellipse_in_box
@@ -123,8 +123,9 @@ def test_us_segment_clicks_after_a_box_correct_its_mask_near_them_as_the_workspa
     got = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE) > 0
     assert json.loads(capsys.readouterr().out)["mask_pixels"] == int(got.sum())
     assert not got[62, 140]  # the background click, 2 px inside the top edge, is honoured
-    far = (yy - 62) ** 2 + (xx - 140) ** 2 > 8 ** 2
+    far = (yy - 62) ** 2 + (xx - 140) ** 2 > 14 ** 2  # the nudge of a click ~3 px deep reaches ~11 px
     assert np.array_equal(got[far], box_mask[far])  # the box's contour stays where nobody clicked
+    assert not (got & ~box_mask).any()  # a background click only removes; the shifted redraw is not shown
 
 
 def test_us_segment_user_errors(tiny_set, tmp_path, capsys):
