@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from liverview.core.study import PhaseKind
-    from liverview.detection.liver_filter import filter_by_liver
+    from liverview.detection.liver_filter import readable_proposals_outcome
     from liverview.plugin_api.errors import ModelInputError
     from liverview.io.deeplesion_keyslices import KeySliceError, dl_info_spacings, read_keyslices
     from liverview.metrics.detection import evaluate_detections, format_report, padded
@@ -84,16 +84,13 @@ def run(args: argparse.Namespace) -> int:
             except ModelInputError:  # e.g. a baseline that needs the liver, at the dome: no detection there
                 refused += 1
                 continue
-            raw = len(result.proposals)
-            found += raw
-            if liver is not None:  # as detect does (liverview.detection.liver_filter), counted here
-                try:
-                    mask = liver.segment(volumes, PhaseKind.PORTAL_VENOUS)
-                except ModelInputError:  # too little liver on the slice: every proposal is kept
-                    unmasked += 1
-                else:
-                    result = filter_by_liver(result, mask, args.liver_margin).kept
-                    dropped += raw - len(result.proposals)
+            # as detect does, without its cap (a FROC counts every proposal)
+            outcome = readable_proposals_outcome(result, volumes, PhaseKind.PORTAL_VENOUS, liver, args.liver_margin,
+                                                 max_proposals=0)
+            result = outcome.result
+            found += outcome.found
+            dropped += outcome.dropped
+            unmasked += liver is not None and outcome.liver_ml is None  # too little liver: every proposal kept
             preds[image.name] = [padded(p, args.pad_pred) for p in result.proposals] if args.pad_pred else list(result.proposals)
         progress.steps(len(images), len(images), f"{len(images)}/{len(images)} images")
     seconds = time.perf_counter() - start

@@ -56,15 +56,30 @@ def cap_proposals(proposals: ProposalSet, limit: int) -> ProposalSet:
     return replace(proposals, proposals=tuple(best))
 
 
-def readable_proposals(result: ProposalSet, volumes: Mapping[PhaseKind, Volume], reference: PhaseKind,
-                       liver: LiverSegmenter | None, margin_mm: float = DEFAULT_MARGIN_MM,
-                       max_proposals: int = DEFAULT_MAX_PROPOSALS,
-                       progress: Progress | None = None) -> tuple[ProposalSet, list[str]]:
+@dataclass(frozen=True)
+class ReadableProposals:
+    """What :func:`readable_proposals_outcome` kept and why: ``liver_ml`` is None when no liver mask was made
+    (no segmenter, or it refused the study: every proposal kept then); ``dropped`` counts the proposals away from
+    the liver, ``capped`` those beyond the cap."""
+
+    result: ProposalSet
+    notes: tuple[str, ...]
+    found: int
+    dropped: int = 0
+    capped: int = 0
+    liver_ml: float | None = None
+
+
+def readable_proposals_outcome(result: ProposalSet, volumes: Mapping[PhaseKind, Volume], reference: PhaseKind,
+                               liver: LiverSegmenter | None, margin_mm: float = DEFAULT_MARGIN_MM,
+                               max_proposals: int = DEFAULT_MAX_PROPOSALS,
+                               progress: Progress | None = None) -> ReadableProposals:
     """What a reader gets from a detector: proposals near the liver (when ``liver`` is given and finds
-    one), at most ``max_proposals`` (0 = all), best first; and a line per step saying what was dropped.
-    ``progress`` follows the liver mask (the long part)."""
+    one), at most ``max_proposals`` (0 = all), best first; a line per step saying what was dropped, and the
+    counts. ``progress`` follows the liver mask (the long part)."""
     notes = []
     found = len(result.proposals)
+    dropped, liver_ml = 0, None
     if liver is not None:
         try:
             hook = {} if progress is None else {"progress": progress}  # older segmenters take no progress
@@ -72,10 +87,21 @@ def readable_proposals(result: ProposalSet, volumes: Mapping[PhaseKind, Volume],
         except ModelInputError as exc:
             notes.append(f"no liver mask ({exc}); every proposal is kept")
         else:
-            result = filtered.kept
-            notes.append(f"liver mask ({liver.name}): {filtered.liver_ml:.0f} mL; {len(filtered.dropped)} of "
-                          f"{found} proposals dropped as more than {margin_mm:g} mm from it")
+            result, dropped, liver_ml = filtered.kept, len(filtered.dropped), filtered.liver_ml
+            notes.append(f"liver mask ({liver.name}): {filtered.liver_ml:.0f} mL; {dropped} of "
+                         f"{found} proposals dropped as more than {margin_mm:g} mm from it")
+    capped = 0
     if max_proposals and len(result.proposals) > max_proposals:
         notes.append(f"kept the {max_proposals} best of {len(result.proposals)} proposals")
+        capped = len(result.proposals) - max_proposals
         result = cap_proposals(result, max_proposals)
-    return result, notes
+    return ReadableProposals(result, tuple(notes), found, dropped, capped, liver_ml)
+
+
+def readable_proposals(result: ProposalSet, volumes: Mapping[PhaseKind, Volume], reference: PhaseKind,
+                       liver: LiverSegmenter | None, margin_mm: float = DEFAULT_MARGIN_MM,
+                       max_proposals: int = DEFAULT_MAX_PROPOSALS,
+                       progress: Progress | None = None) -> tuple[ProposalSet, list[str]]:
+    """:func:`readable_proposals_outcome`'s proposals and notes."""
+    outcome = readable_proposals_outcome(result, volumes, reference, liver, margin_mm, max_proposals, progress)
+    return outcome.result, list(outcome.notes)

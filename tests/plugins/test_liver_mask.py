@@ -65,6 +65,39 @@ def test_filter_keeps_proposals_near_the_liver_and_caps_by_score():
     assert cap_proposals(ProposalSet((inside, edge, far)), 2).proposals == (far, inside)
 
 
+def test_readable_proposals_outcome_counts_what_the_liver_step_and_the_cap_dropped():
+    from liverview.detection.liver_filter import readable_proposals_outcome
+
+    liver = np.zeros((10, 50, 50), np.uint8)
+    liver[2:8, 10:30, 10:30] = 1
+    mask = Volume(liver, (1.0, 1.0, 2.0))
+
+    class Fixed:
+        name = "fixed"
+
+        def segment(self, volumes, reference, progress=None):
+            return mask
+
+    class Refusing:
+        name = "refusing"
+
+        def segment(self, volumes, reference, progress=None):
+            raise ModelInputError("too little liver on this slice")
+
+    inside = Proposal3D((12, 12, 20, 20), (3, 5), 0.9, 4)
+    near = Proposal3D((14, 14, 18, 18), (3, 5), 0.4, 4)
+    far = Proposal3D((44, 44, 49, 49), (3, 5), 0.95, 4)
+    found = ProposalSet((inside, near, far))
+    volumes = {PhaseKind.PORTAL_VENOUS: mask}
+    out = readable_proposals_outcome(found, volumes, PhaseKind.PORTAL_VENOUS, Fixed(), 5.0, max_proposals=1)
+    assert (out.found, out.dropped, out.capped) == (3, 1, 1) and out.result.proposals == (inside,)
+    assert out.liver_ml == pytest.approx(6 * 20 * 20 * 2 / 1000) and len(out.notes) == 2
+    refused = readable_proposals_outcome(found, volumes, PhaseKind.PORTAL_VENOUS, Refusing(), 5.0, max_proposals=0)
+    assert refused.liver_ml is None and refused.dropped == 0 and len(refused.result.proposals) == 3
+    assert "every proposal is kept" in refused.notes[0]
+    assert readable_proposals_outcome(found, volumes, PhaseKind.PORTAL_VENOUS, None, max_proposals=0).notes == ()
+
+
 def _one_slice(volume: Volume, k: int) -> Volume:
     return Volume(np.ascontiguousarray(volume.array[k:k + 1], np.float32), volume.spacing, volume.origin,
                   volume.direction)
