@@ -16,8 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "us-segment", help="segment + classify one ultrasound lesion from a box or clicks; prints JSON",
         description="Run an ultrasound click segmenter (default: the registry's, --model to choose) on IMAGE (DICOM US, PNG, JPEG, BMP). Two-click mode: --box "
                     "(becomes 1 foreground click at its centre and 4 background clicks at its corners); one-click "
-                    "mode: --click. Further --click / --bg-click refine (after --box: the box's contour near them only, as in "
-                    "the workspace). Coordinates are image pixels (x = column, "
+                    "mode: --click. Further --click / --bg-click correct the first mask (the box's, or the first --click's): each "
+                    "nudges its contour through the click, as the workspace answers clicks made before its mask "
+                    "came back. Coordinates are image pixels (x = column, "
                     "y = row). Prints class probabilities, malignant probability, area and diameters (mm when the "
                     "DICOM states the pixel size, else px) and the time; writes the mask PNG (0/255).")
     parser.add_argument("image", type=Path, metavar="IMAGE", help="ultrasound image (DICOM US, PNG, JPEG, BMP)")
@@ -67,13 +68,14 @@ def run(args: argparse.Namespace) -> int:
         segmenter = create(resolve("click-segmenter", args.model, "US"), args.device, args.weights)
         apply_box_fit(segmenter, args)
         mask = None
-        if args.box is not None and len(clicks) > BOX_CLICK_COUNT:
-            # as in the workspace: the box first, then the other clicks nudge the box's contour (as clicks made
-            # one after another before its answer came back: liverview.us.local_correction)
-            shown = np.asarray(segmenter.predict(frame, clicks[:BOX_CLICK_COUNT]).mask, bool)
+        first = BOX_CLICK_COUNT if args.box is not None else 1
+        if len(clicks) > first:
+            # as in the workspace: the box (or the first click) first, then the other clicks nudge its mask's
+            # contour (as clicks made one after another before its answer came back: liverview.us.local_correction)
+            shown = np.asarray(segmenter.predict(frame, clicks[:first]).mask, bool)
             pred = segmenter.predict(frame, clicks, prior=shown)
             mask = correct_shown_mask(pred.mask, shown, clicks, bool(getattr(segmenter, "box_fit", False)),
-                                     corrections=len(clicks) - BOX_CLICK_COUNT)
+                                     corrections=len(clicks) - first)
         else:
             pred = segmenter.predict(frame, clicks)
     except ModelError as exc:

@@ -128,6 +128,37 @@ def test_us_segment_clicks_after_a_box_nudge_its_contour_as_the_workspace_does(t
     assert not (got & ~box_mask).any()  # a background click only removes; the shifted redraw is not shown
 
 
+def test_us_segment_clicks_after_the_first_click_nudge_its_mask(tiny_set, tmp_path, capsys, monkeypatch):
+    import liverview.commands.us_segment as us_segment
+    from liverview.us.clicks import ellipse_in_box
+    from liverview.us.prediction import UsPrediction
+
+    row = next(csv.DictReader(open(tiny_set / "data" / "labels.csv")))
+    image = tiny_set / "data" / row["image"]
+    h, w = int(row["height"]), int(row["width"])
+    first = ellipse_in_box((h, w), (80, 60, 200, 120))  # the first click's mask
+    seen = []
+
+    class Redrawing:  # answers the first click with ``first``, later ones with a mask that spills everywhere
+        name, label_mode, box_fit = "redrawing", "four-class", True
+
+        def predict(self, image, clicks, prior=None):
+            seen.append((len(clicks), prior is not None))
+            mask = first if len(clicks) == 1 else np.ones((h, w), bool)
+            return UsPrediction(mask=mask, class_probs={"cyst": 1.0, "hemangioma": 0.0, "metastasis": 0.0,
+                                                       "hcc": 0.0}, malignant_prob=0.0, time_ms=1.0)
+
+    monkeypatch.setattr(us_segment, "create", lambda *a, **k: Redrawing())
+    out = tmp_path / "mask.png"
+    assert main(["us-segment", str(image), "--click", "140", "90", "--bg-click", "195", "90",
+                 "--out", str(out)]) == 0
+    got = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE) > 0
+    assert seen == [(1, False), (2, True)]  # the first click alone, then both with its mask as the prior
+    assert not got[90, 195] and not (got & ~first).any()  # the background click removed, nothing added
+    assert got[90, 140] and got.sum() > 0.8 * first.sum()  # the rest of the first mask stays
+    assert json.loads(capsys.readouterr().out)["mode"] == "one-click"
+
+
 def test_us_segment_user_errors(tiny_set, tmp_path, capsys):
     img = tiny_set / "data" / "images" / "us_00000.png"
     assert main(["us-segment", str(img), "--out", str(tmp_path / "m.png")]) == 2
