@@ -106,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
                                    "margin_ellipse": two.margin_ellipse_jaccard_mean, "box": two.box_jaccard_mean,
                                    "grabcut": two.grabcut_jaccard_mean, "noc85": two.noc85_mean,
                                    "noc90": two.noc90_mean, "box_noc85": two.box_noc85_mean,
-                                   "box_noc90": two.box_noc90_mean, "minutes": (time.perf_counter() - start) / 60})
+                                   "box_noc90": two.box_noc90_mean, "ellipse_box_noc85": two.ellipse_box_noc85_mean,
+                                   "ellipse_box_noc90": two.ellipse_box_noc90_mean, "minutes": (time.perf_counter() - start) / 60})
             f = fold_summaries[-1]
             log(f"fold {k}: two-click {f['two_click']:.3f} (ellipse {f['ellipse']:.3f}, box {f['box']:.3f}, GrabCut "
                 f"{f['grabcut']:.3f}), one-click {f['one_click']:.3f}, NoC@85 {f['noc85']:.2f}, NoC@90 {f['noc90']:.2f}; "
@@ -185,7 +186,7 @@ def summarise_cv(rows: list[dict], folds: list[dict], args, model: str) -> dict:
     out = {"model": model, "liver": str(args.liver), "train_extra": args.train_extra, "folds": args.folds,
            "seed": args.seed, "n_images": len(rows)}
     for key in ("two_click", "one_click", "ellipse", "margin_ellipse", "box", "grabcut", "noc85", "noc90", "box_noc85",
-                "box_noc90"):
+                "box_noc90", "ellipse_box_noc85", "ellipse_box_noc90"):
         out[key] = spread(key)
     out["two_click_minus_ellipse"] = out["two_click"]["mean"] - out["ellipse"]["mean"]
     pooled = {"two_click_jaccard": float(np.mean([r["jaccard"] for r in rows])),
@@ -274,6 +275,8 @@ def report_markdown(r: dict, folds: list[dict]) -> str:
     auroc = fmt(p["bm_auroc"])
     lines += ["", "NoC: clicks to IoU 0.85 / 0.90 (cap 20), the next click at the largest error region; from no click "
               "(RITM's protocol) and after the two-click box (the box counted as 2 clicks; the workspace's flow).",
+              f"Baseline of the flow after a box: the ellipse inscribed in the same box, then the same corrections "
+              f"(no model): NoC@85 {ms(r['ellipse_box_noc85'])}, NoC@90 {ms(r['ellipse_box_noc90'])}.",
               f"Two-click Jaccard minus the inscribed ellipse (fold means): {r['two_click_minus_ellipse']:+.3f}.",
               f"Benign vs malignant, pooled out-of-fold: AUROC {auroc}; ECE {p['bm_ece_raw']:.3f} raw, "
               f"{p['bm_ece_platt_crossfitted']:.3f} after Platt scaling fitted on the other folds.",

@@ -102,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  after the box (2 clicks, then the same corrective clicks; not RITM's protocol): NoC@85 "
               f"{report.box_noc85_mean:.2f}, NoC@90 {report.box_noc90_mean:.2f}; clicks that raised IoU: {better} "
               f"of {extra}")
+    if report.ellipse_box_noc85_mean is not None:
+        print(f"  baseline, the ellipse inscribed in the same box then the same corrections (no model): NoC@85 "
+              f"{report.ellipse_box_noc85_mean:.2f}, NoC@90 {report.ellipse_box_noc90_mean:.2f}")
     print(f"  median time per interaction {report.time_ms_median:.1f} ms")
     for note in report.notes:
         print(f"  note: {note}")

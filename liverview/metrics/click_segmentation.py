@@ -1,7 +1,8 @@
 """Evaluate a click segmenter (liverview.plugin_api.ClickSegmenter) on lesion records: Jaccard, 4-class and
 benign/malignant metrics, and, from the very same box, three baselines that never look at a model: the
 ellipse inscribed in the box, the filled box, and OpenCV GrabCut. A model earns its place only by
-beating the ellipse a reader could drag by hand."""
+beating the ellipse a reader could drag by hand. The clicks needed after a box get the same baseline: the
+ellipse in the box, then the same corrections (liverview.us.local_correction), no model."""
 
 from __future__ import annotations
 
@@ -47,6 +48,9 @@ class LesionResult:
     box_noc85: int | None = None  # the same clicks after the mode's box, which counts 2 (two-click mode only)
     box_noc90: int | None = None
     box_refinement_ious: list[float] | None = None
+    # the trivial baseline of the same flow: the ellipse inscribed in the box, then the same corrections (no model)
+    ellipse_box_noc85: int | None = None
+    ellipse_box_noc90: int | None = None
     # measured on the predicted mask, with the class head's own score (liverview.us.malignancy); None: empty mask
     features: dict[str, float] | None = None
 
@@ -69,6 +73,8 @@ class EvalReport:
     box_noc85_mean: float | None = None  # corrective clicks after a box, the box counted as 2 clicks
     box_noc90_mean: float | None = None
     box_refinement_clicks_improving: tuple[int, int] | None = None
+    ellipse_box_noc85_mean: float | None = None  # the same after the ellipse inscribed in the box (no model)
+    ellipse_box_noc90_mean: float | None = None
     bm_ece: float | None = None  # expected calibration error of p(malignant), 10 bins
     four_class_accuracy: float | None = None
     four_class_auroc: float | None = None
@@ -131,14 +137,21 @@ def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mod
             gc = grabcut_from_box(img, box)
             r.grabcut_jaccard, r.grabcut_empty = jaccard_index(gc, lz.mask), not gc.any()
         if noc:
+            box_edges = bool(getattr(segmenter, "box_fit", False))
+
             def predict(clicks, prev, im=img):  # as the workspace answers a click (liverview.us.local_correction)
                 mask = segmenter.predict(im, list(clicks), prior=prev).mask
-                return correct_shown_mask(mask, prev, clicks, box_edges=bool(getattr(segmenter, "box_fit", False)))
+                return correct_shown_mask(mask, prev, clicks, box_edges=box_edges)
             trace = refine(predict, lz.mask)
             r.noc85, r.noc90, r.refinement_ious = trace.noc(0.85), trace.noc(0.90), trace.ious
             if mode == "two-click":
                 trace = refine_from_box(predict, lz.mask, clicks)
                 r.box_noc85, r.box_noc90, r.box_refinement_ious = trace.noc(0.85), trace.noc(0.90), trace.ious
+
+                def ellipse_then_corrections(clicks, prev, shape=lz.mask.shape):  # the box's ellipse, no model
+                    return correct_shown_mask(ellipse_in_box(shape, box), prev, clicks, box_edges=box_edges)
+                trace = refine_from_box(ellipse_then_corrections, lz.mask, clicks)
+                r.ellipse_box_noc85, r.ellipse_box_noc90 = trace.noc(0.85), trace.noc(0.90)
         results.append(r)
         if progress is not None:
             progress(len(results) / len(lesions))
@@ -159,6 +172,9 @@ def summarise(mode: str, results: list[LesionResult], label_mode: str) -> EvalRe
     if results and results[0].box_noc85 is not None:
         rep.box_noc85_mean, rep.box_noc90_mean, rep.box_refinement_clicks_improving = _noc_summary(
             [r.box_noc85 for r in results], [r.box_noc90 for r in results], [r.box_refinement_ious for r in results])
+    if results and results[0].ellipse_box_noc85 is not None:
+        rep.ellipse_box_noc85_mean = float(np.mean([r.ellipse_box_noc85 for r in results]))
+        rep.ellipse_box_noc90_mean = float(np.mean([r.ellipse_box_noc90 for r in results]))
     if results and results[0].grabcut_jaccard is not None:
         rep.grabcut_jaccard_mean = float(np.mean([r.grabcut_jaccard for r in results]))
         rep.grabcut_empty = sum(r.grabcut_empty for r in results)

@@ -180,6 +180,35 @@ def test_eval_us_on_a_tiny_set(tiny_set, tmp_path, capsys):
     assert "Jaccard mean" in out and "inscribed ellipse" in out
 
 
+def test_the_ellipse_baseline_of_the_box_flow_takes_the_same_corrections_without_a_model(tiny_set):
+    from liverview.metrics.click_segmentation import evaluate_lesions
+    from liverview.us.clicks import BOX_CLICK_COUNT, box_of_clicks, ellipse_in_box
+    from liverview.us.lesion_dataset import load_lesions, load_records
+    from liverview.us.prediction import UsPrediction
+
+    lesion = load_lesions(load_records(tiny_set / "data"))[:1]
+
+    class Fixed:  # answers a box with ``answer(shape, box)``, anything else with an empty mask
+        label_mode, box_fit = "four-class", True
+
+        def __init__(self, answer):
+            self.answer = answer
+
+        def predict(self, image, clicks, prior=None):
+            box = box_of_clicks(list(clicks[:BOX_CLICK_COUNT]))
+            mask = self.answer(image.shape, box) if box else np.zeros(image.shape, bool)
+            return UsPrediction(mask=mask, class_probs={"cyst": 1.0, "hemangioma": 0.0, "metastasis": 0.0,
+                                                       "hcc": 0.0}, malignant_prob=0.5, time_ms=0.0)
+
+    rep, rows = evaluate_lesions(Fixed(ellipse_in_box), lesion, "two-click", noc=True)
+    assert rows[0].ellipse_box_noc85 == rows[0].box_noc85 and rows[0].ellipse_box_noc90 == rows[0].box_noc90
+    assert rep.ellipse_box_noc85_mean == rep.box_noc85_mean
+    rep, rows = evaluate_lesions(Fixed(lambda shape, box: lesion[0].mask), lesion, "two-click", noc=True)
+    assert rows[0].box_noc85 == 2  # the box alone is right: its 2 clicks
+    assert rows[0].ellipse_box_noc85 > 2  # the ellipse needs corrections
+    assert rep.ellipse_box_noc85_mean == rows[0].ellipse_box_noc85
+
+
 def test_eval_us_noc_and_reliability(tiny_set, tmp_path, capsys):
     report, diagram = tmp_path / "r.json", tmp_path / "rel.png"
     assert main(["eval-us", "--data", str(tiny_set / "data"), "--mode", "two-click", "--noc", "--reliability",
@@ -266,7 +295,8 @@ def test_cv_summary_cross_fits_the_feature_model_fold_by_fold_and_reports_size_a
                                   "echo_contrast": float(rng.normal()), "heterogeneity": float(rng.normal())}})
     rows[0]["features"] = None  # an empty predicted mask: scored by the head alone (Platt)
     folds = [{"two_click": 0.7, "one_click": 0.5, "ellipse": 0.7, "margin_ellipse": 0.75, "box": 0.6, "grabcut": 0.3, "noc85": 5,
-              "noc90": 8, "box_noc85": 3, "box_noc90": 6} for _ in range(4)]
+              "noc90": 8, "box_noc85": 3, "box_noc90": 6, "ellipse_box_noc85": 4, "ellipse_box_noc90": 7}
+             for _ in range(4)]
     report = summarise_cv(rows, folds, Namespace(liver="L", train_extra=[], folds=4, seed=0), "m")
     pooled = report["pooled_out_of_fold"]
     assert pooled["bm_auroc_features_crossfitted"] > 0.9 and pooled["bm_auroc_size_only"] > 0.9
