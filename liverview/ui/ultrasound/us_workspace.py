@@ -214,6 +214,10 @@ class UsWorkspace(QtWidgets.QMainWindow):
         panel.addWidget(measure_box)
         self.units_label = QtWidgets.QLabel()
         self.units_label.setWordWrap(True)
+        # its text comes with the image; the scroll area sizes the panel by minimum heights, which a wrapped label
+        # does not raise by itself, so without room reserved the layout squeezed it under the measurements
+        self.units_label.setMinimumHeight(self.units_label.fontMetrics().lineSpacing() * 3 + 4)
+        self.units_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
         panel.addWidget(self.units_label)
         self.save_button = QtWidgets.QPushButton("Save lesion (Ctrl+S)")
         self.save_button.clicked.connect(self.save)
