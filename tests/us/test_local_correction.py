@@ -18,8 +18,9 @@ def disk(cy: float, cx: float, r: float) -> np.ndarray:
     return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
 
 
-def nudged_on_the_whole_image(shown: np.ndarray, clicks: list[Click]) -> np.ndarray:
-    """The rule of the module's note written out over the whole image (no window)."""
+def nudged_on_the_whole_image(shown: np.ndarray, clicks: list[Click], earlier: list[Click] = ()) -> np.ndarray:
+    """The rule of the module's note written out over the whole image (no window), each bump narrowed to the
+    widest that leaves every earlier click of the other label on its side."""
     signed = ndimage.distance_transform_edt(shown) - ndimage.distance_transform_edt(~shown)
     level = signed.copy()
     yy, xx = np.mgrid[:shown.shape[0], :shown.shape[1]]
@@ -28,7 +29,14 @@ def nudged_on_the_whole_image(shown: np.ndarray, clicks: list[Click]) -> np.ndar
         if shown[y, x] == c.positive:
             continue
         t = max(1.0, abs(signed[y, x]))
-        bump = NUDGE_DEPTH * t * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * (NUDGE_WIDTH * t) ** 2))
+        height, width = NUDGE_DEPTH * t, NUDGE_WIDTH * t
+        spared = [(int(round(e.y)), int(round(e.x))) for e in earlier
+                  if e.positive != c.positive and shown[int(round(e.y)), int(round(e.x))] == e.positive]
+        for ey, ex in spared:  # the bump at the spared click must stay below its depth (its |signed distance|)
+            depth, d2 = abs(signed[ey, ex]), (ey - y) ** 2 + (ex - x) ** 2
+            if depth < height * np.exp(-d2 / (2 * width ** 2)):
+                width = np.sqrt(d2 / (2 * np.log(height / (0.999 * depth))))
+        bump = height * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * width ** 2))
         level = level + bump if c.positive else level - bump
     return level > 0
 
@@ -65,6 +73,27 @@ def test_the_window_gives_the_rule_computed_on_the_whole_image():
         clicks = [Click(float(rng.integers(0, SHAPE[1])), float(rng.integers(0, SHAPE[0])), bool(rng.integers(2)))
                   for _ in range(int(rng.integers(1, 4)))]
         assert np.array_equal(nudge_contour(shown, clicks), nudged_on_the_whole_image(shown, clicks))
+
+
+def test_a_correction_does_not_overturn_an_earlier_click_and_the_window_agrees_with_the_whole_image():
+    shown = disk(40, 50, 10)
+    earlier = [Click(57, 40, True)]  # "lesion here", about 3 px inside the contour, answered by the mask shown
+    alone = nudge_contour(shown, [Click(58, 40, False)])  # "not lesion here", the next pixel out
+    spared = nudge_contour(shown, [Click(58, 40, False)], earlier)
+    assert not alone[40, 57]  # the bump alone would carry the earlier click out of the lesion
+    assert spared[40, 57] and not spared[40, 58]  # narrowed: the earlier click stays, the new one still flips
+    assert (spared & ~shown).sum() == 0 and spared.sum() > alone.sum()
+    assert np.array_equal(spared, nudged_on_the_whole_image(shown, [Click(58, 40, False)], earlier))
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        shown = disk(*rng.uniform(25, 55, 2), rng.uniform(4, 16))
+        ys, xs = np.nonzero(ndimage.binary_dilation(shown, iterations=4) ^ ndimage.binary_erosion(shown, iterations=4))
+        picks = rng.choice(ys.size, 4, replace=False)
+        clicks = [Click(float(xs[i]), float(ys[i]), not shown[ys[i], xs[i]]) for i in picks[:1]]  # a correction
+        earlier = [Click(float(xs[i]), float(ys[i]), bool(shown[ys[i], xs[i]])) for i in picks[1:]]  # answered
+        out = nudge_contour(shown, clicks, earlier)
+        assert np.array_equal(out, nudged_on_the_whole_image(shown, clicks, earlier))
+        assert all(out[int(e.y), int(e.x)] == e.positive for e in earlier)
 
 
 def test_clicks_that_are_already_right_or_off_the_image_change_nothing_and_no_contour_gives_none():
