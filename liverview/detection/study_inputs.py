@@ -12,6 +12,9 @@ from liverview.core.volume import Volume
 from liverview.io.errors import LoadError
 
 
+MIN_SLICES = 2  # fewer is one image: nothing for a 2.5D detector's neighbours or its 3D proposals
+
+
 class StudyInputError(LoadError):
     """The study cannot be handed to a detector (missing, unreadable, or no phase of a known kind)."""
 
@@ -57,19 +60,29 @@ def read_phantom_inputs(folder: Path) -> StudyInputs:
 
 def inputs_from_loaded(loaded, fallback_name: str, assume_phase: str = "portal venous") -> StudyInputs:
     """The detector's inputs from a ``liverview.io.study_loader.LoadedStudy``: a single phase of unknown kind
-    is read as ``assume_phase``; unknown or repeated kinds are left out (with a note)."""
+    is read as ``assume_phase``; unknown or repeated kinds are left out (with a note); what the loader found
+    wrong is passed on as warnings. Refused (StudyInputError): series of different patients or studies (they are
+    not the phases of one exam) and a single slice (an image, not a volume)."""
     study = loaded.study
     phases = list(study.phases)
     name = study.description or fallback_name
+    if loaded.mixed:
+        raise StudyInputError(f"{fallback_name}: {loaded.mixed}; these are not the phases of one exam. Pass the "
+                              "series of one study (one folder or file per phase)")
+    for p in phases:
+        if p.volume.array.shape[0] < MIN_SLICES:
+            raise StudyInputError(f"{fallback_name}: '{p.label}' is a single slice, not a volume: the detector "
+                                  "reads each slice with its neighbours and finds lesions across slices")
+    warnings = [f"warning: {problem}" for problem in loaded.problems]
     if len(phases) == 1 and phases[0].kind is PhaseKind.UNKNOWN:
         kind = PhaseKind.parse(assume_phase)
         p = phases[0]
         return StudyInputs({kind: p.volume}, kind, name, (PhaseSource(kind, str(p.source), p.series_uid),),
-                           [f"note: the single phase's kind is unknown; read as {kind.value} (--assume-phase)"],
-                           study.study_uid, study.patient_id)
+                           [f"note: the single phase's kind is unknown; read as {kind.value} (--assume-phase)"]
+                           + warnings, study.study_uid, study.patient_id)
     volumes: dict[PhaseKind, Volume] = {}
     sources: list[PhaseSource] = []
-    notes = []
+    notes = list(warnings)
     for p in phases:
         if p.kind is PhaseKind.UNKNOWN or p.kind in volumes:
             notes.append(f"note: phase '{p.label}' left out (unknown or repeated kind)")

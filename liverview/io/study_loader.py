@@ -42,6 +42,8 @@ class LoadedStudy:
     reasons: dict[Phase, str] = field(default_factory=dict)  # Phase objects hash by identity
     series: list[DicomSeries] = field(default_factory=list)  # the DICOM series used, if any
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    # why the inputs are not one exam (series of different patients or studies); empty when they are
+    mixed: str = ""
 
     def reason_for(self, phase: Phase) -> str:
         """Why ``phase`` was given its kind (empty when unknown to this load)."""
@@ -116,14 +118,18 @@ def _skipped_problems(skipped: list[tuple[Path, str]]) -> list[str]:
     return lines
 
 
-def _check_consistency(inputs: list[_Input], problems: list[str]) -> None:
+def _check_consistency(inputs: list[_Input], problems: list[str]) -> str:
+    """Adds to ``problems`` when the series are not one exam; returns that reason ('' when they are)."""
+    found = []
     patients = sorted({i.series.patient_id for i in inputs if i.series and i.series.patient_id})
     if len(patients) > 1:
-        problems.append(f"the series belong to {len(patients)} different patients ({', '.join(patients)}): "
-                        "check that these inputs belong together")
+        found.append(f"the series belong to {len(patients)} different patients ({', '.join(patients)}): "
+                     "check that these inputs belong together")
     studies = {i.series.study_uid for i in inputs if i.series and i.series.study_uid}
     if len(studies) > 1:
-        problems.append(f"the series come from {len(studies)} different studies (StudyInstanceUID)")
+        found.append(f"the series come from {len(studies)} different studies (StudyInstanceUID)")
+    problems.extend(found)
+    return "; ".join(found)
 
 
 def _provisional_phase(item: _Input) -> Phase:
@@ -209,7 +215,7 @@ def load_study(paths: Sequence[str | Path], monitor: LoadMonitor = QUIET) -> Loa
             problems.append(f"two inputs were taken as {phase.kind.value}: "
                             f"'{kinds_seen[phase.kind].description}' and '{phase.description}'")
         kinds_seen.setdefault(phase.kind, phase)
-    _check_consistency(inputs, problems)
+    mixed = _check_consistency(inputs, problems)
     expected = [(p, r) for p, r in skipped if r.startswith(_EXPECTED_SKIPS)]
     problems.extend(_skipped_problems([(p, r) for p, r in skipped if not r.startswith(_EXPECTED_SKIPS)]))
     notes.extend(_skipped_problems(expected))
@@ -226,5 +232,5 @@ def load_study(paths: Sequence[str | Path], monitor: LoadMonitor = QUIET) -> Loa
     study.reference_index = pv[0] if pv else 0
     return LoadedStudy(
         study=study, problems=problems, notes=notes, reasons=reasons,
-        series=[i.series for i in inputs if i.series], skipped=skipped,
+        series=[i.series for i in inputs if i.series], skipped=skipped, mixed=mixed,
     )
