@@ -146,3 +146,12 @@ def test_a_command_imports_only_its_own_module(tmp_path):
     assert loaded == {"liverview.commands.plugins_list"}, run.stdout + run.stderr
     names = cli.build_parser().format_help()
     assert all(name in names for name in ("synth-ct", "export", "plugins", "cv-us", "scan"))
+
+
+@pytest.mark.parametrize("option, value", [("--max-proposals", "-3"), ("--liver-margin", "-10"),
+                                           ("--liver-margin", "nan"), ("--threads", "-1")])
+def test_a_negative_count_or_distance_is_a_usage_error_before_anything_runs(tmp_path, capsys, option, value):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["detect", str(tmp_path), "--out", str(tmp_path / "p.json"), option, value])
+    assert stop.value.code == EXIT_USAGE
+    assert option in capsys.readouterr().err and not (tmp_path / "p.json").exists()

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from liverview.cli import CliError
+from liverview.commands.arg_types import non_negative_float, non_negative_int
 from liverview.commands.model_choice import add_model_option, add_plugin_dir_option, create, resolve
 from liverview.detection.liver_filter import DEFAULT_MARGIN_MM, DEFAULT_MAX_PROPOSALS
 from liverview.terminal_progress import ProgressLine, add_quiet_option
@@ -32,12 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="reference phase (default: the study's: non-contrast for phantoms, else portal venous)")
     parser.add_argument("--assume-phase", default="portal venous", metavar="PHASE",
                         help="phase kind given to a single phase of unknown kind (default portal venous)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch")
-    parser.add_argument("--liver-margin", type=float, default=DEFAULT_MARGIN_MM, metavar="MM",
+    parser.add_argument("--threads", type=non_negative_int, default=None, metavar="N", help="CPU threads for torch")
+    parser.add_argument("--liver-margin", type=non_negative_float, default=DEFAULT_MARGIN_MM, metavar="MM",
                         help="drop proposals with no voxel within MM of the liver (default 15; the liver mask "
                              "comes from the registry's liver-segmenter)")
     parser.add_argument("--no-liver-filter", action="store_true", help="keep proposals outside the liver too")
-    parser.add_argument("--max-proposals", type=int, default=DEFAULT_MAX_PROPOSALS, metavar="N",
+    parser.add_argument("--max-proposals", type=non_negative_int, default=DEFAULT_MAX_PROPOSALS, metavar="N",
                         help="keep at most the N best-scored proposals (default 50; 0 = all)")
     add_quiet_option(parser)
     parser.set_defaults(func=run)

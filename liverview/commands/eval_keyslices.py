@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from liverview.cli import CliError
+from liverview.commands.arg_types import non_negative_float, non_negative_int
 from liverview.commands.model_choice import add_model_option, create, resolve
 from liverview.detection.liver_filter import DEFAULT_MARGIN_MM
 from liverview.terminal_progress import ProgressLine, add_quiet_option
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_option(parser, "detector")
     parser.add_argument("--weights", type=Path, default=None, help="model weights (default: the contribution's)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu or cuda")
-    parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch")
+    parser.add_argument("--threads", type=non_negative_int, default=None, metavar="N", help="CPU threads for torch")
     parser.add_argument("--pad-pred", type=float, default=5.0, metavar="PX",
                         help="grow predicted boxes by PX pixels per side before matching (default 5: DeepLesion's "
                              "boxes are the RECIST extent padded by 5 px, while detectors here predict the "
@@ -41,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dl-info", action="append", default=[], type=Path, metavar="CSV",
                         help="DeepLesion DL_info-layout CSV(s): the pixel spacing of rows the manifest gives none "
                              "(otherwise read as 0.8 mm); may be given several times")
-    parser.add_argument("--liver-margin", type=float, default=DEFAULT_MARGIN_MM, metavar="MM",
+    parser.add_argument("--liver-margin", type=non_negative_float, default=DEFAULT_MARGIN_MM, metavar="MM",
                         help="drop proposals with no pixel within MM of the liver mask (default 15, as detect)")
     parser.add_argument("--no-liver-filter", action="store_true", help="keep proposals outside the liver too")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the figures as JSON")

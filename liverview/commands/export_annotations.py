@@ -11,7 +11,7 @@ import getpass
 import sys
 from pathlib import Path
 
-from liverview.cli import CliError
+from liverview.cli import EXIT_PARTIAL, CliError
 from liverview.io.errors import LoadError
 from liverview.io.export.project_export import EXPORT_FORMATS, ExportError, export_annotations, export_sr_with_seg
 from liverview.io.study_loader import load_study
@@ -91,10 +91,15 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     finally:
         project.close()
+    missing = []  # asked for, not written (a SEG with no lesion mask to hold)
     for fmt, result in zip(formats, results):
-        print(f"wrote {result.written} lesion(s) to {result.path} ({EXPORT_FORMATS[fmt]})")
+        if result.file_written:
+            print(f"wrote {result.written} lesion(s) to {result.path} ({EXPORT_FORMATS[fmt]})")
+        else:
+            missing.append(result.path)
+            print(f"did not write {result.path} ({EXPORT_FORMATS[fmt]}): no lesion to put in it")
         for line in result.skipped:
             print(f"  left out: {line}")
         for line in result.notes:
             print(f"  note: {line}")
-    return 0
+    return EXIT_PARTIAL if missing else 0

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from liverview.cli import CliError
+from liverview.commands.arg_types import non_negative_float, non_negative_int
 from liverview.commands.model_choice import add_model_option, add_plugin_dir_option, resolve
 from liverview.commands.ray_options import add_ray_options
 from liverview.detection.liver_filter import DEFAULT_MARGIN_MM, DEFAULT_MAX_PROPOSALS
@@ -40,10 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_option(parser, "detector")
     add_plugin_dir_option(parser)
     parser.add_argument("--weights", type=Path, default=None, help="detector weights (default: the contribution's)")
-    parser.add_argument("--liver-margin", type=float, default=DEFAULT_MARGIN_MM, metavar="MM",
+    parser.add_argument("--liver-margin", type=non_negative_float, default=DEFAULT_MARGIN_MM, metavar="MM",
                         help="drop proposals with no voxel within MM of the liver (default 15)")
     parser.add_argument("--no-liver-filter", action="store_true", help="keep proposals outside the liver too")
-    parser.add_argument("--max-proposals", type=int, default=DEFAULT_MAX_PROPOSALS, metavar="N",
+    parser.add_argument("--max-proposals", type=non_negative_int, default=DEFAULT_MAX_PROPOSALS, metavar="N",
                         help="keep at most the N best-scored proposals per study (default 50; 0 = all)")
     parser.add_argument("--assume-phase", default="portal venous", metavar="PHASE",
                         help="phase kind given to a single phase of unknown kind (default portal venous)")

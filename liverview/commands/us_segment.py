@@ -63,9 +63,16 @@ def run(args: argparse.Namespace) -> int:
         clicks = box_to_clicks(*args.box) if args.box is not None else []
     except ValueError as exc:
         raise CliError(f"--box: {exc}") from exc
+    if args.box is not None:  # its centre becomes the lesion click: say so in the box's terms
+        h, w = frame.shape[:2]
+        cx, cy = (args.box[0] + args.box[2]) / 2, (args.box[1] + args.box[3]) / 2
+        if not (-0.5 <= cx < w - 0.5 and -0.5 <= cy < h - 0.5):
+            raise CliError(f"--box: its centre ({cx:.1f}, {cy:.1f}) lies outside the {w}x{h} image "
+                           "(x = column, y = row, in image pixels)")
     clicks += [Click(x, y, True) for x, y in args.click] + [Click(x, y, False) for x, y in args.bg_click]
     try:
-        segmenter = create(resolve("click-segmenter", args.model, "US"), args.device, args.weights)
+        contribution = resolve("click-segmenter", args.model, "US")
+        segmenter = create(contribution, args.device, args.weights)
         apply_box_fit(segmenter, args)
         mask = None
         first = BOX_CLICK_COUNT if args.box is not None else 1
@@ -92,11 +99,16 @@ def run(args: argparse.Namespace) -> int:
         "class_probs": {k: round(v, 4) for k, v in pred.class_probs.items()},
         "predicted_class": max(pred.class_probs, key=pred.class_probs.get),
         "malignant_prob": round(pred.malignant_prob, 4),
+        # how p(malignant) was made: a score of its own, which may disagree with the predicted class
+        "malignancy_note": getattr(pred, "malignancy_note", "") or "not stated by the model",
         "pixel_spacing_mm": list(image.pixel_spacing_mm) if image.pixel_spacing_mm else None,
         "measurement": mask_measurements(mask, image.pixel_spacing_mm).as_dict() if mask.any() else None,
         "mask": str(args.out), "mask_pixels": int(mask.sum()), "time_ms": round(pred.time_ms, 2),
     }
     if segmenter.label_mode != "four-class":
         result["note"] = "these weights learnt benign vs malignant only; the 4-class split is not meaningful"
+    card_notes = contribution.validated_figures().get("notes", {}) if args.weights is None else {}
+    if isinstance(card_notes, dict) and card_notes:  # the model card's word on its class scores, as the app shows
+        result["class_notes"] = {k: str(v) for k, v in card_notes.items()}
     print(json.dumps(result, indent=1))
     return 0

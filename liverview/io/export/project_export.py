@@ -50,6 +50,7 @@ class ExportResult:
     written: int  # lesions in the file
     skipped: list[str] = field(default_factory=list)  # "lesion 3: why", one per lesion left out
     notes: list[str] = field(default_factory=list)  # what the export supplied or changed, e.g. a created UID
+    file_written: bool = True  # False: nothing to put in the file, so none was written at ``path``
 
 
 @dataclass
@@ -285,7 +286,7 @@ def export_sr_with_seg(project: Project, study_id: int, study: Study, sr_out: st
     sr_notes = [f"references the SEG {seg_out.name} ({written} segment(s))"] if seg is not None else \
         ["no SEG was written: " + "; ".join(seg_skipped)]
     return (ExportResult(sr_out, measured, sr_skipped, sr_notes),
-            ExportResult(seg_out, written, seg_skipped, seg_notes))
+            ExportResult(seg_out, written, seg_skipped, seg_notes, file_written=seg is not None))
 
 
 _WRITERS: dict[str, Callable[..., int]] = {"json": _write_json, "csv": _write_csv, "nifti": _write_nifti,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 
@@ -34,6 +35,21 @@ def test_export_then_import_through_the_cli(ct_series, tmp_path, capsys):
     assert main(["import-csv", folder, "--csv", str(tmp_path / "dl.csv"), "--project", str(other)]) == 0
     with Project.open(other, "x", read_only=True) as p:
         assert [les.recist.long_mm for les in p.list_lesions()] == [20 * vol.spacing[0]]
+
+    # a row that does not fit the study beside one that does: the good one imported, exit 1 (some left out)
+    with open(tmp_path / "dl.csv", newline="") as f:
+        header, row = list(csv.reader(f))[:2]
+    bad = list(row)
+    bad[header.index("Key_slice_index")] = "999"
+    with open(tmp_path / "mixed.csv", "w", newline="") as f:
+        csv.writer(f).writerows([header, row, bad])
+    third = tmp_path / "third.lvproj"
+    capsys.readouterr()
+    assert main(["import-csv", folder, "--csv", str(tmp_path / "mixed.csv"), "--project", str(third)]) == 1
+    out = capsys.readouterr().out
+    assert "imported 1 lesion(s)" in out and "not imported" in out
+    with Project.open(third, "x", read_only=True) as p:
+        assert len(p.list_lesions()) == 1
 
 
 def test_export_errors_are_one_line_and_exit_2(ct_series, tmp_path):

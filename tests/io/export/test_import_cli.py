@@ -66,3 +66,18 @@ def test_a_file_that_is_not_an_annotation_is_refused_and_the_others_still_go_in(
         == EXIT_USAGE
     assert main(["import", str(nifti)]) == EXIT_USAGE  # no study and no project
     assert "--study" in capsys.readouterr().err
+
+
+def test_a_seg_with_no_mask_to_hold_is_reported_as_not_written(ct_series, tmp_path, capsys):
+    folder = str(ct_series.paths[0].parent)
+    study = load_study([folder]).study
+    vol, phase = study.reference.volume, study.reference.kind
+    w = [tuple(float(v) for v in vol.index_to_world(p)) for p in ((10, 20, 3), (30, 20, 3), (20, 14, 3), (20, 26, 3))]
+    with Project.create(tmp_path / "a.lvproj", "Anna Reader") as project:  # a RECIST mark, no mask
+        project.add_lesion(ensure_study(project, study), "hcc", recist=RecistRecord((w[0], w[1]), (w[2], w[3]), 3, phase))
+    sr, seg = tmp_path / "sr.dcm", tmp_path / "seg.dcm"
+    assert main(["export", folder, "--format", "sr", "--out", str(sr), "--seg-out", str(seg),
+                 "--project", str(tmp_path / "a.lvproj")]) == EXIT_PARTIAL
+    out = capsys.readouterr().out
+    assert f"wrote 1 lesion(s) to {sr}" in out and f"did not write {seg}" in out and "no SEG was written" in out
+    assert sr.exists() and not seg.exists()

@@ -88,6 +88,7 @@ def test_us_segment_prints_json_and_writes_the_mask(tiny_set, tmp_path, capsys):
     assert result["malignant_prob"] == pytest.approx(result["class_probs"]["metastasis"] +
                                                      result["class_probs"]["hcc"], abs=1e-3)
     assert len(result["clicks"]) == 6 and result["time_ms"] > 0
+    assert result["malignancy_note"] == "class head, not calibrated"  # these tiny weights carry no calibration
     mask = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
     assert mask.shape == (int(row["height"]), int(row["width"]))
     assert int((mask > 0).sum()) == result["mask_pixels"]
@@ -165,6 +166,11 @@ def test_us_segment_user_errors(tiny_set, tmp_path, capsys):
     assert main(["us-segment", str(img), "--click", "10", "10", "--out", str(tmp_path / "m.png"),
                  "--weights", str(tmp_path / "none.pt")]) == 2
     assert re.search(r"'us_clickseg\w*'\): weights .*none\.pt not found", capsys.readouterr().err)
+    w, h = cv2.imread(str(img), cv2.IMREAD_GRAYSCALE).shape[::-1]
+    assert main(["us-segment", str(img), "--box", str(w + 10), "5", str(w + 60), "40", "--out",
+                 str(tmp_path / "m.png")]) == 2  # a box off the image: said in the box's terms, no click named
+    err = capsys.readouterr().err
+    assert "--box: its centre" in err and "outside the" in err and "foreground click" not in err
 
 
 def test_eval_us_on_a_tiny_set(tiny_set, tmp_path, capsys):
