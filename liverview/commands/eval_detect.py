@@ -30,8 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="proposals.json files, folders searched for proposals.json, or a box table CSV "
                              "(volume_id,x_min,y_min,x_max,y_max,z_min,z_max[,score])")
     parser.add_argument("--gt", nargs="+", required=True, type=Path, metavar="G",
-                        help="phantom folders or lesions.csv, a DL_info.csv, or a box table CSV "
-                             "(Lesion Harvester or DeepLesion manual-1K layout)")
+                        help="phantom folders or lesions.csv, an instance label map (NIfTI / NRRD / MHA on the "
+                             "proposals' grid, one value per lesion; class maps such as liver = 1, tumour = 2 are "
+                             "refused), a DL_info.csv, or a box table CSV (Lesion Harvester or DeepLesion "
+                             "manual-1K layout)")
     parser.add_argument(
         "--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL,
         help="counting rules. strict (the default): LiverView's own rules, unchanged so that figures stay "
@@ -83,8 +85,10 @@ def _proposal_files(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
-def load_predictions(paths: Sequence[Path]) -> dict[str, list[Proposal3D]]:
-    """Proposals keyed by volume: a proposals.json's volume is its 'study' field, else its folder's name."""
+def load_predictions(paths: Sequence[Path], grids: dict[str, tuple[int, int, int]] | None = None
+                     ) -> dict[str, list[Proposal3D]]:
+    """Proposals keyed by volume: a proposals.json's volume is its 'study' field, else its folder's name.
+    ``grids``, when given, receives each proposals.json's grid shape (Z, Y, X) where the file records one."""
     out: dict[str, list[Proposal3D]] = {}
     for f in _proposal_files(paths):
         if f.suffix.lower() == ".csv":
@@ -100,7 +104,44 @@ def load_predictions(paths: Sequence[Path]) -> dict[str, list[Proposal3D]]:
             raise CliError(f"two proposal files name volume {volume!r} (the second is {f}); "
                            f"give each study its own 'study' id or folder")
         out[volume] = list(ps.proposals)
+        if grids is not None and ps.shape is not None:
+            grids[volume] = tuple(int(v) for v in ps.shape)
     return out
+
+
+def ground_truth_grid(path: Path) -> tuple[str, tuple[int, int, int]] | None:
+    """(volume id, grid shape Z, Y, X) of a ground-truth source that is drawn on a grid and says which: a label
+    map (its size), a phantom folder (its study.json); None for tables (DeepLesion's, box tables)."""
+    import SimpleITK as sitk
+
+    from liverview.metrics.ground_truth import label_map_volume_id, is_label_map
+
+    try:
+        if path.is_file() and is_label_map(path):
+            reader = sitk.ImageFileReader()
+            reader.SetFileName(str(path))
+            reader.ReadImageInformation()
+            size = reader.GetSize()
+            return (label_map_volume_id(path), (int(size[2]), int(size[1]), int(size[0]))) if len(size) == 3 else None
+        folder = path if path.is_dir() else path.parent if path.name == "lesions.csv" else None
+        if folder is not None and (folder / "study.json").is_file():
+            shape = json.loads((folder / "study.json").read_text(encoding="utf-8")).get("shape_zyx")
+            return (folder.name, tuple(int(v) for v in shape)) if shape and len(shape) == 3 else None
+    except (RuntimeError, OSError, ValueError, TypeError, AttributeError):
+        return None  # unreadable here: the ground-truth reader itself says why
+    return None
+
+
+def check_same_grids(pred_grids: dict[str, tuple[int, int, int]],
+                     gt_grids: dict[str, tuple[int, int, int]]) -> None:
+    """CliError when the proposals of a volume and its ground truth lie on grids of different shapes: not the
+    same study (or not its reference phase), so every box would be compared with the wrong place."""
+    for volume, p in pred_grids.items():
+        g = gt_grids.get(volume)
+        if g is not None and tuple(p) != tuple(g):
+            raise CliError(f"the proposals scored as {volume!r} are on a {' x '.join(map(str, p))} grid (Z x Y x X), "
+                           f"its ground truth on {' x '.join(map(str, g))}: not the same study or phase; "
+                           "nothing was scored")
 
 
 def load_all_ground_truth(paths: Sequence[Path]) -> dict[str, list[GroundTruthLesion]]:
@@ -162,9 +203,14 @@ def run(args: argparse.Namespace) -> int:
                        f"(it offers {', '.join(allowed)})")
     if args.plot is not None and args.plot.suffix.lower() != ".png":
         raise CliError(f"--plot writes a PNG; give a file name ending in .png, not {args.plot.name}")
-    pred = load_predictions(args.pred)
+    pred_grids: dict[str, tuple[int, int, int]] = {}
+    pred = load_predictions(args.pred, pred_grids)
     gt = load_all_ground_truth(args.gt)
+    gt_grids = dict(found for p in args.gt if (found := ground_truth_grid(p)) is not None)
+    named = list(pred)
     pred, gt = pair_volumes(pred, gt, args.volumes)
+    came_from = {v: v if v in named else named[0] for v in pred}  # a lone pair takes the truth's id
+    check_same_grids({v: pred_grids[came_from[v]] for v in pred if came_from[v] in pred_grids}, gt_grids)
     skipped = None
     if args.skip_ignored:
         from liverview.metrics.ignore_regions import drop_ignored

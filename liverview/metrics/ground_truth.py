@@ -284,6 +284,7 @@ def instance_ground_truth(labels: np.ndarray, volume: str) -> list[GroundTruthLe
 def read_label_map_ground_truth(path: str | Path) -> dict[str, list[GroundTruthLesion]]:
     """An instance label map (NIfTI / NRRD / MetaImage, one value per lesion, on the grid of the volume the
     proposals were made on), keyed by the file's name without suffix."""
+    from liverview.io.label_map_checks import class_map_doubts
     from liverview.io.volumes import read_volume
 
     path = Path(path)
@@ -292,10 +293,24 @@ def read_label_map_ground_truth(path: str | Path) -> dict[str, list[GroundTruthL
         if not np.all(np.isfinite(labels)) or not np.all(labels == np.round(labels)):
             raise GroundTruthError(f"{path}: not a label map (values are not whole numbers)")
         labels = labels.astype(np.int64)
+    doubts = class_map_doubts(labels)
+    if doubts:
+        raise GroundTruthError(f"{path}: not one value per lesion ({'; '.join(doubts)}); give an instance map "
+                               "with one value per lesion")
     lesions = instance_ground_truth(labels, _label_map_name(path))
     if not lesions:
         raise GroundTruthError(f"{path}: the label map holds no lesion (no value above 0)")
     return {lesions[0].volume: lesions}
+
+
+def is_label_map(path: Path) -> bool:
+    """A file read as an instance label map (by its suffix)."""
+    return Path(path).name.lower().endswith(LABEL_MAP_SUFFIXES)
+
+
+def label_map_volume_id(path: Path) -> str:
+    """The volume id a label map's lesions are keyed by."""
+    return _label_map_name(Path(path))
 
 
 def _label_map_name(path: Path) -> str:

@@ -149,3 +149,30 @@ def test_skip_ignored_leaves_out_proposals_centred_in_the_ignore_mask(phantom_wi
     # without the mask nothing is left out, and the option says so rather than scoring silently
     assert main(["eval-detect", "--pred", str(pred), "--gt", str(folder), "--skip-ignored"]) == 2
     assert "no ground-truth study folder has an ignore mask" in capsys.readouterr().err
+
+
+def test_proposals_of_another_study_grid_are_refused_not_scored_zero(phantom_with_proposals, tmp_path, capsys):
+    import numpy as np
+
+    from liverview.core.volume import Volume
+    from liverview.io.volumes import write_volume
+
+    folder, pred, gt = phantom_with_proposals
+    other = ProposalSet.for_volume([Proposal3D((10, 10, 20, 20), (3, 5), 0.9, 4)],
+                                   Volume(np.zeros((40, 96, 96), np.int16)), study="elsewhere")
+    write_proposals(tmp_path / "other" / "proposals.json", other)
+    assert main(["eval-detect", "--pred", str(tmp_path / "other" / "proposals.json"), "--gt", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "40 x 96 x 96 grid" in err and "32 x 128 x 128" in err and "nothing was scored" in err
+    # an instance label map on the proposals' own grid is scored; a class map (organ around lesions) is refused
+    labels = np.zeros((40, 96, 96), np.int16)
+    labels[2:8, 8:22, 8:22] = 1
+    write_volume(Volume(labels), tmp_path / "elsewhere.nii.gz")
+    assert main(["eval-detect", "--pred", str(tmp_path / "other" / "proposals.json"),
+                 "--gt", str(tmp_path / "elsewhere.nii.gz")]) == 0
+    labels[:, 4:60, 4:60] = np.where(labels[:, 4:60, 4:60] == 1, 2, 1)  # 1 = "liver" around 2 = "tumour"
+    write_volume(Volume(labels), tmp_path / "classes.nii.gz")
+    capsys.readouterr()
+    assert main(["eval-detect", "--pred", str(tmp_path / "other" / "proposals.json"),
+                 "--gt", str(tmp_path / "classes.nii.gz")]) == 2
+    assert "value 1 surrounds value 2" in capsys.readouterr().err

@@ -207,16 +207,29 @@ def _on_grid(grid: Volume, volume: Volume) -> bool:
 
 
 def _from_nifti(project: Project, study_id: int, study: Study, result: FileImport, reader: str | None) -> None:
-    from liverview.io.export.nifti_labels import LabelMapError, read_label_map
+    from liverview.io.export.nifti_labels import LabelMapError, read_label_map, sidecar_path
+    from liverview.io.label_map_checks import split_labels, surrounding_labels
 
     try:
         label_map = read_label_map(result.path)
     except LabelMapError as e:
         raise ImportFormatError(str(e)) from e
     phase = next((p for p in [study.reference, *study.phases] if _on_grid(label_map.grid, p.volume)), None)
+    organs, split = {}, {}
+    if not sidecar_path(result.path).is_file():  # not a LiverView export: it may be a class map (organ, tumour)
+        organs, split = surrounding_labels(label_map.grid.array), split_labels(label_map.grid.array)
     lesions = []
-    for value, lesion in enumerate(label_map.lesions, start=1):
+    for lesion in label_map.lesions:
         what = f"label '{lesion.lesion_id}'"
+        value = int(label_map.grid.array[lesion.mask][0]) if lesion.mask.any() else 0
+        if value in organs.values():
+            inner = ", ".join(str(v) for v, outer in sorted(organs.items()) if outer == value)
+            result.skipped.append(f"{what}: it surrounds label(s) {inner}, like an organ around lesions: not a lesion")
+            continue
+        if value in split:
+            result.notes.append(f"{what} holds {split[value]} separate regions, imported as one lesion (a class "
+                                "map gives every tumour the same value: split it into one value per lesion to get "
+                                "one each)")
         if phase is None:
             result.skipped.append(f"{what}: the label map's grid ({label_map.grid.array.shape} voxels) is the grid "
                                   "of no phase of this study")

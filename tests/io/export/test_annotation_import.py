@@ -128,6 +128,25 @@ def test_a_label_map_on_another_grid_is_listed_and_nothing_is_imported(source, t
     assert other.list_lesions(tid) == []
 
 
+def test_a_class_map_gives_no_organ_lesion_and_says_its_tumours_share_a_value(source, target, tmp_path):
+    from liverview.io.volumes import write_volume
+
+    _, _, study, _ = source
+    grid = study.reference.volume
+    z, h, w = grid.array.shape
+    labels = np.zeros((z, h, w), np.uint8)
+    labels[:, 2:h - 2, 2:w - 2] = 1  # "liver"
+    labels[1:z - 1, 5:9, 5:9] = 2  # two tumours, one value, each inside the organ
+    labels[1:z - 1, h - 10:h - 6, w - 10:w - 6] = 2
+    write_volume(Volume(labels, grid.spacing, grid.origin, grid.direction), tmp_path / "classes.nii.gz")
+    other, tid = target
+    result = import_annotations(other, tid, study, tmp_path / "classes.nii.gz")
+    assert len(result.added) == 1  # the tumours, as one lesion; the organ is not a lesion
+    assert len(result.skipped) == 1 and "surrounds label(s) 2" in result.skipped[0]
+    assert any("2 separate regions" in note for note in result.notes)
+    assert _masks(other, result.added[0], study.reference.kind.value).sum() == (labels == 2).sum()
+
+
 def test_csv_export_then_import_through_the_same_entry(source, target, tmp_path):
     project, sid, study, lesions = source
     csv = export_annotations(project, sid, study, "csv", tmp_path / "dl.csv")  # needs short axes: the HCC only
