@@ -9,6 +9,7 @@ the reader should know about the images (damaged files, mixed patients, two seri
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,7 @@ def looks_like_label_map(path: str | Path) -> bool:
     return bool(words & _LABEL_WORDS)
 
 
-def _volume_files_in(folder: Path, notes: list[str]) -> list[Path]:
+def _volume_files_in(folder: Path, notes: list[str], problems: list[str] | None = None) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and is_volume_file(p))
     images = []
     for f in files:
@@ -74,7 +75,35 @@ def _volume_files_in(folder: Path, notes: list[str]) -> list[Path]:
             notes.append(f"{f}: not loaded as a phase (its name says it is a label map or mask)")
         else:
             images.append(f)
+    if images and problems is not None:
+        dicom = _dicom_files_beside(folder)
+        if dicom:
+            problems.append(f"{folder}: its volume files were read and {dicom} DICOM file(s) in it (or its "
+                            "subfolders) were not; to read the DICOM series, open its folder by itself")
     return images
+
+
+DICOM_SCAN_LIMIT = 2000  # files looked at for a DICOM preamble beside volume files (a count, not an inventory)
+
+
+def _dicom_files_beside(folder: Path) -> int:
+    """DICOM files (128-byte preamble then 'DICM') in ``folder`` and below, among the first files found."""
+    found = seen = 0
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if seen >= DICOM_SCAN_LIMIT:
+                return found
+            path = Path(root) / name
+            if is_volume_file(path):
+                continue
+            seen += 1
+            try:
+                with open(path, "rb") as f:
+                    head = f.read(132)
+            except OSError:
+                continue
+            found += len(head) == 132 and head[128:] == b"DICM"
+    return found
 
 
 def _from_volume_file(path: Path, problems: list[str], monitor: LoadMonitor = QUIET) -> _Input:
@@ -154,7 +183,7 @@ def _read_inputs(paths: Sequence[str | Path], problems: list[str], notes: list[s
         path = Path(raw)
         part = monitor.part(n / len(paths), (n + 1) / len(paths))
         if path.is_dir():
-            files = _volume_files_in(path, notes)
+            files = _volume_files_in(path, notes, problems)
             for m, f in enumerate(files):
                 add([_from_volume_file(f, problems, part.part(m / len(files), (m + 1) / len(files)))])
             if not files:

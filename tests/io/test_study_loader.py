@@ -127,6 +127,15 @@ def test_different_patients_are_reported(tmp_path):
     assert any("2 different patients" in p for p in loaded.problems)
 
 
+def test_dicom_files_beside_volume_files_are_reported_not_silently_passed_over(tmp_path):
+    folder = write_phantom_folder(tmp_path / "mixed")
+    assert not any("DICOM" in p for p in load_study([folder]).problems)  # a plain phantom folder: nothing to say
+    write_dicom_series(folder / "dicom", "PV", "100000", 1, n=4)
+    loaded = load_study([folder])
+    assert len(loaded.study.phases) == 4  # the volume files, as before
+    assert any("4 DICOM file(s)" in p and "were not" in p for p in loaded.problems), loaded.problems
+
+
 def test_same_phase_twice_is_reported(tmp_path):
     paths = [write_volume(small_volume(v), tmp_path / f"pv_{v}.nii.gz") for v in (1, 2)]
     loaded = load_study(paths)

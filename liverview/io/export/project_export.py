@@ -118,6 +118,20 @@ def dicom_source_images(phase: Phase) -> list[pydicom.Dataset]:
     if source is None or not phase.series_uid:
         raise ExportError(f"the {phase.kind.value} phase was not loaded from DICOM: DICOM SR and SEG reference the "
                           "source images, so open the study from its DICOM folder to export them")
+    listed = [Path(f) for f in phase.slice_files]
+    if listed and len(set(listed)) == len(listed):  # one file per slice: the very files the phase was built from
+        # (a damaged slice left out at loading stays out)
+        gone = [f for f in listed if not f.is_file()]
+        if gone:
+            raise ExportError(f"{len(gone)} of the {len(listed)} files the {phase.kind.value} phase was read from "
+                              f"are no longer there (e.g. {gone[0]}): have the files moved?")
+        try:
+            images = [pydicom.dcmread(f) for f in listed]
+        except Exception as exc:  # changed on disk since it was loaded
+            raise ExportError(f"a file of the {phase.kind.value} phase can no longer be read ({exc}): has it "
+                              "changed since the study was opened?") from None
+        if all(str(getattr(ds, "SeriesInstanceUID", "")) == phase.series_uid and "PixelData" in ds for ds in images):
+            return _evenly_spaced(images, phase)
     files = sorted(source.rglob("*")) if source.is_dir() else [source]
     images = []
     for f in files:
@@ -132,6 +146,28 @@ def dicom_source_images(phase: Phase) -> list[pydicom.Dataset]:
     if len(images) != phase.volume.array.shape[0]:
         raise ExportError(f"found {len(images)} images of series {phase.series_uid} in {source}, the phase has "
                           f"{phase.volume.array.shape[0]} slices: have the files moved?")
+    return _evenly_spaced(images, phase)
+
+
+SPACING_TOL_MM = 0.01
+
+
+def _evenly_spaced(images: list[pydicom.Dataset], phase: Phase) -> list[pydicom.Dataset]:
+    """``images``, when their positions along the slice normal are evenly spaced; else ExportError: the volume
+    then uses the mean spacing (a slice missing), so positions along that axis are approximate, and SR / SEG name
+    exact images."""
+    try:
+        orientation = np.asarray(images[0].ImageOrientationPatient, float)
+        normal = np.cross(orientation[:3], orientation[3:])
+        z = np.sort([float(np.dot(normal, np.asarray(ds.ImagePositionPatient, float))) for ds in images])
+    except (AttributeError, TypeError, ValueError):
+        return images  # single-frame geometry not given: nothing to check here
+    steps = np.diff(z)
+    if steps.size and steps.max() - steps.min() > SPACING_TOL_MM:
+        raise ExportError(f"the {phase.kind.value} phase's slices are not evenly spaced ({steps.min():.3f} to "
+                          f"{steps.max():.3f} mm: a slice missing?), so its positions along the slice axis are "
+                          "approximate; DICOM SR and SEG name exact images and cannot be written or read for it "
+                          "(JSON, CSV and NIfTI exports can)")
     return images
 
 

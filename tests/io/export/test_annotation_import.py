@@ -17,7 +17,7 @@ from liverview.core.volume import Volume
 from liverview.io.export.annotation_import import ImportFormatError, detect_format, import_annotations
 from liverview.io.export.dicom_seg import write_seg
 from liverview.io.export.nifti_labels import LesionMask
-from liverview.io.export.project_export import export_annotations, export_sr_with_seg
+from liverview.io.export.project_export import ExportError, export_annotations, export_sr_with_seg
 from liverview.io.study_loader import load_study
 from liverview.measure import recist_for_volume_mask
 from liverview.store.project import Project
@@ -354,3 +354,43 @@ def test_a_re_imported_export_completes_its_own_lesions_instead_of_doubling_them
     count = len(project.list_lesions(sid))
     result = import_annotations(project, sid, study, seg.path)
     assert result.added == [] and result.completed == [] and len(project.list_lesions(sid)) == count
+
+
+def test_a_study_with_a_damaged_slice_left_out_exports_and_imports_its_sr_and_seg(tmp_path):
+    series = write_ct_series(tmp_path / "ct")
+    damaged = series.paths[0]  # the top slice (one in the middle would leave a gap: positions approximate)
+    damaged.write_bytes(damaged.read_bytes()[:2000])  # cut short: the loader leaves this slice out
+    loaded = load_study([tmp_path / "ct"])
+    study = loaded.study
+    vol, phase = study.reference.volume, study.reference.kind
+    assert vol.array.shape[0] == len(series.paths) - 1 and loaded.problems  # left out, and said so
+    with Project.create(tmp_path / "a.lvproj", "Anna Reader") as project:
+        sid = ensure_study(project, study)
+        lesion = project.add_lesion(sid, "hcc", recist=RecistRecord(
+            tuple(tuple(float(v) for v in vol.index_to_world(p)) for p in ((10, 20, 3), (30, 20, 3))),
+            tuple(tuple(float(v) for v in vol.index_to_world(p)) for p in ((20, 14, 3), (20, 26, 3))), 3, phase))
+        mask = np.zeros(vol.array.shape, np.uint8)
+        mask[2:5, 15:26, 12:29] = 1
+        project.set_mask(lesion.id, phase, Volume(mask, vol.spacing, vol.origin, vol.direction))
+        sr, seg = export_sr_with_seg(project, sid, study, tmp_path / "sr.dcm", tmp_path / "seg.dcm")
+    with Project.create(tmp_path / "b.lvproj", "Bob Importer") as other:
+        tid = ensure_study(other, study)
+        from_sr = import_annotations(other, tid, study, sr.path)  # found 8 images for 7 slices before
+        from_seg = import_annotations(other, tid, study, seg.path)
+        assert len(from_sr.added) == 1 and from_seg.completed == from_sr.added
+        assert np.array_equal(_masks(other, from_sr.added[0], phase.value), mask.astype(bool))
+
+
+def test_a_study_with_a_slice_missing_in_the_middle_refuses_sr_and_seg_and_says_why(tmp_path):
+    series = write_ct_series(tmp_path / "ct")
+    series.paths[4].write_bytes(series.paths[4].read_bytes()[:2000])  # a gap: the volume uses the mean spacing
+    study = load_study([tmp_path / "ct"]).study
+    vol, phase = study.reference.volume, study.reference.kind
+    with Project.create(tmp_path / "a.lvproj", "Anna Reader") as project:
+        sid = ensure_study(project, study)
+        project.add_lesion(sid, "hcc", recist=RecistRecord(
+            tuple(tuple(float(v) for v in vol.index_to_world(p)) for p in ((10, 20, 3), (30, 20, 3))),
+            tuple(tuple(float(v) for v in vol.index_to_world(p)) for p in ((20, 14, 3), (20, 26, 3))), 3, phase))
+        with pytest.raises(ExportError, match="not evenly spaced.*a slice missing"):
+            export_sr_with_seg(project, sid, study, tmp_path / "sr.dcm", tmp_path / "seg.dcm")
+        assert export_annotations(project, sid, study, "json", tmp_path / "a.json").written == 1
