@@ -88,8 +88,10 @@ class DicomSeries:
 
     @property
     def label(self) -> str:
-        """Short human name: description, else modality and series number."""
-        base = self.description or f"{self.modality or 'DICOM'} series {self.series_number or '?'}"
+        """Short human name: description, else modality and series number, else the end of its UID."""
+        modality = self.modality or "DICOM"
+        base = self.description or (f"{modality} series {self.series_number}" if self.series_number else
+                                    f"{modality} series (UID ...{self.uid[-8:]})" if self.uid else f"{modality} series")
         return f"{base} (part {self.part})" if self.part else base
 
 

@@ -391,3 +391,15 @@ def test_real_lits_series_with_flipped_orientation_matches_simpleitk(shared_data
     sub = load_dicom_folder(tmp_path).series[0].volume
     np.testing.assert_array_equal(sub.array, vol.array[::5])
     assert sub.origin == pytest.approx(vol.origin) and sub.spacing[2] == pytest.approx(25.0)
+
+
+def test_a_series_without_description_or_number_is_named_by_its_uid():
+    from liverview.core.volume import Volume
+    from liverview.io.dicom_series import DicomSeries
+
+    def series(uid, description="", number=None):
+        return DicomSeries(uid, description, "CT", Volume(np.zeros((2, 2, 2), np.int16)), [], series_number=number)
+
+    assert series("1.2.3.4.5.6.7.8.90123456").label == "CT series (UID ...90123456)"
+    assert series("1.2.3", number=4).label == "CT series 4"
+    assert series("1.2.3", "PV 2mm").label == "PV 2mm"
