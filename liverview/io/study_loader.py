@@ -157,7 +157,7 @@ def _check_consistency(inputs: list[_Input], problems: list[str]) -> str:
     studies = {i.series.study_uid for i in inputs if i.series and i.series.study_uid}
     if len(studies) > 1:
         found.append(f"the series come from {len(studies)} different studies (StudyInstanceUID)")
-    problems.extend(found)
+    problems[:0] = found  # first: it changes how everything else is read
     return "; ".join(found)
 
 

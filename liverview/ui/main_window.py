@@ -249,7 +249,9 @@ class MainWindow(QtWidgets.QMainWindow):
         the status bar, every line in the Messages panel, no dialog."""
         if not lines:
             return
-        summary = f"{title} (see Messages)" if len(lines) > 1 or len(lines[0]) > 120 else f"{title}: {lines[0]}"
+        first = lines[0] if len(lines[0]) <= 120 else ""  # the first line says the most (the loader puts it there)
+        more = f" (+{len(lines) - 1} more, see Messages)" if len(lines) > 1 else ""
+        summary = f"{title}: {first}{more}" if first else f"{title} (see Messages)"
         self.messages.append(f"{title}: " + "\n".join(lines))
         for line in lines:
             self.messages_panel.add(f"{title}: {line}", level)

@@ -51,3 +51,19 @@ def test_a_licence_file_in_a_dicom_folder_is_a_quiet_skipped_note(window, shared
     notes = [t for t in window.messages_panel.texts() if "LICENSE" in t]
     assert notes and "not a DICOM file" in notes[0] and "warning" not in notes[0]
     assert window.messages_button.text() == "Messages"  # nothing to look at urgently
+
+
+def test_series_of_two_patients_open_with_that_said_first_in_the_status_bar(window, tmp_path):
+    import numpy as np
+    from pydicom.uid import generate_uid
+
+    from liverview.core.volume import Volume
+    from tests.scan.dicom_writing import write_series
+
+    volume = Volume(np.full((4, 24, 24), 40, np.int16), spacing=(0.8, 0.8, 2.5))
+    write_series(tmp_path / "two", volume, generate_uid(), "CT abdomen", patient_id="ANON-A")
+    write_series(tmp_path / "two", volume, generate_uid(), "CT abdomen", patient_id="ANON-B", prefix="b")
+    assert window.open_paths([str(tmp_path / "two")])
+    status = window.statusBar().currentMessage()
+    assert status.startswith("Opened with problems: the series belong to 2 different patients"), status
+    assert "more, see Messages" in status and dialogs(window) == []
