@@ -503,10 +503,16 @@ def _read_file(path: Path, budget: _Budget) -> tuple[list[_Slice], list[str]]:
     return slices, warnings
 
 
+DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")  # a file so named that is no DICOM is a damaged slice, not a stray
+
+
 def _read_file_checked(path: Path, budget: _Budget) -> tuple[list[_Slice], list[str]]:
     try:
         ds = pydicom.dcmread(path, force=False)
     except InvalidDicomError:
+        if path.suffix.lower() in DICOM_SUFFIXES:  # named as a slice: a damaged one, not a stray file
+            empty = " (empty)" if path.stat().st_size == 0 else ""
+            raise _Skip(f"named as a DICOM file but unreadable as one{empty}: a damaged slice?") from None
         raise _Skip("not a DICOM file") from None
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types on broken files; one bad file must not stop the scan
         raise _Skip(f"unreadable DICOM file ({type(exc).__name__}: {exc})") from exc

@@ -136,6 +136,17 @@ def test_dicom_files_beside_volume_files_are_reported_not_silently_passed_over(t
     assert any("4 DICOM file(s)" in p and "were not" in p for p in loaded.problems), loaded.problems
 
 
+def test_an_empty_or_garbled_slice_file_is_a_problem_and_a_stray_text_file_a_note(tmp_path):
+    write_dicom_series(tmp_path / "ct", "PV", "100000", 1, n=4)
+    (tmp_path / "ct" / "IM0005.dcm").write_bytes(b"")  # a slice lost in the copy
+    (tmp_path / "ct" / "IM0006.dcm").write_bytes(b"\x00" * 64)
+    (tmp_path / "ct" / "readme.txt").write_text("exported by the PACS")
+    loaded = load_study([tmp_path / "ct"])
+    assert any("IM0005.dcm" in p and "unreadable as one (empty)" in p for p in loaded.problems), loaded.problems
+    assert any("IM0006.dcm" in p and "a damaged slice?" in p for p in loaded.problems)
+    assert any("readme.txt" in n and "not a DICOM file" in n for n in loaded.notes)
+
+
 def test_same_phase_twice_is_reported(tmp_path):
     paths = [write_volume(small_volume(v), tmp_path / f"pv_{v}.nii.gz") for v in (1, 2)]
     loaded = load_study(paths)
