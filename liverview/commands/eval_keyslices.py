@@ -99,8 +99,9 @@ def run(args: argparse.Namespace) -> int:
                for protocol in ("deeplesion", "strict")}
     unknown = sum(not i.spacing_known for i in images)
     from_dl_info = sum(i.spacing_from == "DL_info" for i in images)
-    print(f"{len(images)} key slices ({unknown} without a recorded pixel spacing, read as 0.8 mm; "
-          f"{from_dl_info} with the spacing DL_info records), "
+    where = f"; {from_dl_info} with the spacing DL_info records" if args.dl_info else \
+        ("; --dl-info CSV can supply recorded ones" if unknown else "")
+    print(f"{len(images)} key slices ({unknown} without a recorded pixel spacing, read as 0.8 mm{where}), "
           f"{sum(map(len, preds.values()))} detections by {detector.name} in {seconds:.1f} s; FP counted per image; "
           f"predicted boxes grown by {args.pad_pred:g} px per side")
     if refused:
