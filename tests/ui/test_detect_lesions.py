@@ -79,6 +79,8 @@ def test_detect_in_background_then_proposals_in_list_panes_and_store(window, qtb
     assert panel.table.rowCount() == len(stored)
     scores = [float(panel.table.item(r, 1).text()) for r in range(panel.table.rowCount())]
     assert scores == sorted(scores, reverse=True)
+    header = panel.table.horizontalHeaderItem(4)  # the box's volume, said to be the box's (not the lesion's)
+    assert header.text() == "Box (mL)" and "not of the lesion" in header.toolTip()
     # clicking a row brings every pane to that proposal, its box drawn in each
     row = min(3, len(stored) - 1)
     panel.table.selectRow(row)

@@ -267,6 +267,23 @@ def test_a_click_after_a_box_changes_the_contour_near_the_click_only_and_saves_w
         assert np.array_equal(p.get_mask(lesion.id, "ultrasound").array[0], after)  # saved as shown
 
 
+def test_a_correction_that_empties_the_mask_clears_the_class_scores_and_disables_save(workspace, qtbot, phantom):
+    w = workspace
+    w.open_image(phantom.path)
+    x0, y0, x1, y1 = phantom.bbox
+    drag(qtbot, w, (x0, y0), (x1, y1))
+    settle(w)
+    assert shown_mask(w).any() and w.class_bars.isEnabled() and w.save_button.isEnabled()
+    (centre,) = [c for c in w.session.clicks if c.positive]  # the box's own lesion click
+    click(qtbot, w, round(centre.x), round(centre.y), RIGHT)  # "not lesion" on its pixel: all of it goes
+    settle(w)
+    last = w.session.clicks[-1]
+    assert (round(last.x), round(last.y)) == (round(centre.x), round(centre.y)) and not last.positive
+    assert not shown_mask(w).any()
+    assert not w.class_bars.isEnabled() and w.class_bars.value("cyst") == 0  # no lesion, no class scores
+    assert not w.save_button.isEnabled() and "empty" in w.measure_label.text()
+
+
 def test_the_box_is_edges_choice_is_kept_between_sessions(qtbot, tmp_path, plugin_dirs):
     from liverview.ui.window_settings import ini_settings
 

@@ -12,7 +12,9 @@ from liverview.ui.panels.row_table import row_table
 from liverview.ui.review.proposal_overlay import STATUS_COLORS
 from liverview.ui.review.thumbnails import TriPlanarThumbnails
 
-COLUMNS = ["#", "Score", "Class", "Status", "Volume (mL)", "Slice"]
+COLUMNS = ["#", "Score", "Class", "Status", "Box (mL)", "Slice"]
+BOX_VOLUME_TIP = ("Volume of the proposal's 3D box, not of the lesion: a round lesion fills about half of its "
+                  "box (an ellipsoid pi/6, 52 %)")
 KEYS_HELP = "A accept   R reject   E edit RECIST   F flag   N / P next / previous   U undo"
 
 
@@ -52,7 +54,9 @@ class ReviewPanel(QtWidgets.QWidget):
         filters.addWidget(self.min_score, 1, 1)
         filters.addWidget(QtWidgets.QLabel("to"), 1, 2)
         filters.addWidget(self.max_score, 1, 3)
-        filters.addWidget(QtWidgets.QLabel("Volume (mL)"), 2, 0)
+        box_label = QtWidgets.QLabel("Box (mL)")
+        box_label.setToolTip(BOX_VOLUME_TIP)
+        filters.addWidget(box_label, 2, 0)
         filters.addWidget(self.min_volume, 2, 1)
         filters.addWidget(QtWidgets.QLabel("to"), 2, 2)
         filters.addWidget(self.max_volume, 2, 3)
@@ -62,6 +66,7 @@ class ReviewPanel(QtWidgets.QWidget):
         filters.addWidget(self.zoom_box, 3, 0, 1, 4)
 
         self.table = row_table(COLUMNS)
+        self.table.horizontalHeaderItem(COLUMNS.index("Box (mL)")).setToolTip(BOX_VOLUME_TIP)
         # A/R/E/N/P/U reach the review wherever the focus is (ReviewKeys); click focus keeps Tab order short.
         self.table.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
         self.table.setMinimumHeight(200)

@@ -458,12 +458,16 @@ class UsWorkspace(QtWidgets.QMainWindow):
             return
         self.canvas.set_mask_overlay(result.overlay)
         p = result.prediction
-        self.class_bars.set_probabilities(result.class_probs, getattr(p, "malignant_prob", None))
-        note = getattr(p, "malignancy_note", "")
-        self.class_bars.setToolTip(f"Malignant: {note}" if note else "")
-        if not self.class_choice.chosen:
-            self._confirm_armed = False  # a new suggestion: Ctrl+S asks again
-        self.class_choice.suggest(result.class_probs)
+        if result.mask.any():
+            self.class_bars.set_probabilities(result.class_probs, getattr(p, "malignant_prob", None))
+            note = getattr(p, "malignancy_note", "")
+            self.class_bars.setToolTip(f"Malignant: {note}" if note else "")
+            if not self.class_choice.chosen:
+                self._confirm_armed = False  # a new suggestion: Ctrl+S asks again
+            self.class_choice.suggest(result.class_probs)
+        else:  # e.g. a background click on the box's centre: no lesion shown, so no class scores for one
+            self.class_bars.clear()
+            self.class_bars.setToolTip("")
         self.measurement = None
         self.measure_label.setText("measuring...")
         self.measure_worker.submit(request_id, (result.session, result.mask, self.image.pixel_spacing_mm,
@@ -584,7 +588,7 @@ class UsWorkspace(QtWidgets.QMainWindow):
         fg = sum(c.positive for c in s.clicks) if s is not None else 0
         state = "segmenting..." if busy or self.worker.busy else ""
         self.clicks_label.setText(f"Clicks: {fg} foreground, {n - fg} background  {state}".rstrip())
-        self.save_button.setEnabled(s is not None and s.prediction is not None)
+        self.save_button.setEnabled(s is not None and s.prediction is not None and bool(s.prediction.mask.any()))
         if self.image is not None and self.image.n_frames > 1 and s is not None:
             self.frame_label.setText(f"{s.frame_index + 1} / {self.image.n_frames}")
 
