@@ -20,7 +20,7 @@ from liverview.ml.device import resolve_device as pick_device
 from liverview.plugin_api.errors import ModelError, WeightsMissingError
 from liverview.us.box_fit import BOX_SHAPES, fit_box_shape
 from liverview.us.click_guarantee import honour_clicks
-from liverview.us.clicks import Click, box_of_clicks, interaction_prior
+from liverview.us.clicks import Click, box_of_clicks, filled_box, interaction_prior
 from liverview.us.malignancy import MalignancyModel, lesion_features
 from liverview.us.prediction import UsPrediction
 from .crop import net_input, paste_back
@@ -145,6 +145,11 @@ class UsSegmenter:
             fitted = None if fitted is None else honour_clicks(fitted, clicks, shown)
         # the malignancy features are measured on the unfitted mask: what the malignancy model was fitted on
         measured, mask = mask, (mask if fitted is None else fitted)
+        loose_box = box_of_clicks(clicks) if not self.box_fit else None
+        if loose_box is not None:  # a box drawn with room around the lesion still holds all of it
+            inside = filled_box(mask.shape, loose_box)
+            if (mask & ~inside).any():
+                mask = mask & inside
         class_probs = {n: float(p) for n, p in zip(CLASS_NAMES, probs)}
         head = float(sum(class_probs[n] for n in MALIGNANT_CLASSES))
         malignant, note = head, "class head, not calibrated"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from liverview.us.clicks import Click, box_of_clicks, box_to_clicks, ellipse_in_box, interaction_prior
+from liverview.us.clicks import Click, box_of_clicks, box_to_clicks, ellipse_in_box, filled_box, interaction_prior
 from liverview_plugins.us_clickseg.crop import crop_image, crop_window, net_input
 from liverview_plugins.us_clickseg.inference import UsSegmenter, load_segmenter, save_checkpoint_weights
 from liverview_plugins.us_clickseg.model import JointSegClsNet, NetConfig, load_state_adding_inputs
@@ -249,3 +249,22 @@ def test_a_box_mask_is_fitted_to_the_box_unless_switched_off_and_refinements_are
     seg.box_fit = True
     refined = seg.predict(img, box_to_clicks(*box) + [Click(75, 60, True)], prior=plain.mask)
     assert refined.mask.sum() < 0.5 * ellipse.sum()  # a refinement is not a box: no fit
+
+
+class _SpillingNet(_RecordingNet):
+    """A net that draws the whole crop as lesion: a mask that spills past any box."""
+
+    def forward(self, x):
+        return torch.full_like(x[:, -1:], 4.0), torch.zeros(x.shape[0], 4)
+
+
+def test_a_loosely_drawn_box_still_bounds_the_mask_the_net_draws():
+    seg = UsSegmenter(_SpillingNet(WITH_PRIOR), torch.device("cpu"), "spilling", box_fit=False)
+    seg._forward = seg.net
+    img = np.full((120, 160), 90.0, np.float32)
+    box = (40, 30, 110, 90)
+    pred = seg.predict(img, box_to_clicks(*box))
+    inside = filled_box(img.shape, box)
+    assert pred.mask.any() and not (pred.mask & ~inside).any()  # nothing outside the box the reader drew
+    assert pred.mask.sum() > 0.75 * inside.sum()  # the rest kept (bar what the corner clicks, background, took)
+    assert pred.feature_mask.sum() > inside.sum()  # malignancy features: the net's own mask, as fitted
