@@ -113,7 +113,11 @@ def test_lesion_list_row_brings_every_pane_to_the_lesion_and_sets_class(window, 
     pane.step_slices(5)
     assert pane.shown_slice != lesion.recist.key_slice
     window.lesion_panel.table.clearSelection()
+    panel = window.lesion_panel  # nothing selected: no class shown (not the first class), nothing to delete
+    assert panel.class_combo.currentText() == "" and not panel.class_combo.isEnabled()
+    assert not panel.delete_button.isEnabled()
     window.lesion_panel.table.selectRow(0)
+    assert panel.class_combo.currentText() == lesion.lesion_class == "unknown" and panel.delete_button.isEnabled()
     middle = np.mean(np.asarray(lesion.recist.long_axis), axis=0)
     for p in window.grid.panes:
         assert np.allclose(p.pane_view.focus, middle)

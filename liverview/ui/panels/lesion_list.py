@@ -39,6 +39,7 @@ class LesionListPanel(QtWidgets.QWidget):
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.class_combo.activated.connect(self._class_chosen)
         self.delete_button.clicked.connect(self._delete_clicked)
+        self._show_class_of(None)
 
     def show_lesions(self, lesions: list[LesionRecord], selected_id: int | None) -> None:
         self._updating = True
@@ -73,9 +74,10 @@ class LesionListPanel(QtWidgets.QWidget):
             for r, lesion in enumerate(self.lesions):
                 if lesion.id == lesion_id:
                     self.table.selectRow(r)
-                    self.class_combo.setCurrentText(lesion.lesion_class)
+                    self._show_class_of(lesion)
                     return
             self.table.clearSelection()
+            self._show_class_of(None)
         finally:
             self._updating = was
 
@@ -85,10 +87,19 @@ class LesionListPanel(QtWidgets.QWidget):
 
     def _selection_changed(self) -> None:
         lesion = self.selected()
-        if lesion is not None:
-            self.class_combo.setCurrentText(lesion.lesion_class)
+        self._show_class_of(lesion)
         if not self._updating:
             self.on_selected(lesion)
+
+    def _show_class_of(self, lesion: LesionRecord | None) -> None:
+        """The selected lesion's class; with none selected the class box is empty and, like Delete, disabled
+        (it showed "cyst", the first class, as if a new mark would get it: new marks are "unknown")."""
+        self.class_combo.setEnabled(lesion is not None)
+        self.delete_button.setEnabled(lesion is not None)
+        if lesion is None:
+            self.class_combo.setCurrentIndex(-1)
+        else:
+            self.class_combo.setCurrentText(lesion.lesion_class)
 
     def _class_chosen(self, _index: int) -> None:
         lesion = self.selected()
