@@ -282,6 +282,20 @@ def test_a_correction_that_empties_the_mask_clears_the_class_scores_and_disables
     assert not shown_mask(w).any()
     assert not w.class_bars.isEnabled() and w.class_bars.value("cyst") == 0  # no lesion, no class scores
     assert not w.save_button.isEnabled() and "empty" in w.measure_label.text()
+    # the reader drew a box and clicked once: said so, not "1 foreground, 5 background"
+    assert w.clicks_label.text() == "Box + clicks: 0 foreground, 1 background"
+
+
+def test_the_click_count_names_a_box_as_a_box():
+    from liverview.ui.ultrasound.us_workspace import click_count_text
+    from liverview.us.clicks import Click, box_to_clicks
+
+    box = box_to_clicks(10, 10, 50, 40)
+    assert click_count_text([]) == "Clicks: 0 foreground, 0 background"
+    assert click_count_text(box) == "Box"
+    after = box + [Click(30, 20, True), Click(45, 12, False)]
+    assert click_count_text(after) == "Box + clicks: 1 foreground, 1 background"
+    assert click_count_text([Click(30, 20, True), Click(5, 5, False)]) == "Clicks: 1 foreground, 1 background"
 
 
 def test_the_box_is_edges_choice_is_kept_between_sessions(qtbot, tmp_path, plugin_dirs):

@@ -15,7 +15,7 @@ import getpass
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -41,7 +41,7 @@ from liverview.ui.ultrasound.class_bars import ClassProbabilityBars
 from liverview.ui.ultrasound.class_choice import ClassChoice
 from liverview.ui.ultrasound.latest_worker import LatestOnlyWorker
 from liverview.ui.ultrasound.us_canvas import MaskOverlay, UsCanvas, mask_overlay
-from liverview.us.clicks import Click, box_of_clicks
+from liverview.us.clicks import BOX_CLICK_COUNT, Click, box_of_clicks
 from liverview.us.local_correction import correct_shown_mask
 from liverview.us.image import UsImage, UsImageError, load_us_image
 from liverview.us.measure import MaskMeasurement
@@ -90,6 +90,17 @@ class UsResult:
     def class_probs(self) -> dict[str, float]:
         """The lesion-class probabilities, empty when the model was trained without classes."""
         return dict(self.prediction.class_probs) if self.label_mode == "four-class" else {}
+
+
+def click_count_text(clicks: Sequence[Click]) -> str:
+    """What the reader did, in their terms: a box (the five clicks it stands for are not the reader's) and clicks."""
+    box = box_of_clicks(list(clicks[:BOX_CLICK_COUNT])) is not None
+    rest = list(clicks[BOX_CLICK_COUNT:] if box else clicks)
+    fg = sum(c.positive for c in rest)
+    counted = f"{fg} foreground, {len(rest) - fg} background"
+    if box:
+        return f"Box + clicks: {counted}" if rest else "Box"
+    return f"Clicks: {counted}"
 
 
 class UsWorkspace(QtWidgets.QMainWindow):
@@ -584,10 +595,8 @@ class UsWorkspace(QtWidgets.QMainWindow):
 
     def _update_side(self, busy: bool = False) -> None:
         s = self.session
-        n = len(s.clicks) if s is not None else 0
-        fg = sum(c.positive for c in s.clicks) if s is not None else 0
-        state = "segmenting..." if busy or self.worker.busy else ""
-        self.clicks_label.setText(f"Clicks: {fg} foreground, {n - fg} background  {state}".rstrip())
+        self.clicks_label.setText(f"{click_count_text(s.clicks if s is not None else ())}  "
+                                  f"{'segmenting...' if busy or self.worker.busy else ''}".rstrip())
         self.save_button.setEnabled(s is not None and s.prediction is not None and bool(s.prediction.mask.any()))
         if self.image is not None and self.image.n_frames > 1 and s is not None:
             self.frame_label.setText(f"{s.frame_index + 1} / {self.image.n_frames}")
