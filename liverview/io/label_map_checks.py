@@ -19,21 +19,24 @@ MIN_REGION_VOXELS = 10
 MIN_REGION_SHARE = 0.02
 
 
-def _bbox(mask: np.ndarray, pad: int = 0) -> tuple[slice, ...]:
-    idx = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        hits = np.flatnonzero(mask.any(axis=other))
-        idx.append(slice(max(hits[0] - pad, 0), min(hits[-1] + pad + 1, mask.shape[axis])))
-    return tuple(idx)
+def _value_boxes(labels: np.ndarray) -> dict[int, tuple[slice, ...]]:
+    """Each value above 0 -> the bounding box of its voxels, found in one pass over the map."""
+    labels = np.asarray(labels)
+    positive = labels if labels.min(initial=0) >= 0 else np.maximum(labels, 0)
+    return {value: box for value, box in enumerate(ndimage.find_objects(positive.astype(np.int64, copy=False)),
+                                                   start=1) if box is not None}
+
+
+def _padded(box: tuple[slice, ...], shape: tuple[int, ...], pad: int = 1) -> tuple[slice, ...]:
+    return tuple(slice(max(s.start - pad, 0), min(s.stop + pad, n)) for s, n in zip(box, shape))
 
 
 def surrounding_labels(labels: np.ndarray) -> dict[int, int]:
     """Value -> the value that surrounds it (see the module's note), for each value that has one."""
     labels = np.asarray(labels)
     out = {}
-    for value in (int(v) for v in np.unique(labels) if v > 0):
-        window = labels[_bbox(labels == value, pad=1)]
+    for value, box in _value_boxes(labels).items():
+        window = labels[_padded(box, labels.shape)]
         inside = window == value
         shell = ndimage.binary_dilation(inside) & ~inside
         around = window[shell]
@@ -49,9 +52,8 @@ def split_labels(labels: np.ndarray) -> dict[int, int]:
     """Value -> its number of separate regions, for each value that holds more than one."""
     labels = np.asarray(labels)
     out = {}
-    for value in (int(v) for v in np.unique(labels) if v > 0):
-        mask = labels == value
-        regions, n = ndimage.label(mask[_bbox(mask)], structure=np.ones((3,) * mask.ndim, bool))
+    for value, box in _value_boxes(labels).items():
+        regions, n = ndimage.label(labels[box] == value, structure=np.ones((3,) * labels.ndim, bool))
         if n < 2:
             continue
         sizes = np.bincount(regions.ravel())[1:]

@@ -297,24 +297,20 @@ def read_label_map_ground_truth(path: str | Path) -> dict[str, list[GroundTruthL
     if doubts:
         raise GroundTruthError(f"{path}: not one value per lesion ({'; '.join(doubts)}); give an instance map "
                                "with one value per lesion")
-    lesions = instance_ground_truth(labels, _label_map_name(path))
+    lesions = instance_ground_truth(labels, label_map_volume_id(path))
     if not lesions:
         raise GroundTruthError(f"{path}: the label map holds no lesion (no value above 0)")
     return {lesions[0].volume: lesions}
 
 
-def is_label_map(path: Path) -> bool:
+def is_label_map(path: str | Path) -> bool:
     """A file read as an instance label map (by its suffix)."""
     return Path(path).name.lower().endswith(LABEL_MAP_SUFFIXES)
 
 
-def label_map_volume_id(path: Path) -> str:
-    """The volume id a label map's lesions are keyed by."""
-    return _label_map_name(Path(path))
-
-
-def _label_map_name(path: Path) -> str:
-    name = path.name
+def label_map_volume_id(path: str | Path) -> str:
+    """The volume id a label map's lesions are keyed by: its file name without the suffix."""
+    name = Path(path).name
     for suffix in LABEL_MAP_SUFFIXES:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
@@ -326,7 +322,7 @@ def load_ground_truth(path: str | Path) -> dict[str, list[GroundTruthLesion]]:
     instance label map (one value per lesion), a DL_info.csv, or a box table (one-slice rows = marks;
     otherwise 3D boxes)."""
     path = Path(path)
-    if path.is_file() and path.name.lower().endswith(LABEL_MAP_SUFFIXES):
+    if path.is_file() and is_label_map(path):
         return read_label_map_ground_truth(path)
     if path.is_dir() or path.name == "lesions.csv":
         lesions = read_phantom_ground_truth(path)

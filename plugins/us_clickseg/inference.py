@@ -138,16 +138,16 @@ class UsSegmenter:
         probs = torch.softmax(cls_logits[0].float(), 0).cpu().numpy()
         prob = paste_back(crop_prob, window, (h, w))
         mask = _keep_clicked_components(prob > threshold, clicks)
-        box = box_of_clicks(clicks) if self.box_fit else None
+        drawn_box = box_of_clicks(clicks)  # a fresh box's five clicks, else None
+        box = drawn_box if self.box_fit else None
         fitted = None if box is None else fit_box_shape(mask, box, self.box_shape)  # from the net's own mask
         if self.honour_clicks:
             mask = honour_clicks(mask, clicks, shown)
             fitted = None if fitted is None else honour_clicks(fitted, clicks, shown)
         # the malignancy features are measured on the unfitted mask: what the malignancy model was fitted on
         measured, mask = mask, (mask if fitted is None else fitted)
-        loose_box = box_of_clicks(clicks) if not self.box_fit else None
-        if loose_box is not None:  # a box drawn with room around the lesion still holds all of it
-            inside = filled_box(mask.shape, loose_box)
+        if drawn_box is not None and box is None:  # a box drawn with room around the lesion still holds all of it
+            inside = filled_box(mask.shape, drawn_box)
             if (mask & ~inside).any():
                 mask = mask & inside
         class_probs = {n: float(p) for n, p in zip(CLASS_NAMES, probs)}
