@@ -64,6 +64,11 @@ def train_detector(cases: Sequence[TrainingCase], config: DetectorConfig, out_di
     sampler = BatchSampler(prepared, config)
     if not sampler.positives:
         raise ValueError("the training cases hold no lesion on a usable slice: nothing to learn from")
+    # hard negatives come silently from files beside the studies (hard_negatives.json): say so, and record it
+    hard = {c.name: len(c.hard_negatives) for c in cases if c.hard_negatives}
+    if log:
+        log(f"hard negatives (HNSL): {sum(hard.values())} in {len(hard)} of {len(cases)} studies" if hard
+            else "hard negatives (HNSL): none")
     model = MultiPhaseCenterNet(config).to(dev)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     total = config.epochs * config.steps_per_epoch
@@ -124,8 +129,9 @@ def train_detector(cases: Sequence[TrainingCase], config: DetectorConfig, out_di
     elapsed = elapsed_before + time.perf_counter() - start
     weights = out / WEIGHTS_FILE
     _save(weights, {"model": model.state_dict(), "config": config.to_dict(), "version": WEIGHTS_VERSION,
-                    "steps": total, "train_cases": [c.name for c in cases], "train_time_s": elapsed})
+                    "steps": total, "train_cases": [c.name for c in cases], "hard_negatives": hard,
+                    "train_time_s": elapsed})
     (out / LOG_FILE).write_text(json.dumps({"config": config.to_dict(), "history": history,
-                                            "train_cases": [c.name for c in cases], "device": str(dev),
-                                            "train_time_s": elapsed}, indent=1))
+                                            "train_cases": [c.name for c in cases], "hard_negatives": hard,
+                                            "device": str(dev), "train_time_s": elapsed}, indent=1))
     return weights

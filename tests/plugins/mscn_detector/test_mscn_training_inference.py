@@ -151,6 +151,14 @@ def test_mine_negatives_writes_hard_negatives_that_training_reads(tiny_phantom_d
     prepared = prepare_case(case, DetectorConfig(n_slices=3, pixel_mm=6.4))
     assert prepared.hard  # the HNSL targets get them
     assert cli_main(["mine-negatives", str(tmp_path / "none")]) == 2
+    # training says it found them and records how many (they come from files nobody names on the command line)
+    out = tmp_path / "run"
+    assert cli_main(["train-detector", "--data", str(data), "--out", str(out), "--epochs", "1", "--steps-per-epoch",
+                     "1", "--batch-size", "2", "--set", "n_slices=3", "--set", "pixel_mm=6.4", "--set", "crop_px=32",
+                     "--set", "stage_channels=[4, 8, 8, 8]", "--set", "pyramid_channels=8", "--set",
+                     "attention_channels=4", "--set", "head_channels=8", "--threads", "1"]) == 0
+    assert f"hard negatives (HNSL): {len(mined.proposals)} in 1 of 1 studies" in capsys.readouterr().err
+    assert json.loads((out / "train_log.json").read_text())["hard_negatives"] == {"s7": len(mined.proposals)}
 
 
 def test_box_refinement_switch_fits_the_detectors_own_proposals():
