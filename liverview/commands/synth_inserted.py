@@ -27,6 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lesions", type=int, default=6, metavar="K", help="lesions per study (default 6)")
     parser.add_argument("--size-range", nargs=2, type=float, default=None, metavar=("MIN", "MAX"),
                         help="lesion diameters in mm, drawn log-uniform (default 5 100)")
+    parser.add_argument("--surface-depth", type=float, default=None, metavar="MM",
+                        help="let a lesion's centre lie only MM inside the liver (default: 0.6 of the lesion's "
+                             "extent), so that lesions too large for the host's liver are cut off at its surface "
+                             "instead of being shrunk to fit (without it few lesions exceed about 55 mm)")
+    parser.add_argument("--max-extent", type=float, default=None, metavar="MM",
+                        help="every lesion, lobes included, fits a sphere MM across (default: 1.15 x the largest "
+                             "diameter); 57.5 makes the data of the shipped detector's recipe, drawn while a bug "
+                             "halved this bound")
     parser.add_argument("--no-augment", action="store_true", help="no scanner variation (lesions only)")
     parser.set_defaults(func=run)
 
@@ -57,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
     sizes_mm = SIZE_RANGE_MM if args.size_range is None else tuple(args.size_range)
     if not 0 < sizes_mm[0] <= sizes_mm[1] <= SIZE_RANGE_MM[1]:
         raise CliError(f"--size-range needs 0 < MIN <= MAX <= {SIZE_RANGE_MM[1]:g} mm, got {sizes_mm[0]:g} {sizes_mm[1]:g}")
+    if args.surface_depth is not None and args.surface_depth < 0:
+        raise CliError(f"--surface-depth must be at least 0 mm, got {args.surface_depth:g}")
+    if args.max_extent is not None and args.max_extent <= 0:
+        raise CliError(f"--max-extent must be above 0 mm, got {args.max_extent:g}")
     if not args.host.exists():
         raise CliError(f"{args.host} does not exist")
     name = args.name or args.host.name
@@ -76,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"host {name}: liver {liver_ml:.0f} mL at {host.liver_hu:.0f} HU, {ignored_ml:.0f} mL marked as possible "
           f"real lesions (ignored in training)", file=sys.stderr)
     for seed in seeds:
-        study = generate_inserted_study(host, seed, args.lesions, augment=not args.no_augment, size_range_mm=sizes_mm)
+        study = generate_inserted_study(host, seed, args.lesions, augment=not args.no_augment, size_range_mm=sizes_mm,
+                                        max_centre_depth_mm=args.surface_depth, max_extent_mm=args.max_extent)
         out = write_inserted_study(study, args.out / f"{name}_s{seed}")
         sizes = ", ".join(f"{les.lesion_class} {les.long_axis_length_mm:.0f}" for les in study.lesions)
         print(f"{out}: {len(study.lesions)} lesions (mm: {sizes})")

@@ -463,7 +463,8 @@ def _place_lesions(grid: _Grid, liver: np.ndarray, n: int, rng: np.random.Genera
     else:
         diameters = [float(np.exp(rng.uniform(*np.log(_DIAMETER_RANGE_MM[c])))) for c in classes]
         lobes = np.ones(n)
-    max_extent = V2_DIAMETER_RANGE_MM[1] * 1.15 / 2 if v2 else _MAX_EXTENT_MM
+    # the bound is a sphere's diameter (until 2026-12-02 v2 passed half of it, capping lesions near 55 mm)
+    max_extent = V2_DIAMETER_RANGE_MM[1] * 1.15 if v2 else _MAX_EXTENT_MM
     placed: dict[int, _LesionShape] = {}
     for idx in np.argsort(diameters)[::-1]:
         cls, diameter = classes[idx], diameters[idx]

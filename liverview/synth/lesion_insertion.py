@@ -37,6 +37,10 @@ HOST_PHASE = PhaseKind.PORTAL_VENOUS
 PHASE_FILE = "portal-venous.nii.gz"
 IGNORE_MASK_FILE = "ignore_mask.nii.gz"
 SIZE_RANGE_MM = (5.0, 100.0)
+# A lesion with its lobes fits a sphere this much wider than the largest diameter drawn. Until 2026-12-02 the
+# bound was passed as a radius where a diameter is read (57.5 mm for 5-100 mm draws), so no inserted lesion
+# exceeded about 55 mm; the shipped detector's recipe passes --max-extent 57.5 to make that data again.
+MAX_EXTENT_FACTOR = 1.15
 _PV_INDEX = 2  # lesion_hu returns (NC, ART, PV, DEL)
 # Parenchyma HU per phase relative to portal venous, as in the phantom (55, 70, 110, 90): lesion_hu reads
 # the non-PV entries for a few contrasts only.
@@ -153,11 +157,17 @@ def _box_around(centre: np.ndarray, radius: float, spacing, shape) -> tuple[slic
 
 
 def place_lesions(liver: np.ndarray, avoid: np.ndarray, spacing: tuple[float, float, float], n: int,
-                  rng: np.random.Generator, size_range_mm: tuple[float, float] = SIZE_RANGE_MM) -> list[LesionShape]:
+                  rng: np.random.Generator, size_range_mm: tuple[float, float] = SIZE_RANGE_MM,
+                  max_centre_depth_mm: float | None = None, max_extent_mm: float | None = None
+                  ) -> list[LesionShape]:
     """n non-overlapping lesions centred in the liver, away from ``avoid``; largest first, shrunk to fit.
+    Each fits a sphere ``max_extent_mm`` across (default: the largest diameter x MAX_EXTENT_FACTOR).
 
     A lesion may reach the liver's surface (subcapsular lesions are common); its centre lies at least
-    0.6 of its extent inside. Fewer than n come back when even 5 mm lesions no longer fit."""
+    0.6 of its extent inside, or ``max_centre_depth_mm`` when that is less: a host liver is rarely thick
+    enough to hold a 60-100 mm lesion 0.6 deep, so without it large lesions are shrunk to about 55 mm; with
+    it their outer part is cut off at the liver's surface. Fewer than n come back when even 5 mm lesions no
+    longer fit."""
     sx, sy, sz = spacing
     depth = ndimage.distance_transform_edt(np.pad(liver, 1), sampling=(sz, sy, sx))[1:-1, 1:-1, 1:-1]
     clear = ndimage.distance_transform_edt(~avoid, sampling=(sz, sy, sx)) if avoid.any() else np.full(liver.shape, 1e9)
@@ -167,14 +177,16 @@ def place_lesions(liver: np.ndarray, avoid: np.ndarray, spacing: tuple[float, fl
     classes = [LESION_CLASSES[int(c)] for c in rng.integers(0, len(LESION_CLASSES), n)]
     lo, hi = np.log(size_range_mm[0]), np.log(size_range_mm[1])
     diameters = np.exp(rng.uniform(lo, hi, n))
+    bound = size_range_mm[1] * MAX_EXTENT_FACTOR if max_extent_mm is None else max_extent_mm
     placed: list[LesionShape] = []
     for idx in np.argsort(diameters)[::-1]:
         cls, diameter = classes[idx], float(diameters[idx])
         lobes = float(rng.uniform(1.0, 2.5))  # real lesions are often more lobulated than the phantom's
         while True:
-            shape = draw_lesion_shape(cls, diameter, np.zeros(3), rng, max_extent_mm=size_range_mm[1] / 2 * 1.15)
+            shape = draw_lesion_shape(cls, diameter, np.zeros(3), rng, max_extent_mm=bound)
             ext = float(shape.radii.max()) * (1.0 + shape.lobulation * lobes)
-            ok = (depth_v >= 0.6 * ext + _GAP_MM) & (clear_v >= ext + _GAP_MM)
+            inside = 0.6 * ext if max_centre_depth_mm is None else min(0.6 * ext, max_centre_depth_mm)
+            ok = (depth_v >= inside + _GAP_MM) & (clear_v >= ext + _GAP_MM)
             for other in placed:
                 ok &= np.linalg.norm(pos - other.centre, axis=1) >= ext + other.extent + _GAP_MM
             cand = np.flatnonzero(ok)
@@ -240,16 +252,20 @@ def measure_lesions(labels: np.ndarray, shapes: list[LesionShape], origin, spaci
 
 
 def generate_inserted_study(host: HostLiver, seed: int, n_lesions: int = 6, augment: bool = True,
-                            size_range_mm: tuple[float, float] = SIZE_RANGE_MM) -> InsertedStudy:
+                            size_range_mm: tuple[float, float] = SIZE_RANGE_MM,
+                            max_centre_depth_mm: float | None = None, max_extent_mm: float | None = None
+                            ) -> InsertedStudy:
     """One training study: the host with ``n_lesions`` (or as many as fit) lesions and, when ``augment``,
-    one draw of scanner variation. The same host and seed always give the same voxels."""
+    one draw of scanner variation (``max_centre_depth_mm``, ``max_extent_mm``: see :func:`place_lesions`).
+    The same host, seed and options always give the same voxels."""
     if n_lesions < 1:
         raise ValueError(f"n_lesions must be >= 1, got {n_lesions}")
     rng = np.random.default_rng([seed, 7])
     aug = ScannerAugmentation.draw(rng) if augment else ScannerAugmentation.none()
     sx, sy, sz = host.image.spacing
     spacing = (sx * aug.scale, sy * aug.scale, sz)
-    shapes = place_lesions(host.liver, host.suspicious, spacing, n_lesions, rng, size_range_mm)
+    shapes = place_lesions(host.liver, host.suspicious, spacing, n_lesions, rng, size_range_mm, max_centre_depth_mm,
+                           max_extent_mm)
     if not shapes:
         raise ValueError(f"{host.name}: no lesion fits into the liver")
     hu, labels = paint_lesions(host.image.array, host.liver, spacing, shapes, host.liver_hu, rng)

@@ -100,6 +100,8 @@ def lesion_hu(shape: LesionShape, d: np.ndarray, n: list[np.ndarray], x, y, z, l
 
 def draw_lesion_shape(cls: str, diameter: float, centre: np.ndarray, rng: np.random.Generator,
                       max_extent_mm: float = MAX_EXTENT_MM) -> LesionShape:
+    """A lesion of about ``diameter`` mm (axes varied, volume kept), shrunk where needed so that it fits, lobes
+    included, a sphere ``max_extent_mm`` across (a diameter, not a radius)."""
     f = np.exp(rng.uniform(-0.18, 0.18, 3))
     f /= np.prod(f) ** (1 / 3)
     radii = diameter / 2 * f

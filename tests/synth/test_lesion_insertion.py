@@ -15,6 +15,7 @@ from liverview.detection.training_data import load_cases_from_folder
 from liverview.synth.ct_phantom import generate_ct_study, read_lesion_table, write_phantom_study
 from liverview.synth.lesion_insertion import (IGNORE_MASK_FILE, canonical_orientation, generate_inserted_study,
                                               prepare_host, suspicious_regions, write_inserted_study)
+from liverview.synth.lesion_model import LOBULATION
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +136,56 @@ def test_synth_inserted_cli_writes_one_study_per_seed(phantom, tmp_path, capsys)
         assert main(["synth-inserted", str(host_dir / "portal-venous.nii.gz"), "--out", str(tmp_path / "x"),
                      "--seeds", "1", "--size-range", *bad]) != 0
     assert "--size-range" in capsys.readouterr().err
+
+
+def test_a_surface_depth_lets_large_lesions_reach_the_liver_surface_instead_of_shrinking():
+    from liverview.synth.lesion_insertion import place_lesions
+
+    # a liver slab 40 mm thick: a lesion's centre 0.6 of its extent inside keeps lesions under about 66 mm
+    liver = np.zeros((40, 120, 120), bool)
+    liver[:, 10:110, 40:80] = True  # x: 40 px at 1 mm
+    spacing = (1.0, 1.0, 2.5)
+    avoid = np.zeros_like(liver)
+
+    def widest(cap, seed):
+        shapes = place_lesions(liver, avoid, spacing, 1, np.random.default_rng(seed), (60.0, 100.0), cap)
+        return max((float(s.radii.max()) for s in shapes), default=0.0)
+
+    shrunk = [widest(None, seed) for seed in range(8)]
+    capped = [widest(8.0, seed) for seed in range(8)]
+    assert max(shrunk) < 30.0  # 0.6 x extent + 2 mm within the slab's 20 mm half-thickness: none over 60 mm
+    assert min(capped) >= 30.0  # drawn 60-100 mm, placed at that size
+    depth_of_centre = []
+    for s in place_lesions(liver, avoid, spacing, 3, np.random.default_rng(4), (70.0, 100.0), 8.0):
+        x = s.centre[0] / spacing[0]
+        depth_of_centre.append(min(x - 40 + 0.5, 80 - x - 0.5))
+    assert min(depth_of_centre) >= 8.0 + 2.0 - 1.0  # the cap plus the 2 mm gap (a voxel of rounding)
+
+
+def test_lesions_fit_the_sphere_bound_read_as_a_diameter():
+    # a bug passed half the bound (57.5 mm for 5-100 mm draws): no inserted lesion passed about 55 mm
+    from liverview.synth.lesion_insertion import place_lesions
+
+    liver = np.zeros((80, 200, 200), bool)
+    liver[5:75, 20:180, 20:180] = True  # deep enough for 100 mm lesions fully inside
+    spacing = (1.0, 1.0, 2.5)
+
+    def extents(bound):
+        out = []
+        for seed in range(4):
+            for s in place_lesions(liver, np.zeros_like(liver), spacing, 1, np.random.default_rng(seed), (80.0, 100.0),
+                                   None, bound):
+                out.append(2 * float(s.radii.max()) * (1 + LOBULATION[s.lesion_class]))
+        return out
+
+    default, old = extents(None), extents(57.5)
+    assert max(old) <= 57.5 + 1e-6 and max(default) <= 115.0 + 1e-6
+    assert min(default) > 70.0  # drawn 80-100 mm and kept at that size
+
+
+def test_the_default_draw_differs_from_the_old_bound_only_where_it_bound(host):
+    # --max-extent 57.5 makes the shipped recipe's studies; on a host too small for large lesions, both agree
+    a = generate_inserted_study(host, 5, 2)
+    b = generate_inserted_study(host, 5, 2, max_extent_mm=57.5)
+    assert max(les.long_axis_length_mm for les in a.lesions) < 50
+    assert np.array_equal(a.image.array, b.image.array)
