@@ -136,6 +136,10 @@ def test_synth_inserted_cli_writes_one_study_per_seed(phantom, tmp_path, capsys)
         assert main(["synth-inserted", str(host_dir / "portal-venous.nii.gz"), "--out", str(tmp_path / "x"),
                      "--seeds", "1", "--size-range", *bad]) != 0
     assert "--size-range" in capsys.readouterr().err
+    for flag, value in (("--surface-depth", "-1"), ("--max-extent", "0")):
+        assert main(["synth-inserted", str(host_dir / "portal-venous.nii.gz"), "--out", str(tmp_path / "x"),
+                     "--seeds", "1", flag, value]) != 0
+        assert flag in capsys.readouterr().err
 
 
 def test_a_surface_depth_lets_large_lesions_reach_the_liver_surface_instead_of_shrinking():
