@@ -43,6 +43,9 @@ class DetectorConfig:
     wh_weight: float = 0.1
     offset_weight: float = 1.0
     hard_negative_fraction: float = 0.15  # share of a batch centred on a hard negative, when there are any
+    # random zoom of each training crop, drawn log-uniformly (1, 1: none): lesions look larger or smaller than
+    # the training studies hold them (their largest inserted lesions are under 60 mm; real ones reach 100+)
+    zoom_range: tuple[float, float] = (1.0, 1.0)
     classes: tuple[str, ...] = field(default=DETECTION_CLASSES)
 
     OUTPUT_STRIDE = 4
@@ -57,6 +60,8 @@ class DetectorConfig:
         if self.attention_window_px < 0 or self.attention_window_px % ATTENTION_STRIDE:
             raise ValueError(f"attention_window_px must be 0 or a positive multiple of {ATTENTION_STRIDE}, "
                              f"got {self.attention_window_px}")
+        if len(self.zoom_range) != 2 or not 0 < self.zoom_range[0] <= self.zoom_range[1]:
+            raise ValueError(f"zoom_range must be two factors 0 < low <= high, got {self.zoom_range}")
         if self.crop_px % 16:
             raise ValueError(f"crop_px must be a multiple of 16, got {self.crop_px}")
 

@@ -105,6 +105,13 @@ def prepare_case(case: TrainingCase, config: DetectorConfig) -> PreparedCase:
     return PreparedCase(case.name, image, present, grid, boxes, hard, np.flatnonzero(complete), ignore)
 
 
+def zoom_stack(x: np.ndarray, size: int) -> np.ndarray:
+    """(..., n, n) uint8 images resized to (..., size, size), bilinear (pixel areas aligned, not corners)."""
+    t = torch.from_numpy(x.reshape(-1, 1, *x.shape[-2:]).astype(np.float32))
+    z = torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
+    return z.round().clamp(0, 255).to(torch.uint8).numpy().reshape(*x.shape[:-2], size, size)
+
+
 def slice_stack(image: np.ndarray, k: int, n_slices: int) -> np.ndarray:
     """(P, S, ny, nx) slices k - S//2 .. k + S//2, edge slices repeated beyond the volume."""
     half = n_slices // 2
@@ -126,9 +133,12 @@ class BatchSampler:
         self.hard = [(c, k, b) for c, pc in enumerate(self.cases) for k, bs in pc.hard.items() for b in bs
                      if k in set(pc.target_slices.tolist())]
 
-    def _crop_origin(self, rng: np.random.Generator, size: tuple[int, int], centre: tuple[float, float] | None
-                     ) -> tuple[int, int]:
-        crop = self.config.crop_px
+    def _crop_origin(self, rng: np.random.Generator, size: tuple[int, int], centre: tuple[float, float] | None,
+                     window: int | None = None) -> tuple[int, int]:
+        """Top-left corner (y, x) of a ``window``-pixel square (the crop size by default) on an image of
+        ``size``; with a centre, that point lies at least 16 crop pixels inside the window."""
+        crop = self.config.crop_px if window is None else window
+        margin = 16 * crop / self.config.crop_px
         out = []
         for n, c in zip(size, centre if centre is not None else (None, None)):
             if n <= crop:
@@ -136,20 +146,24 @@ class BatchSampler:
             elif c is None:
                 out.append(int(rng.integers(0, n - crop + 1)))
             else:
-                lo = int(np.clip(c - crop + 16, 0, n - crop))
-                hi = int(np.clip(c - 16, 0, n - crop))
+                lo = int(np.clip(c - crop + margin, 0, n - crop))
+                hi = int(np.clip(c - margin, 0, n - crop))
                 out.append(int(rng.integers(lo, hi + 1)))
         return out[0], out[1]  # y, x
 
-    def _ignore_crop(self, pc: PreparedCase, k: int, oy: int, ox: int) -> np.ndarray:
-        """(1, H/stride, W/stride) float: 1 where the crop touches the case's ignore mask (max-pooled)."""
+    def _ignore_crop(self, pc: PreparedCase, k: int, oy: int, ox: int, window: int | None = None) -> np.ndarray:
+        """(1, H/stride, W/stride) float: 1 where the crop touches the case's ignore mask (max-pooled); a
+        ``window`` other than the crop size is zoomed to it."""
         crop, stride = self.config.crop_px, self.config.OUTPUT_STRIDE
-        out = np.zeros((crop, crop), bool)
+        window = crop if window is None else window
+        out = np.zeros((window, window), bool)
         if pc.ignore is not None:
             ny, nx = pc.ignore.shape[1:]
             sy0, sx0 = max(oy, 0), max(ox, 0)
-            sy1, sx1 = min(oy + crop, ny), min(ox + crop, nx)
+            sy1, sx1 = min(oy + window, ny), min(ox + window, nx)
             out[sy0 - oy:sy1 - oy, sx0 - ox:sx1 - ox] = pc.ignore[k, sy0:sy1, sx0:sx1]
+        if window != crop:
+            out = zoom_stack(out[None, None].astype(np.uint8) * 255, crop)[0, 0] > 0
         return out.reshape(crop // stride, stride, crop // stride, stride).any(axis=(1, 3))[None].astype(np.float32)
 
     def sample(self, step: int) -> dict[str, torch.Tensor]:
@@ -172,12 +186,19 @@ class BatchSampler:
                 k = int(ts[rng.integers(len(ts))])
             pc = self.cases[c]
             _, _, ny, nx = pc.image.shape
-            oy, ox = self._crop_origin(rng, (ny, nx), centre)
+            zoom = 1.0
+            if cfg.zoom_range != (1.0, 1.0):  # drawn only when asked for: unzoomed training repeats its stream
+                zoom = float(np.exp(rng.uniform(np.log(cfg.zoom_range[0]), np.log(cfg.zoom_range[1]))))
+            window = max(16, int(round(crop / zoom)))
+            zoom = crop / window  # exact, after rounding the window to whole pixels
+            oy, ox = self._crop_origin(rng, (ny, nx), centre, window)
             stack = slice_stack(pc.image, k, cfg.n_slices)
-            x = np.zeros((stack.shape[0], cfg.n_slices, crop, crop), np.uint8)
+            x = np.zeros((stack.shape[0], cfg.n_slices, window, window), np.uint8)
             sy0, sx0 = max(oy, 0), max(ox, 0)
-            sy1, sx1 = min(oy + crop, ny), min(ox + crop, nx)
+            sy1, sx1 = min(oy + window, ny), min(ox + window, nx)
             x[:, :, sy0 - oy:sy1 - oy, sx0 - ox:sx1 - ox] = stack[:, :, sy0:sy1, sx0:sx1]
+            if window != crop:
+                x = zoom_stack(x, crop)
             present = pc.present.copy()
             if cfg.phase_dropout > 0 and present.sum() > 1 and rng.random() < cfg.phase_dropout:
                 have = np.flatnonzero(present)
@@ -185,10 +206,10 @@ class BatchSampler:
                 present[:] = False
                 present[keep] = True
                 x[~present] = 0
-            shifted = [SliceBox(b.x0 - ox, b.y0 - oy, b.x1 - ox, b.y1 - oy, b.label)
+            shifted = [SliceBox((b.x0 - ox) * zoom, (b.y0 - oy) * zoom, (b.x1 - ox) * zoom, (b.y1 - oy) * zoom, b.label)
                        for b in pc.boxes.get(k, []) + pc.hard.get(k, [])]
             t = build_targets(shifted, crop // stride, crop // stride, cfg.n_classes, stride)
-            t["background_ignore"] = self._ignore_crop(pc, k, oy, ox)
+            t["background_ignore"] = self._ignore_crop(pc, k, oy, ox, window)
             tgts.append(t)
             xs.append(x)
             presents.append(present)
