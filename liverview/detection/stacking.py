@@ -247,3 +247,23 @@ def cap_depth(proposal: Proposal3D, pixel_mm: float, slice_mm: float,
     key = proposal.key_slice if start <= proposal.key_slice < start + n else max(boxes, key=area.__getitem__)
     return Proposal3D(union_box(boxes.values()), (min(boxes), max(boxes)), proposal.score, key,
                       proposal.class_probs, boxes)
+
+
+# Half-height of the window whose boxes make each slice's box (widen_slice_boxes), chosen on synth-inserted
+# validation studies (2026-12-02; benchmarks/RESULTS.md).
+SLICE_BOX_WINDOW_MM = 5.0
+
+
+def widen_slice_boxes(proposal: Proposal3D, slices: int) -> Proposal3D:
+    """The proposal with each slice's box replaced by the union of its boxes within ``slices`` slices of it.
+
+    On a large lesion with a dark core or a faint rim, the detector boxes the core on some slices and the whole
+    lesion on their neighbours; a lesion's outline changes little over a few mm, so the neighbours' boxes hold
+    its extent. The union box, slice range and key slice are unchanged; at the poles boxes grow a little."""
+    if slices < 0:
+        raise ValueError(f"slices must be >= 0, got {slices}")
+    if not proposal.slice_boxes or slices == 0:
+        return proposal
+    zs = sorted(proposal.slice_boxes)
+    boxes = {z: union_box(proposal.slice_boxes[q] for q in zs if abs(q - z) <= slices) for z in zs}
+    return Proposal3D(proposal.box, proposal.z_range, proposal.score, proposal.key_slice, proposal.class_probs, boxes)

@@ -28,8 +28,8 @@ from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.detection.box_refinement import refine_proposal
 from liverview.detection.proposals import Detection2D, Proposal3D, ProposalSet
-from liverview.detection.stacking import (SCORE_THRESHOLD, cap_depth, detected_extent, merge_fragments,
-                                         stack_detections, trim_poles)
+from liverview.detection.stacking import (SCORE_THRESHOLD, SLICE_BOX_WINDOW_MM, cap_depth, detected_extent,
+                                         merge_fragments, stack_detections, trim_poles, widen_slice_boxes)
 from liverview.ml.device import resolve_device
 from liverview.plugin_api.errors import Cancelled, ModelError, WeightsMissingError
 from .config import DetectorConfig
@@ -94,6 +94,7 @@ class Detector:
         self.merge_fragments = merge_fragments  # join chain fragments of one lesion (stacking.merge_fragments)
         self.tight_extent = TIGHT_EXTENT  # proposals span their detected slices less small pole boxes (harvester: +1 slice each way)
         self.refine_small_boxes = REFINE_SMALL_BOXES  # fit small proposals' boxes to the image (box_refinement)
+        self.slice_box_window_mm = SLICE_BOX_WINDOW_MM  # each slice's box takes in its neighbours' (0: off)
 
     def detect(self, volumes: Mapping[PhaseKind, Volume], reference: PhaseKind,
                progress: Callable[[float], None] | None = None,
@@ -116,6 +117,9 @@ class Detector:
         if self.tight_extent:
             stacked = [cap_depth(trim_poles(detected_extent(p)), self.config.pixel_mm, self.config.slice_mm)
                        for p in stacked]
+        if self.slice_box_window_mm > 0:  # after the pole cut, which reads the boxes' own sizes
+            window = int(self.slice_box_window_mm / self.config.slice_mm + 1e-6)
+            stacked = [widen_slice_boxes(p, window) for p in stacked]
         proposals = []
         last = grid.ref_shape[0] - 1
         for p in stacked:

@@ -3,7 +3,8 @@
 import pytest
 
 from liverview.detection.proposals import Detection2D, Proposal3D
-from liverview.detection.stacking import cap_depth, detected_extent, merge_fragments, stack_detections, trim_poles
+from liverview.detection.stacking import (cap_depth, detected_extent, merge_fragments, stack_detections, trim_poles,
+                                         widen_slice_boxes)
 
 
 def det(z, box, score, probs=None):
@@ -170,3 +171,20 @@ def test_depth_cap_keeps_the_key_slice_when_it_lies_in_the_kept_run_and_rejects_
     assert cap_depth(q, 1.0, 2.5).key_slice in range(0, 6)  # the key slice was cut: the widest kept box is key
     with pytest.raises(ValueError):
         cap_depth(p, pixel_mm=0.0, slice_mm=2.5)
+
+
+def test_each_slice_box_takes_in_its_neighbours_within_the_window():
+    # a large lesion boxed whole on slices 10-11 and 14, its dark core only on 12-13
+    whole, core = (10.0, 10.0, 90.0, 90.0), (40.0, 40.0, 60.0, 60.0)
+    boxes = {10: whole, 11: whole, 12: core, 13: core, 14: whole}
+    p = Proposal3D(whole, (10, 14), 0.9, 12, {}, boxes)
+    wide = widen_slice_boxes(p, 1)
+    assert wide.slice_boxes == {10: whole, 11: whole, 12: whole, 13: whole, 14: whole}
+    assert (wide.box, wide.z_range, wide.key_slice, wide.score) == (p.box, p.z_range, p.key_slice, p.score)
+    # a pole slice grows to its neighbour's box only within the window
+    pole = Proposal3D(whole, (0, 3), 0.5, 2, {}, {0: core, 1: core, 2: whole, 3: whole})
+    assert widen_slice_boxes(pole, 1).slice_boxes[0] == core
+    assert widen_slice_boxes(pole, 1).slice_boxes[1] == whole
+    assert widen_slice_boxes(pole, 0) is pole
+    with pytest.raises(ValueError):
+        widen_slice_boxes(pole, -1)

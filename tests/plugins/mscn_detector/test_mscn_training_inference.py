@@ -180,3 +180,27 @@ def test_box_refinement_switch_fits_the_detectors_own_proposals():
     vol = volumes[ref]
     assert fitted == tuple(refine_proposal(p, vol.array, vol.spacing) for p in plain)
     assert sum(a.box != b.box for a, b in zip(plain, fitted)) >= 1  # the switch did something
+
+
+def test_detect_widens_each_slice_box_by_its_neighbours_and_keeps_the_rest():
+    from liverview.synth.ct_phantom import generate_ct_study
+    from liverview_plugins.mscn_detector.inference import DEFAULT_WEIGHTS
+
+    if not DEFAULT_WEIGHTS.is_file():
+        pytest.skip("default weights not present in models/mscn_detector")
+    st = generate_ct_study(9101, n_lesions=5, shape=(24, 160, 160), spacing_mm=(1.2, 1.2, 2.5))
+    volumes, ref = dict(st.phases), st.reference_phase
+    det = load_detector(None, "cpu")
+    assert det.slice_box_window_mm == 5.0
+    wide = det.detect(volumes, ref).proposals
+    det.slice_box_window_mm = 0.0
+    plain = det.detect(volumes, ref).proposals
+    assert [(p.box, p.z_range, p.score, p.key_slice) for p in wide] == \
+        [(p.box, p.z_range, p.score, p.key_slice) for p in plain]
+
+    def holds(a, b):
+        return a[0] <= b[0] and a[1] <= b[1] and a[2] >= b[2] and a[3] >= b[3]
+
+    assert all(w.slice_boxes.keys() == p.slice_boxes.keys() for w, p in zip(wide, plain))
+    assert all(holds(w.slice_boxes[z], p.slice_boxes[z]) for w, p in zip(wide, plain) for z in p.slice_boxes)
+    assert any(w.slice_boxes != p.slice_boxes for w, p in zip(wide, plain))
