@@ -18,6 +18,7 @@ What ``detect`` does with the phases:
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -195,5 +196,7 @@ def load_detector(weights: str | Path | None = None, device: str = "auto") -> De
     except (KeyError, RuntimeError, ValueError, EOFError, OSError) as exc:
         raise UnusableWeightsError(f"{path} is not a usable mscn_detector checkpoint ({exc})") from None
     model.float()
-    name = f"{MODEL_NAME}/{ckpt.get('version', '0')}"
+    # the file's digest too: experiments and shipped weights share a version number, proposals must say which made them
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+    name = f"{MODEL_NAME}/{ckpt.get('version', '0')}+{digest}"
     return Detector(model, config, name, dev)

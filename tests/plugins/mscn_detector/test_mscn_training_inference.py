@@ -204,3 +204,23 @@ def test_detect_widens_each_slice_box_by_its_neighbours_and_keeps_the_rest():
     assert all(w.slice_boxes.keys() == p.slice_boxes.keys() for w, p in zip(wide, plain))
     assert all(holds(w.slice_boxes[z], p.slice_boxes[z]) for w, p in zip(wide, plain) for z in p.slice_boxes)
     assert any(w.slice_boxes != p.slice_boxes for w, p in zip(wide, plain))
+
+
+def test_the_detector_name_carries_its_weights_digest(tmp_path):
+    import hashlib
+    import shutil
+
+    from liverview_plugins.mscn_detector.inference import DEFAULT_WEIGHTS
+
+    if not DEFAULT_WEIGHTS.is_file():
+        pytest.skip("default weights not present in models/mscn_detector")
+    det = load_detector(None, "cpu")
+    digest = hashlib.sha256(DEFAULT_WEIGHTS.read_bytes()).hexdigest()[:8]
+    assert det.name.startswith("mscn_detector/") and det.name.endswith(f"+{digest}")
+    # other weights of the same version number get another name, the same file under another path the same
+    ckpt = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)
+    ckpt["model"] = {k: v + 1 if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    torch.save(ckpt, tmp_path / "other.pt")
+    assert load_detector(tmp_path / "other.pt", "cpu").name != det.name
+    shutil.copy(DEFAULT_WEIGHTS, tmp_path / "copy.pt")
+    assert load_detector(tmp_path / "copy.pt", "cpu").name == det.name
