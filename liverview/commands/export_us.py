@@ -26,12 +26,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from liverview.io.export.us_export import US_EXPORT_FORMATS, ExportError, export_us_annotations, find_us_study
+    from liverview.io.export.us_export import (US_EXPORT_FORMATS, ExportError, check_us_export_format,
+                                               export_us_annotations, find_us_study)
     from liverview.store.project import Project
     from liverview.store.records import StoreError
     from liverview.store.ultrasound import default_us_project_path
     from liverview.us.image import UsImageError, load_us_image
 
+    try:  # a wrong format is said first, before the image and project are looked for
+        check_us_export_format(args.format)
+    except ExportError as exc:
+        raise CliError(str(exc)) from exc
     try:
         image = load_us_image(args.image)
     except UsImageError as exc:

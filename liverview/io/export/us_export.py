@@ -132,14 +132,19 @@ def _frame(lesion: LesionRecord, image: UsImage) -> int:
     return frame
 
 
-def export_us_annotations(project: Project, study_id: int, image: UsImage, fmt: str, out: str | Path
-                          ) -> ExportResult:
-    """Write the lesions saved on ``image`` (study ``study_id``) to ``out`` in ``fmt`` (US_EXPORT_FORMATS)."""
+def check_us_export_format(fmt: str) -> None:
+    """Raise ExportError unless ``fmt`` is an ultrasound export format (CT-only formats are named as such)."""
     if fmt in CT_ONLY_FORMATS:
         raise ExportError(f"{CT_ONLY_FORMATS[fmt]} export is for CT studies only: an ultrasound image has no CT "
                           f"series geometry to reference. Use one of {', '.join(US_EXPORT_FORMATS)}")
     if fmt not in US_EXPORT_FORMATS:
         raise ExportError(f"unknown ultrasound export format {fmt!r}: use one of {', '.join(US_EXPORT_FORMATS)}")
+
+
+def export_us_annotations(project: Project, study_id: int, image: UsImage, fmt: str, out: str | Path
+                          ) -> ExportResult:
+    """Write the lesions saved on ``image`` (study ``study_id``) to ``out`` in ``fmt`` (US_EXPORT_FORMATS)."""
+    check_us_export_format(fmt)
     lesions = project.list_lesions(study_id)
     if not lesions:
         raise ExportError(f"nothing to export: no lesion is saved on {image.source}")

@@ -139,5 +139,10 @@ def test_the_export_us_command_end_to_end(tmp_path, capsys):
     assert "CT studies only" in capsys.readouterr().err
     assert main(["export-us", str(phantom.path), "--format", "json", "--out", str(out),
                  "--project", str(tmp_path / "missing.lvproj")]) == 2
+    capsys.readouterr()
+    # a wrong format is named before the missing project or image
+    assert main(["export-us", str(tmp_path / "nowhere.png"), "--format", "tiff", "--out", str(tmp_path / "x.tif"),
+                 "--project", str(tmp_path / "missing.lvproj")]) == 2
+    assert "unknown ultrasound export format 'tiff'" in capsys.readouterr().err
     with Project.open(proj, "x", read_only=True) as project:
         assert find_us_study(project, phantom.path) is not None
