@@ -2,8 +2,8 @@
 # One command for the shipped detector weights (models/mscn_detector/mscn_detector.pt): make the training data,
 # train stage 1 (phantoms), stage 2 (phantoms + real livers with inserted lesions) and stage 3 (the same data at
 # 1.0 mm working pixels instead of 1.6, 128 px crops, with stage 2's hard negatives), seed 0, on CPU by default
-# (--device auto in train-detector picks CUDA when present). About 115 min on a 2-core VM (stage 3: 32 min,
-# mining its hard negatives: about 15).
+# (--device auto in train-detector picks CUDA when present). About 110 min on a 2-core VM (stage 3: 32 min,
+# mining its hard negatives: about 10).
 # Resumable: a rerun skips data already written and resumes each stage from its last.pt.
 # Usage: scripts/train_default_detector.sh OUT_DIR   (needs ../shared/data for the two host scans)
 set -euo pipefail
@@ -30,7 +30,7 @@ $lv train-detector --data "$out/phantoms" --data "$out/inserted" --out "$out/sta
   --steps-per-epoch 200 --seed 0 --threads 2 --init-weights "$out/stage1/mscn_detector.pt"
 # hard negatives for stage 3: the stage-2 weights' confident false positives on the training studies (written
 # as hard_negatives.json beside each study; train-detector then applies HNSL). The shipped v3 weights were
-# trained with them; about 15 min on the 2 cores.
+# trained with them; about 10 min on the 2 cores.
 [ -f "$out/.hard_negatives_mined" ] || {
   $lv mine-negatives "$out/phantoms" --weights "$out/stage2/mscn_detector.pt" --threads 2 --quiet
   $lv mine-negatives "$out/inserted" --weights "$out/stage2/mscn_detector.pt" --threads 2 --quiet
