@@ -94,7 +94,9 @@ def _print_listing(listing, archive: Path, list_all: bool) -> None:
     kinds: dict[str, int] = {}
     for s in listing.studies:
         kinds[s.kind] = kinds.get(s.kind, 0) + 1
-    what = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
+    names = {"dicom": ("DICOM study", "DICOM studies"), "volumes": ("volume folder", "volume folders"),
+             "phantom": ("phantom", "phantoms")}
+    what = ", ".join(f"{n} {names.get(k, (k, k))[n != 1]}" for k, n in sorted(kinds.items())) or "none"
     print(f"found {_studies(len(listing.studies), 'CT')} under {archive} ({what}); "
           f"skipped {len(listing.skipped)} files or folders" + (":" if listing.skipped else ""))
     for reason, paths in sorted(listing.skipped_by_reason().items(), key=lambda kv: -len(kv[1])):
@@ -106,6 +108,11 @@ def _print_listing(listing, archive: Path, list_all: bool) -> None:
 def _print_plan(plan, retries: int) -> None:
     if plan.done:
         print(f"{_studies(len(plan.done))} already scanned into the project: left as they are")
+    for planned in plan.changed:  # its UID is known, its files are not those scanned: proposals may not fit them
+        print(f"changed since it was scanned: {planned.source.label}: slices were "
+              "added, removed or rewritten; its proposals (and any review of them) are from the files as they "
+              "were and are left as they are; scan the folder into a new project to detect on it as it is now",
+              file=sys.stderr)
     for planned, record in plan.given_up:
         print(f"given up: {planned.source.label} failed {record.attempts} times (last: {record.message}); "
               f"--retries {record.attempts} or more tries it again")
@@ -113,7 +120,8 @@ def _print_plan(plan, retries: int) -> None:
         print(f"skipped {copy.location}: the same study as {first.location} (same UID or files)")
     for source, why in plan.unidentified:
         print(f"skipped {source.location}: {why}")
-    print(f"{_studies(len(plan.to_run))} to scan" + (f" (retries up to {retries} per study)" if plan.to_run else ""))
+    tries = f" (retries up to {retries} per study)" if retries else " (no retries)"
+    print(f"{_studies(len(plan.to_run))} to scan" + (tries if plan.to_run else ""))
 
 
 def _print_summary(summary, resources, project_path: Path) -> None:
@@ -135,6 +143,7 @@ def _print_summary(summary, resources, project_path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from liverview.core.study import PhaseKind
     from liverview.detection.study_detection import ProposalFilter
     from liverview.scan.archive import ArchiveError, find_studies
     from liverview.scan.batch import plan_scan, run_batch
@@ -150,7 +159,15 @@ def run(args: argparse.Namespace) -> int:
         listing = find_studies(args.archive)
     except ArchiveError as exc:
         raise CliError(str(exc)) from None
+    try:  # checked here, not by each study's task (which failed every study needing it, attempts and all)
+        if PhaseKind.parse(args.assume_phase) is PhaseKind.UNKNOWN:
+            raise ValueError(f"unknown phase '{args.assume_phase}' is no phase to assume")
+    except ValueError as exc:
+        raise CliError(f"--assume-phase: {exc}") from None
     _print_listing(listing, args.archive, args.list_skipped)
+    if not listing.studies:  # a wrong folder, most likely: no project is made for it
+        print(f"error: no CT study found under {args.archive}: nothing to scan", file=sys.stderr)
+        return 1
     if not args.dry_run:
         _check_models(args)
     project = _open_project(args.project, _user(args.user))
@@ -161,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         if args.dry_run:
             return 0
         if not plan.to_run:
-            return 1 if plan.given_up else 0
+            return 1 if plan.given_up or plan.changed else 0
         settings = DetectionSettings(
             args.model, str(args.weights.resolve()) if args.weights else None,
             tuple(str(Path(p).resolve()) for p in args.plugin_dirs),
@@ -180,6 +197,6 @@ def run(args: argparse.Namespace) -> int:
         _print_summary(summary, resources, args.project)
         if summary.interrupted:
             return 130
-        return 1 if summary.still_failing or plan.given_up else 0
+        return 1 if summary.still_failing or plan.given_up or plan.changed else 0
     finally:
         project.close()

@@ -38,6 +38,7 @@ class ScanPlan:
     given_up: list[tuple[PlannedStudy, ScanRecord]] = field(default_factory=list)  # out of attempts
     duplicates: list[tuple[StudySource, StudySource]] = field(default_factory=list)  # (copy, first found)
     unidentified: list[tuple[StudySource, str]] = field(default_factory=list)  # files unreadable for hashing
+    changed: list[PlannedStudy] = field(default_factory=list)  # scanned DICOM studies whose files changed since
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,9 @@ def plan_scan(studies: list[StudySource], project: Project, retries: int) -> Sca
         attempts = record.attempts if record is not None else 0
         planned = PlannedStudy(source, identity.key, identity.signature, attempts)
         if record is not None and record.status == "done":
-            plan.done.append(planned)
+            changed = (source.kind == "dicom" and record.signature and identity.signature
+                       and record.signature != identity.signature)
+            (plan.changed if changed else plan.done).append(planned)
         elif record is not None and attempts >= 1 + retries:
             plan.given_up.append((planned, record))
         else:

@@ -5,7 +5,9 @@ row.
 
 Hashing a large study reads all its bytes, so the project keeps, beside each study's key, the files' sizes and
 modification times when it was hashed (the *signature*); a re-run whose files still match reuses the key
-instead of reading them again. The signature only saves work: the key is always the content's.
+instead of reading them again. The signature only saves work: the key is always the content's. A DICOM study's
+key is its UID, which stays when slices are added or rewritten: its signature is kept too, so that a re-run can
+tell that a scanned study's files changed.
 """
 
 from __future__ import annotations
@@ -22,15 +24,15 @@ __all__ = ["StudyIdentity", "content_key", "file_signature", "identify"]
 @dataclass(frozen=True)
 class StudyIdentity:
     key: str  # the StudyInstanceUID, "series:<hash>" (DICOM without a study UID) or "sha256:<hash>" of the files
-    signature: str = ""  # sizes and times of the hashed files ("" when the key needs no hashing)
+    signature: str = ""  # sizes and times of the study's files
 
 
 def identify(source: StudySource, known: Mapping[str, tuple[str, str]] | None = None) -> StudyIdentity:
     """The study's identity. ``known`` maps a source folder to (signature, key) from earlier scans: a folder
     whose files still have that signature keeps its key without being read again."""
-    if source.kind == "dicom":
-        return StudyIdentity(study_identity_key(source.study_uid, source.series_uids))
     signature = file_signature(source.files)
+    if source.kind == "dicom":  # keyed by UIDs; the signature tells a study whose files changed since its scan
+        return StudyIdentity(study_identity_key(source.study_uid, source.series_uids), signature)
     previous = (known or {}).get(str(source.location))
     if previous is not None and previous[0] == signature:
         return StudyIdentity(previous[1], signature)

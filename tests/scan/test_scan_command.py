@@ -205,3 +205,21 @@ def test_a_worker_that_dies_fails_its_study_only(tmp_path, monkeypatch, capsys):
     assert result["fine"][:2] == ("done", 1)
     status, attempts, message, _, _ = result["crash"]
     assert (status, attempts) == ("failed", 2) and "worker process died" in message
+
+
+def test_a_mistyped_phase_and_an_archive_without_studies_are_refused_before_any_project(tiny_detector_dir, tmp_path,
+                                                                                         capsys):
+    archive = tmp_path / "archive"
+    write_tiny_phantom(archive / "s1", 1)
+    project = tmp_path / "p.lvproj"
+    # a mistyped phase failed every study that needed it, using up its attempts: now a usage error up front
+    assert cli_main(scan_args(archive, project, tiny_detector_dir, "--assume-phase", "artrial")) == 2
+    assert "--assume-phase" in capsys.readouterr().err and not project.exists()
+    assert cli_main(scan_args(archive, project, tiny_detector_dir, "--assume-phase", "unknown")) == 2
+    # a folder without a CT study (a wrong path, most likely) is a failure, and no empty project is made
+    (tmp_path / "empty").mkdir()
+    assert cli_main(scan_args(tmp_path / "empty", project, tiny_detector_dir)) == 1
+    assert "no CT study found" in capsys.readouterr().err and not project.exists()
+    # the dry run still plans with a correct phase alias
+    assert cli_main(scan_args(archive, project, tiny_detector_dir, "--assume-phase", "PV", "--dry-run")) == 0
+    assert "1 study to scan (retries up to 2 per study)" in capsys.readouterr().out

@@ -45,3 +45,25 @@ def test_finished_copies_and_exhausted_studies_are_not_run_again(archive, tmp_pa
 def test_a_failure_reads_as_its_cause_in_one_line():
     err = ValueError("first line\nsecond line")
     assert failure_message(err) == "ValueError: first line"
+
+
+def test_a_scanned_dicom_study_whose_slices_changed_is_named_not_taken_as_done(tmp_path):
+    # a DICOM study's key is its UID, which stays when slices are added: its files' signature tells the change
+    import numpy as np
+
+    from liverview.core.volume import Volume
+    from tests.scan.dicom_writing import write_series
+
+    vol = Volume(np.zeros((4, 16, 16), np.int16), (2.0, 2.0, 5.0), (0.0, 0.0, 0.0), np.eye(3))
+    paths = write_series(tmp_path / "arch" / "study", vol, "1.2.3.4", "portal venous")
+    with Project.create(tmp_path / "p.lvproj", "t") as project:
+        (planned,) = plan_scan(find_studies(tmp_path / "arch").studies, project, retries=1).to_run
+        assert planned.signature
+        project.record_scanned_study(planned.key, str(planned.source.location),
+                                     [ScannedPhase("portal venous", "x", reference=True)], [], "det/1",
+                                     signature=planned.signature)
+        same = plan_scan(find_studies(tmp_path / "arch").studies, project, retries=1)
+        assert len(same.done) == 1 and not same.changed and not same.to_run
+        paths[-1].unlink()  # a slice gone (or added, or rewritten)
+        changed = plan_scan(find_studies(tmp_path / "arch").studies, project, retries=1)
+        assert [p.key for p in changed.changed] == [planned.key] and not changed.done and not changed.to_run
