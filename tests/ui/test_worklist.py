@@ -112,7 +112,8 @@ def test_the_worklist_lists_sorts_and_filters_the_studies(window, qtbot, project
         ("PAT-1", DAY, "NC ART PV DEL", "3", "0", "0"),
         ("PAT-2", DAY, "NC ART PV DEL", "2", "0", "0"),
         ("PAT-3", DAY, "NC ART PV DEL", "0", "1", "1")]
-    assert [r[6] for r in rows] == ["phantom p1", "phantom p2", "phantom p3"]
+    assert [r[6] for r in rows] == ["0", "0", "0"]  # flagged
+    assert [r[7] for r in rows] == ["phantom p1", "phantom p2", "phantom p3"]
     assert panel.count_label.text() == "3 studies; 5 proposals to review in 2 studies"
 
     # a click on the "To review" header sorts by it (numbers as numbers), a second click reverses
@@ -223,3 +224,20 @@ def test_a_study_whose_files_are_gone_is_said_and_the_open_study_stays(window, q
     assert not window.worklist.open_study(study_id)
     assert "PAT-9" in window.messages[-1] and "no such file" in window.messages[-1]
     assert window.session.study_id == current
+
+
+def test_flagged_proposals_have_their_own_column_so_the_counts_add_up(qtbot):
+    from liverview.store.worklist import WorklistRow
+    from liverview.ui.worklist.worklist_dock import WorklistPanel
+
+    panel = WorklistPanel()
+    qtbot.addWidget(panel)
+    # 9 proposals: 6 to review, 1 accepted, 1 rejected, 1 flagged (the helper's case: the columns said 8)
+    row = WorklistRow(1, "1.2.3", "PAT-9", "liver", "", "2026-12-02", ("PV",), 9, 6, 1, 1, 1)
+    panel.show_rows([row], None)
+    (texts,) = table_texts(panel)
+    counts = dict(zip(COLUMNS, texts))
+    assert (counts["To review"], counts["Accepted"], counts["Rejected"], counts["Flagged"]) == ("6", "1", "1", "1")
+    assert sum(int(counts[c]) for c in ("To review", "Accepted", "Rejected", "Flagged")) == row.proposals
+    assert counts["Study"] == "liver"
+    assert "1 flagged for a second look" in panel.count_label.text()

@@ -1,5 +1,5 @@
 """The worklist dock: the project's studies in a table (patient, date, phases, proposals to review / accepted /
-rejected), sorted by any column, filtered by text and by "to review only"; a double-click opens a study.
+rejected / flagged), sorted by any column, filtered by text and by "to review only"; a double-click opens a study.
 The rows come from the store (liverview.store.worklist); this is only their table."""
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from liverview.store.worklist import WorklistRow
 
 # The study's description last: it takes the room left, so the counts stay in sight in a narrow dock.
-COLUMNS = ("Patient", "Date", "Phases", "To review", "Accepted", "Rejected", "Study")
+# Flagged (kept for a second look) has its own column: the counts then add up to the study's proposals.
+COLUMNS = ("Patient", "Date", "Phases", "To review", "Accepted", "Rejected", "Flagged", "Study")
 TO_REVIEW = COLUMNS.index("To review")
-_COUNT_COLUMNS = {TO_REVIEW: "to_review", COLUMNS.index("Accepted"): "accepted", COLUMNS.index("Rejected"): "rejected"}
+_COUNT_COLUMNS = {TO_REVIEW: "to_review", COLUMNS.index("Accepted"): "accepted", COLUMNS.index("Rejected"): "rejected",
+                  COLUMNS.index("Flagged"): "flagged"}
+_STUDY = COLUMNS.index("Study")
 SORT_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1  # numbers sort as numbers, not as text
 STUDY_ID_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2
 
@@ -50,7 +53,7 @@ class WorklistModel(QtCore.QAbstractTableModel):
         if role in (QtCore.Qt.ItemDataRole.DisplayRole, SORT_ROLE):
             if col in _COUNT_COLUMNS:
                 return getattr(r, _COUNT_COLUMNS[col])
-            text = {0: r.patient_id or "-", 1: r.date, 2: " ".join(r.phases), 6: r.description or r.uid}[col]
+            text = {0: r.patient_id or "-", 1: r.date, 2: " ".join(r.phases), _STUDY: r.description or r.uid}[col]
             return text.lower() if role == SORT_ROLE else text
         if role == STUDY_ID_ROLE:
             return r.study_id
@@ -61,8 +64,7 @@ class WorklistModel(QtCore.QAbstractTableModel):
             font.setBold(True)
             return font
         if role == QtCore.Qt.ItemDataRole.ToolTipRole:
-            flagged = f", {r.flagged} flagged" if r.flagged else ""
-            return f"{r.label}: {r.proposals} proposals{flagged}\n{r.uid}"
+            return f"{r.label}: {r.proposals} proposals\n{r.uid}"
         return None
 
 
@@ -169,5 +171,7 @@ class WorklistPanel(QtWidgets.QWidget):
         rows = self.model.rows
         shown, pending = self.proxy.rowCount(), sum(r.to_review for r in rows)
         waiting = sum(1 for r in rows if r.to_review)
+        flagged = sum(r.flagged for r in rows)
         text = f"{len(rows)} studies" if shown == len(rows) else f"{shown} of {len(rows)} studies shown"
-        self.count_label.setText(f"{text}; {pending} proposals to review in {waiting} studies")
+        self.count_label.setText(f"{text}; {pending} proposals to review in {waiting} studies"
+                                 + (f"; {flagged} flagged for a second look" if flagged else ""))
