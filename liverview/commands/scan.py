@@ -51,7 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--reader", dest="user", metavar="NAME", default=None,
                         help="name recorded in the project's audit log (default: login name)")
     parser.add_argument("--user", dest="user", help=argparse.SUPPRESS)  # the old spelling, kept working
-    parser.add_argument("--dry-run", action="store_true", help="only list the studies to scan and what is skipped")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="only say what would be scanned and what is skipped (counts; the project is read, "
+                             "never made or changed)")
     parser.add_argument("--list-skipped", action="store_true", help="name every skipped file, not a few per reason")
     add_quiet_option(parser)
     parser.set_defaults(func=run)
@@ -142,6 +144,19 @@ def _print_summary(summary, resources, project_path: Path) -> None:
     print(f"project: {project_path}")
 
 
+def _dry_run(listing, args: argparse.Namespace) -> int:
+    from liverview.scan.batch import plan_scan
+    from liverview.store.project import Project
+
+    if not args.project.exists():
+        print(f"(project {args.project} does not exist yet: nothing scanned into it)")
+        _print_plan(plan_scan(listing.studies, None, args.retries), args.retries)
+        return 0
+    with Project.open(args.project, _user(args.user), read_only=True) as project:
+        _print_plan(plan_scan(listing.studies, project, args.retries), args.retries)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from liverview.core.study import PhaseKind
     from liverview.detection.study_detection import ProposalFilter
@@ -168,15 +183,14 @@ def run(args: argparse.Namespace) -> int:
     if not listing.studies:  # a wrong folder, most likely: no project is made for it
         print(f"error: no CT study found under {args.archive}: nothing to scan", file=sys.stderr)
         return 1
-    if not args.dry_run:
-        _check_models(args)
+    if args.dry_run:  # read-only: no project is made, an existing one is only read
+        return _dry_run(listing, args)
+    _check_models(args)
     project = _open_project(args.project, _user(args.user))
     try:
         plan = plan_scan(listing.studies, project, args.retries)
         _print_plan(plan, args.retries)
         sys.stdout.flush()
-        if args.dry_run:
-            return 0
         if not plan.to_run:
             return 1 if plan.given_up or plan.changed else 0
         settings = DetectionSettings(

@@ -86,9 +86,10 @@ class ScanSummary:
         return peaks
 
 
-def plan_scan(studies: list[StudySource], project: Project, retries: int) -> ScanPlan:
-    """Identify every study and sort it: done already, out of attempts, a copy of another, or to run."""
-    records = project.scan_records()
+def plan_scan(studies: list[StudySource], project: Project | None, retries: int) -> ScanPlan:
+    """Identify every study and sort it: done already, out of attempts, a copy of another, or to run
+    (``project`` None: a project not made yet, where nothing was scanned)."""
+    records = project.scan_records() if project is not None else {}
     known = {r.source: (r.signature, r.study_key) for r in records.values() if r.signature}
     plan = ScanPlan()
     first_of: dict[str, StudySource] = {}

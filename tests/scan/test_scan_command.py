@@ -220,6 +220,12 @@ def test_a_mistyped_phase_and_an_archive_without_studies_are_refused_before_any_
     (tmp_path / "empty").mkdir()
     assert cli_main(scan_args(tmp_path / "empty", project, tiny_detector_dir)) == 1
     assert "no CT study found" in capsys.readouterr().err and not project.exists()
-    # the dry run still plans with a correct phase alias
+    # the dry run plans with a correct phase alias, and makes no project (it did, with its lock file)
     assert cli_main(scan_args(archive, project, tiny_detector_dir, "--assume-phase", "PV", "--dry-run")) == 0
-    assert "1 study to scan (retries up to 2 per study)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "1 study to scan (retries up to 2 per study)" in out and "does not exist yet" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archive", "empty"]
+    Project.create(project, "someone").close()
+    with Project.open(project, "reader"):  # held for editing elsewhere: a dry run only reads it
+        assert cli_main(scan_args(archive, project, tiny_detector_dir, "--dry-run")) == 0
+    assert "1 study to scan" in capsys.readouterr().out
