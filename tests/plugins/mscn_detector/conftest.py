@@ -7,6 +7,28 @@ from liverview.synth.ct_phantom import generate_ct_study, write_phantom_study
 from liverview_plugins.mscn_detector.config import DetectorConfig
 
 
+# train-detector options for the tiny model (with --epochs / --steps-per-epoch / --batch-size of the test's choosing)
+TINY_MODEL_ARGS = ("--set", "n_slices=3", "--set", "pixel_mm=6.4", "--set", "crop_px=32",
+                   "--set", "stage_channels=[4, 8, 8, 8]", "--set", "pyramid_channels=8",
+                   "--set", "attention_channels=4", "--set", "head_channels=8", "--threads", "1")
+
+
+@pytest.fixture
+def default_weights():
+    """The shipped detector weights (models/mscn_detector); tests of them skip in a checkout without the file."""
+    from liverview_plugins.mscn_detector.inference import DEFAULT_WEIGHTS
+
+    if not DEFAULT_WEIGHTS.is_file():
+        pytest.skip("default weights not present in models/mscn_detector")
+    return DEFAULT_WEIGHTS
+
+
+def phantom_inputs(seed: int, n_lesions: int):
+    """(phases, reference phase) of a 24 x 160 x 160 phantom: large enough for the shipped weights' 1 mm pixels."""
+    st = generate_ct_study(seed, n_lesions=n_lesions, shape=(24, 160, 160), spacing_mm=(1.2, 1.2, 2.5))
+    return dict(st.phases), st.reference_phase
+
+
 @pytest.fixture
 def tiny_config() -> DetectorConfig:
     torch.set_num_threads(1)

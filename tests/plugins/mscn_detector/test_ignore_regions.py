@@ -15,6 +15,7 @@ from liverview.synth.lesion_insertion import generate_inserted_study, prepare_ho
 from liverview_plugins.mscn_detector.dataset import BatchSampler, prepare_case
 from liverview_plugins.mscn_detector.losses import detection_loss
 from liverview_plugins.mscn_detector.training import load_cases_from_folder
+from tests.plugins.mscn_detector.conftest import TINY_MODEL_ARGS
 
 
 def _outputs_and_targets(n_classes: int = 4, size: int = 8):
@@ -71,8 +72,6 @@ def test_inserted_studies_give_one_phase_batches_with_their_ignore_mask(tmp_path
     out = tmp_path / "run"
     rc = cli_main(["train-detector", "--data", str(tiny_phantom_dir), "--data", str(tmp_path / "ins"),
                    "--out", str(out), "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "2",
-                   "--set", "n_slices=3", "--set", "pixel_mm=6.4", "--set", "crop_px=32",
-                   "--set", "stage_channels=[4, 8, 8, 8]", "--set", "pyramid_channels=8",
-                   "--set", "attention_channels=4", "--set", "head_channels=8", "--threads", "1"])
+                   *TINY_MODEL_ARGS])
     assert rc == 0 and (out / "mscn_detector.pt").is_file()
     assert np.isfinite(json.loads((out / "train_log.json").read_text())["history"][-1]["loss"])

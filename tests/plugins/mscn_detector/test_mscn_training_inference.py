@@ -13,6 +13,7 @@ from liverview.detection.proposals import read_proposals
 from liverview_plugins.mscn_detector.dataset import prepare_case
 from liverview_plugins.mscn_detector.evaluation import phantom_phases
 from liverview_plugins.mscn_detector.inference import DetectionCancelled, load_detector
+from tests.plugins.mscn_detector.conftest import TINY_MODEL_ARGS, phantom_inputs
 from liverview_plugins.mscn_detector.preprocess import InvalidInputError
 from liverview_plugins.mscn_detector.training import CHECKPOINT_FILE, load_cases_from_folder, train_detector
 
@@ -113,12 +114,8 @@ def test_train_detector_cli_rejects_a_missing_folder(tmp_path, capsys):
     assert "not a folder" in capsys.readouterr().err
 
 
-def test_default_weights_load_and_run(tiny_phantom_dir):
-    from liverview_plugins.mscn_detector.inference import DEFAULT_WEIGHTS
-
-    if not DEFAULT_WEIGHTS.is_file():
-        pytest.skip("default weights not present in models/mscn_detector")
-    assert DEFAULT_WEIGHTS.stat().st_size < 50 * 2**20
+def test_default_weights_load_and_run(tiny_phantom_dir, default_weights):
+    assert default_weights.stat().st_size < 50 * 2**20
     det = load_detector(None, "cpu")
     assert det.config.n_slices == 9 and len(det.config.phases) == 4
     volumes, ref = phantom_phases(tiny_phantom_dir / "s7")
@@ -154,24 +151,17 @@ def test_mine_negatives_writes_hard_negatives_that_training_reads(tiny_phantom_d
     # training says it found them and records how many (they come from files nobody names on the command line)
     out = tmp_path / "run"
     assert cli_main(["train-detector", "--data", str(data), "--out", str(out), "--epochs", "1", "--steps-per-epoch",
-                     "1", "--batch-size", "2", "--set", "n_slices=3", "--set", "pixel_mm=6.4", "--set", "crop_px=32",
-                     "--set", "stage_channels=[4, 8, 8, 8]", "--set", "pyramid_channels=8", "--set",
-                     "attention_channels=4", "--set", "head_channels=8", "--threads", "1"]) == 0
+                     "1", "--batch-size", "2", *TINY_MODEL_ARGS]) == 0
     assert f"hard negatives (HNSL): {len(mined.proposals)} in 1 of 1 studies" in capsys.readouterr().err
     assert json.loads((out / "train_log.json").read_text())["hard_negatives"] == {"s7": len(mined.proposals)}
 
 
-def test_box_refinement_switch_fits_the_detectors_own_proposals():
+def test_box_refinement_switch_fits_the_detectors_own_proposals(default_weights):
     # off by default (it helped synthetic lesions, not real ones: see inference.REFINE_SMALL_BOXES); switched on,
     # detect returns exactly its proposals passed through liverview.detection.box_refinement
     from liverview.detection.box_refinement import refine_proposal
-    from liverview.synth.ct_phantom import generate_ct_study
-    from liverview_plugins.mscn_detector.inference import DEFAULT_WEIGHTS
 
-    if not DEFAULT_WEIGHTS.is_file():
-        pytest.skip("default weights not present in models/mscn_detector")
-    st = generate_ct_study(9100, n_lesions=7, shape=(24, 160, 160), spacing_mm=(1.2, 1.2, 2.5))
-    volumes, ref = dict(st.phases), st.reference_phase
+    volumes, ref = phantom_inputs(9100, 7)
     det = load_detector(None, "cpu")
     assert det.refine_small_boxes is False
     plain = det.detect(volumes, ref).proposals
@@ -182,14 +172,8 @@ def test_box_refinement_switch_fits_the_detectors_own_proposals():
     assert sum(a.box != b.box for a, b in zip(plain, fitted)) >= 1  # the switch did something
 
 
-def test_detect_widens_each_slice_box_by_its_neighbours_and_keeps_the_rest():
-    from liverview.synth.ct_phantom import generate_ct_study
-    from liverview_plugins.mscn_detector.inference import DEFAULT_WEIGHTS
-
-    if not DEFAULT_WEIGHTS.is_file():
-        pytest.skip("default weights not present in models/mscn_detector")
-    st = generate_ct_study(9101, n_lesions=5, shape=(24, 160, 160), spacing_mm=(1.2, 1.2, 2.5))
-    volumes, ref = dict(st.phases), st.reference_phase
+def test_detect_widens_each_slice_box_by_its_neighbours_and_keeps_the_rest(default_weights):
+    volumes, ref = phantom_inputs(9101, 5)
     det = load_detector(None, "cpu")
     assert det.slice_box_window_mm == 5.0
     wide = det.detect(volumes, ref).proposals
@@ -206,21 +190,17 @@ def test_detect_widens_each_slice_box_by_its_neighbours_and_keeps_the_rest():
     assert any(w.slice_boxes != p.slice_boxes for w, p in zip(wide, plain))
 
 
-def test_the_detector_name_carries_its_weights_digest(tmp_path):
+def test_the_detector_name_carries_its_weights_digest(tmp_path, default_weights):
     import hashlib
     import shutil
 
-    from liverview_plugins.mscn_detector.inference import DEFAULT_WEIGHTS
-
-    if not DEFAULT_WEIGHTS.is_file():
-        pytest.skip("default weights not present in models/mscn_detector")
     det = load_detector(None, "cpu")
-    digest = hashlib.sha256(DEFAULT_WEIGHTS.read_bytes()).hexdigest()[:8]
+    digest = hashlib.sha256(default_weights.read_bytes()).hexdigest()[:8]
     assert det.name.startswith("mscn_detector/") and det.name.endswith(f"+{digest}")
     # other weights of the same version number get another name, the same file under another path the same
-    ckpt = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)
+    ckpt = torch.load(default_weights, map_location="cpu", weights_only=True)
     ckpt["model"] = {k: v + 1 if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     torch.save(ckpt, tmp_path / "other.pt")
     assert load_detector(tmp_path / "other.pt", "cpu").name != det.name
-    shutil.copy(DEFAULT_WEIGHTS, tmp_path / "copy.pt")
+    shutil.copy(default_weights, tmp_path / "copy.pt")
     assert load_detector(tmp_path / "copy.pt", "cpu").name == det.name
