@@ -90,7 +90,7 @@ def plan_scan(studies: list[StudySource], project: Project | None, retries: int)
     """Identify every study and sort it: done already, out of attempts, a copy of another, or to run
     (``project`` None: a project not made yet, where nothing was scanned)."""
     records = project.scan_records() if project is not None else {}
-    known = {r.source: (r.signature, r.study_key) for r in records.values() if r.signature}
+    known = {r.source: (r.signature, r.study_key) for r in records.values() if r.signature}  # DICOM's never match
     plan = ScanPlan()
     first_of: dict[str, StudySource] = {}
     for source in studies:

@@ -64,6 +64,10 @@ def test_a_scanned_dicom_study_whose_slices_changed_is_named_not_taken_as_done(t
                                      signature=planned.signature)
         same = plan_scan(find_studies(tmp_path / "arch").studies, project, retries=1)
         assert len(same.done) == 1 and not same.changed and not same.to_run
+        moved = tmp_path / "moved"  # the archive copied elsewhere (other folder, other file times): not a change
+        shutil.copytree(tmp_path / "arch", moved)
+        elsewhere = plan_scan(find_studies(moved).studies, project, retries=1)
+        assert len(elsewhere.done) == 1 and not elsewhere.changed
         paths[-1].unlink()  # a slice gone (or added, or rewritten)
         changed = plan_scan(find_studies(tmp_path / "arch").studies, project, retries=1)
         assert [p.key for p in changed.changed] == [planned.key] and not changed.done and not changed.to_run
