@@ -25,3 +25,10 @@ def shared_data() -> Path:
 def _private_cache(tmp_path_factory, monkeypatch):
     """Projects, demo studies and registration caches of a test go to a temporary folder."""
     monkeypatch.setenv("LIVERVIEW_CACHE", str(tmp_path_factory.mktemp("liverview-cache")))
+
+
+@pytest.fixture(autouse=True)
+def _fixed_terminal_width(monkeypatch):
+    """Progress lines are cut to the terminal's width (COLUMNS, which gdb and some CI runners set): every test
+    reads them at one width, whatever runs it."""
+    monkeypatch.setenv("COLUMNS", "160")
