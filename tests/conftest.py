@@ -1,6 +1,7 @@
 """Shared test set-up: headless Qt, paths to the real data beside the repository."""
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,13 @@ def _fixed_terminal_width(monkeypatch):
     """Progress lines are cut to the terminal's width (COLUMNS, which gdb and some CI runners set): every test
     reads them at one width, whatever runs it."""
     monkeypatch.setenv("COLUMNS", "160")
+
+
+@pytest.fixture(autouse=True)
+def _collect_after_gui_tests():
+    """Once a UI test has started a worker, Python collects cycles only on the GUI thread's timer
+    (liverview.ui.gui_thread_gc); tests that spin no event loop afterwards collect at their end instead."""
+    yield
+    gui_gc = sys.modules.get("liverview.ui.gui_thread_gc")
+    if gui_gc is not None and gui_gc.collects_on_the_gui_thread():
+        gui_gc.collect_if_due()

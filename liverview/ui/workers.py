@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 from PySide6 import QtCore
 
+from liverview.ui.gui_thread_gc import collect_garbage_on_the_gui_thread
+
 WorkFn = Callable[[Callable[[float], None], Callable[[], bool]], Any]
 
 
@@ -75,6 +77,7 @@ class JobRunner(QtCore.QObject):
 
     def __init__(self, max_threads: int = 1) -> None:
         super().__init__()
+        collect_garbage_on_the_gui_thread()  # the pool's threads run Python
         self.pool = QtCore.QThreadPool()
         self.pool.setMaxThreadCount(max_threads)
         self.active: list[Job] = []

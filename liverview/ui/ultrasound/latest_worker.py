@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 from PySide6 import QtCore
 
+from liverview.ui.gui_thread_gc import collect_garbage_on_the_gui_thread
+
 
 class LatestOnlyWorker(QtCore.QObject):
     """Runs ``fn(payload)`` off the UI thread for the newest submitted request only."""
@@ -24,6 +26,7 @@ class LatestOnlyWorker(QtCore.QObject):
 
     def __init__(self, fn: Callable[[Any], Any], name: str = "latest-only-worker") -> None:
         super().__init__()
+        collect_garbage_on_the_gui_thread()  # the thread runs Python
         self._fn = fn
         self._cond = threading.Condition()
         self._pending: tuple[int, Any] | None = None
