@@ -31,6 +31,8 @@ def _allocate_like_inference(_payload=None) -> int:
 
 
 def _leave_garbage_cycle() -> list[str]:
+    # counts from zero (they fall below it when older objects are freed, which puts Python's next collection off)
+    gc.collect()
     seen: list[str] = []
     _Cyclic(seen)
     return seen
@@ -66,9 +68,8 @@ def test_a_cycle_is_collected_on_the_gui_thread_while_a_background_job_allocates
 
 def test_collect_if_due_collects_what_python_would_and_nothing_before(qtbot):
     LatestOnlyWorker(lambda p: p).shutdown()  # switches automatic collection off, if nothing did before
-    gc.collect()
-    assert collect_if_due() is None  # counts were just reset
     seen = _leave_garbage_cycle()
+    assert collect_if_due() is None  # counts were just reset
     keep = [[i] for i in range(gc.get_threshold()[0])]  # crosses the generation-0 threshold
     assert not seen  # nothing collects by itself
     assert collect_if_due() == 0 and seen == [threading.main_thread().name]
