@@ -39,11 +39,14 @@ def _leave_garbage_cycle() -> list[str]:
 
 
 def _collected_by_the_gui_timer(qtbot, seen: list[str]) -> None:
-    assert not seen  # not in the worker, whatever it allocated
-    keep = [[i] for i in range(gc.get_threshold()[0])]  # objects that stay: Python would collect now
-    qtbot.waitUntil(lambda: bool(seen), timeout=5000)  # and the GUI thread's timer does
-    assert seen == [threading.main_thread().name]
-    del keep
+    """The cycle is collected on the GUI thread: while the worker allocated (the timer fires meanwhile), or
+    once enough objects stay for Python to collect (twice the generation-0 threshold: frees elsewhere lower
+    the count)."""
+    if not seen:
+        keep = [[i] for i in range(2 * gc.get_threshold()[0])]
+        qtbot.waitUntil(lambda: bool(seen), timeout=5000)
+        del keep
+    assert seen == [threading.main_thread().name]  # never the worker's thread
 
 
 def test_a_cycle_is_collected_on_the_gui_thread_while_the_ultrasound_worker_allocates(qtbot):
