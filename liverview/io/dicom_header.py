@@ -37,3 +37,19 @@ def tag_text(ds: Any, keyword: str) -> str:
 def image_types(ds: Any) -> set[str]:
     """The ImageType values, upper case (e.g. {"ORIGINAL", "PRIMARY", "LOCALIZER"})."""
     return {v.strip().upper() for v in tag_text(ds, "ImageType").split("\\")}
+
+
+# (7FE0,0010) as written in little- and big-endian files
+_PIXEL_DATA_TAG_BYTES = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")
+
+
+def missing_tag_reason(path: Path, keyword: str) -> str:
+    """Why a DICOM file lacking ``keyword`` is left out. A copy that stopped early lacks its later tags and
+    its pixel data: the reader is told so, not just which tag is missing (read in full only on this path)."""
+    try:
+        cut_short = not any(tag in path.read_bytes() for tag in _PIXEL_DATA_TAG_BYTES)
+    except OSError:
+        cut_short = False
+    if cut_short:
+        return f"DICOM file without {keyword} or pixel data: cut short (an interrupted copy?) or no image"
+    return f"DICOM file without {keyword}"

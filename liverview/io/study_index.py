@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from liverview.core.indexed_series import IndexedSeries
-from liverview.io.dicom_header import image_types, read_header, tag_text
+from liverview.io.dicom_header import image_types, missing_tag_reason, read_header, tag_text
 from liverview.io.phase_inference import phase_from_text
 from liverview.io.study_loader import looks_like_label_map
 from liverview.io.volumes import is_volume_file, volume_stem
@@ -72,8 +72,10 @@ def _read_header(path: Path) -> _Header | str:
     modality = tag_text(ds, "Modality").upper()
     if tag_text(ds, "SOPClassUID") in US_SOP_CLASSES:
         modality = "US"  # the storage class is the stronger word: some exports leave Modality wrong or empty
+    if not modality:
+        return missing_tag_reason(path, "Modality")
     if modality not in ("CT", "US"):
-        return f"{modality or 'no'} Modality: the browser indexes CT and ultrasound images"
+        return f"{modality} Modality: the browser indexes CT and ultrasound images"
     if modality == "CT" and "LOCALIZER" in image_types(ds):
         return "CT localizer (scout) image, not a phase"
     try:
@@ -111,7 +113,7 @@ def _dicom_entries(headers: list[_Header], skipped: list[tuple[Path, str]]) -> l
                 series_description=h.series_description or h.path.name, series_number=h.series_number,
                 phase="ultrasound", frames=h.frames))
         elif not h.series_uid:
-            skipped.append((h.path, "DICOM CT file without SeriesInstanceUID"))
+            skipped.append((h.path, missing_tag_reason(h.path, "SeriesInstanceUID")))
         else:
             by_series[(h.study_uid, h.series_uid)].append(h)
     for (study_uid, series_uid), group in by_series.items():

@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from liverview.io.dicom_header import image_types, read_header, tag_text
+from liverview.io.dicom_header import image_types, missing_tag_reason, read_header, tag_text
 from liverview.io.study_loader import looks_like_label_map
 from liverview.io.volumes import is_volume_file
 
@@ -163,11 +163,13 @@ def _dicom_studies(headers: list[_DicomHeader], skipped: list[tuple[Path, str]])
     kept: dict[str, list[_DicomHeader]] = {}
     for h in headers:
         if not h.series_uid:
-            skipped.append((h.path, "DICOM file without SeriesInstanceUID"))
+            skipped.append((h.path, missing_tag_reason(h.path, "SeriesInstanceUID")))
         elif h.modality in _NON_IMAGE_MODALITIES:
             skipped.append((h.path, f"not an image (Modality {h.modality})"))
+        elif not h.modality:
+            skipped.append((h.path, missing_tag_reason(h.path, "Modality")))
         elif h.modality != "CT":
-            skipped.append((h.path, f"{h.modality or 'no'} Modality, not CT"))
+            skipped.append((h.path, f"{h.modality} Modality, not CT"))
         elif h.localizer:
             skipped.append((h.path, "CT localizer (scout) image, not a phase"))
         else:

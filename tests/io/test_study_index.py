@@ -130,3 +130,16 @@ def test_ultrasound_files_are_told_from_ct_files_and_folders_by_their_header(arc
     assert is_ultrasound_file(archive / "us" / "liver_us.dcm") and is_ultrasound_file(archive / "png" / "scan.png")
     assert not is_ultrasound_file(ct_file) and not is_ultrasound_file(archive / "ct")
     assert not is_ultrasound_file(archive / "notes.txt")
+
+
+def test_a_dicom_file_cut_short_is_reported_as_cut_short(tmp_path):
+    from tests.scan.dicom_writing import cut_before_tag
+
+    files = write_series(tmp_path / "ct", _tiny_volume(), generate_uid(), "Arterial phase")
+    cut_before_tag(files[0], 0x0020, 0x000E)  # before SeriesInstanceUID
+    cut_before_tag(files[1], 0x0008, 0x0060)  # before Modality
+    listing = index_paths([tmp_path])
+    reasons = {p.name: r for p, r in listing.skipped}
+    assert reasons[files[0].name].startswith("DICOM file without SeriesInstanceUID or pixel data: cut short")
+    assert reasons[files[1].name].startswith("DICOM file without Modality or pixel data: cut short")
+    assert [len(s.files) for s in listing.series] == [1]

@@ -57,3 +57,11 @@ def write_phantom_as_dicom(folder: Path, phases: dict, study_uid: str | None = N
     for kind, volume in phases.items():
         write_series(folder, volume, study_uid, kind.value, prefix=prefix)
     return study_uid
+
+
+def cut_before_tag(path: Path, group: int, element: int) -> Path:
+    """Cut a written file just before one of its tags, as a copy that stopped early leaves it."""
+    data = path.read_bytes()
+    at = data.index(group.to_bytes(2, "little") + element.to_bytes(2, "little"), 132)  # after the preamble
+    path.write_bytes(data[:at])
+    return path

@@ -125,3 +125,24 @@ def test_identity_is_the_study_uid_or_the_files_content_wherever_they_lie(archiv
     (copy / "arterial.nii.gz").write_bytes(b"changed")
     moved = next(s for s in find_studies(tmp_path / "elsewhere").studies)
     assert identify(moved, {str(copy): (first.signature, first.key)}).key != first.key
+
+
+def test_a_dicom_file_cut_short_is_skipped_as_cut_short_not_only_for_a_missing_tag(tmp_path, phantom):
+    from tests.scan.dicom_writing import cut_before_tag
+
+    folder = tmp_path / "a"
+    files = write_series(folder, phantom.phases[PhaseKind.ARTERIAL], "1.2.3", "arterial")
+    cut_before_tag(files[0], 0x0020, 0x000E)  # before SeriesInstanceUID: Modality and StudyInstanceUID read
+    cut_before_tag(files[1], 0x0008, 0x0060)  # before Modality
+    import pydicom
+
+    whole = pydicom.dcmread(files[2])
+    del whole.SeriesInstanceUID  # a whole image without the tag: no word of cutting
+    whole.save_as(files[2])
+    listing = find_studies(tmp_path)
+    reasons = {p.name: r for p, r in listing.skipped}
+    assert reasons[files[0].name] == ("DICOM file without SeriesInstanceUID or pixel data: cut short "
+                                      "(an interrupted copy?) or no image")
+    assert "or pixel data: cut short" in reasons[files[1].name]
+    assert reasons[files[2].name] == "DICOM file without SeriesInstanceUID"
+    assert [len(s.files) for s in listing.studies] == [SHAPE[0] - 3]  # the rest of the series is still found
