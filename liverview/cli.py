@@ -19,9 +19,11 @@ EXIT_DAMAGED = 3  # an input or project file is damaged, or too large to load wi
 EXIT_LOCKED = 4  # the project is open for editing elsewhere
 EXIT_INTERNAL = 5  # a bug: an unexpected error (LIVERVIEW_DEBUG=1 shows its traceback)
 EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_OUTPUT_CLOSED = 141  # what a shell reports for a tool stopped by SIGPIPE: the output's reader quit (`| head`)
 EXIT_STATUS_HELP = ("exit status: 0 done; 1 done, some items left out (listed); 2 wrong command line or input; "
                     "3 damaged input or project, or too large for the memory limit (LIVERVIEW_MAX_IMAGE_BYTES); "
-                    "4 project open for editing elsewhere; 5 internal error; 130 interrupted")
+                    "4 project open for editing elsewhere; 5 internal error; 130 interrupted; "
+                    "141 the output's reader stopped reading (| head)")
 
 
 class CliError(Exception):
@@ -129,6 +131,14 @@ def build_parser(argv: list[str] | None = None, all_commands: bool = False) -> a
     return parser
 
 
+def _stdout_to_devnull() -> None:
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; every failure becomes one line on stderr and a documented exit status (never a
     traceback, unless LIVERVIEW_DEBUG=1 asks for it)."""
@@ -137,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(sys.argv[1:] if argv is None else argv).parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # `liverview info DIR | head`: nobody reads the rest, as for any Unix tool
+        _stdout_to_devnull()  # else Python's flush at exit fails once more and prints about it
+        return EXIT_OUTPUT_CLOSED
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the one place every failure is reported
         if os.environ.get("LIVERVIEW_DEBUG") and not isinstance(exc, KeyboardInterrupt):
             raise

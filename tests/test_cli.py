@@ -129,9 +129,20 @@ def test_no_traceback_reaches_the_terminal(tmp_path):
     assert run.stderr.count("\n") == 1 and "magic" in run.stderr
 
 
+def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path):
+    folder = tmp_path / "s"
+    corpus.write_ct_series(folder)
+    reader = subprocess.Popen([sys.executable, "-m", "liverview.cli", "info", str(folder)], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.close()  # `| head` that already quit: the first line written finds no reader
+    err = reader.stderr.read().decode()
+    assert reader.wait(120) == cli.EXIT_OUTPUT_CLOSED
+    assert err == ""  # no 'Broken pipe' error, no traceback
+
+
 def test_exit_statuses_are_documented_in_the_help():
     text = cli.build_parser().format_help()
-    for number in ("0", "1", "2", "3", "4", "5", "130"):
+    for number in ("0", "1", "2", "3", "4", "5", "130", "141"):
         assert f"{number} " in text
     assert np.all([word in text for word in ("damaged", "memory limit", "interrupted")])
 
