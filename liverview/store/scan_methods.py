@@ -70,6 +70,11 @@ class ScanMethods(EntityMethods):
         return {r["study_key"]: _scan_from_row(r)
                 for r in self._conn.execute("SELECT * FROM scan_results ORDER BY id")}
 
+    def failed_scans(self) -> list[ScanRecord]:
+        """The studies whose last scan failed: they have no worklist row, and readers must hear of them."""
+        return [_scan_from_row(r) for r in
+                self._conn.execute("SELECT * FROM scan_results WHERE status = 'failed' ORDER BY id")]
+
     def scan_record(self, study_key: str) -> ScanRecord | None:
         r = self._conn.execute("SELECT * FROM scan_results WHERE study_key = ?", (study_key,)).fetchone()
         return None if r is None else _scan_from_row(r)

@@ -241,3 +241,23 @@ def test_flagged_proposals_have_their_own_column_so_the_counts_add_up(qtbot):
     assert sum(int(counts[c]) for c in ("To review", "Accepted", "Rejected", "Flagged")) == row.proposals
     assert counts["Study"] == "liver"
     assert "1 flagged for a second look" in panel.count_label.text()
+
+
+def test_studies_whose_scan_failed_are_named_under_the_table(window, qtbot, project_path, tmp_path):
+    panel = window.worklist.panel
+    assert window.worklist.open_project(project_path)
+    assert not panel.failed_label.isVisible()  # every study scanned: nothing to say
+    with Project.open(project_path, "scanner") as project:
+        project.record_scan_failure("1.2.3", "/archive/PAT-9/CT", "LoadError: slice 12 is truncated")
+        project.record_scan_failure("sha256:ab", "/archive/PAT-10", "worker died (out of memory?)")
+    assert window.worklist.open_project(project_path)
+    assert panel.failed_label.isVisible() and len(window.worklist.rows) == 3  # they have no row to open
+    assert panel.failed_label.text() == ("2 studies of the archive could not be scanned and are not listed: "
+                                         "/archive/PAT-9/CT, /archive/PAT-10. `liverview scan` tries them again.")
+    assert "/archive/PAT-9/CT: LoadError: slice 12 is truncated" in panel.failed_label.toolTip()
+    assert any("2 could not be scanned (named in the worklist)" in m for m in window.messages)
+    QtWidgets.QApplication.processEvents()
+    assert panel.failed_label.height() >= panel.failed_label.heightForWidth(panel.failed_label.width())  # not clipped
+    window.worklist.dock.grab().save(str(tmp_path / "worklist_failed.png"))
+    if os.environ.get("LIVERVIEW_SHOTS"):
+        shutil.copy(tmp_path / "worklist_failed.png", os.environ["LIVERVIEW_SHOTS"])

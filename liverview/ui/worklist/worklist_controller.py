@@ -86,7 +86,7 @@ class WorklistController:
         previous = self.project_path
         self.project_path = path
         try:
-            rows = self._read(lambda project: project.worklist())
+            rows, failed = self._read(lambda project: (project.worklist(), project.failed_scans()))
         except (StoreError, OSError) as exc:
             self.project_path = previous
             self.host.show_error("Could not open the project", str(exc))
@@ -94,11 +94,12 @@ class WorklistController:
         self.host.project_path = path
         self.rows, self.current_id = rows, None
         self._detach()
-        self.panel.show_rows(rows, None)
+        self.panel.show_rows(rows, None, failed)
         self.dock.show()
         self.dock.raise_()
         pending = sum(r.to_review for r in rows)
-        self.host.notify(f"Project {path.name}: {len(rows)} studies, {pending} proposals to review "
+        unscanned = f"; {len(failed)} could not be scanned (named in the worklist)" if failed else ""
+        self.host.notify(f"Project {path.name}: {len(rows)} studies, {pending} proposals to review{unscanned} "
                          "(double-click a study in the worklist to open it)")
         self._plan_next()
         return True
@@ -124,11 +125,11 @@ class WorklistController:
         if self.project_path is None:
             return
         try:
-            self.rows = self._read(lambda project: project.worklist())
+            self.rows, failed = self._read(lambda project: (project.worklist(), project.failed_scans()))
         except (StoreError, OSError) as exc:
             self.host.show_error("Worklist not updated", str(exc))
             return
-        self.panel.show_rows(self.rows, self.current_id)
+        self.panel.show_rows(self.rows, self.current_id, failed)
         self._plan_next(quiet=True)
 
     def _paths(self, study_id: int) -> list[str]:

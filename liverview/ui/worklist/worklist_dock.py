@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from liverview.store.scan_methods import ScanRecord
 from liverview.store.worklist import WorklistRow
 
 # The study's description last: it takes the room left, so the counts stay in sight in a narrow dock.
@@ -17,6 +18,7 @@ TO_REVIEW = COLUMNS.index("To review")
 _COUNT_COLUMNS = {TO_REVIEW: "to_review", COLUMNS.index("Accepted"): "accepted", COLUMNS.index("Rejected"): "rejected",
                   COLUMNS.index("Flagged"): "flagged"}
 _STUDY = COLUMNS.index("Study")
+FAILED_NAMED = 3  # failed studies named on the panel; the tooltip lists them all
 SORT_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1  # numbers sort as numbers, not as text
 STUDY_ID_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2
 
@@ -121,6 +123,11 @@ class WorklistPanel(QtWidgets.QWidget):
         self.table.doubleClicked.connect(self._activated)
         self.table.activated.connect(self._activated)  # Enter on a row
         self.count_label = QtWidgets.QLabel("")
+        # studies whose scan failed have no row: said here, or a reader takes the archive for read in full
+        self.failed_label = QtWidgets.QLabel("")
+        self.failed_label.setWordWrap(True)
+        self.failed_label.setStyleSheet("color: #c0392b;")
+        self.failed_label.setVisible(False)
         self.next_label = QtWidgets.QLabel("")  # which study the review goes to after this one
         self.next_label.setWordWrap(True)
         top = QtWidgets.QHBoxLayout()
@@ -131,12 +138,28 @@ class WorklistPanel(QtWidgets.QWidget):
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.count_label)
+        layout.addWidget(self.failed_label)
         layout.addWidget(self.next_label)
 
-    def show_rows(self, rows: Sequence[WorklistRow], current_id: int | None) -> None:
+    def show_rows(self, rows: Sequence[WorklistRow], current_id: int | None,
+                  failed: Sequence[ScanRecord] = ()) -> None:
         self.model.set_rows(rows, current_id)
         self._update_count()
+        self._show_failed(failed)
         self.select(current_id)
+
+    def _show_failed(self, failed: Sequence[ScanRecord]) -> None:
+        self.failed_label.setVisible(bool(failed))
+        if not failed:
+            self.failed_label.setText("")
+            self.failed_label.setToolTip("")
+            return
+        n = len(failed)
+        named = ", ".join(record.source for record in failed[:FAILED_NAMED]) + (", ..." if n > FAILED_NAMED else "")
+        self.failed_label.setText(
+            f"{n} stud{'y' if n == 1 else 'ies'} of the archive could not be scanned and "
+            f"{'is' if n == 1 else 'are'} not listed: {named}. `liverview scan` tries them again.")
+        self.failed_label.setToolTip("\n".join(f"{record.source}: {record.message}" for record in failed))
 
     def show_next(self, text: str) -> None:
         self.next_label.setText(text)
