@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # Modules under liverview.commands, in the order `liverview --help` lists them.
-COMMAND_MODULES = ["synth_ct", "synth_inserted", "info", "register_phases", "plugins_list", "export_annotations", "import_annotations", "import_csv", "train_detector", "mine_negatives", "detect", "scan", "eval_detect", "eval_keyslices", "synth_us", "train_us", "us_segment", "eval_us", "cv_us", "calibrate_us", "train_lpc", "harvest_round", "export_us"]
+COMMAND_MODULES = ["synth_ct", "synth_inserted", "info", "register_phases", "plugins_list", "export_annotations", "import_annotations", "import_csv", "train_detector", "mine_negatives", "detect", "scan", "eval_detect", "eval_keyslices", "synth_us", "train_us", "us_segment", "eval_us", "cv_us", "calibrate_us", "train_lpc", "harvest_round", "export_us", "decisions"]
 
 
 # Exit statuses of every command (also in `liverview --help` and README.md).

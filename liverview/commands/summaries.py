@@ -32,4 +32,5 @@ SUMMARIES: dict[str, tuple[str, str]] = {
     'train_lpc': ('train-lpc', "train the lesion proposal classifier on a project's reviewed proposals"),
     'harvest_round': ('harvest-round', 'one lesion-harvesting round on a project (score, threshold, harvest, hard negatives)'),
     'export_us': ('export-us', 'export the lesions saved on an ultrasound image (JSON, NIfTI labels, label PNG)'),
+    'decisions': ('decisions', 'list the review decisions of a project: who decided what on which proposal, when (CSV or JSON)'),
 }

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from liverview.store.edit_log import Edit, Row, audit_rows, push_undo, step_history, write_audit
+from liverview.store.decision_log import DecisionLogMethods
 from liverview.store.lesion_methods import LesionMethods
 from liverview.store.migrations import SCHEMA_VERSION, SchemaError, check_version, migrate
 from liverview.store.project_errors import (
@@ -88,7 +89,8 @@ class _State:
     group: _UndoGroup | None = None
 
 
-class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods, SeriesIndexMethods, WorklistMethods):
+class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods, SeriesIndexMethods, WorklistMethods,
+              DecisionLogMethods):
     """An open project. Use :meth:`create` or :meth:`open` (and :meth:`close`, or a ``with`` block).
     The entity methods come from study_methods.py, lesion_methods.py, proposal_methods.py and
     scan_methods.py (archive scans), series_index_methods.py (the study browser's index) and
