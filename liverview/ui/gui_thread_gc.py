@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 
+import shiboken6
 from PySide6 import QtCore
 
 CHECK_INTERVAL_MS = 100  # a generation-0 pass costs well under a millisecond
@@ -42,9 +43,9 @@ def collect_garbage_on_the_gui_thread() -> None:
         raise RuntimeError("collect_garbage_on_the_gui_thread needs a QApplication")
     if QtCore.QThread.currentThread() is not app.thread():
         raise RuntimeError("collect_garbage_on_the_gui_thread must be called on the GUI thread")
-    if _timer is not None:
+    if collects_on_the_gui_thread():
         return
-    gc.disable()
+    gc.disable()  # (again, if the QApplication that held the timer was deleted: a new one gets a new timer)
     _timer = QtCore.QTimer(app)
     _timer.setInterval(CHECK_INTERVAL_MS)
     _timer.timeout.connect(collect_if_due)
@@ -52,4 +53,4 @@ def collect_garbage_on_the_gui_thread() -> None:
 
 
 def collects_on_the_gui_thread() -> bool:
-    return _timer is not None
+    return _timer is not None and shiboken6.isValid(_timer)

@@ -3,7 +3,11 @@ allocate: collecting there destroyed Qt objects while the GUI thread delivered t
 died with SIGSEGV in QApplication::notify while the ultrasound net ran in its worker)."""
 
 import gc
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +81,24 @@ def test_collect_if_due_collects_what_python_would_and_nothing_before(qtbot):
     assert not seen  # nothing collects by itself
     assert collect_if_due() == 0 and seen == [threading.main_thread().name]
     del keep
+
+
+def test_a_new_application_gets_a_new_timer_in_a_fresh_process(tmp_path):
+    """An application deleted with the timer it held leaves none behind: the next one starts its own."""
+    code = """
+import gc
+from PySide6 import QtWidgets
+from liverview.ui import gui_thread_gc as g
+app = QtWidgets.QApplication([])
+g.collect_garbage_on_the_gui_thread()
+assert g.collects_on_the_gui_thread() and not gc.isenabled()
+app.shutdown(); del app
+assert not g.collects_on_the_gui_thread()  # its timer went with it
+app = QtWidgets.QApplication([])
+g.collect_garbage_on_the_gui_thread()
+assert g.collects_on_the_gui_thread() and g._timer.isActive()
+print("ok")
+"""
+    run = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert run.stdout.strip() == "ok", run.stderr
