@@ -83,7 +83,7 @@ def test_collect_if_due_collects_what_python_would_and_nothing_before(qtbot):
     del keep
 
 
-def test_a_new_application_gets_a_new_timer_in_a_fresh_process(tmp_path):
+def test_a_new_application_gets_a_new_timer_in_a_fresh_process():
     """An application deleted with the timer it held leaves none behind: the next one starts its own."""
     code = """
 import gc
