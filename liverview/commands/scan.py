@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="name recorded in the project's audit log (default: login name)")
     parser.add_argument("--user", dest="user", help=argparse.SUPPRESS)  # the old spelling, kept working
     parser.add_argument("--dry-run", action="store_true",
-                        help="only say what would be scanned and what is skipped (counts; the project is read, "
+                        help="only say which studies would be scanned and what is skipped (the project is read, "
                              "never made or changed)")
     parser.add_argument("--list-skipped", action="store_true", help="name every skipped file, not a few per reason")
     add_quiet_option(parser)
@@ -150,10 +150,15 @@ def _dry_run(listing, args: argparse.Namespace) -> int:
 
     if not args.project.exists():
         print(f"(project {args.project} does not exist yet: nothing scanned into it)")
-        _print_plan(plan_scan(listing.studies, None, args.retries), args.retries)
-        return 0
-    with Project.open(args.project, _user(args.user), read_only=True) as project:
-        _print_plan(plan_scan(listing.studies, project, args.retries), args.retries)
+        plan = plan_scan(listing.studies, None, args.retries)
+    else:
+        with Project.open(args.project, _user(args.user), read_only=True) as project:
+            plan = plan_scan(listing.studies, project, args.retries)
+    _print_plan(plan, args.retries)
+    for planned in plan.to_run:  # what a dry run is asked for: which studies, not only how many
+        again = f" (again: {planned.attempts} failed attempt{'' if planned.attempts == 1 else 's'})" \
+            if planned.attempts else ""
+        print(f"  would scan: {planned.source.label}{again}")
     return 0
 
 

@@ -205,6 +205,11 @@ def test_a_worker_that_dies_fails_its_study_only(tmp_path, monkeypatch, capsys):
     assert result["fine"][:2] == ("done", 1)
     status, attempts, message, _, _ = result["crash"]
     assert (status, attempts) == ("failed", 2) and "worker process died" in message
+    # a dry run with more retries names the study it would try again, and how often it failed
+    assert cli_main([*args[:-3], "--retries", "3", "--no-liver-filter", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"would scan: {archive / 'crash'} (again: 2 failed attempts)" in out and "would scan: " + str(
+        archive / "fine") not in out
 
 
 def test_a_mistyped_phase_and_an_archive_without_studies_are_refused_before_any_project(tiny_detector_dir, tmp_path,
@@ -224,6 +229,7 @@ def test_a_mistyped_phase_and_an_archive_without_studies_are_refused_before_any_
     assert cli_main(scan_args(archive, project, tiny_detector_dir, "--assume-phase", "PV", "--dry-run")) == 0
     out = capsys.readouterr().out
     assert "1 study to scan (retries up to 2 per study)" in out and "does not exist yet" in out
+    assert "  would scan: " in out and "s1" in out.split("would scan: ")[1]  # named, not only counted
     assert sorted(p.name for p in tmp_path.iterdir()) == ["archive", "empty"]
     Project.create(project, "someone").close()
     with Project.open(project, "reader"):  # held for editing elsewhere: a dry run only reads it
