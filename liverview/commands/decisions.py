@@ -32,8 +32,14 @@ def run(args: argparse.Namespace) -> int:
     from liverview.store.records import StoreError
 
     fmt = args.format or ("json" if args.out.suffix.lower() == ".json" else "csv")
-    if not args.project.is_file():
+    if not args.project.exists():
         raise CliError(f"project {args.project} does not exist")
+    if not args.project.is_file():
+        raise CliError(f"{args.project} is a folder, not a project file")
+    if args.out.is_dir():
+        raise CliError(f"--out {args.out} is a folder: give the file to write")
+    if not args.out.parent.is_dir():
+        raise CliError(f"--out {args.out}: folder {args.out.parent} does not exist")
     try:
         with Project.open(args.project, getpass.getuser(), read_only=True) as project:
             rows = project.decision_log()

@@ -64,6 +64,25 @@ def test_the_command_writes_csv_or_json_and_filters_by_reviewer(project_path, tm
     assert not list(tmp_path.glob("*.partial"))
 
 
-def test_a_missing_project_is_a_usage_error(tmp_path, capsys):
-    assert main(["decisions", str(tmp_path / "none.lvproj"), "--out", str(tmp_path / "d.csv")]) == EXIT_USAGE
-    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "d.csv").exists()
+def test_a_missing_project_or_a_wrong_output_is_a_usage_error_and_writes_nothing(tmp_path, project_path, capsys):
+    out = tmp_path / "d.csv"
+    assert main(["decisions", str(tmp_path / "none.lvproj"), "--out", str(out)]) == EXIT_USAGE
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["decisions", str(tmp_path), "--out", str(out)]) == EXIT_USAGE
+    assert "is a folder, not a project file" in capsys.readouterr().err
+    assert main(["decisions", str(project_path), "--out", str(tmp_path)]) == EXIT_USAGE
+    assert "is a folder: give the file to write" in capsys.readouterr().err
+    assert main(["decisions", str(project_path), "--out", str(tmp_path / "no" / "d.csv")]) == EXIT_USAGE
+    assert f"folder {tmp_path / 'no'} does not exist" in capsys.readouterr().err
+    assert not list(tmp_path.glob("**/*.csv*")) and not tmp_path.with_name(tmp_path.name + ".partial").exists()
+
+
+def test_a_failed_write_leaves_no_partial_file(tmp_path, project_path, monkeypatch):
+    from liverview.io.export import decisions_export
+
+    with Project.open(project_path, "auditor", read_only=True) as p:
+        rows = p.decision_log()
+    monkeypatch.setattr(decisions_export, "_csv_row", lambda r: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        decisions_export.write_decisions(rows, tmp_path / "d.csv", "csv")
+    assert not list(tmp_path.glob("d.csv*"))

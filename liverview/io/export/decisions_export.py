@@ -30,12 +30,16 @@ def write_decisions(rows: Sequence[DecisionLogRow], path: Path, fmt: str) -> Non
         raise ValueError(f"unknown format {fmt!r}: choose {' or '.join(DECISION_FORMATS)}")
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", newline="", encoding="utf-8") as fh:
-        if fmt == "csv":
-            writer = csv.writer(fh)
-            writer.writerow(CSV_COLUMNS)
-            writer.writerows(_csv_row(r) for r in rows)
-        else:
-            json.dump([{**asdict(r), "box_mm": list(r.box_mm)} for r in rows], fh, indent=1)
-            fh.write("\n")
-    partial.replace(path)
+    try:
+        with open(partial, "w", newline="", encoding="utf-8") as fh:
+            if fmt == "csv":
+                writer = csv.writer(fh)
+                writer.writerow(CSV_COLUMNS)
+                writer.writerows(_csv_row(r) for r in rows)
+            else:
+                json.dump([{**asdict(r), "box_mm": list(r.box_mm)} for r in rows], fh, indent=1)
+                fh.write("\n")
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
