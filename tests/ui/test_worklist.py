@@ -115,6 +115,13 @@ def test_the_worklist_lists_sorts_and_filters_the_studies(window, qtbot, project
     assert [r[6] for r in rows] == ["0", "0", "0"]  # flagged
     assert [r[7] for r in rows] == ["phantom p1", "phantom p2", "phantom p3"]
     assert panel.count_label.text() == "3 studies; 5 proposals to review in 2 studies"
+    # every count column fits the dock as it opens (short headers, their words in tooltips)
+    header = panel.table.horizontalHeader()
+    flagged = COLUMNS.index("Flagged")
+    assert header.sectionViewportPosition(flagged) + header.sectionSize(flagged) <= panel.table.viewport().width()
+    assert panel.table.model().headerData(flagged, QtCore.Qt.Orientation.Horizontal) == "Flag."
+    assert "second look" in panel.table.model().headerData(flagged, QtCore.Qt.Orientation.Horizontal,
+                                                           QtCore.Qt.ItemDataRole.ToolTipRole)
 
     # a click on the "To review" header sorts by it (numbers as numbers), a second click reverses
     header = panel.table.horizontalHeader()

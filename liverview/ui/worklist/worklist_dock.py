@@ -14,6 +14,11 @@ from liverview.store.worklist import WorklistRow
 # The study's description last: it takes the room left, so the counts stay in sight in a narrow dock.
 # Flagged (kept for a second look) has its own column: the counts then add up to the study's proposals.
 COLUMNS = ("Patient", "Date", "Phases", "To review", "Accepted", "Rejected", "Flagged", "Study")
+# Short headers for the narrow counts (a full word is wider than any count): the Flagged column stays in a
+# 580 px dock; each header's tooltip says the whole word.
+HEADERS = {"Accepted": "Acc.", "Rejected": "Rej.", "Flagged": "Flag."}
+HEADER_TIPS = {"To review": "proposals not decided yet", "Accepted": "accepted, as proposed or after editing",
+               "Rejected": "rejected", "Flagged": "flagged for a second look"}
 TO_REVIEW = COLUMNS.index("To review")
 _COUNT_COLUMNS = {TO_REVIEW: "to_review", COLUMNS.index("Accepted"): "accepted", COLUMNS.index("Rejected"): "rejected",
                   COLUMNS.index("Flagged"): "flagged"}
@@ -44,8 +49,13 @@ class WorklistModel(QtCore.QAbstractTableModel):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def headerData(self, section: int, orientation, role=QtCore.Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if orientation == QtCore.Qt.Orientation.Horizontal and role == QtCore.Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
+        if orientation != QtCore.Qt.Orientation.Horizontal:
+            return None
+        name = COLUMNS[section]
+        if role == QtCore.Qt.ItemDataRole.DisplayRole:
+            return HEADERS.get(name, name)
+        if role == QtCore.Qt.ItemDataRole.ToolTipRole and name in HEADER_TIPS:
+            return f"{name}: {HEADER_TIPS[name]}"
         return None
 
     def data(self, index: QtCore.QModelIndex, role=QtCore.Qt.ItemDataRole.DisplayRole):
