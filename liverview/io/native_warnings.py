@@ -2,7 +2,8 @@
 turned into the load's problems so the user sees them instead of a terminal line nobody reads.
 
 The capture swaps file descriptor 2 for a temporary file while a read runs; whatever another thread writes
-to stderr meanwhile ends up in the same list (rare: loading runs one file at a time)."""
+to stderr meanwhile ends up in the same list (rare: loading runs one file at a time; the app sends Qt's own
+warnings to the terminal past this capture, liverview.ui.qt_messages)."""
 
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from liverview.ui.pane_grid import PaneGrid
 from liverview.ui.panels.dicom_tags_dock import DicomTagsDock
 from liverview.ui.panels.lesion_list import LesionListPanel
 from liverview.ui.panels.messages_panel import MessagesPanel
+from liverview.ui.qt_messages import send_qt_messages_to_the_terminal
 from liverview.ui.review.review_controller import ReviewController
 from liverview.ui.study_opening import LoadPreview, OpenedStudy, StudyOpener
 from liverview.ui.window_settings import WindowSettings
@@ -55,6 +56,7 @@ class MainWindow(QtWidgets.QMainWindow):
         settings: QtCore.QSettings | None = None,
     ) -> None:
         super().__init__()
+        send_qt_messages_to_the_terminal()  # never into a study read's captured warnings
         self.setWindowTitle("LiverView")
         self.resize(1280, 900)
         self.state = ViewState()
