@@ -189,6 +189,9 @@ def test_review_past_the_last_proposal_opens_the_next_study_loaded_ahead(window,
         window.study.reference.volume.index_to_world([[0, 0, current.key_slice]])[0][2])  # panes on it
     assert any("Opened the next study of the worklist: PAT-2" in m for m in window.messages)
     assert not any("problems" in m for m in window.messages)  # Qt's warnings meanwhile are not the study's
+    # each change of the next study is said once (it was said by the refresh and again by the plan)
+    assert sum(m.startswith("Next in the worklist: PAT-2") for m in window.messages) == 1
+    assert sum(m == "Worklist: no other study has proposals to review" for m in window.messages) == 1
     p2_files = [paths for paths, on_ui_thread in loads if any("/p2/" in p for p in paths)]
     assert p2_files and not any(ui for paths, ui in loads if any("/p2/" in p for p in paths))  # read off the UI
 

@@ -120,8 +120,9 @@ class WorklistController:
     def _is_ours(self, path: Path) -> bool:
         return self.project_path is not None and Path(path).resolve() == self.project_path.resolve()
 
-    def refresh(self) -> None:
-        """Read the rows again (one query) and show them; the next study follows the new counts."""
+    def refresh(self, plan_next: bool = True) -> None:
+        """Read the rows again (one query) and show them; the next study follows the new counts (unless the
+        caller plans it itself: said once, not twice)."""
         if self.project_path is None:
             return
         try:
@@ -130,7 +131,8 @@ class WorklistController:
             self.host.show_error("Worklist not updated", str(exc))
             return
         self.panel.show_rows(self.rows, self.current_id, failed)
-        self._plan_next(quiet=True)
+        if plan_next:
+            self._plan_next(quiet=True)
 
     def _paths(self, study_id: int) -> list[str]:
         """The files of the study's phases as the project records them (a DICOM folder once)."""
@@ -175,7 +177,7 @@ class WorklistController:
             return
         self.current_id = session.study_id
         self._unsubscribe = session.project.subscribe(self._on_store_change)
-        self.refresh()
+        self.refresh(plan_next=False)
         self._plan_next()
 
     def _detach(self) -> None:
