@@ -48,13 +48,11 @@ def run(argv: list[str] | None = None) -> int:
 
     from PySide6 import QtWidgets
 
-    from liverview.ui.gui_thread_gc import collect_garbage_on_the_gui_thread
     from liverview.ui.main_window import MainWindow
     from liverview.ui.screenshot import write_screenshot
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("LiverView")
-    collect_garbage_on_the_gui_thread()
     ultrasound = args.us is not None or args.us_demo
     paths = [] if ultrasound else list(args.paths)
     if args.demo and not ultrasound:

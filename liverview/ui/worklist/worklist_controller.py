@@ -17,6 +17,7 @@ from PySide6 import QtCore, QtWidgets
 from liverview.store.migrations import SchemaError
 from liverview.store.project import Project
 from liverview.store.records import StoreChange, StoreError
+from liverview.store.scan_methods import ScanRecord
 from liverview.store.worklist import WorklistRow, next_to_review
 from liverview.ui.worklist.study_preloader import Loader, LoadedStudy, StudyPreloader
 from liverview.ui.worklist.worklist_dock import WorklistPanel
@@ -86,7 +87,7 @@ class WorklistController:
         previous = self.project_path
         self.project_path = path
         try:
-            rows, failed = self._read(lambda project: (project.worklist(), project.failed_scans()))
+            rows, failed = self._read_worklist()
         except (StoreError, OSError) as exc:
             self.project_path = previous
             self.host.show_error("Could not open the project", str(exc))
@@ -117,6 +118,10 @@ class WorklistController:
             with Project.open(self.project_path, self.host.user) as project:
                 return fn(project)
 
+    def _read_worklist(self) -> tuple[list[WorklistRow], list[ScanRecord]]:
+        """The rows, and the studies whose scan failed (they have no row)."""
+        return self._read(lambda project: (project.worklist(), project.failed_scans()))
+
     def _is_ours(self, path: Path) -> bool:
         return self.project_path is not None and Path(path).resolve() == self.project_path.resolve()
 
@@ -126,7 +131,7 @@ class WorklistController:
         if self.project_path is None:
             return
         try:
-            self.rows, failed = self._read(lambda project: (project.worklist(), project.failed_scans()))
+            self.rows, failed = self._read_worklist()
         except (StoreError, OSError) as exc:
             self.host.show_error("Worklist not updated", str(exc))
             return
