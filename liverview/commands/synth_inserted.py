@@ -35,6 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="every lesion, lobes included, fits a sphere MM across (default: 1.15 x the largest "
                              "diameter); 57.5 makes the data of the shipped detector's recipe, drawn while a bug "
                              "halved this bound")
+    parser.add_argument("--appearance", default="PV", metavar="PHASES",
+                        help="comma-separated phases (NC, ART, PV, DEL) whose look the lesions take, one drawn per "
+                             "lesion: its class's contrast to the liver in that phase, added to the host's liver "
+                             "(default PV, the host's own phase; ART,PV,DEL gives the bright hypervascular lesions "
+                             "of arterial-phase scans too)")
     parser.add_argument("--no-augment", action="store_true", help="no scanner variation (lesions only)")
     parser.set_defaults(func=run)
 
@@ -50,6 +55,17 @@ def _seed_range(text: str) -> range:
     return range(lo, hi + 1)
 
 
+def _appearance_phases(text: str) -> tuple:
+    from liverview.core.study import PhaseKind
+
+    by_short = {p.short: p for p in PhaseKind if p is not PhaseKind.UNKNOWN}
+    names = [t.strip().upper() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in by_short]
+    if not names or unknown:
+        raise CliError(f"--appearance takes phases among {', '.join(by_short)} separated by commas, got {text!r}")
+    return tuple(dict.fromkeys(by_short[n] for n in names))
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -62,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     seeds = _seed_range(args.seeds)
     if args.lesions < 1:
         raise CliError(f"--lesions must be at least 1, got {args.lesions}")
+    appearance = _appearance_phases(args.appearance)
     sizes_mm = SIZE_RANGE_MM if args.size_range is None else tuple(args.size_range)
     if not 0 < sizes_mm[0] <= sizes_mm[1] <= SIZE_RANGE_MM[1]:
         raise CliError(f"--size-range needs 0 < MIN <= MAX <= {SIZE_RANGE_MM[1]:g} mm, got {sizes_mm[0]:g} {sizes_mm[1]:g}")
@@ -89,9 +106,11 @@ def run(args: argparse.Namespace) -> int:
           f"real lesions (ignored in training)", file=sys.stderr)
     for seed in seeds:
         study = generate_inserted_study(host, seed, args.lesions, augment=not args.no_augment, size_range_mm=sizes_mm,
-                                        max_centre_depth_mm=args.surface_depth, max_extent_mm=args.max_extent)
+                                        max_centre_depth_mm=args.surface_depth, max_extent_mm=args.max_extent,
+                                        appearance=appearance)
         out = write_inserted_study(study, args.out / f"{name}_s{seed}")
-        sizes = ", ".join(f"{les.lesion_class} {les.long_axis_length_mm:.0f}" for les in study.lesions)
+        sizes = ", ".join(f"{les.lesion_class}{'' if len(appearance) == 1 else ' ' + phase.short} "
+                          f"{les.long_axis_length_mm:.0f}" for les, phase in zip(study.lesions, study.appearance))
         print(f"{out}: {len(study.lesions)} lesions (mm: {sizes})")
     print(f"{len(seeds)} studies in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return 0

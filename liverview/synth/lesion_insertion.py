@@ -8,7 +8,10 @@ the liver cannot hold them). Each generated study also varies what differs betwe
 slice thickness, reconstruction kernel, contrast timing (a liver HU offset) and patient size.
 
 Hosts are single-phase (portal venous): a study written here holds that phase only and the detector
-trains it with the other phases marked absent. A real host may hold real, unlabelled tumours; they must
+trains it with the other phases marked absent. A lesion looks as its class does in that phase unless other
+appearance phases are asked for: then each lesion shows its contrast to the liver in one of them, drawn per
+lesion (an archive's single-phase scans come from every phase, and hypervascular lesions are bright in the
+arterial phase, where portal-venous lesions of these classes are mostly dark). A real host may hold real, unlabelled tumours; they must
 never be taught as background, so every liver region that departs from the parenchyma the way a lesion
 does (``suspicious_regions``) is written as an ignore mask, and no lesion is inserted on top of it.
 """
@@ -19,6 +22,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -41,7 +45,8 @@ SIZE_RANGE_MM = (5.0, 100.0)
 # bound was passed as a radius where a diameter is read (57.5 mm for 5-100 mm draws), so no inserted lesion
 # exceeded about 55 mm; the shipped detector's recipe passes --max-extent 57.5 to make that data again.
 MAX_EXTENT_FACTOR = 1.15
-_PV_INDEX = 2  # lesion_hu returns (NC, ART, PV, DEL)
+_PHASE_INDEX = {PhaseKind.NON_CONTRAST: 0, PhaseKind.ARTERIAL: 1, PhaseKind.PORTAL_VENOUS: 2,
+                PhaseKind.DELAYED: 3}  # lesion_hu returns (NC, ART, PV, DEL)
 # Parenchyma HU per phase relative to portal venous, as in the phantom (55, 70, 110, 90): lesion_hu reads
 # the non-PV entries for a few contrasts only.
 _PHASE_RATIO = (0.5, 0.64, 1.0, 0.82)
@@ -201,16 +206,25 @@ def place_lesions(liver: np.ndarray, avoid: np.ndarray, spacing: tuple[float, fl
 
 
 def paint_lesions(hu: np.ndarray, liver: np.ndarray, spacing: tuple[float, float, float], shapes: list[LesionShape],
-                  liver_hu: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(new HU, int16 labels): each lesion blended in with its soft edge, inside the liver (+1 voxel), with
-    the host's own pixel-scale texture (noise) kept on top, and a contrast drawn per lesion (0.5-1.2 x the
-    textbook difference to the liver, so subtle lesions occur too; cysts stay water)."""
+                  liver_hu: float, rng: np.random.Generator, appearance: Sequence[PhaseKind] = (HOST_PHASE,)
+                  ) -> tuple[np.ndarray, np.ndarray, list[PhaseKind]]:
+    """(new HU, int16 labels, each lesion's appearance phase): each lesion blended in with its soft edge,
+    inside the liver (+1 voxel), with the host's own pixel-scale texture (noise) kept on top, and a contrast
+    drawn per lesion (0.5-1.2 x the textbook difference to the liver in its appearance phase, drawn per lesion
+    from ``appearance``, so subtle lesions occur too; cysts stay water). The difference is taken to the
+    phantom's parenchyma in that phase and added to the host's liver HU. One appearance phase draws nothing
+    from ``rng`` (the data of earlier versions stay the same)."""
+    if not appearance or any(p not in _PHASE_INDEX for p in appearance):
+        raise ValueError(f"appearance phases must be among {[p.value for p in _PHASE_INDEX]}, got {list(appearance)}")
     out = hu.copy()
     texture = hu - ndimage.gaussian_filter(hu, sigma=(0.0, 1.0, 1.0))
     allowed = ndimage.binary_dilation(liver, iterations=1)
     labels = np.zeros(hu.shape, np.int16)
     phase_hu = tuple(liver_hu * r for r in _PHASE_RATIO)
+    phases: list[PhaseKind] = []
     for lesion_id, shape in enumerate(shapes, start=1):
+        phase = appearance[0] if len(appearance) == 1 else appearance[int(rng.integers(len(appearance)))]
+        phases.append(phase)
         box = _box_around(shape.centre, shape.extent + 3.0, spacing, hu.shape)
         if box is None:
             continue
@@ -219,13 +233,14 @@ def paint_lesions(hu: np.ndarray, liver: np.ndarray, spacing: tuple[float, float
         r_mean = float(np.prod(shape.radii) ** (1 / 3))
         inside = allowed[box]
         m = membership((d - 1.0) * r_mean, EDGE_MM[shape.lesion_class]) * inside
-        value = lesion_hu(shape, d, n, x, y, z, phase_hu, rng)[_PV_INDEX]
+        index = _PHASE_INDEX[phase]
+        value = lesion_hu(shape, d, n, x, y, z, phase_hu, rng)[index]
         if shape.lesion_class != "cyst":
-            value = liver_hu + float(rng.uniform(0.5, 1.2)) * (value - liver_hu)
+            value = liver_hu + float(rng.uniform(0.5, 1.2)) * (value - phase_hu[index])
         target = value + texture[box]
         out[box] = out[box] * (1.0 - m) + target * m
         labels[box][(d <= 1.0) & inside] = lesion_id
-    return out, labels
+    return out, labels, phases
 
 
 @dataclass(eq=False)
@@ -238,6 +253,7 @@ class InsertedStudy:
     ignore_mask: Volume  # uint8: suspicious host regions, no training signal either way
     lesions: list[PhantomLesion]
     augmentation: ScannerAugmentation
+    appearance: tuple[PhaseKind, ...] = (HOST_PHASE,)  # per lesion in ``lesions``' order: the phase it looks as in
 
 
 def measure_lesions(labels: np.ndarray, shapes: list[LesionShape], origin, spacing) -> list[PhantomLesion]:
@@ -253,11 +269,11 @@ def measure_lesions(labels: np.ndarray, shapes: list[LesionShape], origin, spaci
 
 def generate_inserted_study(host: HostLiver, seed: int, n_lesions: int = 6, augment: bool = True,
                             size_range_mm: tuple[float, float] = SIZE_RANGE_MM,
-                            max_centre_depth_mm: float | None = None, max_extent_mm: float | None = None
-                            ) -> InsertedStudy:
+                            max_centre_depth_mm: float | None = None, max_extent_mm: float | None = None,
+                            appearance: Sequence[PhaseKind] = (HOST_PHASE,)) -> InsertedStudy:
     """One training study: the host with ``n_lesions`` (or as many as fit) lesions and, when ``augment``,
-    one draw of scanner variation (``max_centre_depth_mm``, ``max_extent_mm``: see :func:`place_lesions`).
-    The same host, seed and options always give the same voxels."""
+    one draw of scanner variation (``max_centre_depth_mm``, ``max_extent_mm``: see :func:`place_lesions`;
+    ``appearance``: see :func:`paint_lesions`). The same host, seed and options always give the same voxels."""
     if n_lesions < 1:
         raise ValueError(f"n_lesions must be >= 1, got {n_lesions}")
     rng = np.random.default_rng([seed, 7])
@@ -268,18 +284,21 @@ def generate_inserted_study(host: HostLiver, seed: int, n_lesions: int = 6, augm
                            max_extent_mm)
     if not shapes:
         raise ValueError(f"{host.name}: no lesion fits into the liver")
-    hu, labels = paint_lesions(host.image.array, host.liver, spacing, shapes, host.liver_hu, rng)
+    hu, labels, phases = paint_lesions(host.image.array, host.liver, spacing, shapes, host.liver_hu, rng, appearance)
     liver_soft = ndimage.gaussian_filter(host.liver.astype(np.float32), sigma=(0.5, 2.0, 2.0))
     hu = apply_scanner_variation(hu, liver_soft, spacing, aug, rng)
     origin = host.image.origin
     lesions = measure_lesions(labels, shapes, origin, spacing)
+    kept = {les.lesion_id for les in lesions}
+    shown_as = tuple(p for lesion_id, p in enumerate(phases, start=1) if lesion_id in kept)
 
     def vol(a: np.ndarray, name: str) -> Volume:
         return Volume(a, spacing, origin, np.eye(3), name)
 
     image = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
     return InsertedStudy(host.name, int(seed), vol(image, "portal venous"), vol(host.liver.astype(np.uint8), "liver"),
-                         vol(labels, "lesions"), vol(host.suspicious.astype(np.uint8), "ignore"), lesions, aug)
+                         vol(labels, "lesions"), vol(host.suspicious.astype(np.uint8), "ignore"), lesions, aug,
+                         shown_as)
 
 
 def _write_volume(volume: Volume, path: Path) -> None:
@@ -311,6 +330,7 @@ def write_inserted_study(study: InsertedStudy, out_dir: Path | str) -> Path:
         "liver_mask": LIVER_MASK_FILE, "lesion_labels": LESION_LABELS_FILE, "lesion_table": LESION_TABLE_FILE,
         "ignore_mask": IGNORE_MASK_FILE, "lesion_count": len(study.lesions),
         "augmentation": asdict(study.augmentation),
+        "lesion_appearance_phases": {str(les.lesion_id): p.value for les, p in zip(study.lesions, study.appearance)},
         "note": "real host scan with synthetic lesions; ignore_mask marks host regions that may be real, "
                 "unlabelled lesions (no training signal there)",
     }

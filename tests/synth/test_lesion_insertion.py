@@ -14,8 +14,9 @@ from liverview.core.volume import Volume
 from liverview.detection.training_data import load_cases_from_folder
 from liverview.synth.ct_phantom import generate_ct_study, read_lesion_table, write_phantom_study
 from liverview.synth.lesion_insertion import (IGNORE_MASK_FILE, canonical_orientation, generate_inserted_study,
+                                              paint_lesions,
                                               prepare_host, suspicious_regions, write_inserted_study)
-from liverview.synth.lesion_model import LOBULATION
+from liverview.synth.lesion_model import LOBULATION, draw_lesion_shape
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +194,54 @@ def test_the_default_draw_differs_from_the_old_bound_only_where_it_bound(host):
     b = generate_inserted_study(host, 5, 2, max_extent_mm=57.5)
     assert max(les.long_axis_length_mm for les in a.lesions) < 50
     assert np.array_equal(a.image.array, b.image.array)
+
+
+def _painted_contrast(cls: str, appearance: tuple, seed: int = 4) -> float:
+    """Mean HU inside one lesion of ``cls`` painted into a uniform 100 HU liver, less the liver's."""
+    hu = np.full((24, 64, 64), 100.0, np.float32)
+    liver = np.ones(hu.shape, bool)
+    shape = draw_lesion_shape(cls, 24.0, np.array([32.0, 32.0, 30.0]), np.random.default_rng(seed))
+    out, labels, phases = paint_lesions(hu, liver, (1.0, 1.0, 2.5), [shape], 100.0, np.random.default_rng(seed),
+                                        appearance)
+    assert phases == [appearance[0]] and (labels == 1).sum() > 1000
+    return float(out[labels == 1].mean() - 100.0)
+
+
+def test_lesions_take_the_look_of_the_appearance_phase_asked_for():
+    # HCC: bright in the arterial phase, washed out (dark) in the portal venous one; a metastasis dark in PV
+    assert _painted_contrast("hcc", (PhaseKind.ARTERIAL,)) > 15.0
+    assert _painted_contrast("hcc", (PhaseKind.PORTAL_VENOUS,)) < -5.0  # its capsule is bright
+    assert _painted_contrast("metastasis", (PhaseKind.PORTAL_VENOUS,)) < -5.0
+    # a cyst is water whatever the phase
+    assert _painted_contrast("cyst", (PhaseKind.ARTERIAL,)) == pytest.approx(
+        _painted_contrast("cyst", (PhaseKind.PORTAL_VENOUS,)))
+    with pytest.raises(ValueError, match="appearance"):
+        _painted_contrast("hcc", (PhaseKind.UNKNOWN,))
+
+
+def test_mixed_appearance_is_drawn_per_lesion_recorded_and_the_default_unchanged(host, tmp_path):
+    mixed = (PhaseKind.ARTERIAL, PhaseKind.PORTAL_VENOUS, PhaseKind.DELAYED)
+    studies = [generate_inserted_study(host, seed=s, n_lesions=4, appearance=mixed) for s in (1, 2, 3)]
+    drawn = [p for st in studies for p in st.appearance]
+    assert all(len(st.appearance) == len(st.lesions) for st in studies) and len(set(drawn)) >= 2
+    out = write_inserted_study(studies[0], tmp_path / "mix_s1")
+    meta = json.loads((out / "study.json").read_text())
+    assert meta["lesion_appearance_phases"] == {str(les.lesion_id): p.value
+                                                for les, p in zip(studies[0].lesions, studies[0].appearance)}
+    # the host's own phase, asked for or by default, makes the same voxels as before the option existed
+    default = generate_inserted_study(host, seed=5, n_lesions=3)
+    explicit = generate_inserted_study(host, seed=5, n_lesions=3, appearance=(PhaseKind.PORTAL_VENOUS,))
+    assert np.array_equal(default.image.array, explicit.image.array)
+    assert set(default.appearance) == {PhaseKind.PORTAL_VENOUS}
+
+
+def test_synth_inserted_cli_reads_appearance_phases(phantom, tmp_path, capsys):
+    host_dir = tmp_path / "host"
+    write_phantom_study(phantom, host_dir)
+    assert main(["synth-inserted", str(host_dir / "portal-venous.nii.gz"), "--out", str(tmp_path / "out"),
+                 "--seeds", "1", "--lesions", "3", "--appearance", "art, pv,DEL"]) == 0
+    assert any(f" {p} " in capsys.readouterr().out for p in ("ART", "PV", "DEL"))
+    for bad in ("", "PV,XX", "venous"):
+        assert main(["synth-inserted", str(host_dir / "portal-venous.nii.gz"), "--out", str(tmp_path / "x"),
+                     "--seeds", "1", "--appearance", bad]) != 0
+        assert "--appearance" in capsys.readouterr().err
