@@ -41,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-attention", action="store_true", help="ablation: no cross-phase attention block")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch")
     parser.add_argument("--init-weights", type=Path, default=None, help="start from these weights (fine-tuning)")
+    parser.add_argument("--no-hard-negatives", action="store_true",
+                        help="leave out the hard negatives that `mine-negatives` wrote beside the studies "
+                             "(hard_negatives.json; read by default, with HNSL)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="options",
                         help="a training option of the model (JSON value, e.g. --set crop_px=128); repeatable")
     add_quiet_option(parser)
@@ -48,6 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from liverview.detection.training_data import load_cases_from_folder
 
     for folder in args.data:
@@ -77,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
             options[key] = value
     options.update(parse_options(args.options))
     cases = [case for folder in args.data for case in load_cases_from_folder(folder)]
+    if args.no_hard_negatives:
+        cases = [replace(case, hard_negatives=[]) for case in cases]
     names = [c.name for c in cases]
     if len(set(names)) != len(names):
         raise CliError("two --data folders hold studies of the same name: give each study a unique folder name")

@@ -154,6 +154,12 @@ def test_mine_negatives_writes_hard_negatives_that_training_reads(tiny_phantom_d
                      "1", "--batch-size", "2", *TINY_MODEL_ARGS]) == 0
     assert f"hard negatives (HNSL): {len(mined.proposals)} in 1 of 1 studies" in capsys.readouterr().err
     assert json.loads((out / "train_log.json").read_text())["hard_negatives"] == {"s7": len(mined.proposals)}
+    # and leaves them out when told to
+    out = tmp_path / "run_without"
+    assert cli_main(["train-detector", "--data", str(data), "--out", str(out), "--epochs", "1", "--steps-per-epoch",
+                     "1", "--batch-size", "2", "--no-hard-negatives", *TINY_MODEL_ARGS]) == 0
+    assert "hard negatives (HNSL): none" in capsys.readouterr().err
+    assert json.loads((out / "train_log.json").read_text())["hard_negatives"] == {}
 
 
 def test_box_refinement_switch_fits_the_detectors_own_proposals(default_weights):
