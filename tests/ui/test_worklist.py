@@ -269,6 +269,9 @@ def test_studies_whose_scan_failed_are_named_under_the_table(window, qtbot, proj
     assert any("2 could not be scanned (named in the worklist)" in m for m in window.messages)
     QtWidgets.QApplication.processEvents()
     assert panel.failed_label.height() >= panel.failed_label.heightForWidth(panel.failed_label.width())  # not clipped
+    table = panel.table  # every column, the study's name included, within the dock: no sideways scrolling
+    assert table.horizontalScrollBar().maximum() == 0
+    assert table.horizontalHeader().sectionViewportPosition(COLUMNS.index("Study")) < table.viewport().width()
     window.worklist.dock.grab().save(str(tmp_path / "worklist_failed.png"))
     if os.environ.get("LIVERVIEW_SHOTS"):
         shutil.copy(tmp_path / "worklist_failed.png", os.environ["LIVERVIEW_SHOTS"])

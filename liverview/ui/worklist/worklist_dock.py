@@ -128,8 +128,9 @@ class WorklistPanel(QtWidgets.QWidget):
         self.table.setAlternatingRowColors(True)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(COLUMNS.index("Study"), QtWidgets.QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
+        # the study's name takes the width left (wrapped; the row's tooltip names it in full): a fixed width put it
+        # past the dock's edge at the default width, behind a horizontal scroll bar
+        header.setSectionResizeMode(_STUDY, QtWidgets.QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(self._activated)
         self.table.activated.connect(self._activated)  # Enter on a row
         self.count_label = QtWidgets.QLabel("")
