@@ -56,9 +56,9 @@ def _seed_range(text: str) -> range:
 
 
 def _appearance_phases(text: str) -> tuple:
-    from liverview.core.study import PhaseKind
+    from liverview.core.study import PHASE_ORDER
 
-    by_short = {p.short: p for p in PhaseKind if p is not PhaseKind.UNKNOWN}
+    by_short = {p.short: p for p in PHASE_ORDER}
     names = [t.strip().upper() for t in text.split(",") if t.strip()]
     unknown = [n for n in names if n not in by_short]
     if not names or unknown:

@@ -11,9 +11,10 @@ Hosts are single-phase (portal venous): a study written here holds that phase on
 trains it with the other phases marked absent. A lesion looks as its class does in that phase unless other
 appearance phases are asked for: then each lesion shows its contrast to the liver in one of them, drawn per
 lesion (an archive's single-phase scans come from every phase, and hypervascular lesions are bright in the
-arterial phase, where portal-venous lesions of these classes are mostly dark). A real host may hold real, unlabelled tumours; they must
-never be taught as background, so every liver region that departs from the parenchyma the way a lesion
-does (``suspicious_regions``) is written as an ignore mask, and no lesion is inserted on top of it.
+arterial phase, where portal-venous lesions of these classes are mostly dark). A real host may hold real,
+unlabelled tumours; they must never be taught as background, so every liver region that departs from the
+parenchyma the way a lesion does (``suspicious_regions``) is written as an ignore mask, and no lesion is
+inserted on top of it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from scipy import ndimage
 from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.synth.ct_phantom import (LESION_CLASSES, LESION_LABELS_FILE, LESION_TABLE_FILE, LIVER_MASK_FILE,
-                                        STUDY_FILE, PhantomLesion, measure_lesion, write_lesion_table)
+                                        PHASES, STUDY_FILE, PhantomLesion, measure_lesion, write_lesion_table)
 from liverview.synth.lesion_model import EDGE_MM, LesionShape, draw_lesion_shape, lesion_hu
 from liverview.synth.scanner_variation import ScannerAugmentation, apply_scanner_variation
 from liverview.synth.soft_shapes import membership
@@ -45,8 +46,6 @@ SIZE_RANGE_MM = (5.0, 100.0)
 # bound was passed as a radius where a diameter is read (57.5 mm for 5-100 mm draws), so no inserted lesion
 # exceeded about 55 mm; the shipped detector's recipe passes --max-extent 57.5 to make that data again.
 MAX_EXTENT_FACTOR = 1.15
-_PHASE_INDEX = {PhaseKind.NON_CONTRAST: 0, PhaseKind.ARTERIAL: 1, PhaseKind.PORTAL_VENOUS: 2,
-                PhaseKind.DELAYED: 3}  # lesion_hu returns (NC, ART, PV, DEL)
 # Parenchyma HU per phase relative to portal venous, as in the phantom (55, 70, 110, 90): lesion_hu reads
 # the non-PV entries for a few contrasts only.
 _PHASE_RATIO = (0.5, 0.64, 1.0, 0.82)
@@ -214,8 +213,8 @@ def paint_lesions(hu: np.ndarray, liver: np.ndarray, spacing: tuple[float, float
     from ``appearance``, so subtle lesions occur too; cysts stay water). The difference is taken to the
     phantom's parenchyma in that phase and added to the host's liver HU. One appearance phase draws nothing
     from ``rng`` (the data of earlier versions stay the same)."""
-    if not appearance or any(p not in _PHASE_INDEX for p in appearance):
-        raise ValueError(f"appearance phases must be among {[p.value for p in _PHASE_INDEX]}, got {list(appearance)}")
+    if not appearance or any(p not in PHASES for p in appearance):
+        raise ValueError(f"appearance phases must be among {[p.value for p in PHASES]}, got {list(appearance)}")
     out = hu.copy()
     texture = hu - ndimage.gaussian_filter(hu, sigma=(0.0, 1.0, 1.0))
     allowed = ndimage.binary_dilation(liver, iterations=1)
@@ -233,7 +232,7 @@ def paint_lesions(hu: np.ndarray, liver: np.ndarray, spacing: tuple[float, float
         r_mean = float(np.prod(shape.radii) ** (1 / 3))
         inside = allowed[box]
         m = membership((d - 1.0) * r_mean, EDGE_MM[shape.lesion_class]) * inside
-        index = _PHASE_INDEX[phase]
+        index = PHASES.index(phase)  # lesion_hu's HU tuple is in PHASES' order
         value = lesion_hu(shape, d, n, x, y, z, phase_hu, rng)[index]
         if shape.lesion_class != "cyst":
             value = liver_hu + float(rng.uniform(0.5, 1.2)) * (value - phase_hu[index])
