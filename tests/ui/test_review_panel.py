@@ -19,6 +19,10 @@ def window(qtbot, tmp_path):
     w.resize(1500, 950)
     w.show()
     qtbot.waitExposed(w)
+    # The keys are window shortcuts: they reach the window that is active, which need not be this one when
+    # an earlier test's window is still being torn down.
+    w.activateWindow()
+    qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is w, timeout=2000)
     w.set_study(phantom().to_study())
     QtWidgets.QApplication.processEvents()
     yield w
@@ -275,6 +279,10 @@ def test_the_selected_row_stays_visible_above_the_thumbnails(qtbot, tmp_path):
     w.resize(1280, 900)  # the default size, with the lesion list docked as well
     w.show()
     qtbot.waitExposed(w)
+    # The keys are window shortcuts: they reach the window that is active, which need not be this one when
+    # an earlier test's window is still being torn down.
+    w.activateWindow()
+    qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is w, timeout=2000)
     w.set_study(phantom().to_study())
     w.review.import_file(write_phantom_proposals(tmp_path / "p.json", 60))
     QtWidgets.QApplication.processEvents()
