@@ -163,3 +163,21 @@ def extract_slice(volume: Volume, geom: SliceGeometry, slice_index: int) -> np.n
     if geom.col_flip:
         cut = cut[:, ::-1]
     return cut
+
+
+def missing_in_cut(volume: Volume, geom: SliceGeometry, slice_index: int) -> np.ndarray | None:
+    """Pixels of the cut at ``slice_index`` that lie on slices missing from the volume (True there), shaped as
+    :func:`extract_slice`'s image; None when the cut holds none."""
+    if not volume.missing_slices:
+        return None
+    rows, cols = geom.image_shape
+    k_axis = 2  # voxel axis k (the slices as acquired)
+    if geom.slice_axis == k_axis:
+        return np.ones((rows, cols), bool) if volume.is_missing_slice(slice_index) else None
+    along = np.zeros(geom.size_ijk[k_axis], bool)
+    along[list(volume.missing_slices)] = True
+    if geom.row_axis == k_axis:
+        line = along[::-1] if geom.row_flip else along
+        return np.broadcast_to(line[:, None], (rows, cols)).copy()
+    line = along[::-1] if geom.col_flip else along
+    return np.broadcast_to(line[None, :], (rows, cols)).copy()

@@ -59,6 +59,7 @@ class Phase:
     kind_rule: str = ""
     kind_reason: str = ""
     # The file behind each slice k of the volume as loaded, where the loader knows it (DICOM); else empty.
+    # "" for a slice missing from the series (Volume.missing_slices).
     slice_files: list[str] = field(default_factory=list)
 
     @property

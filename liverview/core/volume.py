@@ -4,6 +4,9 @@ Conventions (the same as SimpleITK / DICOM):
 - ``array`` is indexed ``[k, j, i]`` (slice, row, column), as ``SimpleITK.GetArrayFromImage`` returns it.
 - An index is written ``(i, j, k)``; ``world = origin + direction @ (spacing * ijk)``.
 - ``direction`` columns are the unit vectors of the i, j and k axes in patient LPS coordinates.
+- ``missing_slices`` lists the k of slices that were never acquired (a DICOM series with slices missing is
+  put on its true, regular grid): their voxels are filled from the neighbours so that computations run, and
+  every view shows them as missing, never as data.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ class Volume:
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
     direction: np.ndarray = field(default_factory=lambda: np.eye(3))
     name: str = ""
+    missing_slices: tuple[int, ...] = ()  # k of slices with no acquired data (filled, never shown as data)
 
     def __post_init__(self) -> None:
         if self.array.ndim == 2:
@@ -43,6 +47,16 @@ class Volume:
             raise GeometryError(f"volume '{self.name}' has a non-finite origin {self.origin}")
         if abs(np.linalg.det(self.direction)) < 1e-6:
             raise GeometryError(f"volume '{self.name}' has a singular direction matrix")
+        missing = tuple(sorted({int(k) for k in self.missing_slices}))
+        if missing and not (0 <= missing[0] and missing[-1] < self.array.shape[0]):
+            raise GeometryError(f"volume '{self.name}' marks slices {missing} missing; it has {self.array.shape[0]}")
+        if len(missing) == self.array.shape[0]:
+            raise GeometryError(f"volume '{self.name}' marks every slice missing")
+        self.missing_slices = missing
+
+    def is_missing_slice(self, k: int) -> bool:
+        """True when slice k holds no acquired data (its voxels are filled in, not measured)."""
+        return k in self.missing_slices
 
     # --- shape -----------------------------------------------------------------------------
     @property
@@ -86,11 +100,13 @@ class Volume:
         return bool(np.all(r >= 0) and np.all(r < np.array(self.size_ijk)))
 
     def value_at_world(self, xyz: np.ndarray | tuple[float, float, float]) -> float | None:
-        """Nearest-voxel value at a physical point, or None outside the volume."""
+        """Nearest-voxel value at a physical point, or None outside the volume or on a missing slice."""
         ijk = self.world_to_index(xyz)
         if not self.contains_index(ijk):
             return None
         i, j, k = np.rint(ijk).astype(int)
+        if k in self.missing_slices:
+            return None
         return float(self.array[k, j, i])
 
     def world_bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -104,8 +120,11 @@ class Volume:
         i, j, k = self.size_ijk
         return self.index_to_world(((i - 1) / 2, (j - 1) / 2, (k - 1) / 2))
 
-    def with_array(self, array: np.ndarray, name: str | None = None) -> "Volume":
-        """A volume on the same grid holding other voxels (a mask, a resampled copy, ...)."""
+    def with_array(self, array: np.ndarray, name: str | None = None,
+                   missing_slices: tuple[int, ...] | None = None) -> "Volume":
+        """A volume on the same grid holding other voxels (a mask, a resampled copy, ...); it keeps this
+        volume's missing slices unless told which of its own are missing."""
         if array.shape != self.array.shape:
             raise GeometryError(f"array shape {array.shape} does not match grid {self.array.shape}")
-        return Volume(array, self.spacing, self.origin, self.direction.copy(), name or self.name)
+        missing = self.missing_slices if missing_slices is None else missing_slices
+        return Volume(array, self.spacing, self.origin, self.direction.copy(), name or self.name, missing)

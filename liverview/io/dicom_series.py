@@ -37,6 +37,7 @@ from liverview.io.freed_memory import return_freed_memory
 from liverview.io.limits import ImageTooLargeError, check_decoded_size, describe_bytes, max_image_bytes
 from liverview.io.load_monitor import QUIET, LoadMonitor
 from liverview.io.native_warnings import captured_native_output
+from liverview.io.slice_grid import STEP_TOLERANCE, SliceGrid, fill_missing, regular_grid
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,9 @@ class DicomSeries:
     study_description: str = ""
     image_type: tuple[str, ...] = ()
     part: int = 0  # 1, 2, ... when one SeriesInstanceUID was split into several volumes; else 0
-    # The file behind each slice k of the volume (a multi-frame file stands behind several), for the tag view.
-    slice_files: list[Path] = field(default_factory=list)
+    # The file behind each slice k of the volume (a multi-frame file stands behind several), for the tag view;
+    # None for a slice missing from the series (Volume.missing_slices).
+    slice_files: list[Path | None] = field(default_factory=list)
 
     @property
     def is_localizer(self) -> bool:
@@ -629,8 +631,9 @@ def _output_dtype(slices: list[_Slice]) -> tuple[np.dtype, bool]:
     return np.dtype(np.float64), needs
 
 
-def _assemble(group: list[_Slice], warnings: list[str]) -> tuple[Volume, list[_Slice]]:
-    """Sort the slices along the normal and stack them into a Volume with LPS geometry."""
+def _assemble(group: list[_Slice], warnings: list[str]) -> tuple[Volume, list[_Slice], list[Path | None]]:
+    """Sort the slices along the normal and stack them into a Volume with LPS geometry; also returns the
+    slices in order and the file behind each slice k of the volume (None for a missing slice)."""
     first = group[0]
     normal = first.normal
     proj = np.array([s.position @ normal for s in group])
@@ -638,15 +641,22 @@ def _assemble(group: list[_Slice], warnings: list[str]) -> tuple[Volume, list[_S
     ordered = [group[n] for n in order]
     proj = proj[order]
     n = len(ordered)
+    grid = SliceGrid(0.0, tuple(range(n)), n)  # one grid slice per acquired slice unless slices are missing
     if n > 1:
         step = (proj[-1] - proj[0]) / (n - 1)
         gaps = np.diff(proj)
         if np.max(np.abs(gaps - step)) > _SPACING_TOL * step:
-            warnings.append(
-                f"slice spacing is not uniform ({gaps.min():.3f} to {gaps.max():.3f} mm, mean {step:.3f} mm): "
-                "missing slices? The volume uses the mean spacing, so positions along the slice axis are approximate"
-            )
-        shift = (ordered[-1].position - ordered[0].position) / (n - 1)
+            found = regular_grid(proj)
+            if found is None:
+                warnings.append(
+                    f"slice spacing is not uniform ({gaps.min():.3f} to {gaps.max():.3f} mm, mean {step:.3f} mm) and "
+                    "not a regular step with slices missing: the volume uses the mean spacing, so positions along "
+                    "the slice axis are approximate"
+                )
+            else:
+                grid, step = found, found.step_mm
+                warnings.append(_missing_slices_text(grid, first.header.spacing_between_slices))
+        shift = (ordered[-1].position - ordered[0].position) / (grid.count - 1)
         in_plane = shift - (shift @ normal) * normal
         if np.linalg.norm(in_plane) > max(1e-3, 0.01 * step):
             angle = np.degrees(np.arctan2(np.linalg.norm(in_plane), step))
@@ -665,10 +675,11 @@ def _assemble(group: list[_Slice], warnings: list[str]) -> tuple[Volume, list[_S
 
     dtype, needs_rescale = _output_dtype(ordered)
     rows, cols = first.pixels.shape
-    check_decoded_size(str(first.header.path.parent), n * rows * cols * dtype.itemsize,
-                       f"the {cols} x {rows} x {n} volume of series {first.header.series_uid}")
-    array = np.empty((n, rows, cols), dtype=dtype)
-    for k, s in enumerate(ordered):
+    extra = " (missing slices included)" if grid.missing else ""
+    check_decoded_size(str(first.header.path.parent), grid.count * rows * cols * dtype.itemsize,
+                       f"the {cols} x {rows} x {grid.count} volume{extra} of series {first.header.series_uid}")
+    array = np.empty((grid.count, rows, cols), dtype=dtype)
+    for copied, (k, s) in enumerate(zip(grid.slice_k, ordered)):
         if not needs_rescale or (s.slope == 1.0 and s.intercept == 0.0):
             array[k] = s.pixels
         elif dtype.kind == "f":
@@ -682,18 +693,34 @@ def _assemble(group: list[_Slice], warnings: list[str]) -> tuple[Volume, list[_S
         else:
             array[k] = s.pixels.astype(np.int64) * int(s.slope) + int(s.intercept)
         _release_pixels(s)
-        if k % _TRIM_EVERY == _TRIM_EVERY - 1:
+        if copied % _TRIM_EVERY == _TRIM_EVERY - 1:
             return_freed_memory()
     return_freed_memory()
+    fill_missing(array, grid)
     direction = np.column_stack([first.row_cos, first.col_cos, normal])
     spacing = (first.spacing_ij[0], first.spacing_ij[1], float(step))
     description = first.header.text("SeriesDescription")
     name = description or f"{first.header.modality or 'DICOM'} series {first.header.series_number or ''}".strip()
     try:
-        volume = Volume(array, spacing, tuple(ordered[0].position), direction, name)
+        volume = Volume(array, spacing, tuple(ordered[0].position), direction, name, grid.missing)
     except GeometryError as exc:
         raise LoadError(f"series {first.header.series_uid} ({first.header.path.parent}): {exc}") from exc
-    return volume, ordered
+    files_by_k: list[Path | None] = [None] * grid.count
+    for k, s in zip(grid.slice_k, ordered):
+        files_by_k[k] = s.header.path
+    return volume, ordered, files_by_k
+
+
+def _missing_slices_text(grid: SliceGrid, stated_step: float | None) -> str:
+    """The load warning for a series placed on its grid with slices missing: how many, where, and what the
+    reader sees there."""
+    missing = grid.missing
+    where = ", ".join(f"{k + 1}" for k in missing[:8]) + (", ..." if len(missing) > 8 else "")
+    stated = (f"; SpacingBetweenSlices says {stated_step:g} mm" if stated_step and
+              abs(stated_step - grid.step_mm) > STEP_TOLERANCE * grid.step_mm else "")
+    return (f"{len(missing)} slice(s) missing from the series (slice {where} of {grid.count} on its "
+            f"{grid.step_mm:.3f} mm grid{stated}): the slice views hatch them and the 3D view leaves a gap, "
+            "never showing them as data; detection and registration see them filled from the slices on either side")
 
 
 _RELEASED = np.empty((0, 0), np.int16)
@@ -719,7 +746,7 @@ def _series(group: list[_Slice], file_warnings: dict[Path, list[str]], part: int
             if w not in seen:
                 seen.add(w)
                 warnings.append(w)
-    volume, ordered = _assemble(group, warnings)
+    volume, ordered, files_by_k = _assemble(group, warnings)
     files: list[Path] = list(dict.fromkeys(s.header.path for s in ordered))
     h = ordered[0].header
     ds = h.ds
@@ -744,7 +771,7 @@ def _series(group: list[_Slice], file_warnings: dict[Path, list[str]], part: int
         study_description=h.text("StudyDescription"),
         image_type=tuple(v.upper() for v in h.text("ImageType").split("\\") if v),
         part=part,
-        slice_files=[s.header.path for s in ordered],
+        slice_files=files_by_k,
     )
 
 

@@ -50,6 +50,8 @@ def slice_source(phase: Phase, point_world: np.ndarray) -> SliceSource:
     k = int(np.rint(ijk[2]))
     if not 0 <= k < len(phase.slice_files):
         return SliceSource(None, None, "the focus point lies outside this series: no slice, no tags")
+    if not phase.slice_files[k]:
+        return SliceSource(None, k, f"slice {k + 1} is missing from the series: no file, no tags")
     return SliceSource(Path(phase.slice_files[k]), k)
 
 

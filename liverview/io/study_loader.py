@@ -234,7 +234,7 @@ def load_study(paths: Sequence[str | Path], monitor: LoadMonitor = QUIET) -> Loa
             frame_of_reference_uid=s.frame_of_reference_uid if s else "",
             kind_rule=guess.rule,
             kind_reason=guess.reason,
-            slice_files=[str(f) for f in s.slice_files] if s else [],
+            slice_files=[str(f) if f else "" for f in s.slice_files] if s else [],
         )
         phases.append(phase)
         reasons[phase] = guess.reason

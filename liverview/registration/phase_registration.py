@@ -424,7 +424,20 @@ def _resample(moving: Volume, fixed: Volume, transform: sitk.Transform) -> Volum
         array = array >= 0.5
     elif array.dtype != dtype:
         array = array.astype(dtype)
-    return fixed.with_array(array, name=moving.name)
+    return fixed.with_array(array, name=moving.name, missing_slices=_missing_after_resampling(moving, reference,
+                                                                                              transform))
+
+
+def _missing_after_resampling(moving: Volume, reference: sitk.Image, transform: sitk.Transform) -> tuple[int, ...]:
+    """Slices of the reference grid where any voxel comes nearest from a slice missing in ``moving``: the
+    whole slice is marked missing (a cut is shown or not), so a missing slice is never shown as data."""
+    if not moving.missing_slices:
+        return ()
+    marks = np.zeros(moving.array.shape, np.uint8)
+    marks[list(moving.missing_slices)] = 1
+    out = sitk.GetArrayFromImage(sitk.Resample(volume_to_sitk(moving.with_array(marks)), reference, transform,
+                                               sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8))
+    return tuple(int(k) for k in np.flatnonzero(out.reshape(out.shape[0], -1).any(axis=1)))
 
 
 def _optimise(fixed: Volume, moving: Volume, mode: str, settings: RegistrationSettings,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from liverview.core.slicing import Orientation, extract_slice, slice_geometry
+from liverview.core.slicing import Orientation, extract_slice, missing_in_cut, slice_geometry
 from liverview.core.volume import GeometryError, Volume
 
 
@@ -93,3 +93,35 @@ def test_bad_geometry_is_refused_with_a_message():
         Volume(np.zeros((2, 2, 2)), direction=np.zeros((3, 3)))
     with pytest.raises(GeometryError, match="empty"):
         Volume(np.zeros((0, 2, 2)))
+
+
+@pytest.mark.parametrize(
+    "direction",
+    [np.eye(3), np.diag([1.0, 1.0, -1.0]), np.array([[0, 1.0, 0], [1.0, 0, 0], [0, 0, -1.0]]),
+     rotation(np.radians(20), np.radians(15))],
+)
+@pytest.mark.parametrize("orientation", list(Orientation))
+def test_missing_pixels_of_a_cut_are_exactly_those_on_missing_slices(direction, orientation):
+    vol = numbered_volume(direction)
+    vol = vol.with_array(vol.array, missing_slices=(1, 3))
+    geom = slice_geometry(vol, orientation)
+    for s in range(geom.slice_count):
+        cut = extract_slice(vol, geom, s)
+        missing = missing_in_cut(vol, geom, s)
+        on_missing = np.isin(cut // (6 * 7), (1, 3))  # numbered_volume: value // (rows * cols) is k
+        if not on_missing.any():
+            assert missing is None
+        else:
+            assert missing is not None and np.array_equal(missing, on_missing)
+
+
+def test_missing_slices_are_checked_kept_and_never_read_as_data():
+    vol = Volume(np.arange(4 * 2 * 2).reshape(4, 2, 2), missing_slices=(2, 2, 1))
+    assert vol.missing_slices == (1, 2) and vol.is_missing_slice(2) and not vol.is_missing_slice(0)
+    assert vol.value_at_world((0, 0, 2.0)) is None and vol.value_at_world((0, 0, 3.0)) == 12
+    assert vol.with_array(np.zeros((4, 2, 2))).missing_slices == (1, 2)
+    assert vol.with_array(np.zeros((4, 2, 2)), missing_slices=()).missing_slices == ()
+    with pytest.raises(GeometryError, match="missing"):
+        Volume(np.zeros((3, 2, 2)), missing_slices=(3,))
+    with pytest.raises(GeometryError, match="every slice missing"):
+        Volume(np.zeros((2, 2, 2)), missing_slices=(0, 1))

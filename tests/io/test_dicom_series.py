@@ -291,13 +291,32 @@ def test_single_slice_series_uses_slice_thickness(tmp_path):
     assert vol.origin == pytest.approx((1, 2, 3))
 
 
-def test_non_uniform_spacing_warns(tmp_path):
+def test_missing_slice_keeps_every_slice_at_its_true_height(tmp_path):
     uid = generate_uid()
     for n, z in enumerate([0.0, 2.0, 4.0, 8.0, 10.0]):  # the slice at 6 mm is missing
+        write_slice(tmp_path / f"{n}.dcm", uid, np.full((3, 3), 10 * n, np.int16), (0, 0, z), (1, 0, 0), (0, 1, 0))
+    series = load_dicom_folder(tmp_path).series[0]
+    vol = series.volume
+    assert vol.spacing[2] == pytest.approx(2.0) and vol.array.shape[0] == 6
+    assert vol.missing_slices == (3,)
+    # Each acquired slice sits where its file says (the mean spacing, 2.5 mm, put the last one 2.5 mm off).
+    for k, z, value in [(0, 0.0, 0), (2, 4.0, 20), (4, 8.0, 30), (5, 10.0, 40)]:
+        assert vol.index_to_world((0, 0, k))[2] == pytest.approx(z)
+        assert vol.value_at_world((0, 0, z)) == value
+    assert vol.array[3, 0, 0] == 25  # filled from its neighbours for computations...
+    assert vol.value_at_world((0, 0, 6.0)) is None  # ...but never read out as data
+    assert series.slice_files[3] is None and series.slice_files[4].name == "3.dcm"
+    (warning,) = [w for w in series.warnings if "missing" in w]
+    assert "1 slice(s) missing" in warning and "slice 4 of 6" in warning and "2.000 mm" in warning
+
+
+def test_spacing_without_a_regular_grid_keeps_the_mean_and_warns(tmp_path):
+    uid = generate_uid()
+    for n, z in enumerate([0.0, 2.0, 4.0, 7.0, 10.0]):  # 3 mm steps are no multiple of 2 mm
         write_slice(tmp_path / f"{n}.dcm", uid, np.zeros((3, 3), np.int16), (0, 0, z), (1, 0, 0), (0, 1, 0))
     series = load_dicom_folder(tmp_path).series[0]
-    assert any("not uniform" in w for w in series.warnings)
-    assert series.volume.spacing[2] == pytest.approx(2.5)
+    assert any("not uniform" in w and "approximate" in w for w in series.warnings)
+    assert series.volume.spacing[2] == pytest.approx(2.5) and series.volume.missing_slices == ()
 
 
 def test_duplicate_slices_are_dropped_with_a_warning(tmp_path):

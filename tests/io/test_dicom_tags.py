@@ -35,6 +35,16 @@ def test_each_slice_knows_its_file(tmp_path):
         assert slice_source(phase, centre).path == Path(name)
 
 
+def test_a_missing_slice_has_no_file_and_says_so(tmp_path):
+    paths = write_ct_series(tmp_path / "ct", n=6)
+    paths[2].unlink()
+    phase = load_study([tmp_path / "ct"]).study.phases[0]
+    assert phase.volume.missing_slices == (2,) and phase.slice_files[2] == ""
+    source = slice_source(phase, phase.volume.index_to_world((1.0, 1.0, 2)))
+    assert source.path is None and source.slice_index == 2 and "missing from the series" in source.note
+    assert slice_source(phase, phase.volume.index_to_world((1.0, 1.0, 3))).path == paths[3]
+
+
 def test_tags_are_read_without_pixels(tmp_path):
     path = Path(load_study([reversed_names_series(tmp_path)]).study.phases[0].slice_files[2])
     rows = read_tags(path)

@@ -33,10 +33,15 @@ def test_a_damaged_slice_is_left_out_and_named_never_shown(tmp_path, damage):
     assert len(report.series) == 1
     series = report.series[0]
     assert bad not in series.files and len(series.files) == 8
-    # every slice shown is one of the good ones, with its own pixels
+    # every slice shown is one of the good ones, with its own pixels, at its own height; the damaged one's
+    # place is a marked gap (filled for computations, hatched in every view), never its damaged pixels
+    volume = series.volume
+    assert volume.array.shape[0] == 9 and volume.missing_slices == (4,)
     expected = [corpus.ct_pixels(k, 32, 32) for k in range(9) if k != 4]
-    np.testing.assert_array_equal(series.volume.array, np.stack(expected))
+    np.testing.assert_array_equal(np.delete(volume.array, 4, axis=0), np.stack(expected))
+    assert series.slice_files[4] is None and bad not in series.slice_files
     assert series.warnings[0].startswith("1 slice(s) left out") and bad.name in series.warnings[0]
+    assert any("1 slice(s) missing" in w for w in series.warnings)
     assert [p for p, _ in report.skipped] == [bad]
     loaded = load_study([folder])
     assert any(bad.name in line and "left out" in line for line in loaded.problems)
@@ -69,7 +74,8 @@ def test_the_audits_damaged_slices_in_the_real_75_slice_series(shared_data, tmp_
     folder, bad = corpus.series_with_damaged_slice(tmp_path / damage, damage, source=source)
     report = load_dicom_folder(folder)
     series = report.series[0]
-    assert series.volume.array.shape == (74, 512, 512) and bad not in series.files
+    assert series.volume.array.shape == (75, 512, 512) and bad not in series.files
+    assert len(series.volume.missing_slices) == 1  # its place kept, marked missing
     assert series.volume.array.dtype == np.int16 and series.volume.array.max() <= 1410
     loaded = load_study([folder])
     assert any(bad.name in line for line in loaded.problems)

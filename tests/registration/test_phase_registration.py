@@ -324,3 +324,17 @@ def test_real_ct_recovers_a_known_shift(shared_data: Path):
     result = register_phase(fixed, volume_from_sitk(moved))
     found = result.to_moving(body_points(fixed)) - body_points(fixed)
     assert np.abs(found - shift).max() < 1.5, found
+
+
+def test_slices_missing_in_a_phase_stay_missing_on_the_reference_grid(fixed):
+    """A moving phase with a gap: the reference slices that take any voxel from it are marked missing, the
+    rest are not, and the reference's own gaps do not pass to another phase."""
+    shift = sitk.TranslationTransform(3, (0.0, 0.0, 6.0))  # two slices of 3 mm along z
+    moving = fixed.with_array(fixed.array, missing_slices=(20,))
+    out = pr._resample(moving, fixed.with_array(fixed.array, missing_slices=(5,)), shift)
+    # reference slice k samples moving slice k + 2
+    assert out.missing_slices == (18,)
+    assert pr._resample(fixed, fixed.with_array(fixed.array, missing_slices=(5,)), shift).missing_slices == ()
+    tilt = sitk.Euler3DTransform(fixed.center_world().tolist(), 0.0, np.radians(3.0), 0.0)
+    tilted = pr._resample(moving, fixed, tilt).missing_slices
+    assert 20 in tilted and 1 < len(tilted) < 10  # a tilted gap crosses a few reference slices, not all

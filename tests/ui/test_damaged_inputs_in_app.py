@@ -58,8 +58,11 @@ def test_a_left_out_slice_is_named_in_the_window(make_window, tmp_path):
     win = make_window()
     folder, bad = corpus.series_with_damaged_slice(tmp_path / "ct", "bits_allocated_8")
     assert win.open_paths([str(folder)])
-    assert win.study.reference.volume.array.shape[0] == 8
+    volume = win.study.reference.volume
+    # The slices keep their heights: the left-out one is a marked gap on the 2.5 mm grid, not closed up.
+    assert volume.array.shape[0] == 9 and volume.missing_slices == (4,)
     assert any(bad.name in m and "left out" in m for m in win.messages)
+    assert any("1 slice(s) missing" in m and "hatch" in m for m in win.messages)
 
 
 def test_an_empty_error_message_is_never_shown_empty():

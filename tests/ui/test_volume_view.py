@@ -65,3 +65,22 @@ def test_the_focus_marker_is_drawn_in_yellow_where_the_focus_is(view):
     state.set_focus("a", np.array([25.0, 0.0, 0.0]))  # towards the patient's left
     right = yellow_centroid()
     assert right[1] > left[1] + 10
+
+
+@pytest.mark.parametrize("max_voxels", [10**6, 10_000])  # whole, and downsampled (every 3rd voxel)
+def test_missing_slices_are_a_gap_in_3d_not_filled_tissue(max_voxels):
+    from vtkmodules.util import numpy_support
+
+    from liverview.ui.panes.volume_view import volume_to_vtk_image
+
+    array = np.full((12, 30, 30), 200, np.int16)
+    array[0] = -1000
+    volume = Volume(array, missing_slices=(3, 6))
+    image = volume_to_vtk_image(volume, max_voxels=max_voxels)
+    k, j, i = image.GetDimensions()[::-1]
+    values = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(k, j, i)
+    step = 12 // k
+    gaps = {kk for kk in range(k) if kk * step in (3, 6)}
+    assert gaps  # the grid keeps at least one of them
+    for kk in range(1, k):
+        assert np.all(values[kk] == (-1000 if kk in gaps else 200))

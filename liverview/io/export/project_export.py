@@ -118,6 +118,11 @@ def dicom_source_images(phase: Phase) -> list[pydicom.Dataset]:
     if source is None or not phase.series_uid:
         raise ExportError(f"the {phase.kind.value} phase was not loaded from DICOM: DICOM SR and SEG reference the "
                           "source images, so open the study from its DICOM folder to export them")
+    if phase.volume.missing_slices:
+        n = len(phase.volume.missing_slices)
+        raise ExportError(f"the {phase.kind.value} phase has {n} slice(s) missing from its series: DICOM SR and SEG "
+                          "name the source image of every slice, and a missing slice has none, so they cannot be "
+                          "written or read for it (JSON, CSV and NIfTI can)")
     listed = [Path(f) for f in phase.slice_files]
     if listed and len(set(listed)) == len(listed):  # one file per slice: the very files the phase was built from
         # (a damaged slice left out at loading stays out)

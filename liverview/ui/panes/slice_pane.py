@@ -19,11 +19,11 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from liverview.core.orientation_letters import edge_letters
-from liverview.core.slicing import Orientation, SliceGeometry, extract_slice, slice_geometry
+from liverview.core.slicing import Orientation, SliceGeometry, extract_slice, missing_in_cut, slice_geometry
 from liverview.core.view_state import ViewChange, ViewState
 from liverview.core.volume import Volume
 from liverview.ui.panes.edge_letters import EdgeLetterLabels
-from liverview.ui.panes.windowing import GreyMapper
+from liverview.ui.panes.windowing import GreyMapper, hatch
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -119,6 +119,7 @@ class SlicePane(QtWidgets.QFrame):
         self._grey = GreyMapper()
         self._geom: SliceGeometry = slice_geometry(volume, state.panes[pane_id].orientation)
         self._shown_slice: int | None = None
+        self._missing_in_cut = 0  # missing slices in the cut shown: -1 all of it, else how many rows or columns
         self._drag_start: tuple[float, float, float, float] | None = None
         self.phase_name = ""  # contrast phase shown, for annotations made here
         self.tool = None  # an annotation tool taking left-button input (see liverview.ui.tools)
@@ -196,6 +197,11 @@ class SlicePane(QtWidgets.QFrame):
         """Index of the cut on screen, or None when the focus lies outside this volume."""
         return self._shown_slice
 
+    @property
+    def on_missing_slice(self) -> bool:
+        """True when the cut shown is a slice missing from the series (hatched, no data)."""
+        return self._missing_in_cut == -1
+
     def set_volume(self, volume: Volume, status_text: str | None = None) -> None:
         """Swap the volume shown (e.g. the registered copy of the same phase)."""
         self.volume = volume
@@ -246,6 +252,12 @@ class SlicePane(QtWidgets.QFrame):
             return
         self._shown_slice = s
         grey = self._grey(extract_slice(self.volume, self._geom, s), view.window_center, view.window_width)
+        missing = missing_in_cut(self.volume, self._geom, s)
+        if missing is None:
+            self._missing_in_cut = 0
+        else:  # a cut across k is missing as a whole; a reformat along k crosses every missing slice
+            self._missing_in_cut = -1 if self._geom.slice_axis == 2 else len(self.volume.missing_slices)
+            grey = hatch(grey, missing)  # filled voxels: never shown as data
         # Already windowed to 0..255: no levels keeps pyqtgraph on its pass-through path (a Grayscale8
         # QImage as is). levels=(0, 255) gave the same pixels through a 256-entry colour table (Indexed8)
         # built in Python on every render, and an Indexed8 image is slower to draw.
@@ -297,6 +309,10 @@ class SlicePane(QtWidgets.QFrame):
             where = "outside this phase"
         else:
             where = f"slice {self._shown_slice + 1}/{self._geom.slice_count}"
+            if self._missing_in_cut == -1:
+                where += "  MISSING: not in the series (hatched)"
+            elif self._missing_in_cut:
+                where += f"  hatched: {self._missing_in_cut} missing slice(s)"
         pos = float(focus @ self._geom.n)
         texts = {
             self.corner_tl: f"{self.title}\n{view.orientation.value}  {self.status_text}".rstrip(),
@@ -318,7 +334,12 @@ class SlicePane(QtWidgets.QFrame):
         if p is None:
             return ""
         value = self.volume.value_at_world(p)
-        hu = "outside" if value is None else f"{value:.0f} HU"
+        if value is not None:
+            hu = f"{value:.0f} HU"
+        else:
+            k = int(np.rint(self.volume.world_to_index(p)[2]))
+            inside = self.volume.contains_index(self.volume.world_to_index(p))
+            hu = "no data (missing slice)" if inside and self.volume.is_missing_slice(k) else "outside"
         return f"{hu}\n({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f}) mm"
 
     # --- geometry of the screen -------------------------------------------------------------
@@ -376,7 +397,7 @@ class SlicePane(QtWidgets.QFrame):
     def handle_click(self, scene_pos: QtCore.QPointF) -> None:
         self.activated(self.pane_id)
         world = self.world_at_scene(scene_pos.x(), scene_pos.y())
-        if self.tool is not None and self.tool.click(self, world):
+        if self.tool is not None and not self.on_missing_slice and self.tool.click(self, world):
             return
         self.state.set_focus(self.pane_id, self.world_at_scene(scene_pos.x(), scene_pos.y()))
 
@@ -386,6 +407,8 @@ class SlicePane(QtWidgets.QFrame):
         mods = ev.modifiers()
         left = button == QtCore.Qt.MouseButton.LeftButton
         shift = bool(mods & QtCore.Qt.KeyboardModifier.ShiftModifier)
+        if left and not shift and self.tool is not None and self.on_missing_slice:
+            return  # nothing is drawn on a slice that was never acquired (the corner label says so)
         if ev.isStart() and left and not shift and self.tool is not None and self._shown_slice is not None:
             self._tool_drag = True
             down = self.viewbox.mapToView(ev.buttonDownPos())

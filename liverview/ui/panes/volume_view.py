@@ -67,6 +67,9 @@ def volume_to_vtk_image(volume: Volume, max_voxels: int = MAX_VOXELS_3D) -> vtkI
     while arr[::step, ::step, ::step].size > max_voxels:
         step += 1
     arr = np.ascontiguousarray(arr[::step, ::step, ::step], dtype=np.float32)
+    gaps = [k // step for k in volume.missing_slices if k % step == 0]
+    if gaps:
+        arr[gaps] = float(np.min(volume.array))  # missing slices render as a gap, not as filled-in tissue
     image = vtkImageData()
     k, j, i = arr.shape
     image.SetDimensions(i, j, k)

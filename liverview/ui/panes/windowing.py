@@ -37,3 +37,15 @@ def window_to_uint8(image: np.ndarray, center: float, width: float) -> np.ndarra
     scaled = (np.asarray(image, np.float32) - low) * (255.0 / width)
     out = np.clip(np.nan_to_num(scaled, nan=0.0), 0, 255)
     return out.astype(np.uint8)
+
+
+HATCH_GREYS = (24, 96)  # the two greys of the stripes that stand for pixels with no data
+HATCH_PERIOD_PX = 8
+
+
+def hatch(grey: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``grey`` with diagonal stripes where ``where`` is True (slices missing from the series): a pattern no
+    scan shows, so nobody reads it as tissue, air or a windowing artefact."""
+    rows, cols = np.indices(grey.shape)
+    stripes = np.where((rows + cols) % HATCH_PERIOD_PX < HATCH_PERIOD_PX // 2, *HATCH_GREYS).astype(np.uint8)
+    return np.where(where, stripes, grey)

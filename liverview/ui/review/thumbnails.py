@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from liverview.core.slicing import Orientation, extract_slice, slice_geometry
+from liverview.core.slicing import Orientation, extract_slice, missing_in_cut, slice_geometry
 from liverview.core.volume import Volume
 from liverview.store.records import ProposalRecord
-from liverview.ui.panes.windowing import GreyMapper
+from liverview.ui.panes.windowing import GreyMapper, hatch
 
 THUMB_PX = 150
 MARGIN = 0.6  # context around the box, as a fraction of its size on each side
@@ -77,7 +77,11 @@ class TriPlanarThumbnails(QtWidgets.QWidget):
         a0, a1 = int(max(np.floor(c0 - mc), 0)), int(min(np.ceil(c1 + mc), n_cols - 1))
         b0, b1 = int(max(np.floor(r0 - mr), 0)), int(min(np.ceil(r1 + mr), n_rows - 1))
         cut = extract_slice(volume, g, s)[b0:b1 + 1, a0:a1 + 1]
-        grey = np.ascontiguousarray(self._grey(np.ascontiguousarray(cut), *self.window))
+        grey = self._grey(np.ascontiguousarray(cut), *self.window)
+        missing = missing_in_cut(volume, g, s)
+        if missing is not None:
+            grey = hatch(grey, missing[b0:b1 + 1, a0:a1 + 1])  # filled voxels are never shown as data
+        grey = np.ascontiguousarray(grey)
         h, w = grey.shape
         image = QtGui.QImage(grey.data, w, h, w, QtGui.QImage.Format.Format_Grayscale8).copy()
         sx, sy = volume.spacing[g.col_axis], volume.spacing[g.row_axis]

@@ -383,14 +383,15 @@ def test_a_study_with_a_damaged_slice_left_out_exports_and_imports_its_sr_and_se
 
 def test_a_study_with_a_slice_missing_in_the_middle_refuses_sr_and_seg_and_says_why(tmp_path):
     series = write_ct_series(tmp_path / "ct")
-    series.paths[4].write_bytes(series.paths[4].read_bytes()[:2000])  # a gap: the volume uses the mean spacing
+    series.paths[4].write_bytes(series.paths[4].read_bytes()[:2000])  # damaged, left out: a gap in the series
     study = load_study([tmp_path / "ct"]).study
     vol, phase = study.reference.volume, study.reference.kind
+    assert len(vol.missing_slices) == 1  # on its true grid, the gap marked
     with Project.create(tmp_path / "a.lvproj", "Anna Reader") as project:
         sid = ensure_study(project, study)
         project.add_lesion(sid, "hcc", recist=RecistRecord(
             tuple(tuple(float(v) for v in vol.index_to_world(p)) for p in ((10, 20, 3), (30, 20, 3))),
             tuple(tuple(float(v) for v in vol.index_to_world(p)) for p in ((20, 14, 3), (20, 26, 3))), 3, phase))
-        with pytest.raises(ExportError, match="not evenly spaced.*a slice missing"):
+        with pytest.raises(ExportError, match="1 slice.s. missing from its series.*a missing slice has none"):
             export_sr_with_seg(project, sid, study, tmp_path / "sr.dcm", tmp_path / "seg.dcm")
         assert export_annotations(project, sid, study, "json", tmp_path / "a.json").written == 1

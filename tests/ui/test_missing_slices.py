@@ -1,0 +1,88 @@
+"""A DICOM series with a slice missing, in the viewer: the gap keeps its place, is hatched in the axial pane and
+in the reformats, reads as 'no data' under the cursor, and nothing can be drawn on it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from liverview.core.slicing import Orientation
+from liverview.ui.app import load_for_window
+from liverview.ui.main_window import MainWindow
+from liverview.ui.panes.windowing import HATCH_GREYS
+from tests.malformed_corpus import write_ct_series
+from tests.ui.test_recist_tool import drag
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    paths = write_ct_series(tmp_path / "ct", n=9, rows=96, cols=96)
+    paths[4].unlink()  # lost on the way: the positions jump from 105 to 110 mm
+    w = MainWindow(study_loader=load_for_window, register_mode=None, project_path=tmp_path / "p.lvproj",
+                   user="reader")
+    qtbot.addWidget(w)
+    w.resize(1100, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    assert w.open_paths([str(tmp_path / "ct")])
+    QtWidgets.QApplication.processEvents()
+    yield w
+    w.close()
+
+
+def shown(pane) -> np.ndarray:
+    return np.asarray(pane.image.image)
+
+
+def is_hatch(pixels: np.ndarray) -> bool:
+    return set(np.unique(pixels).tolist()) == set(HATCH_GREYS)
+
+
+def test_the_missing_slice_is_hatched_named_and_never_read_or_drawn_on(window, qtbot, tmp_path):
+    pane = window.grid.panes[0]
+    volume = window.study.reference.volume
+    assert volume.missing_slices == (4,) and volume.spacing[2] == pytest.approx(2.5)
+    assert any("1 slice(s) missing" in m for m in window.messages)
+
+    pane.go_to_slice(3)
+    assert not pane.on_missing_slice and not is_hatch(shown(pane)) and "MISSING" not in pane.corner_bl.text()
+    pane.go_to_slice(4)
+    assert pane.on_missing_slice and is_hatch(shown(pane))
+    assert "slice 5/9  MISSING" in pane.corner_bl.text()
+    # at its true height: 100 + 4 x 2.5 mm (the mean step of the 8 files would say 100 + 4 x 2.857)
+    assert "z = 110.0 mm" in pane.corner_bl.text()
+    window.state.set_cursor(pane.pane_id, pane.pane_view.focus)
+    assert "no data (missing slice)" in pane.corner_tr.text()
+    shot = tmp_path / "missing_axial.png"
+    assert window.grab().save(str(shot))
+
+    window.measure_action.setChecked(True)
+    vp = pane.view.viewport()
+    centre = QtCore.QPoint(vp.width() // 2, vp.height() // 2)
+    view_before = (pane.pane_view.window_center, pane.pane_view.window_width)
+    drag(qtbot, vp, centre - QtCore.QPoint(60, 0), centre + QtCore.QPoint(60, 30))
+    assert window.session.project.list_lesions(window.session.study_id) == []  # nothing measured on no data
+    assert (pane.pane_view.window_center, pane.pane_view.window_width) == view_before
+    pane.go_to_slice(3)
+    drag(qtbot, vp, centre - QtCore.QPoint(60, 0), centre + QtCore.QPoint(60, 30))
+    assert len(window.session.project.list_lesions(window.session.study_id)) == 1  # a real slice takes marks
+
+    window.state.set_orientation(pane.pane_id, Orientation.CORONAL)
+    QtWidgets.QApplication.processEvents()
+    image = shown(pane)
+    hatched_rows = [r for r in range(image.shape[0]) if is_hatch(image[r])]
+    assert len(hatched_rows) == 1  # one row per slice; slices run head (top) to feet: slice 5 of 9 is row 4
+    assert hatched_rows == [4]
+    assert "hatched: 1 missing slice(s)" in pane.corner_bl.text()
+    shot_coronal = tmp_path / "missing_coronal.png"
+    assert window.grab().save(str(shot_coronal))
+    if os.environ.get("LIVERVIEW_SHOTS"):
+        target = os.environ["LIVERVIEW_SHOTS"]
+        shutil.copy(shot, target.replace(".png", "_axial.png"))
+        shutil.copy(shot_coronal, target.replace(".png", "_coronal.png"))
