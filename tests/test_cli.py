@@ -53,7 +53,8 @@ def test_info_names_a_left_out_slice_in_its_problems_line(tmp_path, capsys, dama
     folder, bad = corpus.series_with_damaged_slice(tmp_path / damage, damage)
     assert cli.main(["info", str(folder)]) == 0
     out = capsys.readouterr().out
-    assert "size:      32 x 32 x 8 voxels" in out  # 8 of the 9 slices shown
+    assert "size:      32 x 32 x 9 voxels" in out  # the 8 good slices at their heights, the 9th's place kept
+    assert "missing:   1 slice(s) not in the series: 5 (of 1..9)" in out
     problems = out[out.index("problems ("):]
     assert bad.name in problems and "left out" in problems
 

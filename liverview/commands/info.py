@@ -22,6 +22,9 @@ def describe_phase(loaded: LoadedStudy, index: int, phase: Phase) -> list[str]:
     ref = "  (reference)" if index == loaded.study.reference_index else ""
     d = np.asarray(v.direction)
     lo, hi = float(np.min(v.array)), float(np.max(v.array))
+    missing = ([f"    missing:   {len(v.missing_slices)} slice(s) not in the series: "
+                f"{', '.join(str(k + 1) for k in v.missing_slices)} (of 1..{v.size_ijk[2]})"]
+               if v.missing_slices else [])
     return [
         f"[{index + 1}] {phase.kind.value}{ref}: {phase.description}",
         f"    reason:    {loaded.reason_for(phase) or '-'}",
@@ -31,7 +34,7 @@ def describe_phase(loaded: LoadedStudy, index: int, phase: Phase) -> list[str]:
         f"    origin:    {_vec(v.origin)} mm LPS",
         f"    direction: i {_vec(d[:, 0])}  j {_vec(d[:, 1])}  k {_vec(d[:, 2])}",
         f"    HU range:  {lo:g} .. {hi:g}",
-    ]
+    ] + missing
 
 
 def run(args: argparse.Namespace) -> int:

@@ -36,6 +36,22 @@ class SeriesImages:
 
     phase: str
     images: Sequence[Dataset]
+    # Slice k of the phase's volume behind each image sorted along the normal, and the volume's slice count,
+    # when slices are missing from the series (Volume.missing_slices); empty and 0: image n is slice n.
+    slice_k: tuple[int, ...] = ()
+    slice_count: int = 0
+
+    def k_of(self, n: int) -> int:
+        """The volume's slice behind sorted image n."""
+        return self.slice_k[n] if self.slice_k else n
+
+    def on_volume_grid(self, per_image: np.ndarray) -> np.ndarray:
+        """An array with one entry per sorted image (along axis 0), on the volume's slices: zero on missing ones."""
+        if not self.slice_k:
+            return per_image
+        out = np.zeros((self.slice_count,) + per_image.shape[1:], per_image.dtype)
+        out[list(self.slice_k)] = per_image
+        return out
 
 
 @dataclass(frozen=True)
@@ -103,8 +119,8 @@ def read_sr_lesions(path: str | Path, series: Sequence[SeriesImages]) -> DicomRe
     planes, phase_of = {}, {}
     for s in series:
         for uid, group in _planes_by_series(s.images).items():
-            for k, plane in enumerate(group):
-                planes[str(plane.ds.SOPInstanceUID)] = (k, plane)
+            for n, plane in enumerate(group):
+                planes[str(plane.ds.SOPInstanceUID)] = (s.k_of(n), plane)
                 phase_of[str(plane.ds.SOPInstanceUID)] = s.phase
     out = DicomRead(observers=sr_observers(sr))
     for group in groups:
@@ -195,7 +211,7 @@ def read_seg_lesions(path: str | Path, series: Mapping[str, SeriesImages]) -> Di
         except Exception as e:  # highdicom: frames on images outside the series, or not one frame per image
             out.skipped.append(f"{what}: its frames do not match the images of the {target.phase} series ({e})")
             continue
-        mask = np.asarray(pixels[..., 0]).astype(bool)
+        mask = target.on_volume_grid(np.asarray(pixels[..., 0]).astype(bool))
         if not mask.any():
             out.skipped.append(f"{what}: it holds no voxels")
             continue

@@ -112,18 +112,20 @@ def _masks_on(project: Project, study_id: int, reference: Phase, skipped: list[s
     return out
 
 
+def acquired_slices(phase: Phase) -> tuple[int, ...]:
+    """The k of the phase's slices that have a source image (all but the slices missing from its series)."""
+    missing = set(phase.volume.missing_slices)
+    return tuple(k for k in range(phase.volume.array.shape[0]) if k not in missing)
+
+
 def dicom_source_images(phase: Phase) -> list[pydicom.Dataset]:
-    """The DICOM images of a phase's series (headers and pixels), read from the folder it was loaded from."""
+    """The DICOM images of a phase's series (headers and pixels), read from the folder it was loaded from, sorted
+    along the slice normal: image n stands behind slice ``acquired_slices(phase)[n]`` of the volume."""
     source = Path(phase.source) if phase.source else None
     if source is None or not phase.series_uid:
         raise ExportError(f"the {phase.kind.value} phase was not loaded from DICOM: DICOM SR and SEG reference the "
                           "source images, so open the study from its DICOM folder to export them")
-    if phase.volume.missing_slices:
-        n = len(phase.volume.missing_slices)
-        raise ExportError(f"the {phase.kind.value} phase has {n} slice(s) missing from its series: DICOM SR and SEG "
-                          "name the source image of every slice, and a missing slice has none, so they cannot be "
-                          "written or read for it (JSON, CSV and NIfTI can)")
-    listed = [Path(f) for f in phase.slice_files]
+    listed = [Path(f) for f in phase.slice_files if f]  # "" stands for a slice missing from the series
     if listed and len(set(listed)) == len(listed):  # one file per slice: the very files the phase was built from
         # (a damaged slice left out at loading stays out)
         gone = [f for f in listed if not f.is_file()]
@@ -136,7 +138,7 @@ def dicom_source_images(phase: Phase) -> list[pydicom.Dataset]:
             raise ExportError(f"a file of the {phase.kind.value} phase can no longer be read ({exc}): has it "
                               "changed since the study was opened?") from None
         if all(str(getattr(ds, "SeriesInstanceUID", "")) == phase.series_uid and "PixelData" in ds for ds in images):
-            return _evenly_spaced(images, phase)
+            return _on_the_grid(images, phase)
     files = sorted(source.rglob("*")) if source.is_dir() else [source]
     images = []
     for f in files:
@@ -148,31 +150,34 @@ def dicom_source_images(phase: Phase) -> list[pydicom.Dataset]:
             continue
         if str(getattr(ds, "SeriesInstanceUID", "")) == phase.series_uid and "PixelData" in ds:
             images.append(ds)
-    if len(images) != phase.volume.array.shape[0]:
+    expected = len(acquired_slices(phase))
+    if len(images) != expected:
         raise ExportError(f"found {len(images)} images of series {phase.series_uid} in {source}, the phase has "
-                          f"{phase.volume.array.shape[0]} slices: have the files moved?")
-    return _evenly_spaced(images, phase)
+                          f"{expected} slices from images: have the files moved?")
+    return _on_the_grid(images, phase)
 
 
-SPACING_TOL_MM = 0.01
+POSITION_TOL_MM = 0.01
 
 
-def _evenly_spaced(images: list[pydicom.Dataset], phase: Phase) -> list[pydicom.Dataset]:
-    """``images``, when their positions along the slice normal are evenly spaced; else ExportError: the volume
-    then uses the mean spacing (a slice missing), so positions along that axis are approximate, and SR / SEG name
-    exact images."""
+def _on_the_grid(images: list[pydicom.Dataset], phase: Phase) -> list[pydicom.Dataset]:
+    """``images``, when each lies at the height of its slice of the volume (the acquired slices, in order along
+    the normal); else ExportError: the volume then uses the mean spacing of irregular steps, so positions along
+    that axis are approximate, and SR / SEG name exact images."""
     try:
         orientation = np.asarray(images[0].ImageOrientationPatient, float)
         normal = np.cross(orientation[:3], orientation[3:])
         z = np.sort([float(np.dot(normal, np.asarray(ds.ImagePositionPatient, float))) for ds in images])
     except (AttributeError, TypeError, ValueError):
         return images  # single-frame geometry not given: nothing to check here
-    steps = np.diff(z)
-    if steps.size and steps.max() - steps.min() > SPACING_TOL_MM:
-        raise ExportError(f"the {phase.kind.value} phase's slices are not evenly spaced ({steps.min():.3f} to "
-                          f"{steps.max():.3f} mm: a slice missing?), so its positions along the slice axis are "
-                          "approximate; DICOM SR and SEG name exact images and cannot be written or read for it "
-                          "(JSON, CSV and NIfTI exports can)")
+    volume = phase.volume
+    expected = np.sort([float(np.dot(normal, volume.index_to_world((0.0, 0.0, k)))) for k in acquired_slices(phase)])
+    if z.size != expected.size or np.abs((z - z[0]) - (expected - expected[0])).max() > POSITION_TOL_MM:
+        steps = np.diff(z)
+        raise ExportError(f"the {phase.kind.value} phase's slices do not lie on a regular grid ({steps.min():.3f} to "
+                          f"{steps.max():.3f} mm apart), so its positions along the slice axis are approximate; "
+                          "DICOM SR and SEG name exact images and cannot be written or read for it (JSON, CSV and "
+                          "NIfTI exports can)")
     return images
 
 
@@ -271,7 +276,8 @@ def _write_sr(project, study_id, study, reference, out, skipped, observer, notes
     overrides them); with ``segmentation`` (the SEG of the same export) it references that SEG's segments."""
     from liverview.io.export.dicom_sr import write_recist_sr  # highdicom: only when asked for
 
-    measured = _measured(project, study_id, study, skipped)
+    measured = [(lesion, phase) for lesion, phase in _measured(project, study_id, study, skipped)
+                if not _on_a_missing_slice(lesion, phase, skipped)]
     if not measured:
         return 0
     images: dict[str, list[pydicom.Dataset]] = {}
@@ -288,18 +294,39 @@ def _write_sr(project, study_id, study, reference, out, skipped, observer, notes
     return len(measured)
 
 
+def _on_a_missing_slice(lesion: LesionRecord, phase: Phase, skipped: list[str]) -> bool:
+    """True (and why, in ``skipped``) when the lesion's RECIST mark lies on a slice missing from the phase's
+    series: an SR references the image measured on, and there is none."""
+    assert lesion.recist is not None
+    k = int(np.rint(phase.volume.world_to_index(lesion.recist.long_axis[0])[2]))
+    if not phase.volume.is_missing_slice(k):
+        return False
+    skipped.append(f"lesion {lesion.id}: measured on slice {k + 1} of the {phase.kind.value} phase, which is missing "
+                   "from its series: there is no image for the SR to reference")
+    return True
+
+
 def _seg_of(project, study_id, reference, out, skipped, notes) -> tuple[int, "pydicom.Dataset | None"]:
     from liverview.io.export.dicom_seg import write_seg, sort_along_normal
 
     masks = _masks_on(project, study_id, reference, skipped)
-    if not masks:
-        return 0, None
-    images = sort_along_normal(dicom_source_images(reference))
+    acquired = list(acquired_slices(reference))
     lesions = []
     for lesion, mask in masks:
+        on_images = mask[acquired]  # a SEG frame belongs to a source image: none on a missing slice
+        dropped = int(mask.sum()) - int(on_images.sum())
+        if not on_images.any():
+            skipped.append(f"lesion {lesion.id}: its mask lies only on slices missing from the series")
+            continue
+        if dropped:
+            notes.append(f"lesion {lesion.id}: {dropped} voxel(s) of its mask lie on slices missing from the series "
+                         "and are not in the SEG (no source image)")
         identity = identity_of(project, study_id, lesion)
-        lesions.append(LesionMask(identity.label, mask, lesion.lesion_class, identity.tracking_uid))
-    return len(masks), write_seg(lesions, images, out, notes=notes)
+        lesions.append(LesionMask(identity.label, on_images, lesion.lesion_class, identity.tracking_uid))
+    if not lesions:
+        return 0, None
+    images = sort_along_normal(dicom_source_images(reference))
+    return len(lesions), write_seg(lesions, images, out, notes=notes)
 
 
 def _write_seg(project, study_id, study, reference, out, skipped, observer, notes) -> int:

@@ -381,17 +381,38 @@ def test_a_study_with_a_damaged_slice_left_out_exports_and_imports_its_sr_and_se
         assert np.array_equal(_masks(other, from_sr.added[0], phase.value), mask.astype(bool))
 
 
-def test_a_study_with_a_slice_missing_in_the_middle_refuses_sr_and_seg_and_says_why(tmp_path):
+def test_a_study_with_a_slice_missing_exports_sr_and_seg_on_its_images_and_reads_them_back(tmp_path):
     series = write_ct_series(tmp_path / "ct")
     series.paths[4].write_bytes(series.paths[4].read_bytes()[:2000])  # damaged, left out: a gap in the series
     study = load_study([tmp_path / "ct"]).study
     vol, phase = study.reference.volume, study.reference.kind
-    assert len(vol.missing_slices) == 1  # on its true grid, the gap marked
+    (gap,) = vol.missing_slices  # on its true grid, the gap marked
+    k = gap + 1  # after the gap: image n is slice n + 1
     with Project.create(tmp_path / "a.lvproj", "Anna Reader") as project:
         sid = ensure_study(project, study)
-        project.add_lesion(sid, "hcc", recist=RecistRecord(
-            tuple(tuple(float(v) for v in vol.index_to_world(p)) for p in ((10, 20, 3), (30, 20, 3))),
-            tuple(tuple(float(v) for v in vol.index_to_world(p)) for p in ((20, 14, 3), (20, 26, 3))), 3, phase))
-        with pytest.raises(ExportError, match="1 slice.s. missing from its series.*a missing slice has none"):
-            export_sr_with_seg(project, sid, study, tmp_path / "sr.dcm", tmp_path / "seg.dcm")
-        assert export_annotations(project, sid, study, "json", tmp_path / "a.json").written == 1
+        measured = project.add_lesion(sid, "hcc", recist=RecistRecord(
+            tuple(tuple(float(v) for v in vol.index_to_world(p)) for p in ((10, 20, k), (30, 20, k))),
+            tuple(tuple(float(v) for v in vol.index_to_world(p)) for p in ((20, 14, k), (20, 26, k))), k, phase))
+        mask = np.zeros(vol.array.shape, np.uint8)
+        mask[gap - 1:gap + 2, 15:26, 12:29] = 1  # across the gap: its voxels there have no source image
+        project.set_mask(measured.id, phase, Volume(mask, vol.spacing, vol.origin, vol.direction))
+        on_gap = project.add_lesion(sid, "cyst", recist=RecistRecord(
+            tuple(tuple(float(v) for v in vol.index_to_world(p)) for p in ((5, 5, gap), (15, 5, gap))), None, gap,
+            phase))
+        sr, seg = export_sr_with_seg(project, sid, study, tmp_path / "sr.dcm", tmp_path / "seg.dcm")
+        assert sr.written == 1 and any(f"lesion {on_gap.id}: measured on slice {gap + 1}" in m and "missing" in m
+                                       for m in sr.skipped)
+        assert seg.written == 1 and any(f"{11 * 17} voxel(s)" in n and "missing from the series" in n
+                                        for n in seg.notes)
+        assert len(pydicom.dcmread(seg.path).PerFrameFunctionalGroupsSequence) == 2  # frames on images only
+    with Project.create(tmp_path / "b.lvproj", "Bob Importer") as other:
+        tid = ensure_study(other, study)
+        from_sr = import_annotations(other, tid, study, sr.path)
+        from_seg = import_annotations(other, tid, study, seg.path)
+        (added,) = from_sr.added
+        back = other.get_lesion(added).recist
+        assert back.key_slice == k and np.allclose(back.long_axis, measured.recist.long_axis, atol=END_POINT_TOL_MM)
+        assert from_seg.completed == from_sr.added
+        expected = mask.astype(bool)
+        expected[gap] = False
+        assert np.array_equal(_masks(other, added, phase.value), expected)  # each frame on its own slice
