@@ -81,6 +81,9 @@ class Study:
     study_uid: str = ""
     description: str = ""
     reference_index: int = 0
+    # Why the phases may not be one exam (series of different patients or studies), as the loader found it;
+    # empty when they are. A viewer asks before linking such phases.
+    not_one_exam: str = ""
 
     @property
     def reference(self) -> Phase:

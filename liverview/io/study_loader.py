@@ -255,6 +255,7 @@ def load_study(paths: Sequence[str | Path], monitor: LoadMonitor = QUIET) -> Loa
         patient_id=first_series.patient_id if first_series else "",
         study_uid=first_series.study_uid if first_series else "",
         description=(first_series.study_description if first_series else "") or Path(paths[0]).name,
+        not_one_exam=mixed,
     )
     study.sort_by_phase()
     pv = [n for n, p in enumerate(study.phases) if p.kind is PhaseKind.PORTAL_VENOUS]

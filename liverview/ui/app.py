@@ -65,6 +65,8 @@ def run(argv: list[str] | None = None) -> int:
     window = MainWindow(study_loader=load_for_window,
                         register_mode=None if args.register == "off" else args.register,
                         settings=None if args.screenshot else user_settings())  # screenshots: the default layout
+    if args.screenshot:
+        window.ask = lambda title, text, yes: False  # nobody is there to answer: every question is declined
     if args.us_weights:
         window.one_window.us_weights = Path(args.us_weights)
     window.show()

@@ -281,6 +281,8 @@ class MainWindow(QtWidgets.QMainWindow):
         except Exception as exc:  # any load failure is shown; the current study stays open
             self.show_error("Could not open the study", failure_text(exc))
             return False
+        if not self._one_exam_or_agreed(study):
+            return False
         self.open_loaded(study, list(problems), list(rest[0]) if rest else [], None)
         self.one_window.opened_ct(list(paths))  # listed in Open Recent; the CT tab comes to the front
         return True
@@ -294,7 +296,23 @@ class MainWindow(QtWidgets.QMainWindow):
             return None
         return self.study_opener.open(list(paths))
 
+    def _one_exam_or_agreed(self, study: Study) -> bool:
+        """True when the study's phases are one exam, or the reader agrees to link them anyway: series of two
+        patients (or two exams) side by side as phases are how a measurement lands on the wrong patient."""
+        if not study.not_one_exam:
+            return True
+        if self.ask("Not one exam", f"{study.not_one_exam[0].upper()}{study.not_one_exam[1:]}.\n\nOpen them as the "
+                    "phases of one study anyway? Panes will be linked, and every mark made will be stored with "
+                    "this one study.", "Open anyway"):
+            return True
+        # The reader has just answered: a line, not a second dialog.
+        self.inform("Not opened", ["these series are not one exam: open one exam's series at a time",
+                                   study.not_one_exam], level="warning")
+        return False
+
     def _opened_in_background(self, opened: OpenedStudy, preview: LoadPreview | None) -> None:
+        if not self._one_exam_or_agreed(opened.study):
+            return
         self.open_loaded(opened.study, opened.problems, opened.notes, None, key=opened.key)
         if preview is not None:  # where the reader scrolled to while the rest loaded
             pane = next((p for p in self.grid.panes if p.volume is preview.phase.volume), None)

@@ -131,3 +131,15 @@ def test_a_damaged_file_gives_the_message_it_gave_before(window, qtbot, tmp_path
     qtbot.waitUntil(lambda: job.done, timeout=20000)
     assert window.messages[-1] == expected
     assert window.study is None and window.stack.currentWidget() is window.placeholder
+
+
+def test_series_of_two_patients_opened_in_the_background_ask_first(window, qtbot, tmp_path):
+    from tests.ui.test_quiet_notes import two_patients_folder
+
+    asked = []
+    window.ask = lambda title, text, yes: asked.append(text) or False
+    job = window.open_paths_in_background([str(two_patients_folder(tmp_path))])
+    qtbot.waitUntil(lambda: job.done, timeout=20000)
+    assert len(asked) == 1 and "2 different patients" in asked[0]
+    assert window.study is None and window.stack.currentWidget() is window.placeholder  # the preview is gone
+    assert window.messages[-1].startswith("Not opened: these series are not one exam")

@@ -53,7 +53,7 @@ def test_a_licence_file_in_a_dicom_folder_is_a_quiet_skipped_note(window, shared
     assert window.messages_button.text() == "Messages"  # nothing to look at urgently
 
 
-def test_series_of_two_patients_open_with_that_said_first_in_the_status_bar(window, tmp_path):
+def two_patients_folder(tmp_path):
     import numpy as np
     from pydicom.uid import generate_uid
 
@@ -63,7 +63,32 @@ def test_series_of_two_patients_open_with_that_said_first_in_the_status_bar(wind
     volume = Volume(np.full((4, 24, 24), 40, np.int16), spacing=(0.8, 0.8, 2.5))
     write_series(tmp_path / "two", volume, generate_uid(), "CT abdomen", patient_id="ANON-A")
     write_series(tmp_path / "two", volume, generate_uid(), "CT abdomen", patient_id="ANON-B", prefix="b")
-    assert window.open_paths([str(tmp_path / "two")])
+    return tmp_path / "two"
+
+
+def test_series_of_two_patients_open_only_when_the_reader_agrees(window, tmp_path):
+    """Two patients' series side by side as linked phases are how a mark lands on the wrong patient: the window
+    asks first, naming them; agreed, it opens with that said first in the status bar."""
+    asked = []
+    window.ask = lambda title, text, yes: asked.append((title, text, yes)) or True
+    assert window.open_paths([str(two_patients_folder(tmp_path))])
+    (title, text, yes), = asked
+    assert title == "Not one exam" and "2 different patients (ANON-A, ANON-B)" in text and yes == "Open anyway"
     status = window.statusBar().currentMessage()
     assert status.startswith("Opened with problems: the series belong to 2 different patients"), status
     assert "more, see Messages" in status and dialogs(window) == []
+    assert len(window.study.phases) == 2
+
+
+def test_series_of_two_patients_are_not_opened_when_the_reader_declines(window, tmp_path):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    write_phantom_study(generate_ct_study(seed=3, shape=(8, 32, 32), n_lesions=0), folder)
+    assert window.open_paths([str(folder)])
+    before = window.study
+    window.ask = lambda title, text, yes: False
+    assert not window.open_paths([str(two_patients_folder(tmp_path))])
+    assert window.study is before  # the open study stays
+    assert window.statusBar().currentMessage().startswith("Not opened: these series are not one exam")
+    assert "2 different patients (ANON-A, ANON-B)" in window.messages[-1]
+    assert dialogs(window) == []
