@@ -757,3 +757,18 @@ def test_a_short_window_scrolls_the_panel_instead_of_squeezing_the_class_bars(wo
     note_top = w.class_note.mapTo(w, w.class_note.rect().topLeft()).y()
     bars_bottom = bars.mapTo(w, bars.rect().bottomLeft()).y()
     assert note_top >= bars_bottom and w.class_note.height() >= w.class_note.heightForWidth(w.class_note.width())
+
+
+def test_the_save_button_is_in_view_on_a_1024_by_700_window(workspace, qtbot, phantom):
+    """The panel scrolls on a short window; what the reader does last (class, then save) sits where it is seen
+    without scrolling, the measurements below it."""
+    w = workspace
+    w.resize(1024, 700)
+    assert w.open_image(phantom.path)
+    click(qtbot, w, *lesion_centre(phantom.mask))
+    settle(w)
+    scroll = w.save_button.parentWidget().parentWidget().parentWidget()  # side panel < viewport < scroll area
+    assert isinstance(scroll, QtWidgets.QScrollArea) and scroll.verticalScrollBar().value() == 0
+    bottom = w.save_button.mapTo(scroll.viewport(), w.save_button.rect().bottomLeft()).y()
+    assert bottom <= scroll.viewport().height(), (bottom, scroll.viewport().height())
+    assert w.save_button.isEnabled()

@@ -213,6 +213,10 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.class_combo = self.class_choice.combo
         self.class_choice.on_changed = self._update_save_button
         panel.addWidget(self.class_choice)
+        # the decision right under the class it saves: on a short window it stays in view, the measurements scroll
+        self.save_button = QtWidgets.QPushButton("Save lesion (Ctrl+S)")
+        self.save_button.clicked.connect(self.save)
+        panel.addWidget(self.save_button)
         self._show_model_info()
         measure_box = QtWidgets.QGroupBox("Measurements")
         self.measure_label = QtWidgets.QLabel("-")
@@ -230,9 +234,6 @@ class UsWorkspace(QtWidgets.QMainWindow):
         self.units_label.setMinimumHeight(self.units_label.fontMetrics().lineSpacing() * 3 + 4)
         self.units_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
         panel.addWidget(self.units_label)
-        self.save_button = QtWidgets.QPushButton("Save lesion (Ctrl+S)")
-        self.save_button.clicked.connect(self.save)
-        panel.addWidget(self.save_button)
         self.clicks_label = QtWidgets.QLabel()
         panel.addWidget(self.clicks_label)
         help_label = QtWidgets.QLabel(HELP.replace("   ", "\n"))
@@ -486,9 +487,10 @@ class UsWorkspace(QtWidgets.QMainWindow):
         latency = (time.perf_counter() - result.submitted_at) * 1000.0
         self.latencies_ms.append(latency)
         self.inference_ms.append(float(getattr(p, "time_ms", float("nan"))))
-        loading = " (includes loading the model)" if result.model_loading else ""
-        self.latency_label.setText(f"{result.model_name}: inference {self.inference_ms[-1]:.0f} ms, "
-                                   f"click to mask {latency:.0f} ms{loading}")
+        loading = " (with model load)" if result.model_loading else ""
+        # short: the status bar's message (what to do next) must not be cut by it; the model is named in the panel
+        self.latency_label.setText(f"inference {self.inference_ms[-1]:.0f} ms, click to mask {latency:.0f} ms{loading}")
+        self.latency_label.setToolTip(f"{result.model_name}: time from the click to the mask on screen")
         self._update_side()
         self.mask_shown.emit(latency)
 
