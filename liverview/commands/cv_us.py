@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
 def summarise_cv(rows: list[dict], folds: list[dict], args, model: str) -> dict:
     """Means and spread over folds; pooled out-of-fold classification with cross-fitted Platt scaling."""
     from liverview.metrics.calibration import PlattScaling, expected_calibration_error
-    from liverview.metrics.classification import binary_auroc
+    from liverview.metrics.classification import auroc_interval, binary_auroc
     from liverview.us.malignancy import SIZE_FEATURES, MalignancyModel
 
     def spread(key: str) -> dict:
@@ -193,6 +193,7 @@ def summarise_cv(rows: list[dict], folds: list[dict], args, model: str) -> dict:
               "ellipse_jaccard": float(np.mean([r["ellipse_jaccard"] for r in rows]))}
     try:
         pooled["bm_auroc"] = binary_auroc(y, p)
+        pooled["bm_auroc_ci95"] = list(auroc_interval(y, p))
     except ValueError:
         pooled["bm_auroc"] = None
     for key, score in (("bm_auroc_features_crossfitted", p_feat), ("bm_auroc_size_only", size),
@@ -273,6 +274,8 @@ def report_markdown(r: dict, folds: list[dict]) -> str:
         return "n/a" if v is None else f"{v:.3f}"
 
     auroc = fmt(p["bm_auroc"])
+    if p.get("bm_auroc_ci95"):
+        auroc += " (95 % bootstrap CI {:.2f}-{:.2f})".format(*p["bm_auroc_ci95"])
     lines += ["", "NoC: clicks to IoU 0.85 / 0.90 (cap 20), the next click at the largest error region; from no click "
               "(RITM's protocol) and after the two-click box (the box counted as 2 clicks; the workspace's flow).",
               f"Baseline of the flow after a box: the ellipse inscribed in the same box, then the same corrections "

@@ -88,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
               f"{report.n})")
     print(f"  4-class accuracy {_fmt(report.four_class_accuracy)}, 4-class AUROC (one-vs-rest, macro) "
           f"{_fmt(report.four_class_auroc)}")
-    print(f"  benign vs malignant AUROC {_fmt(report.bm_auroc)}; at Youden's point (p_malignant >= "
+    ci = "" if report.bm_auroc_ci95 is None else " (95 % bootstrap CI {:.2f}-{:.2f})".format(*report.bm_auroc_ci95)
+    print(f"  benign vs malignant AUROC {_fmt(report.bm_auroc)}{ci}; at Youden's point (p_malignant >= "
           f"{_fmt(report.bm_threshold)}): sensitivity {_fmt(report.sensitivity)}, specificity "
           f"{_fmt(report.specificity)}")
     if report.bm_ece is not None:

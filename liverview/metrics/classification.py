@@ -38,6 +38,27 @@ def binary_auroc(labels: Sequence[int | bool], scores: Sequence[float]) -> float
     return float(u / (n_pos * n_neg))
 
 
+BOOTSTRAP_REPS = 2000
+
+
+def auroc_interval(labels: Sequence[int | bool], scores: Sequence[float], level: float = 0.95,
+                   reps: int = BOOTSTRAP_REPS, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the AUROC, positives and negatives resampled separately (so every
+    replicate has both), with a fixed seed: on 16 images an AUROC of 0.73 may be anything from chance to good,
+    and this says how much."""
+    y, s = _binary_inputs(labels, scores)
+    pos, neg = s[y], s[~y]
+    rng = np.random.default_rng(seed)
+    values = np.empty(reps)
+    for n in range(reps):
+        p = pos[rng.integers(0, pos.size, pos.size)]
+        q = neg[rng.integers(0, neg.size, neg.size)]
+        # P(positive > negative), ties half: over all pairs (sizes here are small)
+        values[n] = ((p[:, None] > q[None, :]).mean() + 0.5 * (p[:, None] == q[None, :]).mean())
+    tail = (1.0 - level) / 2.0
+    return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
+
+
 def one_vs_rest_auroc(labels: Sequence[int], probs: np.ndarray) -> tuple[float, list[float | None]]:
     """Macro mean of per-class binary AUROC (class k vs the rest); classes absent from labels are None and
     left out of the mean."""

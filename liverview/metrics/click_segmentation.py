@@ -14,7 +14,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from liverview.metrics.classification import accuracy, binary_auroc, one_vs_rest_auroc, youden_point
+from liverview.metrics.classification import accuracy, auroc_interval, binary_auroc, one_vs_rest_auroc, youden_point
 from liverview.metrics.calibration import expected_calibration_error
 from liverview.metrics.refinement import RefinementTrace, refine, refine_from_box
 from liverview.metrics.segmentation import jaccard_index
@@ -80,6 +80,7 @@ class EvalReport:
     four_class_auroc: float | None = None
     per_class_auroc: dict[str, float | None] | None = None
     bm_auroc: float | None = None
+    bm_auroc_ci95: tuple[float, float] | None = None  # stratified percentile bootstrap (classification.auroc_interval)
     bm_threshold: float | None = None
     sensitivity: float | None = None
     specificity: float | None = None
@@ -193,6 +194,7 @@ def summarise(mode: str, results: list[LesionResult], label_mode: str) -> EvalRe
     mal = [r.label in ("metastasis", "hcc", "malignant") for r in results]
     try:
         rep.bm_auroc = binary_auroc(mal, [r.malignant_prob for r in results])
+        rep.bm_auroc_ci95 = auroc_interval(mal, [r.malignant_prob for r in results])
         op = youden_point(mal, [r.malignant_prob for r in results])
         rep.bm_threshold, rep.sensitivity, rep.specificity = op.threshold, op.sensitivity, op.specificity
         rep.bm_ece = expected_calibration_error([r.malignant_prob for r in results], mal)

@@ -38,6 +38,7 @@ import numpy as np
 from liverview.detection.proposals import Proposal3D, box_iou
 from liverview.metrics.deeplesion_conventions import PUBLISHED_PROTOCOLS, sensitivity_at_fp, sweep
 from liverview.metrics.ground_truth import Box3D, GroundTruthLesion
+from liverview.metrics.intervals import wilson_interval
 
 FROC_FP_RATES: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 Criterion = Literal["p3d", "iou3d", "iobb3d"]
@@ -315,6 +316,12 @@ class DetectionReport:
     def recall_at_precision(self, min_precision: float) -> float:
         return recall_at_precision(self.curve, min_precision)[0]
 
+    def froc_interval(self, fp: float) -> tuple[float, float]:
+        """95 % Wilson interval of the recall at ``fp`` false positives per volume (lesions counted as
+        independent, which those of one patient are not: read it as a lower bound on the noise)."""
+        found = int(round(self.froc[fp] * self.n_lesions)) if not math.isnan(self.froc[fp]) else 0
+        return wilson_interval(found, self.n_lesions)
+
     def to_json(self) -> dict[str, Any]:
         def num(v: float | None) -> float | None:
             return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 6)
@@ -324,6 +331,7 @@ class DetectionReport:
             "volumes": self.n_volumes, "lesions": self.n_lesions, "proposals": self.n_proposals,
             "true_positives": self.n_true_positives, "recall_all_proposals": num(self.recall),
             "froc": {f"{k:g}": num(v) for k, v in self.froc.items()}, "froc_mean": num(self.mean_froc),
+            "froc_95ci_wilson": {f"{k:g}": [num(b) for b in self.froc_interval(k)] for k in self.froc},
             "ap": num(self.ap),
             "recall_at_precision_0.9": num(self.recall_at_precision(0.9) if self.n_lesions else None),
             "class_accuracy": {k: {"correct": v.correct, "matched": v.matched, "accuracy": num(v.accuracy)}
@@ -431,6 +439,11 @@ def _evaluate_published(predictions: Mapping[str, Sequence[Proposal3D]],
                            tuple(matches), curve, missed, protocol)
 
 
+def _span(interval: tuple[float, float]) -> str:
+    lo, hi = interval
+    return "-" if math.isnan(lo) else f"{100 * lo:.0f}-{100 * hi:.0f}"
+
+
 def format_report(report: DetectionReport) -> str:
     """A readable table of one report."""
     name = CRITERION_NAMES[report.criterion]
@@ -440,7 +453,9 @@ def format_report(report: DetectionReport) -> str:
              f"{report.n_true_positives}"]
     head = "  FP/volume " + "".join(f"{f:>7g}" for f in report.froc) + "    mean"
     vals = "  recall %  " + "".join(f"{100 * r:7.1f}" for r in report.froc.values()) + f"{100 * report.mean_froc:8.1f}"
-    lines += [head, vals, f"  AP {100 * report.ap:.1f} %   recall at precision >= 90 %: "
+    ci = "  95 % CI   " + "".join(f"{_span(report.froc_interval(f)):>7}" for f in report.froc)
+    lines += [head, vals, ci + "    (Wilson; lesions counted as independent)",
+              f"  AP {100 * report.ap:.1f} %   recall at precision >= 90 %: "
                           f"{100 * report.recall_at_precision(0.9):.1f} %"]
     if report.class_accuracy:
         lines.append("  class accuracy of matched lesions:")

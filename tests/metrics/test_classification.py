@@ -54,3 +54,20 @@ def test_youden_point_hand_computed():
 
 def test_accuracy():
     assert accuracy([0, 1, 2, 3], [0, 1, 1, 3]) == 0.75
+
+
+def test_auroc_interval_holds_the_estimate_and_shrinks_with_more_cases():
+    from liverview.metrics.classification import auroc_interval
+
+    rng = np.random.default_rng(1)
+    labels = [0] * 8 + [1] * 8  # 16 images, as the liver set
+    scores = np.concatenate([rng.normal(0, 1, 8), rng.normal(0.9, 1, 8)])
+    lo, hi = auroc_interval(labels, scores)
+    assert lo < binary_auroc(labels, scores) < hi
+    assert hi - lo > 0.3  # 16 cases: wide
+    many = [0] * 400 + [1] * 400
+    many_scores = np.concatenate([rng.normal(0, 1, 400), rng.normal(0.9, 1, 400)])
+    lo2, hi2 = auroc_interval(many, many_scores)
+    assert hi2 - lo2 < 0.1 and lo2 < binary_auroc(many, many_scores) < hi2
+    assert auroc_interval(labels, scores) == (lo, hi)  # fixed seed: the same every run
+    assert auroc_interval([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == (1.0, 1.0)  # perfectly separated

@@ -52,6 +52,11 @@ def test_froc_ap_and_class_accuracy_match_the_hand_computation(two_volumes):
     assert r.missed == ()
     text = format_report(r)
     assert "pseudo-3D IoU" in text and "83.3" in text
+    # 1 of 3 lesions at 0.125 FP, 3 of 3 from 0.5 FP: their 95 % Wilson intervals, in the table and the JSON
+    assert r.froc_interval(0.125) == pytest.approx((0.0615, 0.7923), abs=1e-4)
+    assert r.froc_interval(1.0) == pytest.approx((0.4385, 1.0), abs=1e-4)
+    assert "95 % CI      6-79   6-79 44-100 44-100" in text
+    assert r.to_json()["froc_95ci_wilson"]["1"] == pytest.approx([0.4385, 1.0], abs=1e-4)
 
 
 def test_each_lesion_is_matched_once_and_the_best_score_wins():
