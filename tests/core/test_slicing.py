@@ -125,3 +125,9 @@ def test_missing_slices_are_checked_kept_and_never_read_as_data():
         Volume(np.zeros((3, 2, 2)), missing_slices=(3,))
     with pytest.raises(GeometryError, match="every slice missing"):
         Volume(np.zeros((2, 2, 2)), missing_slices=(0, 1))
+
+
+def test_the_nearest_acquired_slice_skips_the_missing_ones():
+    vol = Volume(np.zeros((7, 2, 2)), missing_slices=(2, 3, 4, 6))
+    assert [vol.nearest_acquired_slice(k) for k in (0, 1, 2, 3, 3.6, 4, 5, 6, 9, -3)] == [0, 1, 1, 1, 5, 5, 5, 5, 5, 0]
+    assert Volume(np.zeros((3, 2, 2))).nearest_acquired_slice(1.4) == 1

@@ -86,3 +86,17 @@ def test_the_missing_slice_is_hatched_named_and_never_read_or_drawn_on(window, q
         target = os.environ["LIVERVIEW_SHOTS"]
         shutil.copy(shot, target.replace(".png", "_axial.png"))
         shutil.copy(shot_coronal, target.replace(".png", "_coronal.png"))
+
+
+def test_a_proposal_whose_key_slice_is_missing_is_shown_on_the_nearest_acquired_slice():
+    from types import SimpleNamespace
+
+    from liverview.core.volume import Volume
+    from liverview.ui.review.thumbnails import proposal_centre
+
+    volume = Volume(np.zeros((9, 20, 20), np.int16), (0.7, 0.7, 2.5), missing_slices=(4,))
+    box = SimpleNamespace(min_ijk=(2, 2, 3), max_ijk=(8, 8, 6))
+    on_gap = SimpleNamespace(box=box, key_slice=4)
+    assert volume.world_to_index(proposal_centre(on_gap, volume))[2] == pytest.approx(3)
+    acquired = SimpleNamespace(box=box, key_slice=5)
+    assert volume.world_to_index(proposal_centre(acquired, volume))[2] == pytest.approx(5)

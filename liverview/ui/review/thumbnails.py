@@ -15,11 +15,14 @@ MARGIN = 0.6  # context around the box, as a fraction of its size on each side
 
 
 def proposal_centre(proposal: ProposalRecord, volume: Volume) -> np.ndarray:
-    """Centre of the box in x, y, on the proposal's key slice in z (the point every pane is brought to)."""
+    """Centre of the box in x, y, on the proposal's key slice in z (the point every pane is brought to); a key
+    slice missing from the series gives way to the nearest slice that was acquired, which the reader can judge."""
     lo, hi = np.asarray(proposal.box.min_ijk, float), np.asarray(proposal.box.max_ijk, float)
     centre = (lo + hi) / 2
     if proposal.key_slice is not None:
         centre[2] = proposal.key_slice
+    if volume.missing_slices:
+        centre[2] = volume.nearest_acquired_slice(centre[2])
     return volume.index_to_world(centre)
 
 
