@@ -70,7 +70,9 @@ def test_the_missing_slice_is_hatched_named_and_never_read_or_drawn_on(window, q
     assert window.session.project.list_lesions(window.session.study_id) == []  # nothing measured on no data
     assert (pane.pane_view.window_center, pane.pane_view.window_width) == view_before
     pane.go_to_slice(3)
-    drag(qtbot, vp, centre - QtCore.QPoint(60, 0), centre + QtCore.QPoint(60, 30))
+    # a second press on the same spot within the double-click interval would be a double click, not a drag
+    qtbot.wait(QtWidgets.QApplication.doubleClickInterval() + 50)
+    drag(qtbot, vp, centre - QtCore.QPoint(50, 20), centre + QtCore.QPoint(60, 30))
     assert len(window.session.project.list_lesions(window.session.study_id)) == 1  # a real slice takes marks
 
     window.state.set_orientation(pane.pane_id, Orientation.CORONAL)
@@ -100,3 +102,20 @@ def test_a_proposal_whose_key_slice_is_missing_is_shown_on_the_nearest_acquired_
     assert volume.world_to_index(proposal_centre(on_gap, volume))[2] == pytest.approx(3)
     acquired = SimpleNamespace(box=box, key_slice=5)
     assert volume.world_to_index(proposal_centre(acquired, volume))[2] == pytest.approx(5)
+
+
+def test_no_mask_outline_is_drawn_on_a_missing_slice(window):
+    from liverview.ui.panes.mask_outline_overlay import MaskOutlineOverlay
+
+    pane = window.grid.panes[0]
+    volume = window.study.reference.volume
+    mask = np.zeros(volume.array.shape, np.uint8)
+    mask[:, 30:60, 30:60] = 1  # through every slice, the missing one included
+    overlay = MaskOutlineOverlay([pane], volume.with_array(mask))
+    pane.go_to_slice(3)
+    assert overlay.segment_count(pane) > 0
+    pane.go_to_slice(4)
+    assert pane.on_missing_slice and overlay.segment_count(pane) == 0
+    pane.go_to_slice(5)
+    assert overlay.segment_count(pane) > 0
+    overlay.close()

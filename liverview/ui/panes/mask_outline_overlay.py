@@ -43,7 +43,7 @@ class MaskOutlineOverlay:
         if old is not None and old[0] is pane.geometry and old[1] == s:
             return
         self._drawn[pane.pane_id] = (pane.geometry, s)
-        if s is None:
+        if s is None or pane.on_missing_slice:  # a slice not in the series: no outline made from filled voxels
             set_curve(item, [], [])
             return
         seg = outline_on_cut(self.source, pane.geometry, s).reshape(-1, 2)
