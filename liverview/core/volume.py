@@ -58,17 +58,17 @@ class Volume:
         """True when slice k holds no acquired data (its voxels are filled in, not measured)."""
         return k in self.missing_slices
 
+    @property
+    def acquired_slices(self) -> tuple[int, ...]:
+        """The k of every slice that holds acquired data, in order (all of them unless some are missing)."""
+        missing = set(self.missing_slices)
+        return tuple(k for k in range(self.array.shape[0]) if k not in missing)
+
     def nearest_acquired_slice(self, k: float) -> int:
         """The acquired slice nearest to (continuous) slice index k, inside the volume; the lower one on a tie."""
-        n = self.array.shape[0]
-        start = int(np.clip(np.rint(k), 0, n - 1))
-        if start not in self.missing_slices:
-            return start
-        for step in range(1, n):
-            for candidate in sorted((start - step, start + step), key=lambda c: abs(c - k)):
-                if 0 <= candidate < n and candidate not in self.missing_slices:
-                    return candidate
-        raise GeometryError(f"volume '{self.name}' has no acquired slice")  # excluded by __post_init__
+        acquired = np.asarray(self.acquired_slices)
+        within = float(np.clip(k, 0, self.array.shape[0] - 1))
+        return int(acquired[np.argmin(np.abs(acquired - within))])  # the first of equals: the lower
 
     # --- shape -----------------------------------------------------------------------------
     @property

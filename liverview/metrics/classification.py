@@ -48,13 +48,12 @@ def auroc_interval(labels: Sequence[int | bool], scores: Sequence[float], level:
     and this says how much."""
     y, s = _binary_inputs(labels, scores)
     pos, neg = s[y], s[~y]
+    resampled_labels = np.concatenate([np.ones(pos.size, bool), np.zeros(neg.size, bool)])
     rng = np.random.default_rng(seed)
     values = np.empty(reps)
     for n in range(reps):
-        p = pos[rng.integers(0, pos.size, pos.size)]
-        q = neg[rng.integers(0, neg.size, neg.size)]
-        # P(positive > negative), ties half: over all pairs (sizes here are small)
-        values[n] = ((p[:, None] > q[None, :]).mean() + 0.5 * (p[:, None] == q[None, :]).mean())
+        drawn = np.concatenate([pos[rng.integers(0, pos.size, pos.size)], neg[rng.integers(0, neg.size, neg.size)]])
+        values[n] = binary_auroc(resampled_labels, drawn)
     tail = (1.0 - level) / 2.0
     return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
 

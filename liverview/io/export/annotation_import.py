@@ -19,7 +19,7 @@ import pydicom
 
 from liverview.core.study import Phase, Study
 from liverview.core.volume import Volume
-from liverview.io.export.project_export import acquired_slices, dicom_source_images, identity_of
+from liverview.io.export.project_export import dicom_source_images, identity_of
 from liverview.store.lesion_methods import ImportedLesion, ImportOutcome
 from liverview.store.project import Project
 from liverview.store.records import LESION_CLASSES, RecistRecord
@@ -122,11 +122,8 @@ def _series_images(study: Study, result: FileImport):
 
     out = {}
     for uid, phase in _dicom_series(study).items():
-        images = dicom_source_images(phase)
-        if phase.volume.missing_slices:
-            out[uid] = SeriesImages(phase.kind.value, images, acquired_slices(phase), phase.volume.array.shape[0])
-        else:
-            out[uid] = SeriesImages(phase.kind.value, images)
+        out[uid] = SeriesImages(phase.kind.value, dicom_source_images(phase), phase.volume.acquired_slices,
+                                phase.volume.array.shape[0])
     if not out:
         raise ImportFormatError(f"{result.path.name} refers to DICOM images, and this study was not loaded from "
                                 "DICOM: open the study from its DICOM folder to import DICOM SR or SEG")

@@ -36,8 +36,8 @@ class SeriesImages:
 
     phase: str
     images: Sequence[Dataset]
-    # Slice k of the phase's volume behind each image sorted along the normal, and the volume's slice count,
-    # when slices are missing from the series (Volume.missing_slices); empty and 0: image n is slice n.
+    # Slice k of the phase's volume behind each image sorted along the normal (Volume.acquired_slices), and the
+    # volume's slice count; empty and 0: image n is slice n.
     slice_k: tuple[int, ...] = ()
     slice_count: int = 0
 

@@ -112,15 +112,9 @@ def _masks_on(project: Project, study_id: int, reference: Phase, skipped: list[s
     return out
 
 
-def acquired_slices(phase: Phase) -> tuple[int, ...]:
-    """The k of the phase's slices that have a source image (all but the slices missing from its series)."""
-    missing = set(phase.volume.missing_slices)
-    return tuple(k for k in range(phase.volume.array.shape[0]) if k not in missing)
-
-
 def dicom_source_images(phase: Phase) -> list[pydicom.Dataset]:
     """The DICOM images of a phase's series (headers and pixels), read from the folder it was loaded from, sorted
-    along the slice normal: image n stands behind slice ``acquired_slices(phase)[n]`` of the volume."""
+    along the slice normal: image n stands behind slice ``phase.volume.acquired_slices[n]``."""
     source = Path(phase.source) if phase.source else None
     if source is None or not phase.series_uid:
         raise ExportError(f"the {phase.kind.value} phase was not loaded from DICOM: DICOM SR and SEG reference the "
@@ -150,7 +144,7 @@ def dicom_source_images(phase: Phase) -> list[pydicom.Dataset]:
             continue
         if str(getattr(ds, "SeriesInstanceUID", "")) == phase.series_uid and "PixelData" in ds:
             images.append(ds)
-    expected = len(acquired_slices(phase))
+    expected = len(phase.volume.acquired_slices)
     if len(images) != expected:
         raise ExportError(f"found {len(images)} images of series {phase.series_uid} in {source}, the phase has "
                           f"{expected} slices from images: have the files moved?")
@@ -171,7 +165,7 @@ def _on_the_grid(images: list[pydicom.Dataset], phase: Phase) -> list[pydicom.Da
     except (AttributeError, TypeError, ValueError):
         return images  # single-frame geometry not given: nothing to check here
     volume = phase.volume
-    expected = np.sort([float(np.dot(normal, volume.index_to_world((0.0, 0.0, k)))) for k in acquired_slices(phase)])
+    expected = np.sort([float(np.dot(normal, volume.index_to_world((0.0, 0.0, k)))) for k in volume.acquired_slices])
     if z.size != expected.size or np.abs((z - z[0]) - (expected - expected[0])).max() > POSITION_TOL_MM:
         steps = np.diff(z)
         raise ExportError(f"the {phase.kind.value} phase's slices do not lie on a regular grid ({steps.min():.3f} to "
@@ -310,7 +304,7 @@ def _seg_of(project, study_id, reference, out, skipped, notes) -> tuple[int, "py
     from liverview.io.export.dicom_seg import write_seg, sort_along_normal
 
     masks = _masks_on(project, study_id, reference, skipped)
-    acquired = list(acquired_slices(reference))
+    acquired = list(reference.volume.acquired_slices)
     lesions = []
     for lesion, mask in masks:
         on_images = mask[acquired]  # a SEG frame belongs to a source image: none on a missing slice

@@ -336,10 +336,8 @@ class SlicePane(QtWidgets.QFrame):
         value = self.volume.value_at_world(p)
         if value is not None:
             hu = f"{value:.0f} HU"
-        else:
-            k = int(np.rint(self.volume.world_to_index(p)[2]))
-            inside = self.volume.contains_index(self.volume.world_to_index(p))
-            hu = "no data (missing slice)" if inside and self.volume.is_missing_slice(k) else "outside"
+        else:  # None inside the volume: a missing slice
+            hu = "no data (missing slice)" if self.volume.contains_index(self.volume.world_to_index(p)) else "outside"
         return f"{hu}\n({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f}) mm"
 
     # --- geometry of the screen -------------------------------------------------------------
