@@ -38,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="drop proposals with no voxel within MM of the liver (default 15; the liver mask "
                              "comes from the registry's liver-segmenter)")
     parser.add_argument("--no-liver-filter", action="store_true", help="keep proposals outside the liver too")
+    parser.add_argument("--liver-segmenter", default=None, metavar="NAME",
+                        help="liver-segmenter contribution for the liver filter (default: the registry's default, "
+                             "liver_unet; liver_mask is the classical method)")
     parser.add_argument("--max-proposals", type=non_negative_int, default=DEFAULT_MAX_PROPOSALS, metavar="N",
                         help="keep at most the N best-scored proposals (default 50; 0 = all)")
     add_quiet_option(parser)
@@ -83,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
     reference = inputs.reference
     detector = create(resolve("detector", args.model, plugin_dirs=args.plugin_dirs), args.device, args.weights)
     start = time.perf_counter()
-    liver = None if args.no_liver_filter else create(resolve("liver-segmenter", None, plugin_dirs=args.plugin_dirs),
-                                                     "cpu")
+    liver = None if args.no_liver_filter else create(
+        resolve("liver-segmenter", args.liver_segmenter, plugin_dirs=args.plugin_dirs), "cpu")
     keep = ProposalFilter(not args.no_liver_filter, args.liver_margin, args.max_proposals)
     with ProgressLine("detect", quiet=args.quiet) as progress:
         result, notes = detect_in_study(inputs, detector, liver, keep, progress=progress)

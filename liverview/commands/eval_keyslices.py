@@ -45,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--liver-margin", type=non_negative_float, default=DEFAULT_MARGIN_MM, metavar="MM",
                         help="drop proposals with no pixel within MM of the liver mask (default 15, as detect)")
     parser.add_argument("--no-liver-filter", action="store_true", help="keep proposals outside the liver too")
+    parser.add_argument("--liver-segmenter", default=None, metavar="NAME",
+                        help="liver-segmenter contribution for the liver filter (default: the registry's default, "
+                             "liver_unet; liver_mask is the classical method)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the figures as JSON")
     parser.add_argument("--plot", type=Path, default=None, metavar="FILE.png", help="draw the FROC curves")
     add_quiet_option(parser)
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     except KeySliceError as exc:
         raise CliError(str(exc)) from None
     detector = create(resolve("detector", args.model), args.device, args.weights)
-    liver = None if args.no_liver_filter else create(resolve("liver-segmenter", None), "cpu")
+    liver = None if args.no_liver_filter else create(resolve("liver-segmenter", args.liver_segmenter), "cpu")
     preds, gts = {}, {}
     found = dropped = unmasked = refused = 0
     start = time.perf_counter()

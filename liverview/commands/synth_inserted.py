@@ -41,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(default PV, the host's own phase; ART,PV,DEL gives the bright hypervascular lesions "
                              "of arterial-phase scans too)")
     parser.add_argument("--no-augment", action="store_true", help="no scanner variation (lesions only)")
+    parser.add_argument("--liver-segmenter", default="liver_mask", metavar="NAME",
+                        help="liver-segmenter contribution that finds the host's liver (default liver_mask, the "
+                             "classical method every shipped model's data was made with, whatever the app's default)")
     parser.set_defaults(func=run)
 
 
@@ -71,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     from liverview.core.study import PhaseKind
     from liverview.io.study_loader import load_study
-    from liverview.plugin_registry import discover_plugins
+    from liverview.commands.model_choice import create, resolve
     from liverview.synth.lesion_insertion import (SIZE_RANGE_MM, generate_inserted_study, prepare_host,
                                                   write_inserted_study)
 
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if len(loaded.study.phases) != 1:
         raise CliError(f"{args.host} holds {len(loaded.study.phases)} series; give one single-phase CT")
     volume = loaded.study.phases[0].volume
-    segmenter = discover_plugins().resolve("liver-segmenter", None).create("cpu", None)
+    segmenter = create(resolve("liver-segmenter", args.liver_segmenter), "cpu")
     start = time.perf_counter()
     liver = segmenter.segment({PhaseKind.PORTAL_VENOUS: volume}, PhaseKind.PORTAL_VENOUS)
     try:

@@ -245,3 +245,28 @@ def test_synth_inserted_cli_reads_appearance_phases(phantom, tmp_path, capsys):
         assert main(["synth-inserted", str(host_dir / "portal-venous.nii.gz"), "--out", str(tmp_path / "x"),
                      "--seeds", "1", "--appearance", bad]) != 0
         assert "--appearance" in capsys.readouterr().err
+
+
+def test_synth_inserted_finds_the_host_liver_with_the_classical_mask_unless_told(phantom, tmp_path, capsys):
+    # the shipped models' data were made with liver_mask: changing the app's default must not change them
+    import re
+
+    from liverview.plugin_registry import discover_plugins
+
+    host_dir = tmp_path / "host"
+    write_phantom_study(phantom, host_dir)
+    pv = phantom.phases[PhaseKind.PORTAL_VENOUS]
+    voxel_ml = float(np.prod(pv.spacing)) / 1000
+    expected = {}
+    for name in ("liver_mask", "liver_unet"):
+        seg = discover_plugins().resolve("liver-segmenter", name).create(device="cpu")
+        expected[name] = seg.segment({PhaseKind.PORTAL_VENOUS: pv}, PhaseKind.PORTAL_VENOUS).array.sum() * voxel_ml
+    assert abs(expected["liver_mask"] - expected["liver_unet"]) >= 2  # the two can be told apart by volume
+    for args, name in (([], "liver_mask"), (["--liver-segmenter", "liver_unet"], "liver_unet")):
+        assert main(["synth-inserted", str(host_dir / "portal-venous.nii.gz"), "--out", str(tmp_path / name),
+                     "--seeds", "1", "--lesions", "1", *args]) == 0
+        found = float(re.search(r"liver (\d+) mL", capsys.readouterr().err).group(1))
+        assert abs(found - expected[name]) <= 1, (name, found, expected)
+    assert main(["synth-inserted", str(host_dir / "portal-venous.nii.gz"), "--out", str(tmp_path / "x"),
+                 "--seeds", "1", "--liver-segmenter", "nope"]) != 0
+    assert "no liver-segmenter named 'nope'" in capsys.readouterr().err

@@ -1,0 +1,83 @@
+"""The network's working grid: the patient's axes in a fixed order (axial slices, rows from anterior to
+posterior, columns from the patient's right to left, as the training studies lie), square in-plane pixels of
+``pixel_mm``, HU in a fixed window scaled to 0..1. Masks go back by linear interpolation of the probability."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HU_WINDOW = (-200.0, 300.0)
+
+
+@dataclass(frozen=True)
+class AxisOrder:
+    """How a volume's array [k, j, i] becomes the patient-ordered array [z, y, x] (LPS: x to the patient's
+    left, y posterior, z superior): ``perm`` of the array axes, then flips of the result's axes."""
+
+    perm: tuple[int, int, int]
+    flip: tuple[bool, bool, bool]
+
+    @classmethod
+    def of(cls, direction: np.ndarray) -> "AxisOrder":
+        """Each array axis goes to the patient axis it is closest to (an oblique scan keeps its nearest order)."""
+        d = np.asarray(direction, float)
+        world_of = {2 - a: int(np.argmax(np.abs(d[:, a]))) for a in range(3)}  # array axis -> world axis (x=0)
+        if sorted(world_of.values()) != [0, 1, 2]:
+            return cls((0, 1, 2), (False, False, False))
+        array_of_world = {w: a for a, w in world_of.items()}
+        perm = tuple(array_of_world[w] for w in (2, 1, 0))  # output axes z, y, x
+        flip = tuple(bool(d[w, 2 - array_of_world[w]] < 0) for w in (2, 1, 0))
+        return cls(perm, flip)  # type: ignore[arg-type]
+
+    def forward(self, array: np.ndarray) -> np.ndarray:
+        out = np.transpose(array, self.perm)
+        return out[tuple(slice(None, None, -1) if f else slice(None) for f in self.flip)]
+
+    def backward(self, array: np.ndarray) -> np.ndarray:
+        out = array[tuple(slice(None, None, -1) if f else slice(None) for f in self.flip)]
+        return np.transpose(out, np.argsort(self.perm))
+
+    def spacing_zyx(self, spacing_xyz: tuple[float, float, float]) -> tuple[float, float, float]:
+        per_array_axis = (spacing_xyz[2], spacing_xyz[1], spacing_xyz[0])  # k, j, i
+        return tuple(per_array_axis[a] for a in self.perm)  # type: ignore[return-value]
+
+
+def working_shape(shape_zyx: tuple[int, ...], spacing_zyx: tuple[float, float, float], pixel_mm: float
+                  ) -> tuple[int, int]:
+    return (max(1, int(round(shape_zyx[1] * spacing_zyx[1] / pixel_mm))),
+            max(1, int(round(shape_zyx[2] * spacing_zyx[2] / pixel_mm))))
+
+
+def _resize(stack: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear, pixel-area aligned (scipy's grid_mode), slice by slice."""
+    with torch.inference_mode():
+        t = torch.from_numpy(np.ascontiguousarray(stack, np.float32))[:, None]
+        return F.interpolate(t, size=size, mode="bilinear", align_corners=False)[:, 0].numpy()
+
+
+def to_working(hu: np.ndarray, spacing_zyx: tuple[float, float, float], pixel_mm: float) -> np.ndarray:
+    """float32 [z, y', x'] in 0..1 from a patient-ordered HU array: slices resampled to ``pixel_mm`` pixels,
+    HU windowed; NaN reads as air."""
+    clean = np.nan_to_num(np.asarray(hu, np.float32), nan=-1000.0, posinf=-1000.0, neginf=-1000.0)
+    small = _resize(clean, working_shape(hu.shape, spacing_zyx, pixel_mm))
+    lo, hi = HU_WINDOW
+    return np.clip((small - lo) / (hi - lo), 0.0, 1.0)
+
+
+def label_to_working(mask: np.ndarray, spacing_zyx: tuple[float, float, float], pixel_mm: float) -> np.ndarray:
+    return (_resize(mask.astype(np.float32), working_shape(mask.shape, spacing_zyx, pixel_mm)) >= 0.5).astype(np.uint8)
+
+
+def to_input_grid(prob: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """A working-grid probability [z, y', x'] on the patient-ordered input grid ``shape``."""
+    return _resize(prob, (shape[1], shape[2]))
+
+
+def neighbour_stack(work: np.ndarray, k: int, n: int = 3) -> np.ndarray:
+    """Slices k - n//2 .. k + n//2 of ``work`` (edge slices repeated): the network's input for slice k."""
+    idx = np.clip(np.arange(k - n // 2, k + n // 2 + 1), 0, work.shape[0] - 1)
+    return work[idx]
