@@ -156,18 +156,22 @@ def test_proposals_far_from_the_liver_are_dropped_as_in_detect(tmp_path, monkeyp
     hu[256:268, 420:432] = 600.0
     path = _manifest(tmp_path, [("a", hu, (200, 200, 212, 212), "0.743, 0.743, 1.6")])
     runs = {}
-    for name, extra in (("filtered", []), ("all", ["--no-liver-filter"])):
+    for name, extra in (("filtered", []), ("classical", ["--liver-segmenter", "liver_mask"]),
+                        ("all", ["--no-liver-filter"])):
         out = tmp_path / f"{name}.json"
         assert main(["eval-keyslices", str(path), "--model", CONTRIBUTION, "--pad-pred", "0", "--json", str(out),
                      *extra]) == 0
         runs[name] = json.loads(out.read_text())
     sys.modules.pop(PACKAGE, None)
     assert runs["filtered"]["liver_filter"]["proposals_dropped"] == 1
+    assert runs["filtered"]["liver_filter"]["segmenter"].startswith("liver_unet")  # the default
+    assert runs["classical"]["liver_filter"]["segmenter"].startswith("liver_mask")
+    assert runs["classical"]["liver_filter"]["proposals_dropped"] == 1
     assert runs["filtered"]["liver_filter"]["images_without_mask"] == 0
     assert runs["filtered"]["results"]["strict"]["proposals"] == 1
     assert runs["filtered"]["results"]["strict"]["froc"]["0.125"] == 1.0  # the lesion, and no false positive
     assert runs["all"]["liver_filter"] is None and runs["all"]["results"]["strict"]["proposals"] == 2
-    assert "1 of 2 proposals dropped" in capsys.readouterr().out
+    assert capsys.readouterr().out.count("1 of 2 proposals dropped") == 2
 
 
 def test_reader_names_a_missing_image(tmp_path):

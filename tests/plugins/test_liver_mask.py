@@ -1,5 +1,6 @@
-"""The classical liver mask through the registry: the real IRCADb 17 liver, a phantom's, a study without a
-liver refused with a clear message, and detect's filter that drops proposals far from the liver."""
+"""Both liver segmenters through the registry (the learnt liver_unet, the default, and the classical
+liver_mask): the real IRCADb 17 liver, a phantom's, a study without a liver refused with a clear message, one
+slice; and detect's filter that drops proposals far from the liver."""
 
 import time
 
@@ -19,11 +20,15 @@ from liverview.synth.ct_phantom import generate_ct_study
 PV = PhaseKind.PORTAL_VENOUS
 
 
-@pytest.fixture(scope="module")
-def segmenter():
-    seg = discover_plugins().resolve("liver-segmenter").create()
+@pytest.fixture(scope="module", params=["liver_unet", "liver_mask"])
+def segmenter(request):
+    seg = discover_plugins().resolve("liver-segmenter", request.param).create(device="cpu")
     assert isinstance(seg, LiverSegmenter)
     return seg
+
+
+def test_the_learnt_mask_is_the_default():
+    assert discover_plugins().resolve("liver-segmenter").name == "liver_unet"
 
 
 def test_real_ircadb17_liver_dice_at_least_090_within_10_s(segmenter, shared_data):
