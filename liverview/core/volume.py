@@ -132,6 +132,14 @@ class Volume:
         i, j, k = self.size_ijk
         return self.index_to_world(((i - 1) / 2, (j - 1) / 2, (k - 1) / 2))
 
+    def opening_world(self) -> np.ndarray:
+        """Where a viewer opens this volume: its centre, moved to the nearest acquired slice when the series
+        misses slices (a study should not open on a hatched gap)."""
+        if not self.missing_slices:
+            return self.center_world()
+        i, j, k = self.size_ijk
+        return self.index_to_world(((i - 1) / 2, (j - 1) / 2, self.nearest_acquired_slice((k - 1) / 2)))
+
     def with_array(self, array: np.ndarray, name: str | None = None,
                    missing_slices: tuple[int, ...] | None = None) -> "Volume":
         """A volume on the same grid holding other voxels (a mask, a resampled copy, ...); it keeps this

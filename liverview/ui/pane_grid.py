@@ -93,7 +93,7 @@ class PaneGrid(QtWidgets.QWidget):
     def show_study(self, study: Study) -> None:
         self.clear()
         ref = study.reference.volume
-        focus = ref.center_world()
+        focus = ref.opening_world()
         preset = WINDOW_PRESETS[1]
         cols = 2 if len(study.phases) in (2, 4) else min(len(study.phases), 3)
         cols = max(cols, 1)
@@ -171,7 +171,7 @@ class PaneGrid(QtWidgets.QWidget):
             return
         first = self.panes[0]
         zoom = min(p.fit_zoom() for p in self.panes)
-        center = first.volume.center_world()
+        center = first.volume.opening_world()
         self.state.set_focus(first.pane_id, center, origin="programmatic")
         for p in self.panes:
             self.state.set_zoom(p.pane_id, zoom, origin="programmatic")

@@ -54,7 +54,7 @@ class LoadPreview(QtWidgets.QWidget):
         super().__init__(parent)
         self.phase = phase
         self.state = ViewState()
-        focus = phase.volume.center_world()
+        focus = phase.volume.opening_world()
         u, v, _ = display_frame(Orientation.AXIAL)
         preset = WINDOW_PRESETS[1]
         self.state.add_pane(self.PANE_ID, PaneView(

@@ -131,3 +131,10 @@ def test_the_nearest_acquired_slice_skips_the_missing_ones():
     vol = Volume(np.zeros((7, 2, 2)), missing_slices=(2, 3, 4, 6))
     assert [vol.nearest_acquired_slice(k) for k in (0, 1, 2, 3, 3.6, 4, 5, 6, 9, -3)] == [0, 1, 1, 1, 5, 5, 5, 5, 5, 0]
     assert Volume(np.zeros((3, 2, 2))).nearest_acquired_slice(1.4) == 1
+
+
+def test_a_volume_opens_at_its_centre_or_on_the_acquired_slice_nearest_to_it():
+    whole = Volume(np.zeros((8, 4, 6)), (1.0, 1.0, 2.0), (10.0, 20.0, 30.0))
+    assert np.allclose(whole.opening_world(), whole.center_world())  # between slices 3 and 4, as before
+    gap = Volume(np.zeros((9, 4, 6)), (1.0, 1.0, 2.0), (10.0, 20.0, 30.0), missing_slices=(3, 4, 5))
+    assert np.allclose(gap.opening_world(), (12.5, 21.5, 30.0 + 2 * 2.0))  # slice 2: the lower of 2 and 6

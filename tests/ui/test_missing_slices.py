@@ -44,6 +44,15 @@ def is_hatch(pixels: np.ndarray) -> bool:
     return set(np.unique(pixels).tolist()) == set(HATCH_GREYS)
 
 
+def test_the_study_opens_and_resets_onto_an_acquired_slice_when_its_centre_is_missing(window):
+    pane = window.grid.panes[0]
+    assert window.study.reference.volume.missing_slices == (4,)  # the centre slice of 9
+    assert not pane.on_missing_slice and "slice 4/9" in pane.corner_bl.text()  # the lower neighbour
+    pane.go_to_slice(7)
+    window.grid.reset_views()
+    assert not pane.on_missing_slice and "slice 4/9" in pane.corner_bl.text()
+
+
 def test_the_missing_slice_is_hatched_named_and_never_read_or_drawn_on(window, qtbot, tmp_path):
     pane = window.grid.panes[0]
     volume = window.study.reference.volume
