@@ -16,7 +16,7 @@ from liverview.plugin_api.errors import Cancelled, ModelInputError, WeightsMissi
 
 from .network import LiverUNet
 from .training import LiverUNetConfig, pick_device
-from .working_grid import AxisOrder, neighbour_stack, to_input_grid, to_working
+from .working_grid import AxisOrder, input_grid_mask, neighbour_stack, to_working
 
 PHASE_PREFERENCE = (PhaseKind.PORTAL_VENOUS, PhaseKind.DELAYED, PhaseKind.ARTERIAL, PhaseKind.NON_CONTRAST)
 MIN_VOLUME_ML = 100.0  # smaller: the study does not show the liver (or the model failed): say so
@@ -88,7 +88,7 @@ class UNetLiverSegmenter:
         order = AxisOrder.of(volume.direction)
         patient = order.forward(volume.array)
         sz, sy, sx = order.spacing_zyx(volume.spacing)
-        mask = to_input_grid(clean, patient.shape) >= 0.5
+        mask = input_grid_mask(clean, patient.shape)
         if patient.shape[0] < 5:
             area = mask.sum(axis=(1, 2)).max() * sx * sy / 100.0
             if area < MIN_SLICE_AREA_CM2:

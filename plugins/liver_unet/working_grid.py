@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 HU_WINDOW = (-200.0, 300.0)
+CHUNK_SLICES = 32  # slices resampled at once (bounds the full-resolution float copies)
 
 
 @dataclass(frozen=True)
@@ -61,20 +62,29 @@ def _resize(stack: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def to_working(hu: np.ndarray, spacing_zyx: tuple[float, float, float], pixel_mm: float) -> np.ndarray:
     """float32 [z, y', x'] in 0..1 from a patient-ordered HU array: slices resampled to ``pixel_mm`` pixels,
-    HU windowed; NaN reads as air."""
-    clean = np.nan_to_num(np.asarray(hu, np.float32), nan=-1000.0, posinf=-1000.0, neginf=-1000.0)
-    small = _resize(clean, working_shape(hu.shape, spacing_zyx, pixel_mm))
+    HU windowed; NaN reads as air. Works through CHUNK_SLICES slices at a time, so a long series never holds a
+    full-resolution float copy."""
+    size = working_shape(hu.shape, spacing_zyx, pixel_mm)
+    out = np.empty((hu.shape[0], *size), np.float32)
     lo, hi = HU_WINDOW
-    return np.clip((small - lo) / (hi - lo), 0.0, 1.0)
+    for k0 in range(0, hu.shape[0], CHUNK_SLICES):
+        chunk = np.nan_to_num(np.asarray(hu[k0:k0 + CHUNK_SLICES], np.float32), nan=-1000.0, posinf=-1000.0,
+                              neginf=-1000.0)
+        out[k0:k0 + len(chunk)] = np.clip((_resize(chunk, size) - lo) / (hi - lo), 0.0, 1.0)
+    return out
 
 
 def label_to_working(mask: np.ndarray, spacing_zyx: tuple[float, float, float], pixel_mm: float) -> np.ndarray:
     return (_resize(mask.astype(np.float32), working_shape(mask.shape, spacing_zyx, pixel_mm)) >= 0.5).astype(np.uint8)
 
 
-def to_input_grid(prob: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """A working-grid probability [z, y', x'] on the patient-ordered input grid ``shape``."""
-    return _resize(prob, (shape[1], shape[2]))
+def input_grid_mask(prob: np.ndarray, shape: tuple[int, int, int], threshold: float = 0.5) -> np.ndarray:
+    """bool on the patient-ordered input grid ``shape``: the working-grid probability [z, y', x'] resampled
+    (bilinear) and thresholded, CHUNK_SLICES slices at a time."""
+    out = np.empty(shape, bool)
+    for k0 in range(0, shape[0], CHUNK_SLICES):
+        out[k0:k0 + CHUNK_SLICES] = _resize(prob[k0:k0 + CHUNK_SLICES], (shape[1], shape[2])) >= threshold
+    return out
 
 
 def neighbour_stack(work: np.ndarray, k: int, n: int = 3) -> np.ndarray:

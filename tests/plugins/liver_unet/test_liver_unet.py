@@ -16,7 +16,7 @@ from liverview.plugin_registry import discover_plugins
 from liverview.synth.ct_phantom import generate_ct_study
 from liverview_plugins.liver_unet.data import CropSampler, LiverCase, _label_in_phase
 from liverview_plugins.liver_unet.training import LiverUNetConfig, train_liver_unet
-from liverview_plugins.liver_unet.working_grid import AxisOrder, to_input_grid, to_working
+from liverview_plugins.liver_unet.working_grid import AxisOrder, input_grid_mask, to_working
 
 PV = PhaseKind.PORTAL_VENOUS
 
@@ -27,8 +27,8 @@ def test_working_grid_has_2_mm_pixels_and_maps_back_to_the_exact_input_shape():
     work = to_working(hu, (2.5, 0.6, 0.8), 2.0)
     assert work.shape == (3, 30, 30) and work.min() == 0.0
     assert np.isclose(work[:, :, -1], (60 + 200) / 500).all()
-    back = to_input_grid(np.ones(work.shape, np.float32), hu.shape)
-    assert back.shape == hu.shape
+    back = input_grid_mask(np.ones(work.shape, np.float32), hu.shape)
+    assert back.shape == hu.shape and back.all()
 
 
 def test_axis_order_puts_a_flipped_or_permuted_scan_in_patient_order_and_back():
