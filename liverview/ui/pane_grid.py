@@ -10,7 +10,7 @@ from PySide6 import QtCore, QtWidgets
 
 from liverview.core.slicing import Orientation, display_frame
 from liverview.core.study import PHASE_ORDER, PhaseKind, Study
-from liverview.core.view_state import PaneView, ViewState, WINDOW_PRESETS
+from liverview.core.view_state import PaneView, ViewChange, ViewState, WINDOW_PRESETS
 from liverview.ui.panes.slice_pane import SlicePane
 
 
@@ -78,6 +78,18 @@ class PaneGrid(QtWidgets.QWidget):
         self._layout = QtWidgets.QGridLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(2)
+        unsubscribe = state.subscribe(self._follow_orientation)
+        self.destroyed.connect(lambda *_: unsubscribe())
+
+    def _follow_orientation(self, change: ViewChange) -> None:
+        """A pane's orientation changed by code (a tool, a test, a layout) shows in its header's list too."""
+        if "orientation" not in change.fields:
+            return
+        for pane, header in zip(self.panes, self.headers):
+            if pane.pane_id in change.panes:
+                combo = header.orientation_combo
+                with QtCore.QSignalBlocker(combo):
+                    combo.setCurrentIndex(combo.findData(pane.pane_view.orientation))
 
     def clear(self) -> None:
         for pane in self.panes:

@@ -154,6 +154,15 @@ def test_orientation_per_pane_shows_a_coronal_cut_through_the_same_point(window)
     assert abs(shown_plane_mm(pane) - focus @ g.n) <= g.slice_spacing_mm() / 2 + 1e-6
 
 
+def test_an_orientation_set_by_code_shows_in_the_pane_header(window):
+    pane, combo = window.grid.panes[1], window.grid.headers[1].orientation_combo
+    pane.set_orientation(Orientation.SAGITTAL)
+    assert Orientation(combo.currentData()) is Orientation.SAGITTAL
+    window.state.set_orientation(pane.pane_id, Orientation.AXIAL, origin="programmatic")
+    assert Orientation(combo.currentData()) is Orientation.AXIAL and pane.pane_view.orientation is Orientation.AXIAL
+    assert Orientation(window.grid.headers[0].orientation_combo.currentData()) is Orientation.AXIAL  # the others untouched
+
+
 def test_a_phase_kind_can_be_corrected_by_the_user(window):
     header = window.grid.headers[0]
     header.phase_combo.setCurrentIndex(header.phase_combo.findText("delayed"))
