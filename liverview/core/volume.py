@@ -128,6 +128,13 @@ class Volume:
         w = self.index_to_world(corners)
         return w.min(axis=0), w.max(axis=0)
 
+    def same_grid(self, other: "Volume") -> bool:
+        """Whether voxel (i, j, k) of both volumes is the same point in the patient (shape, spacing, origin and
+        direction equal up to rounding in the files)."""
+        return (self.array.shape == other.array.shape and np.allclose(self.spacing, other.spacing, atol=1e-4)
+                and np.allclose(self.origin, other.origin, atol=1e-3)
+                and np.allclose(self.direction, other.direction, atol=1e-5))
+
     def center_world(self) -> np.ndarray:
         i, j, k = self.size_ijk
         return self.index_to_world(((i - 1) / 2, (j - 1) / 2, (k - 1) / 2))

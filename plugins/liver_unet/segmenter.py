@@ -35,8 +35,8 @@ class UNetLiverSegmenter:
         if reference not in volumes:
             raise ModelInputError(f"the study has no {reference.value} phase to segment on")
         ref = volumes[reference]
-        phase = next((k for k in PHASE_PREFERENCE if k in volumes and volumes[k].array.shape == ref.array.shape
-                      and np.allclose(volumes[k].spacing, ref.spacing)), reference)
+        # another phase only when it lies on the reference grid (registered): its mask is returned on that grid
+        phase = next((k for k in PHASE_PREFERENCE if k in volumes and volumes[k].same_grid(ref)), reference)
         mask = self.mask(volumes[phase], progress, cancelled)
         return Volume(mask, ref.spacing, ref.origin, ref.direction, name="liver")
 

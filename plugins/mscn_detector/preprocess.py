@@ -84,11 +84,6 @@ def window_to_uint8(hu: np.ndarray, window: tuple[float, float]) -> np.ndarray:
     return np.clip((hu - lo) * (255.0 / (hi - lo)), 0, 255).round().astype(np.uint8)
 
 
-def _same_grid(a: Volume, b: Volume) -> bool:
-    return (a.array.shape == b.array.shape and np.allclose(a.spacing, b.spacing, atol=1e-4)
-            and np.allclose(a.origin, b.origin, atol=1e-3) and np.allclose(a.direction, b.direction, atol=1e-5))
-
-
 def _clean_hu(volume: Volume, label: str) -> np.ndarray:
     arr = volume.array
     if np.issubdtype(arr.dtype, np.floating):
@@ -148,7 +143,7 @@ def prepare_phases(volumes: Mapping[PhaseKind, Volume], reference: PhaseKind, co
             raise InterruptedError("cancelled")
         vol = volumes[kind]
         arr = _clean_hu(vol, kind.value)
-        hu = resample_onto_grid(arr, grid) if _same_grid(vol, ref) else _resample_by_world(vol, arr, ref, grid)
+        hu = resample_onto_grid(arr, grid) if vol.same_grid(ref) else _resample_by_world(vol, arr, ref, grid)
         out[n] = window_to_uint8(hu, config.hu_window)
         present[n] = True
     if not present.any():

@@ -130,3 +130,18 @@ def test_one_real_slice_mid_liver_and_at_the_dome(segmenter, shared_data):
     assert dice_coefficient(mask.array[0] > 0, truth[76]) >= 0.90
     with pytest.raises(ModelInputError, match="cm2"):  # 12 cm2 of liver beside the heart: refused, not guessed
         segmenter.segment({PV: _one_slice(ct, 109)}, PV)
+
+
+def test_another_phase_is_read_only_when_it_lies_on_the_reference_grid(segmenter):
+    # portal venous is preferred, but an unregistered one (same shape and spacing, 10 mm elsewhere) would put its
+    # liver at the wrong place on the reference grid: then the reference phase itself is read
+    st = generate_ct_study(901)
+    delayed = st.phases[PhaseKind.DELAYED]
+    air = np.full(delayed.array.shape, -1000, np.int16)
+    on_grid = Volume(air, delayed.spacing, delayed.origin, delayed.direction)
+    elsewhere = Volume(air, delayed.spacing, np.add(delayed.origin, (0.0, 0.0, 10.0)), delayed.direction)
+    assert on_grid.same_grid(delayed) and not elsewhere.same_grid(delayed)
+    with pytest.raises(ModelInputError, match="no body"):  # registered: the preferred phase is read
+        segmenter.segment({PhaseKind.DELAYED: delayed, PV: on_grid}, PhaseKind.DELAYED)
+    mask = segmenter.segment({PhaseKind.DELAYED: delayed, PV: elsewhere}, PhaseKind.DELAYED)
+    assert dice_coefficient(mask.array > 0, st.liver_mask.array > 0) >= 0.80

@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from liverview.core.volume import Volume
@@ -36,11 +35,6 @@ from liverview.ui.window_services import ReviewHost
 
 MIN_FIELD_MM = 80.0  # Zoom to the box shows at least this much anatomy across the smallest pane
 REVIEW_KEYS = {"A": "accept", "R": "reject", "E": "edit", "F": "flag", "N": "next", "P": "previous", "U": "undo"}
-
-
-def _same_grid(a: Volume, b: Volume) -> bool:
-    return (a.array.shape == b.array.shape and np.allclose(a.spacing, b.spacing)
-            and np.allclose(a.origin, b.origin) and np.allclose(a.direction, b.direction))
 
 
 class ReviewController:
@@ -403,7 +397,7 @@ class ReviewController:
         for n, pane in enumerate(self.host.grid.panes):
             # Only phases registered onto the reference grid: an unregistered phase is off by the breathing.
             if n != study.reference_index and n < len(study.phases) and pane.status_text == "registered" \
-                    and _same_grid(pane.volume, ref):
+                    and pane.volume.same_grid(ref):
                 candidates.append((study.phases[n].kind.value, pane.volume))
         key = p.key_slice if p.key_slice is not None else (p.box.min_ijk[2] + p.box.max_ijk[2]) // 2
         best, result = auto_recist_best([v for _, v in candidates], (p.box.min_ijk, p.box.max_ijk), key)
