@@ -24,7 +24,8 @@ class AxisOrder:
 
     @classmethod
     def of(cls, direction: np.ndarray) -> "AxisOrder":
-        """Each array axis goes to the patient axis it is closest to (an oblique scan keeps its nearest order)."""
+        """Each array axis goes to the patient axis it is closest to; a direction so oblique that two array axes
+        are closest to the same patient axis keeps the stored order."""
         d = np.asarray(direction, float)
         world_of = {2 - a: int(np.argmax(np.abs(d[:, a]))) for a in range(3)}  # array axis -> world axis (x=0)
         if sorted(world_of.values()) != [0, 1, 2]:
