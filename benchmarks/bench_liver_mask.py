@@ -55,6 +55,9 @@ def main() -> None:
         ml = float(np.prod(ct.spacing)) / 1000
         print(f"IRCADb 17 {ct.array.shape}: Dice {dice_coefficient(mask, truth):.3f}, {mask.sum() * ml:.0f} mL vs "
               f"{truth.sum() * ml:.0f} mL labelled, {time.perf_counter() - t:.2f} s")
+        extra = [k for k in range(mask.shape[0]) if mask[k].any() and not truth[k].any()]
+        print(f"  slices with a mask and no labelled liver: {len(extra)}"
+              + (f" ({extra[0]}-{extra[-1]}, up to {max(mask[k].sum() for k in extra) * ct.spacing[0] * ct.spacing[1] / 100:.0f} cm2)" if extra else ""))
         overlay(ct, mask, args.out / "ircadb17.png")
     # The phantom's liver label lies in the non-contrast frame; its other phases carry breathing shifts of a
     # few mm. The segmenter reads the portal venous phase when given several, so the label is compared in

@@ -3,7 +3,9 @@
 # seed 0, on CPU by default (--device auto picks CUDA when present). About 30 min on a 2-core VM.
 # Data: the detector recipe's 36 phantoms (lesion model v1, every phase), 12 phantoms with lesion model v2 (5-100 mm
 # lesions, often at the liver's edge) and the recipe's 32 real host studies with inserted lesions, whose liver labels
-# are the classical liver_mask's (pinned with --liver-segmenter). Each of the three folders is sampled equally often.
+# are the classical liver_mask's (pinned with --liver-segmenter), and the two host scans whole (heart above the dome,
+# bowel below the tip), labelled by liver_mask too. Each of the three folders, and the two whole scans together, are
+# sampled equally often.
 # Resumable: a rerun skips data already written and resumes training from OUT/unet/last.pt.
 # Usage: scripts/train_liver_unet.sh OUT_DIR   (needs ../shared/data for the two host scans)
 set -euo pipefail
@@ -24,4 +26,5 @@ done
 [ -f "$out/inserted/lits0_s16/study.json" ] || $lv synth-inserted "$data/lits-volume0-dicom/ScalarVolume_0" --name lits0 \
   --out "$out/inserted" --seeds 1-16 --lesions 6 --max-extent 57.5 --liver-segmenter liver_mask
 .venv/bin/python -m liverview_plugins.liver_unet.training --data "$out/phantoms" --data "$out/phantoms_v2" \
-  --data "$out/inserted" --out "$out/unet" --seed 0 --threads 2
+  --data "$out/inserted" --host "$data/hcc048-pv-dicom/dicom" --host "$data/lits-volume0-dicom/ScalarVolume_0" \
+  --out "$out/unet" --seed 0 --threads 2

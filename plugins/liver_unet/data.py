@@ -59,6 +59,23 @@ def load_study_cases(folder: Path, pixel_mm: float, group: str) -> list[LiverCas
     return cases
 
 
+def load_host_case(path: Path, pixel_mm: float, group: str = "hosts") -> LiverCase:
+    """A whole real scan (DICOM folder or volume file), labelled by the classical ``liver_mask`` plugin. The
+    inserted-lesion studies are cropped to the liver (+ 10 mm in z); whole scans also show the heart above the dome
+    and the bowel below the tip as what the liver is not."""
+    from liverview.core.study import PhaseKind
+    from liverview.io.study_loader import load_study
+    from liverview.plugin_registry import discover_plugins
+
+    volume = load_study([path]).study.reference.volume
+    classical = discover_plugins().resolve("liver-segmenter", "liver_mask").create(device="cpu")
+    label = classical.segment({PhaseKind.PORTAL_VENOUS: volume}, PhaseKind.PORTAL_VENOUS).array
+    order = AxisOrder.of(volume.direction)
+    spacing = order.spacing_zyx(volume.spacing)
+    image = np.round(to_working(order.forward(volume.array), spacing, pixel_mm) * 255).astype(np.uint8)
+    return LiverCase(Path(path).name, group, image, label_to_working(order.forward(label), spacing, pixel_mm))
+
+
 def load_cases(folders: Sequence[Path], pixel_mm: float) -> list[LiverCase]:
     cases: list[LiverCase] = []
     for folder in folders:

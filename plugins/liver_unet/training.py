@@ -1,7 +1,8 @@
 """Training the liver U-Net: ``python -m liverview_plugins.liver_unet.training --data DIR [--data DIR ...]
 --out DIR``. Resumable (OUT/last.pt every ``--save-every`` steps), seeded; writes OUT/liver_unet.pt and
 OUT/train_log.json. Data: study folders with a liver mask (`liverview synth-ct` phantoms, every phase with the
-mask moved into its frame; `liverview synth-inserted` real hosts, whose mask is the classical liver_mask's)."""
+mask moved into its frame; `liverview synth-inserted` real hosts, whose mask is the classical liver_mask's) and
+whole real scans (--host) labelled by the classical liver_mask."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .data import Augmentation, CropSampler, LiverCase, load_cases
+from .data import Augmentation, CropSampler, LiverCase, load_cases, load_host_case
 from .network import LiverUNet
 
 
@@ -123,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, action="append", required=True, metavar="DIR",
                     help="folder of studies with a liver mask (synth-ct, synth-inserted); repeatable, each folder "
                          "sampled equally often")
+    ap.add_argument("--host", type=Path, action="append", default=[], metavar="SCAN",
+                    help="a whole real CT (DICOM folder or volume file) labelled by the classical liver_mask; "
+                         "repeatable, all hosts together sampled as often as one --data folder")
     ap.add_argument("--out", type=Path, required=True, metavar="DIR")
     ap.add_argument("--steps", type=int, default=LiverUNetConfig.steps)
     ap.add_argument("--batch-size", type=int, default=LiverUNetConfig.batch_size)
@@ -137,8 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not folder.is_dir():
             ap.error(f"--data {folder} is not a folder")
     t = time.perf_counter()
-    cases = load_cases(args.data, config.pixel_mm)
-    print(f"{len(cases)} phase volumes from {len(args.data)} folders prepared in {time.perf_counter() - t:.0f} s")
+    cases = load_cases(args.data, config.pixel_mm) + [load_host_case(h, config.pixel_mm) for h in args.host]
+    print(f"{len(cases)} phase volumes from {len(args.data)} folders and {len(args.host)} whole scans prepared in "
+          f"{time.perf_counter() - t:.0f} s")
     weights = train_liver_unet(cases, config, args.out, args.device)
     print(f"wrote {weights}")
     return 0

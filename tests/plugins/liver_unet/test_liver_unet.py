@@ -64,6 +64,22 @@ def _phantom_case(seed: int, group: str) -> LiverCase:
     return LiverCase(f"s{seed}", group, image, (st.liver_mask.array > 0).astype(np.uint8))
 
 
+def test_a_whole_host_scan_is_labelled_by_the_classical_mask_in_patient_order(tmp_path):
+    from liverview.io.volumes import write_volume
+    from liverview_plugins.liver_unet.data import load_host_case
+
+    st = generate_ct_study(908)
+    pv = st.phases[PV]
+    flipped = Volume(np.ascontiguousarray(pv.array[:, ::-1, :]), pv.spacing,
+                     (pv.origin[0], pv.origin[1] + (pv.array.shape[1] - 1) * pv.spacing[1], pv.origin[2]),
+                     np.diag([1.0, -1.0, 1.0]))  # rows stored posterior to anterior
+    case = load_host_case(write_volume(flipped, tmp_path / "host.nii.gz"), 2.0)
+    straight = load_host_case(write_volume(pv, tmp_path / "straight.nii.gz"), 2.0)
+    assert case.group == "hosts" and case.image.shape == (64, 102, 102) and case.label.shape == case.image.shape
+    assert np.array_equal(case.image, straight.image) and case.label.sum() > 0.05 * case.label.size
+    assert dice_coefficient(case.label > 0, straight.label > 0) >= 0.99
+
+
 def test_sampler_weighs_folders_equally_and_gives_matching_crops():
     cases = [_phantom_case(1, "a"), _phantom_case(2, "b"), _phantom_case(3, "b"), _phantom_case(4, "b")]
     sampler = CropSampler(cases, 32, np.random.default_rng(0))
