@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Mapping, Sequence
 
 from liverview.core.volume import Volume
 
@@ -41,6 +42,16 @@ class PhaseKind(str, Enum):
 
 
 PHASE_ORDER = [PhaseKind.NON_CONTRAST, PhaseKind.ARTERIAL, PhaseKind.PORTAL_VENOUS, PhaseKind.DELAYED]
+# The phase a single-phase method reads the liver on: portal venous shows it best, non-contrast worst.
+LIVER_READING_ORDER = (PhaseKind.PORTAL_VENOUS, PhaseKind.DELAYED, PhaseKind.ARTERIAL, PhaseKind.NON_CONTRAST)
+
+
+def phase_to_read(volumes: Mapping[PhaseKind, Volume], reference: PhaseKind,
+                  preference: Sequence[PhaseKind] = LIVER_READING_ORDER) -> PhaseKind:
+    """The first phase of ``preference`` that lies on the reference phase's grid (so what is found on it is on
+    the reference grid: an unregistered phase of the same shape is not), else the reference itself."""
+    ref = volumes[reference]
+    return next((k for k in preference if k in volumes and volumes[k].same_grid(ref)), reference)
 
 
 @dataclass(eq=False)

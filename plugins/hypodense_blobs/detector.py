@@ -11,13 +11,12 @@ from typing import Callable, Mapping
 import numpy as np
 from scipy import ndimage
 
-from liverview.core.study import PhaseKind
+from liverview.core.study import PhaseKind, phase_to_read
 from liverview.core.volume import Volume
 from liverview.detection.proposals import Proposal3D, ProposalSet
 from liverview.plugin_api.errors import Cancelled, ModelInputError
 from liverview.synth.lesion_insertion import suspicious_regions
 
-PHASE_PREFERENCE = (PhaseKind.PORTAL_VENOUS, PhaseKind.DELAYED, PhaseKind.ARTERIAL, PhaseKind.NON_CONTRAST)
 SCORE_SCALE_HU = 100.0  # a blob 100 HU darker than the liver scores 1
 
 
@@ -34,7 +33,7 @@ class HypodenseBlobDetector:
         if reference not in volumes:
             raise ModelInputError(f"the study has no {reference.value} phase")
         ref = volumes[reference]
-        kind = next((k for k in PHASE_PREFERENCE if k in volumes and volumes[k].array.shape == ref.array.shape), reference)
+        kind = phase_to_read(volumes, reference)  # boxes are given on the reference grid
         hu = np.asarray(volumes[kind].array, np.float32)
         if not np.isfinite(hu).any():
             raise ModelInputError(f"the {kind.value} phase holds no finite voxel")

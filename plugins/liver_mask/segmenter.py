@@ -24,11 +24,10 @@ import numpy as np
 from scipy import ndimage
 from scipy.signal import find_peaks
 
-from liverview.core.study import PhaseKind
+from liverview.core.study import PhaseKind, phase_to_read
 from liverview.core.volume import Volume
 from liverview.plugin_api.errors import Cancelled, ModelInputError
 
-PHASE_PREFERENCE = (PhaseKind.PORTAL_VENOUS, PhaseKind.DELAYED, PhaseKind.ARTERIAL, PhaseKind.NON_CONTRAST)
 
 
 @dataclass(frozen=True)
@@ -59,8 +58,7 @@ class LiverMaskSegmenter:
         if reference not in volumes:
             raise ModelInputError(f"the study has no {reference.value} phase to segment on")
         ref = volumes[reference]
-        # another phase only when it lies on the reference grid (registered): its mask is returned on that grid
-        phase = next((k for k in PHASE_PREFERENCE if k in volumes and volumes[k].same_grid(ref)), reference)
+        phase = phase_to_read(volumes, reference)  # its mask is returned on the reference grid
         mask = liver_mask(volumes[phase], self.params, progress, cancelled)
         return Volume(mask, ref.spacing, ref.origin, ref.direction, name="liver")
 

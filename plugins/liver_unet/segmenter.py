@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from liverview.core.study import PhaseKind
+from liverview.core.study import PhaseKind, phase_to_read
 from liverview.core.volume import Volume
 from liverview.plugin_api.errors import Cancelled, ModelInputError, WeightsMissingError
 
@@ -18,7 +18,6 @@ from .network import LiverUNet
 from .training import LiverUNetConfig, pick_device
 from .working_grid import AxisOrder, input_grid_mask, neighbour_stack, to_working
 
-PHASE_PREFERENCE = (PhaseKind.PORTAL_VENOUS, PhaseKind.DELAYED, PhaseKind.ARTERIAL, PhaseKind.NON_CONTRAST)
 MIN_VOLUME_ML = 100.0  # smaller: the study does not show the liver (or the model failed): say so
 MIN_SLICE_AREA_CM2 = 70.0  # the same check on a stack of a few slices (a key slice)
 BATCH_SLICES = 16
@@ -35,8 +34,7 @@ class UNetLiverSegmenter:
         if reference not in volumes:
             raise ModelInputError(f"the study has no {reference.value} phase to segment on")
         ref = volumes[reference]
-        # another phase only when it lies on the reference grid (registered): its mask is returned on that grid
-        phase = next((k for k in PHASE_PREFERENCE if k in volumes and volumes[k].same_grid(ref)), reference)
+        phase = phase_to_read(volumes, reference)  # its mask is returned on the reference grid
         mask = self.mask(volumes[phase], progress, cancelled)
         return Volume(mask, ref.spacing, ref.origin, ref.direction, name="liver")
 
