@@ -12,14 +12,7 @@ out=${1:?usage: scripts/train_default_detector.sh OUT_DIR}
 lv=.venv/bin/liverview
 data=../shared/data
 mkdir -p "$out"
-for s in $(seq 1000 1035); do
-  [ -f "$out/phantoms/s$s/study.json" ] || $lv synth-ct "$out/phantoms/s$s" --seed $s --lesions 7 --force > /dev/null
-done
-# --max-extent 57.5: the bound these studies were drawn with (a bug halved it until 2026-12-02; no lesion > ~55 mm)
-[ -f "$out/inserted/hcc048_s16/study.json" ] || $lv synth-inserted "$data/hcc048-pv-dicom/dicom" --name hcc048 \
-  --out "$out/inserted" --seeds 1-16 --lesions 6 --max-extent 57.5
-[ -f "$out/inserted/lits0_s16/study.json" ] || $lv synth-inserted "$data/lits-volume0-dicom/ScalarVolume_0" --name lits0 \
-  --out "$out/inserted" --seeds 1-16 --lesions 6 --max-extent 57.5
+scripts/make_ct_training_data.sh "$out"
 # stage 1: as the phantom-only weights were made (6 epochs, then resumed to 9: a warm restart of the schedule)
 [ -f "$out/stage1/mscn_detector.pt" ] && [ "$(python3 -c "import json;print(json.load(open('$out/stage1/train_log.json'))['history'][-1]['step'])" 2>/dev/null)" = 1350 ] || {
   $lv train-detector --data "$out/phantoms" --out "$out/stage1" --epochs 6 --seed 0 --threads 2

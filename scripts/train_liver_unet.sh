@@ -14,17 +14,7 @@ out=${1:?usage: scripts/train_liver_unet.sh OUT_DIR}
 lv=.venv/bin/liverview
 data=../shared/data
 mkdir -p "$out"
-for s in $(seq 1000 1035); do
-  [ -f "$out/phantoms/s$s/study.json" ] || $lv synth-ct "$out/phantoms/s$s" --seed $s --lesions 7 --force > /dev/null
-done
-for s in $(seq 1100 1111); do
-  [ -f "$out/phantoms_v2/s$s/study.json" ] || $lv synth-ct "$out/phantoms_v2/s$s" --seed $s --lesions 7 \
-    --lesion-model v2 --force > /dev/null
-done
-[ -f "$out/inserted/hcc048_s16/study.json" ] || $lv synth-inserted "$data/hcc048-pv-dicom/dicom" --name hcc048 \
-  --out "$out/inserted" --seeds 1-16 --lesions 6 --max-extent 57.5 --liver-segmenter liver_mask
-[ -f "$out/inserted/lits0_s16/study.json" ] || $lv synth-inserted "$data/lits-volume0-dicom/ScalarVolume_0" --name lits0 \
-  --out "$out/inserted" --seeds 1-16 --lesions 6 --max-extent 57.5 --liver-segmenter liver_mask
+scripts/make_ct_training_data.sh "$out" --with-v2
 .venv/bin/python -m liverview_plugins.liver_unet.training --data "$out/phantoms" --data "$out/phantoms_v2" \
   --data "$out/inserted" --host "$data/hcc048-pv-dicom/dicom" --host "$data/lits-volume0-dicom/ScalarVolume_0" \
   --out "$out/unet" --seed 0 --threads 2
