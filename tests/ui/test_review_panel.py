@@ -305,3 +305,56 @@ def test_the_selected_row_stays_visible_above_the_thumbnails(qtbot, tmp_path):
     assert dock3d.height() >= 300 and dock3d.width() >= 300, dock3d.size()
     assert review.dock.isVisible() and table.viewport().height() >= 10 * row.height()
     w.close()
+
+
+def test_ctrl_z_on_a_decision_goes_back_to_that_proposal(window, qtbot, tmp_path):
+    window.review.import_file(write_phantom_proposals(tmp_path / "p.json", 6))
+    review, project = window.review, window.session.project
+    view = window.grid.panes[0].view
+    view.setFocus()
+    first = review.queue.current.id
+    key(qtbot, view, QtCore.Qt.Key.Key_A)
+    second = review.queue.current.id
+    key(qtbot, view, QtCore.Qt.Key.Key_F)
+    key(qtbot, view, QtCore.Qt.Key.Key_R)
+    assert review.queue.current.id not in (first, second)
+    window.undo()  # Edit > Undo: the reject of the third
+    qtbot.waitUntil(lambda: review.queue.current.status == "pending")
+    third = review.queue.current.id
+    window.undo()  # the flag of the second: the queue and the panes go back to it, as U does
+    qtbot.waitUntil(lambda: review.queue.current.id == second)
+    assert project.get_proposal(second).status == "pending" and project.get_proposal(third).status == "pending"
+    centre = proposal_centre(review.queue.current, window.study.reference.volume)
+    assert all(np.allclose(pane.pane_view.focus, centre) for pane in window.grid.panes)
+    assert review.panel.recist_label.text().startswith(f"Proposal {second}:")
+    window.redo()  # Edit > Redo: the flag again, shown on the same proposal
+    qtbot.waitUntil(lambda: project.get_proposal(second).status == "flagged")
+    assert review.queue.current.id == second
+
+
+def test_opening_another_study_describes_its_own_proposal(window, qtbot, tmp_path):
+    review = window.review
+    other = phantom(6).to_study()
+    window.set_study(other)
+    QtWidgets.QApplication.processEvents()
+    review.import_file(write_phantom_proposals(tmp_path / "b.json", 5, seed=6))
+    window.set_study(phantom().to_study())
+    QtWidgets.QApplication.processEvents()
+    review.import_file(write_phantom_proposals(tmp_path / "a.json", 6))
+    view = window.grid.panes[0].view
+    view.setFocus()
+    key(qtbot, view, QtCore.Qt.Key.Key_A)
+    shown_before = review.panel.recist_label.text()
+    window.set_study(other)  # back to the other study, the review dock still shown
+    QtWidgets.QApplication.processEvents()
+    p = review.queue.current
+    assert p is not None and review.panel.recist_label.text().startswith(f"Proposal {p.id}:")
+    assert review.panel.recist_label.text() != shown_before
+    centre = proposal_centre(p, window.study.reference.volume)
+    assert all(np.allclose(pane.pane_view.focus, centre) for pane in window.grid.panes)
+    qtbot.waitUntil(lambda: review.panel.thumbnails.shown_id == p.id)
+    # a study without proposals: an empty panel, nothing of the last study
+    window.set_study(phantom(7).to_study())
+    QtWidgets.QApplication.processEvents()
+    assert review.queue.current is None and review.panel.recist_label.text() == ""
+    assert review.panel.thumbnails.shown_id is None

@@ -61,6 +61,7 @@ class ReviewController:
         self._busy = False
         self._recists: dict[int, tuple[str, AutoRecist]] = {}  # proposal id -> (phase, proposed RECIST)
         self._refresh_pending = False
+        self._go_to_after_refresh: int | None = None  # a proposal an undo/redo from the Edit menu touched
         # Going past the last proposal (N on it, or a decision on it): the host may open the next study of a
         # worklist and return True; False keeps the reader on this study's last proposal.
         self.on_past_end: Callable[[], bool] = lambda: False
@@ -99,7 +100,9 @@ class ReviewController:
         self.queue = ReviewQueue(session.project, session.study_id, self.panel.current_filter())
         self.overlay = ProposalOverlay(self.host.grid.panes)
         self._unsubscribe = session.project.subscribe(self._on_store_change)
-        self.refresh(centre=False)
+        # The panel describes this study's current proposal (never the last study's); the panes go to it
+        # only while the reader is reviewing (dock shown), else the study opens as it would without proposals.
+        self._show_current(centre=self.dock.isVisible())
         if self.queue.items:
             self.host.notify(f"{len(self.queue.items)} lesion proposals; {self.queue.progress()} "
                              "(Review > Review queue)")
@@ -291,8 +294,9 @@ class ReviewController:
             current = q.current
             self.overlay.set_state(q.items, None if current is None else current.id, redraw=redraw)
 
-    def _show_current(self) -> None:
-        """The list, the boxes in the panes, every pane centred on the current proposal's key slice."""
+    def _show_current(self, centre: bool = True) -> None:
+        """The list, the boxes in the panes, the current proposal's description and thumbnails, and (with
+        ``centre``) every pane centred on its key slice."""
         q = self.queue
         if q is None:
             return
@@ -307,7 +311,8 @@ class ReviewController:
         cached = self._recists.get(p.id)
         shows_recist = p.lesion_id is None
         self.overlay.set_state(recist=cached[1].measurement if cached and shows_recist else None, redraw=False)
-        self.centre_on(p)  # panes whose slice changes draw the overlay as they redraw
+        if centre:
+            self.centre_on(p)  # panes whose slice changes draw the overlay as they redraw
         self.overlay.redraw_all()  # the others (same slice) now; none is drawn twice
         self._describe(p, cached)
         # Thumbnails and the RECIST proposal come right after, from the event loop: the panes first.
@@ -424,6 +429,10 @@ class ReviewController:
         current = self.queue.current if self.queue is not None else None
         if change.entity == "lesion" and current is not None and current.lesion_id == change.entity_id:
             self._describe(current, self._recists.get(current.id))  # its RECIST was adjusted
+        if change.action.startswith(("undo:", "redo:")) and change.entity == "proposal" \
+                and change.entity_id is not None:
+            # Ctrl+Z / Edit > Redo on a decision: the queue goes to the proposal it touched, as U does.
+            self._go_to_after_refresh = change.entity_id
         if self._refresh_pending:
             return
         if change.entity in ("proposal", "study") or change.action.startswith(("undo:decide", "redo:decide")):
@@ -432,8 +441,15 @@ class ReviewController:
 
     def _deferred_refresh(self) -> None:
         self._refresh_pending = False
-        if self._live():
+        target, self._go_to_after_refresh = self._go_to_after_refresh, None
+        if not self._live():
+            return
+        if target is None:
             self.refresh(centre=False)
+            return
+        self.queue.reload()
+        self.queue.go_to_id(target)
+        self._show_current(centre=self.dock.isVisible())
 
 
 def _empty_progress():

@@ -45,9 +45,11 @@ class TriPlanarThumbnails(QtWidgets.QWidget):
             self.labels[o] = label
         self._grey = GreyMapper()
         self.window = (60.0, 160.0)
+        self.shown_id: int | None = None  # the proposal shown, None when cleared
         self.clear()
 
     def clear(self) -> None:
+        self.shown_id = None
         for o, label in self.labels.items():
             label.clear()
             label.setText(o.value)
@@ -65,6 +67,7 @@ class TriPlanarThumbnails(QtWidgets.QWidget):
                             for z in (proposal.box.min_mm[2], proposal.box.max_mm[2])])
         for o, label in self.labels.items():
             label.setPixmap(self._render(volume, o, centre, corners))
+        self.shown_id = proposal.id
 
     def _render(self, volume: Volume, orientation: Orientation, centre: np.ndarray,
                 corners: np.ndarray) -> QtGui.QPixmap:
