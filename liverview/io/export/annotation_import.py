@@ -208,7 +208,7 @@ def _on_grid(grid: Volume, volume: Volume) -> bool:
 
 
 def _from_nifti(project: Project, study_id: int, study: Study, result: FileImport, reader: str | None) -> None:
-    from liverview.io.export.nifti_labels import LabelMapError, read_label_map, sidecar_path
+    from liverview.io.export.nifti_labels import LabelMapError, find_sidecar, read_label_map
     from liverview.io.label_map_checks import split_labels, surrounding_labels
 
     try:
@@ -217,7 +217,7 @@ def _from_nifti(project: Project, study_id: int, study: Study, result: FileImpor
         raise ImportFormatError(str(e)) from e
     phase = next((p for p in [study.reference, *study.phases] if _on_grid(label_map.grid, p.volume)), None)
     organs, split = {}, {}
-    if not sidecar_path(result.path).is_file():  # not a LiverView export: it may be a class map (organ, tumour)
+    if find_sidecar(result.path) is None:  # not a LiverView export: it may be a class map (organ, tumour)
         organs, split = surrounding_labels(label_map.grid.array), split_labels(label_map.grid.array)
     lesions = []
     for lesion in label_map.lesions:

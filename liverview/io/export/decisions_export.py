@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
+from liverview.io.replace_on_success import replaced_on_success
 from liverview.store.decision_log import DecisionLogRow
 
 DECISION_FORMATS = {"csv": "one row per decision", "json": "a list of decision objects"}
@@ -29,17 +30,11 @@ def write_decisions(rows: Sequence[DecisionLogRow], path: Path, fmt: str) -> Non
     if fmt not in DECISION_FORMATS:
         raise ValueError(f"unknown format {fmt!r}: choose {' or '.join(DECISION_FORMATS)}")
     path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with open(partial, "w", newline="", encoding="utf-8") as fh:
-            if fmt == "csv":
-                writer = csv.writer(fh)
-                writer.writerow(CSV_COLUMNS)
-                writer.writerows(_csv_row(r) for r in rows)
-            else:
-                json.dump([{**asdict(r), "box_mm": list(r.box_mm)} for r in rows], fh, indent=1)
-                fh.write("\n")
-        partial.replace(path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    with replaced_on_success(path) as (partial,), open(partial, "w", newline="", encoding="utf-8") as fh:
+        if fmt == "csv":
+            writer = csv.writer(fh)
+            writer.writerow(CSV_COLUMNS)
+            writer.writerows(_csv_row(r) for r in rows)
+        else:
+            json.dump([{**asdict(r), "box_mm": list(r.box_mm)} for r in rows], fh, indent=1)
+            fh.write("\n")

@@ -33,6 +33,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from liverview.core.volume import Volume
+from liverview.io.replace_on_success import replaced_on_success
 from liverview.measure.recist import RecistMeasurement
 
 DL_INFO_COLUMNS: tuple[str, ...] = (
@@ -316,7 +317,7 @@ def write_deeplesion_csv(rows: Sequence[DeepLesionRow], path: str | Path, signif
                 "measurement coordinates; DeepLesion needs 8 (long axis then short axis end points)"
             )
     try:
-        with path.open("w", newline="", encoding="utf-8") as handle:
+        with replaced_on_success(path) as (partial,), partial.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(list(DL_INFO_COLUMNS) + extra_columns)
             for row in rows:

@@ -22,7 +22,9 @@ from pydicom.sr.coding import Code
 from pydicom.sr.codedict import codes
 
 from liverview import __version__
+from liverview.io.export.dicom_charset import set_character_set
 from liverview.io.export.nifti_labels import LesionMask
+from liverview.io.replace_on_success import replaced_on_success
 
 # LiverView's lesion classes -> SNOMED CT morphologies (any other class: "Lesion").
 LESION_TYPE_CODES: dict[str, Code] = {
@@ -179,9 +181,11 @@ def write_seg(
     except (ValueError, TypeError, AttributeError) as e:
         raise DicomExportError(f"cannot build the DICOM SEG for {path}: {e}") from e
     try:
-        seg.save_as(path)
+        set_character_set(seg)  # names outside ASCII are written as they are, not as '?'
+        with replaced_on_success(path) as (partial,):
+            seg.save_as(partial)
     except OSError as e:
-        raise DicomExportError(f"cannot write {path}: {e.strerror}") from e
+        raise DicomExportError(f"cannot write {path}: {e.strerror or e}") from e
     return seg
 
 

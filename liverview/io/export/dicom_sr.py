@@ -34,12 +34,14 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from liverview import __version__
+from liverview.io.export.dicom_charset import set_character_set
 from liverview.io.export.dicom_seg import (
     DicomExportError,
     lesion_class_of_code,
     lesion_type_code,
     sort_along_normal,
 )
+from liverview.io.replace_on_success import replaced_on_success
 from liverview.measure.recist import RecistMeasurement
 
 _PLANE_TOL_MM = 0.01  # end points must lie this close to the key image's plane
@@ -268,9 +270,11 @@ def write_recist_sr(
     except (ValueError, TypeError, AttributeError) as e:
         raise DicomExportError(f"cannot build the DICOM SR for {path}: {e}") from e
     try:
-        sr.save_as(path)
+        set_character_set(sr)  # names outside ASCII are written as they are, not as '?'
+        with replaced_on_success(path) as (partial,):
+            sr.save_as(partial)
     except OSError as e:
-        raise DicomExportError(f"cannot write {path}: {e.strerror}") from e
+        raise DicomExportError(f"cannot write {path}: {e.strerror or e}") from e
     return sr
 
 

@@ -42,6 +42,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from liverview.core.volume import Volume
+from liverview.io.replace_on_success import replaced_on_success
 from liverview.measure.recist import RecistGeometryError, RecistMeasurement, Segment
 
 SCHEMA_VERSION = 2
@@ -154,7 +155,8 @@ def write_lesions_json(
     except ValueError as e:
         raise LesionJsonError(f"cannot write {path}: a value is not finite ({e})") from e
     try:
-        path.write_text(text + "\n", encoding="utf-8")
+        with replaced_on_success(path) as (partial,):
+            partial.write_text(text + "\n", encoding="utf-8")
     except OSError as e:
         raise LesionJsonError(f"cannot write {path}: {e.strerror}") from e
 

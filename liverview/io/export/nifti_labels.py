@@ -21,6 +21,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from liverview.core.volume import Volume
+from liverview.io.replace_on_success import replaced_on_success
 
 SIDECAR_FORMAT = "liverview-label-map"
 
@@ -47,19 +48,48 @@ class LabelMap:
     lesions: list[LesionMask]
 
 
-def sidecar_path(path: str | Path) -> Path:
-    """``lesions.nii.gz`` -> ``lesions.json`` (also for ``.nii``, ``.nrrd``, ``.mha``)."""
-    path = Path(path)
+_IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+_WRITTEN_SUFFIXES = _IMAGE_SUFFIXES[:4]  # .mhd keeps its voxels in a second file: not replaced as one
+
+
+def _stem(path: Path) -> str:
     name = path.name
-    for suffix in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd"):
+    for suffix in _IMAGE_SUFFIXES:
         if name.lower().endswith(suffix):
-            return path.with_name(name[: -len(suffix)] + ".json")
-    return path.with_name(name + ".json")
+            return name[: -len(suffix)]
+    return name
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """``lesions.nii.gz`` -> ``lesions.labels.json`` (also for ``.nii``, ``.nrrd``, ``.mha``). Not
+    ``lesions.json``: that is the default name of the lesion JSON export, which a label map written beside
+    it would silently replace."""
+    path = Path(path)
+    return path.with_name(_stem(path) + ".labels.json")
+
+
+def find_sidecar(path: str | Path) -> Path | None:
+    """The sidecar of a label map: ``<name>.labels.json``, or the ``<name>.json`` that exports before
+    2026-12-02 wrote when it is a label-map sidecar (not some other JSON of that name); None when neither."""
+    path = Path(path)
+    current = sidecar_path(path)
+    if current.is_file():
+        return current
+    legacy = path.with_name(_stem(path) + ".json")
+    try:
+        if legacy.is_file() and json.loads(legacy.read_text(encoding="utf-8")).get("format") == SIDECAR_FORMAT:
+            return legacy
+    except (OSError, ValueError, AttributeError):
+        pass
+    return None
 
 
 def write_label_map(lesions: Sequence[LesionMask], reference: Volume, path: str | Path) -> Path:
     """Write lesion n as value n on ``reference``'s grid and the sidecar; returns the sidecar path."""
     path = Path(path)
+    if not path.name.lower().endswith(_WRITTEN_SUFFIXES):
+        raise LabelMapError(f"cannot write {path.name}: a label map is written as one file, "
+                            f"{' / '.join(_WRITTEN_SUFFIXES)}")
     if len(lesions) > np.iinfo(np.uint16).max:
         raise LabelMapError(f"cannot write {path}: {len(lesions)} lesions exceed the 65535 labels of a uint16 map")
     ids = [lesion.lesion_id for lesion in lesions]
@@ -88,23 +118,24 @@ def write_label_map(lesions: Sequence[LesionMask], reference: Volume, path: str 
     image.SetDirection(tuple(float(x) for x in np.asarray(reference.direction).reshape(-1)))
     sidecar = sidecar_path(path)
     try:
-        sitk.WriteImage(image, str(path), useCompression=True)
-        sidecar.write_text(
-            json.dumps(
-                {
-                    "format": SIDECAR_FORMAT,
-                    "schema_version": 1,
-                    "label_map": path.name,
-                    "labels": [
-                        {"value": n, "lesion_id": lesion.lesion_id, "lesion_class": lesion.lesion_class}
-                        for n, lesion in enumerate(lesions, start=1)
-                    ],
-                },
-                indent=2,
+        with replaced_on_success(path, sidecar) as (partial_image, partial_sidecar):
+            sitk.WriteImage(image, str(partial_image), useCompression=True)
+            partial_sidecar.write_text(
+                json.dumps(
+                    {
+                        "format": SIDECAR_FORMAT,
+                        "schema_version": 1,
+                        "label_map": path.name,
+                        "labels": [
+                            {"value": n, "lesion_id": lesion.lesion_id, "lesion_class": lesion.lesion_class}
+                            for n, lesion in enumerate(lesions, start=1)
+                        ],
+                    },
+                    indent=2,
+                )
+                + "\n",
+                encoding="utf-8",
             )
-            + "\n",
-            encoding="utf-8",
-        )
     except (OSError, RuntimeError) as e:
         raise LabelMapError(f"cannot write {path}: {e}") from e
     return sidecar
@@ -150,8 +181,8 @@ def read_label_map(path: str | Path) -> LabelMap:
     grid = Volume(
         array, image.GetSpacing(), image.GetOrigin(), np.array(image.GetDirection()).reshape(3, 3), path.name
     )
-    sidecar = sidecar_path(path)
-    listed = _sidecar_labels(sidecar) if sidecar.is_file() else []
+    sidecar = find_sidecar(path)
+    listed = _sidecar_labels(sidecar) if sidecar is not None else []
     present = [int(v) for v in np.unique(array) if v > 0]
     known = {v for v, _, _ in listed}
     entries = listed + [(v, str(v), "") for v in present if v not in known]

@@ -8,6 +8,8 @@ it could not write (no short axis, not on an axial slice, no mask, ...) instead 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -31,7 +33,7 @@ from liverview.store.records import LesionRecord
 EXPORT_FORMATS: dict[str, str] = {
     "json": "LiverView lesion JSON (RECIST in mm)",
     "csv": "DeepLesion DL_info.csv layout",
-    "nifti": "NIfTI label map of lesion masks (+ JSON sidecar)",
+    "nifti": "NIfTI label map of lesion masks (+ NAME.labels.json sidecar)",
     "sr": "DICOM SR TID 1500 measurement report (RECIST)",
     "seg": "DICOM SEG of lesion masks",
 }
@@ -186,10 +188,23 @@ def export_annotations(project: Project, study_id: int, study: Study, fmt: str, 
     skipped: list[str] = []
     reference = study.reference
     notes: list[str] = []
-    written = _WRITERS[fmt](project, study_id, study, reference, out, skipped, observer, notes)
+    with _write_errors_told(out):
+        written = _WRITERS[fmt](project, study_id, study, reference, out, skipped, observer, notes)
     if written == 0:
         raise ExportError(f"nothing to export as {fmt}: " + ("; ".join(skipped) if skipped else "the study has no lesions"))
     return ExportResult(out, written, skipped, notes)
+
+
+@contextmanager
+def _write_errors_told(out: Path) -> Iterator[None]:
+    """A writer's failure (disk full, a folder without write permission, a value a format cannot hold) as an
+    ExportError the app and the CLI show; every writer replaces the file only once it is whole."""
+    try:
+        yield
+    except ExportError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"could not write {out}: {exc} (a file already there is left as it was)") from exc
 
 
 _SUFFIXES = {"json": (".json",), "csv": (".csv",), "nifti": (".nii.gz", ".nii"), "sr": (".dcm",), "seg": (".dcm",)}
@@ -340,9 +355,12 @@ def export_sr_with_seg(project: Project, study_id: int, study: Study, sr_out: st
     sr_out.parent.mkdir(parents=True, exist_ok=True)
     seg_skipped: list[str] = []
     seg_notes: list[str] = []
-    written, seg = _seg_of(project, study_id, study.reference, seg_out, seg_skipped, seg_notes)
+    with _write_errors_told(seg_out):
+        written, seg = _seg_of(project, study_id, study.reference, seg_out, seg_skipped, seg_notes)
     sr_skipped: list[str] = []
-    measured = _write_sr(project, study_id, study, study.reference, sr_out, sr_skipped, observer, [], segmentation=seg)
+    with _write_errors_told(sr_out):
+        measured = _write_sr(project, study_id, study, study.reference, sr_out, sr_skipped, observer, [],
+                             segmentation=seg)
     if measured == 0:
         raise ExportError("nothing to export as sr: " + ("; ".join(sr_skipped) or "the study has no lesions"))
     sr_notes = [f"references the SEG {seg_out.name} ({written} segment(s))"] if seg is not None else \

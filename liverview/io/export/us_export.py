@@ -29,6 +29,7 @@ import numpy as np
 from liverview.core.volume import Volume
 from liverview.io.export.nifti_labels import LabelMapError, LesionMask, sidecar_path, write_label_map
 from liverview.io.export.project_export import ExportError, ExportResult
+from liverview.io.replace_on_success import replaced_on_success
 from liverview.store.project import Project
 from liverview.store.records import US_PHASE, LesionRecord
 from liverview.store.ultrasound import us_study_key
@@ -165,7 +166,9 @@ def _write_json(project, lesions, image, out, skipped) -> int:
     masks = {lesion.id: mask for lesion, mask in _masks(project, lesions, image, [])}
     document = {"format": US_JSON_FORMAT, "schema_version": 1, "image": _image_info(image),
                 "lesions": [_lesion_json(lesion, image, masks.get(lesion.id)) for lesion in lesions]}
-    out.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    text = json.dumps(document, indent=2, allow_nan=False) + "\n"
+    with replaced_on_success(out) as (partial,):
+        partial.write_text(text, encoding="utf-8")
     return len(lesions)
 
 
@@ -188,13 +191,14 @@ def _write_nifti(project, lesions, image, out, skipped) -> int:
     data["axes"] = "k = cine frame, j = row, i = column; spacing is mm, or 1 px when the image states none"
     for item, (lesion, _) in zip(data["labels"], masks):
         item["frame_index"] = _frame(lesion, image)
-    sidecar.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    with replaced_on_success(sidecar) as (partial,):
+        partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return len(placed)
 
 
 def png_sidecar_path(path: str | Path) -> Path:
-    """``labels.png`` -> ``labels.json``."""
-    return Path(path).with_suffix(".json")
+    """``x.png`` -> ``x.labels.json`` (not ``x.json``: the ultrasound JSON export's name for the same image)."""
+    return Path(path).with_suffix(".labels.json")
 
 
 def _write_png(project, lesions, image, out, skipped) -> int:
@@ -216,11 +220,12 @@ def _write_png(project, lesions, image, out, skipped) -> int:
                         "frame_index": _frame(lesion, image)})
     if not entries:
         return 0
-    if not cv2.imwrite(str(out), labels):
-        raise ExportError(f"cannot write {out}")
-    png_sidecar_path(out).write_text(json.dumps(
-        {"format": US_PNG_SIDECAR_FORMAT, "schema_version": 1, "label_png": out.name, "image": _image_info(image),
-         "labels": entries}, indent=2) + "\n", encoding="utf-8")
+    with replaced_on_success(out, png_sidecar_path(out)) as (partial_png, partial_sidecar):
+        if not cv2.imwrite(str(partial_png), labels):
+            raise ExportError(f"cannot write {out}")
+        partial_sidecar.write_text(json.dumps(
+            {"format": US_PNG_SIDECAR_FORMAT, "schema_version": 1, "label_png": out.name,
+             "image": _image_info(image), "labels": entries}, indent=2) + "\n", encoding="utf-8")
     return len(entries)
 
 

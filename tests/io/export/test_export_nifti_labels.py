@@ -35,7 +35,7 @@ def test_masks_and_geometry_round_trip(tmp_path):
     lesions = [LesionMask("L1", a, "hcc"), LesionMask("L2", b, "cyst"), LesionMask("L3", np.zeros_like(a))]
     path = tmp_path / "lesions.nii.gz"
     sidecar = write_label_map(lesions, ref, path)
-    assert sidecar == tmp_path / "lesions.json" == sidecar_path(path)
+    assert sidecar == tmp_path / "lesions.labels.json" == sidecar_path(path)
     assert json.loads(sidecar.read_text())["labels"] == [
         {"value": 1, "lesion_id": "L1", "lesion_class": "hcc"},
         {"value": 2, "lesion_id": "L2", "lesion_class": "cyst"},
@@ -82,3 +82,46 @@ def test_float_images_are_not_label_maps(tmp_path):
     sitk.WriteImage(sitk.GetImageFromArray(np.zeros((2, 3, 4), np.float32)), str(path))
     with pytest.raises(LabelMapError, match="integers"):
         read_label_map(path)
+
+
+def test_the_sidecar_never_replaces_the_lesion_json_of_the_same_name(tmp_path):
+    ref = _oblique_reference()
+    a = np.zeros(ref.array.shape, bool)
+    a[1:3, 2:5, 3:7] = True
+    lesion_json = tmp_path / "lesions.json"  # the JSON export's default name, beside lesions.nii.gz
+    lesion_json.write_text('{"format": "liverview-lesions"}\n')
+    write_label_map([LesionMask("L1", a, "hcc")], ref, tmp_path / "lesions.nii.gz")
+    assert lesion_json.read_text() == '{"format": "liverview-lesions"}\n'
+    assert [m.lesion_id for m in read_label_map(tmp_path / "lesions.nii.gz").lesions] == ["L1"]
+
+
+def test_a_sidecar_written_before_the_rename_is_still_read(tmp_path):
+    ref = _oblique_reference()
+    a = np.zeros(ref.array.shape, bool)
+    a[1:3, 2:5, 3:7] = True
+    path = tmp_path / "old.nii.gz"
+    write_label_map([LesionMask("L7", a, "cyst")], ref, path)
+    sidecar_path(path).rename(tmp_path / "old.json")  # the name exports used until 2026-12-02
+    assert [(m.lesion_id, m.lesion_class) for m in read_label_map(path).lesions] == [("L7", "cyst")]
+    (tmp_path / "old.json").write_text('{"format": "liverview-lesions", "lesions": []}')  # some other JSON
+    assert [(m.lesion_id, m.lesion_class) for m in read_label_map(path).lesions] == [("1", "")]
+
+
+def test_a_failed_write_keeps_the_previous_label_map_and_sidecar(tmp_path, monkeypatch):
+    ref = _oblique_reference()
+    a = np.zeros(ref.array.shape, bool)
+    a[1:3, 2:5, 3:7] = True
+    path = tmp_path / "lesions.nii.gz"
+    write_label_map([LesionMask("L1", a, "hcc")], ref, path)
+    before = path.read_bytes(), sidecar_path(path).read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr("pathlib.Path.write_text", fail)  # the image is written, the sidecar fails
+    with pytest.raises(LabelMapError, match="No space left"):
+        write_label_map([LesionMask("L1", a, "hcc"), LesionMask("L2", ~a, "cyst")], ref, path)
+    assert (path.read_bytes(), sidecar_path(path).read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesions.labels.json", "lesions.nii.gz"]
+    with pytest.raises(LabelMapError, match="one file"):
+        write_label_map([LesionMask("L1", a, "hcc")], ref, tmp_path / "x.mhd")

@@ -195,3 +195,44 @@ def test_measurements_on_every_phase_are_exported_with_their_phase(two_phases, t
     assert read[art_label].referenced_sop_instance_uid in art_uids
     assert read[pv_label].referenced_sop_instance_uid not in art_uids
     assert read[art_label].measurement.key_slice == 6
+
+
+@pytest.mark.parametrize("fmt, name", [("csv", "dl.csv"), ("json", "lesions.json"), ("sr", "sr.dcm"),
+                                       ("seg", "seg.dcm"), ("nifti", "lesions.nii.gz")])
+def test_an_export_that_fails_half_way_leaves_the_previous_file(annotated, tmp_path, fmt, name):
+    import resource
+    import signal
+
+    project, sid, study, _ = annotated
+    out = tmp_path / name
+    export_annotations(project, sid, study, fmt, out)
+    good = out.read_bytes()
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (len(good) // 2, old_limit[1]))  # the disk fills half-way
+    try:
+        with pytest.raises(ExportError):
+            export_annotations(project, sid, study, fmt, out)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert out.read_bytes() == good  # other tools never read a truncated export
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".partial-")]
+
+
+def test_readers_names_outside_latin1_survive_the_sr(annotated, tmp_path):
+    import pydicom
+
+    from liverview.io.export.dicom_import import sr_observers
+
+    project, sid, study, _ = annotated
+    project.close()
+    named = Project.open(tmp_path / "p.lvproj", user="Ольга Иванова")
+    lesion = named.add_lesion(sid, "hcc")
+    first = named.list_lesions(sid)[0]
+    named.set_recist(lesion.id, first.recist)
+    out = export_annotations(named, sid, study, "sr", tmp_path / "sr.dcm").path
+    ds = pydicom.dcmread(out)
+    assert ds.SpecificCharacterSet == "ISO_IR 192"  # Cyrillic: UTF-8 (Latin-1 names get ISO_IR 100)
+    assert "Ольга^Иванова" in sr_observers(ds)
+    named.close()
