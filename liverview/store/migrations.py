@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from typing import Callable, Iterator, Sequence
 
-from liverview.store.project_errors import DamagedProjectError
+from liverview.store.project_errors import DamagedProjectError, is_corruption
 from liverview.store.records import StoreError
 
 
@@ -139,11 +139,19 @@ SCHEMA_VERSION = MIGRATIONS[-1].version
 
 
 def read_version(conn: sqlite3.Connection, where: str = "the database") -> int:
-    """Schema version of the database: 0 for an empty one. Raises NotAProjectError for other files."""
+    """Schema version of the database: 0 for an empty one. Raises NotAProjectError for other files and
+    DamagedProjectError for a damaged one (a truncated project is SQLite that is "malformed", not "not a
+    database"); busy or I/O errors come out as they are (the opener reports them)."""
     try:
         tables = {r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
     except sqlite3.DatabaseError as err:
+        if is_corruption(err):
+            raise DamagedProjectError(
+                f"{where} is damaged ({err}); it was not changed. Open it read-only to see what can still be "
+                "read, or restore it from a backup") from None
+        if isinstance(err, sqlite3.OperationalError):
+            raise  # locked, unreadable: not a statement about what the file is
         raise NotAProjectError(f"{where} is not a LiverView project ({err}): choose a project file") from None
     if not tables:
         return 0

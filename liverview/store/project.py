@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterator
 
 from liverview.store.edit_log import Edit, Row, audit_rows, push_undo, step_history, write_audit
 from liverview.store.decision_log import DecisionLogMethods
+from liverview.store.guarded_connection import GuardedConnection
 from liverview.store.lesion_methods import LesionMethods
 from liverview.store.migrations import SCHEMA_VERSION, SchemaError, check_version, migrate
 from liverview.store.project_errors import (
@@ -40,10 +41,14 @@ from liverview.store.project_errors import (
     DeletedLesionError,
     ProjectClosedError,
     ProjectExistsError,
+    ProjectIOError,
     ProjectNotFoundError,
+    ProjectWriteError,
     ReadOnlyProjectError,
     UndoConflictError,
     UnknownEntityError,
+    open_failure,
+    write_failure,
 )
 from liverview.store.project_lock import (
     LockHolder,
@@ -61,9 +66,9 @@ from liverview.store.study_methods import StudyMethods
 from liverview.store.worklist import WorklistMethods
 
 __all__ = [
-    "DamagedProjectError", "DeletedLesionError", "Listener", "LockHolder", "Project", "ProjectClosedError", "ProjectExistsError",
-    "ProjectLockedError", "ProjectNotFoundError", "ReadOnlyProjectError", "Row", "UndoConflictError",
-    "UnknownEntityError", "lock_path", "read_lock_holder",
+    "DamagedProjectError", "DeletedLesionError", "Listener", "LockHolder", "Project", "ProjectClosedError",
+    "ProjectExistsError", "ProjectIOError", "ProjectLockedError", "ProjectNotFoundError", "ProjectWriteError",
+    "ReadOnlyProjectError", "Row", "UndoConflictError", "UnknownEntityError", "lock_path", "read_lock_holder",
 ]
 
 _log = logging.getLogger(__name__)
@@ -137,10 +142,12 @@ class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods, SeriesI
         conn = None
         try:
             if read_only:
-                conn = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
+                conn = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None,
+                                       factory=GuardedConnection)
                 conn.execute("PRAGMA query_only = ON")
             else:
-                conn = sqlite3.connect(p, isolation_level=None)
+                conn = sqlite3.connect(p, isolation_level=None, factory=GuardedConnection)
+            conn.where = str(p)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -152,6 +159,7 @@ class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods, SeriesI
                     raise
                 damage = str(err)
                 version = SCHEMA_VERSION  # a read-only look at a damaged file: read what the tables still hold
+                _require_readable_schema(conn, p)
             if damage is None and not creating:
                 damage = integrity_problem(conn)
                 if damage is not None and not read_only:
@@ -167,14 +175,17 @@ class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods, SeriesI
                     raise StoreError(f"{p}: SQLite refused write-ahead logging; is the folder a network share?")
                 conn.execute("PRAGMA synchronous = FULL")
                 migrate(conn, where=str(p), app_version=_app_version())
+            conn.guard_reads = True  # from now on a failing read is a StoreError (guarded_connection.py)
             return cls(p, user, conn, lock, read_only, damage)
-        except BaseException:
+        except BaseException as exc:
             if conn is not None:
                 conn.close()
             if lock is not None:
                 lock.release()
             if creating and p.exists() and p.stat().st_size == 0:
                 p.unlink()
+            if isinstance(exc, sqlite3.Error):  # unreadable, locked, disk full: a StoreError the UI reports
+                raise open_failure(exc, p) from exc
             raise
 
     def close(self) -> None:
@@ -264,18 +275,26 @@ class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods, SeriesI
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed or rolled back whole. SQLite failing (disk full, I/O error, the
+        file locked by another program, damage found) comes out as ProjectWriteError or DamagedProjectError,
+        StoreErrors the UI reports, never as a raw sqlite3 error that would escape its handlers."""
         self._require_writable()
         conn = self._conn
         if self._state.lock is not None:
             self._state.lock.check()  # the lock file is still ours (put back if it was deleted)
-        conn.execute("BEGIN IMMEDIATE")
+        conn.writing = True  # its errors are converted here, as a write's (not as a read's)
         try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                _roll_back(conn, self._path)
+                raise
+        except sqlite3.Error as err:
+            raise write_failure(err, self._path) from err
+        finally:
+            conn.writing = False
 
     @contextmanager
     def _edit(self, action: str, entity: str, entity_id: int | None = None,
@@ -389,6 +408,33 @@ class Project(StudyMethods, LesionMethods, ProposalMethods, ScanMethods, SeriesI
             sql += " LIMIT ?"
             params.append(int(limit))
         return [audit_entry_from_row(r) for r in self._conn.execute(sql, params)]
+
+
+def _require_readable_schema(conn: sqlite3.Connection, where: Path) -> None:
+    """Make a damaged file's list of tables readable on a read-only connection, or raise DamagedProjectError.
+    SQLite refuses the whole schema when one table's root page is gone (a truncated file); writable_schema
+    lets it skip that check, and the connection cannot write (mode=ro, query_only), so the tables that are
+    left can still be read."""
+    for writable_schema in ("OFF", "ON"):
+        conn.execute(f"PRAGMA writable_schema = {writable_schema}")
+        try:
+            conn.execute("SELECT name FROM sqlite_master").fetchall()
+            return
+        except sqlite3.DatabaseError as err:
+            problem = err
+    raise DamagedProjectError(
+        f"{where} is too damaged to read anything ({problem}); it was not changed. Restore it from a backup")
+
+
+def _roll_back(conn: sqlite3.Connection, where: Path) -> None:
+    """Roll back an open transaction; a rollback that fails too (the drive is gone) is logged, so that the
+    error that failed the edit is the one reported."""
+    if not conn.in_transaction:
+        return  # SQLite already rolled back (it does after some I/O errors)
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        _log.exception("%s: rolling back a failed edit failed too", where)
 
 
 def integrity_problem(conn: sqlite3.Connection) -> str | None:

@@ -13,7 +13,7 @@ from PySide6 import QtWidgets
 from liverview.annotate.recist_editor import RecistEditor
 from liverview.core.view_state import ViewState
 from liverview.store.project import DamagedProjectError, Project, ProjectLockedError
-from liverview.store.records import LesionRecord, StoreChange
+from liverview.store.records import LesionRecord, StoreChange, StoreError
 from liverview.ui.pane_grid import PaneGrid
 from liverview.ui.panels.lesion_list import LesionListPanel, lesion_focus_point
 from liverview.ui.tools.recist_tool import RecistTool
@@ -33,9 +33,11 @@ class AnnotationSession:
         self.tool = RecistTool(self.editor, grid.panes)
         self.tool.on_selection = self.panel.select_id
         self.tool.on_error = on_error
+        self.on_error = on_error
         panel.on_selected = self._row_selected
-        panel.on_class_chosen = lambda lesion_id, cls: self.project.update_lesion(lesion_id, lesion_class=cls)
+        panel.on_class_chosen = self._choose_class
         panel.on_delete = self._delete
+        panel.set_editable(not project.read_only, read_only_reason(project))
         self._unsubscribe = project.subscribe(self._on_store_change)
         self.refresh_panel()
 
@@ -45,7 +47,9 @@ class AnnotationSession:
         self.project.close()
 
     def set_measuring(self, on: bool) -> None:
-        self.tool.set_active(on)
+        """Never on a read-only project: every mark drawn would be refused (the RECIST action is disabled, but
+        review's Edit checks it from code)."""
+        self.tool.set_active(on and not self.project.read_only)
 
     def refresh_panel(self) -> None:
         self.panel.show_lesions(self.project.list_lesions(self.study_id), self.editor.selected_id)
@@ -59,9 +63,21 @@ class AnnotationSession:
         if point is not None and self.grid.panes:
             self.state.set_focus(self.grid.panes[0].pane_id, point)
 
+    def _choose_class(self, lesion_id: int, lesion_class: str) -> None:
+        self._edit_from_panel(lambda: self.project.update_lesion(lesion_id, lesion_class=lesion_class))
+
     def _delete(self, lesion_id: int) -> None:
         self.editor.selected_id = lesion_id
-        self.editor.delete_selected()
+        self._edit_from_panel(self.editor.delete_selected)
+
+    def _edit_from_panel(self, edit: Callable[[], object]) -> None:
+        """A refused edit (read-only, disk full, conflict) is told, and the panel shows the stored values again
+        (the combo box already shows the class picked): a Qt slot must not raise."""
+        try:
+            edit()
+        except StoreError as exc:
+            self.on_error(str(exc))
+            self.refresh_panel()
 
     def delete_selected(self) -> bool:
         return self.editor.delete_selected()
@@ -73,6 +89,18 @@ class AnnotationSession:
     def redo(self) -> StoreChange | None:
         self.editor.cancel()
         return self.project.redo()
+
+
+def read_only_reason(project: Project) -> str:
+    """Why the project cannot be edited, for the user ('' when it can)."""
+    if not project.read_only:
+        return ""
+    if project.damage:
+        why = " because it is damaged"
+    else:
+        holder = project.lock_holder
+        why = f" because {holder.describe()} is editing it" if holder else ""
+    return f"{project.path} is open read-only{why}: its annotations can be viewed, not changed"
 
 
 # (title, text, label of the "yes" button) -> True when the user chose it. The window asks with a dialog;

@@ -15,7 +15,12 @@ from liverview.io.export.project_export import (DEFAULT_SUFFIX, EXPORT_FORMATS, 
 from liverview.io.export.annotation_import import IMPORT_FORMATS, FileImport, ImportFormatError, import_annotations
 from liverview.store.records import RecistRecord, StoreError
 from liverview.store.study_link import default_project_path, ensure_study, study_key
-from liverview.ui.annotation_session import AnnotationSession, ask_with_dialog, open_project_for_editing
+from liverview.ui.annotation_session import (
+    AnnotationSession,
+    ask_with_dialog,
+    open_project_for_editing,
+    read_only_reason,
+)
 from liverview.ui.browser.one_window import OneWindow
 from liverview.ui.detection.liver_outline import LiverOutlineController
 from liverview.ui.job_bar import JobBar
@@ -570,13 +575,21 @@ class MainWindow(QtWidgets.QMainWindow):
             study_id = study_id if known else ensure_study(project, study, key)
         except (StoreError, OSError, ValueError) as exc:
             self.show_error("Annotations unavailable", f"{exc}\nThe images can be read; edits cannot be saved.")
-            self.measure_action.setEnabled(False)
+            self._set_editable(False)
             return
         self.session = AnnotationSession(project, study_id, self.grid, self.state, self.lesion_panel,
                                          on_error=lambda msg: self.show_error("Edit not saved", msg))
-        self.measure_action.setEnabled(not read_only)
+        self._set_editable(not read_only)
         self.session.set_measuring(self.measure_action.isChecked() and not read_only)
-        self.notify(f"Annotations are saved as you make them in {path}")
+        if read_only:
+            self.notify(read_only_reason(project))
+        else:
+            self.notify(f"Annotations are saved as you make them in {path}")
+
+    def _set_editable(self, editable: bool) -> None:
+        """The edit entry points follow the project: a read-only one offers none (each would be refused)."""
+        for action in (self.measure_action, self.undo_action, self.redo_action, self.delete_action):
+            action.setEnabled(editable)
 
     def _close_session(self) -> None:
         if self.session is not None:

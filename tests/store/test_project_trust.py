@@ -7,18 +7,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
+import signal
 import sqlite3
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
+from liverview.cli import EXIT_DAMAGED, exit_status
 from liverview.store.edit_log import ROW_KEYS, schema_columns
+from liverview.store.migrations import NotAProjectError
 from liverview.store.project import (
     DamagedProjectError,
     Project,
     ProjectLockedError,
+    ProjectWriteError,
     lock_path,
     read_lock_holder,
 )
@@ -171,3 +178,81 @@ def test_a_lock_file_replaced_and_held_by_another_process_stops_the_edit(path: P
         finally:
             holder.kill()
             holder.wait()
+
+
+# --- a write that fails -----------------------------------------------------------------------------
+
+@contextmanager
+def disk_full(folder: Path) -> Iterator[int]:
+    """No file may grow past the largest one in ``folder`` now, as on a full disk (RLIMIT_FSIZE: a write past
+    it fails with EFBIG, SIGXFSZ ignored); yields that size."""
+    limit = max(f.stat().st_size for f in folder.iterdir())
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, old_limit[1]))
+    try:
+        yield limit
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+
+
+@contextmanager
+def locked_by_another_program(project: Project) -> Iterator[None]:
+    """A second connection (another program) holds the write lock; the project gives up waiting at once."""
+    other = sqlite3.connect(project.path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    project._conn.execute("PRAGMA busy_timeout = 50")
+    try:
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_a_write_on_a_full_disk_is_a_store_error_and_loses_nothing(path: Path):
+    with Project.open(path, "alice") as project:
+        study = project.list_studies()[0].id
+        before = project.list_lesions()
+        with disk_full(path.parent) as limit:
+            with pytest.raises(ProjectWriteError, match="could not save .*nothing of this edit was saved"):
+                project.add_lesion(study, "hcc", notes="x" * (limit + 65536))  # must grow a file past the limit
+            assert project.list_lesions() == before  # rolled back whole; the earlier edits are there
+        project.add_lesion(study, "cyst")  # with room again, editing goes on
+    with Project.open(path, "bob", read_only=True) as reopened:
+        assert reopened.damage is None
+        assert [lesion.lesion_class for lesion in reopened.list_lesions()] == ["cyst", "hcc", "metastasis", "cyst"]
+
+
+def test_a_write_to_a_file_another_program_locked_is_a_store_error_and_loses_nothing(path: Path):
+    with Project.open(path, "alice") as project:
+        study = project.list_studies()[0].id
+        before, history = project.list_lesions(), project.audit_log()
+        with locked_by_another_program(project):
+            with pytest.raises(ProjectWriteError, match="database is locked.*nothing of this edit.*Another program"):
+                project.add_lesion(study, "hcc")
+            with pytest.raises(ProjectWriteError, match="database is locked"):
+                project.undo()
+            assert project.list_lesions() == before and project.audit_log() == history
+        assert project.undo().action == "undo:add_lesion"  # the lock gone, undo works and steps the last edit
+        assert [lesion.lesion_class for lesion in project.list_lesions()] == ["cyst", "hcc"]
+
+
+# --- a truncated file --------------------------------------------------------------------------------
+
+def test_a_truncated_project_is_damaged_not_a_foreign_file_and_opens_read_only(path: Path):
+    with Project.open(path, "alice") as project:
+        study = project.list_studies()[0].id
+        for _ in range(300):
+            project.add_lesion(study, "hcc", notes="x" * 200)
+    os.truncate(path, path.stat().st_size // 2)  # a copy or crash that kept half of the file
+    fingerprint = digest(path)
+    with pytest.raises(DamagedProjectError, match="is damaged .*malformed.*read-only") as info:
+        Project.open(path, "bob")
+    assert not isinstance(info.value, NotAProjectError) and exit_status(info.value) == EXIT_DAMAGED
+    with Project.open(path, "bob", read_only=True) as project:
+        assert project.damage and "malformed" in project.damage
+        assert len(project.list_studies()) == 1  # what is left can be read
+        with pytest.raises(DamagedProjectError, match="cannot be read"):  # what is not is a StoreError
+            project.list_lesions()
+    assert digest(path) == fingerprint and read_lock_holder(path) is None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from liverview.store import BoxRecord, Project, ProposalRecord
+from liverview.store import BoxRecord, Project, ProjectWriteError, ProposalRecord
 from liverview.store.migrations import MIGRATIONS, SCHEMA_VERSION, migrate, read_version
 from liverview.store.scan_methods import ScannedPhase, StudyAlreadyScannedError
 
@@ -74,7 +74,7 @@ def test_a_study_whose_last_write_fails_leaves_nothing_behind(project: Project, 
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr("liverview.store.scan_methods._upsert_scan_row", disk_full)
-    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+    with pytest.raises(ProjectWriteError, match="disk is full.*nothing of this edit was saved"):
         project.record_scanned_study("k", "/a", PHASES, [_proposal(0.9)], "det/1")
     assert project.list_studies() == [] and project.list_proposals() == [] and project.scan_records() == {}
 

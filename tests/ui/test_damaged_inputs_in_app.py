@@ -115,6 +115,8 @@ def test_a_damaged_project_is_offered_read_only_and_never_written(make_window, t
     assert title == "Project damaged" and yes == "Open read-only" and "damaged" in text
     if open_read_only:
         assert win.session.project.read_only and win.session.project.damage
+        assert any("open read-only because it is damaged" in m for m in win.messages)
+        assert not win.lesion_panel.class_combo.isEnabled() and not win.undo_action.isEnabled()
     else:
         assert win.session is None and any("Annotations unavailable" in m for m in win.messages)
     assert not win.measure_action.isEnabled()

@@ -1,10 +1,14 @@
 """RECIST in the viewer: draw with the mouse, drag an end point, undo, redo — saved as it happens."""
 
+import sqlite3
+
 import numpy as np
 import pytest
 from PySide6 import QtCore, QtWidgets
 
 from liverview.store.project import Project
+from liverview.store.records import RecistRecord
+from liverview.store.study_link import ensure_study
 from liverview.ui.main_window import MainWindow
 from tests.ui.study_fixtures import multi_grid_study
 
@@ -180,3 +184,71 @@ def test_panes_repaint_whole_so_drags_leave_no_stripes(window):
     until the slice changed, so the panes repaint their whole viewport."""
     for pane in window.grid.panes:
         assert pane.view.viewportUpdateMode() == QtWidgets.QGraphicsView.ViewportUpdateMode.FullViewportUpdate
+
+
+def test_a_mark_that_cannot_be_saved_is_reported_and_the_earlier_ones_stay(window, qtbot):
+    """The file locked by another program (as a full disk or an I/O error would): the window says the edit was
+    not saved, nothing escapes the mouse handler (pytest-qt fails the test on that), the earlier mark stays."""
+    pane = window.grid.panes[0]
+    vp = pane.view.viewport()
+    drag(qtbot, vp, QtCore.QPoint(200, 200), QtCore.QPoint(260, 230))
+    project = window.session.project
+    before = project.list_lesions(window.session.study_id)
+    other = sqlite3.connect(project.path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    project._conn.execute("PRAGMA busy_timeout = 50")  # give up at once, not after the usual 5 s
+    try:
+        drag(qtbot, vp, QtCore.QPoint(vp.width() // 2 - 100, vp.height() // 2),
+             QtCore.QPoint(vp.width() // 2 + 40, vp.height() // 2 + 50))
+        assert window.messages[-1].startswith("Edit not saved: could not save ")
+        assert "database is locked" in window.messages[-1] and "nothing of this edit was saved" in window.messages[-1]
+        window.undo()
+        assert window.messages[-1].startswith("Could not undo: could not save ")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert project.list_lesions(window.session.study_id) == before
+    assert window.lesion_panel.table.rowCount() == 1 and window.session.editor.preview is None
+    assert len(drawn_points(window, pane)) == 4  # the saved mark only: the refused one is not drawn
+    drag(qtbot, vp, QtCore.QPoint(vp.width() // 2 - 100, vp.height() // 2),
+         QtCore.QPoint(vp.width() // 2 + 40, vp.height() // 2 + 50))
+    assert len(project.list_lesions(window.session.study_id)) == 2  # the lock gone, editing goes on
+
+
+def test_a_read_only_project_offers_no_edits_and_refuses_any_with_a_message(qtbot, tmp_path):
+    """Another LiverView holds the project: it opens read-only, the window says so and why, no edit control is
+    enabled, and an edit that still gets through is refused with a message, the panel showing the stored class."""
+    path, study = tmp_path / "edits.lvproj", multi_grid_study()
+    with Project.create(path, "other-reader") as other:  # another session editing the project: it holds the lock
+        v = study.reference.volume
+        ends = tuple(tuple(float(x) for x in v.index_to_world(ijk)) for ijk in ((10, 10, 5), (30, 10, 5)))
+        lesion = other.add_lesion(ensure_study(other, study), "cyst",
+                                  recist=RecistRecord(ends, None, 5, study.reference.kind))
+        win = MainWindow(register_mode=None, project_path=path, user="dr-test")
+        qtbot.addWidget(win)
+        win.show()
+        win.set_study(study)
+        assert win.session.project.read_only
+        notice = win.messages[-1]
+        assert "open read-only because other-reader" in notice and "viewed, not changed" in notice
+        assert not any("saved as you make them" in m for m in win.messages)
+        for action in (win.measure_action, win.undo_action, win.redo_action, win.delete_action):
+            assert not action.isEnabled(), action.text()
+        panel = win.lesion_panel
+        panel.table.selectRow(0)
+        assert panel.class_combo.currentText() == "cyst"
+        assert not panel.class_combo.isEnabled() and not panel.delete_button.isEnabled()
+        assert "other-reader" in panel.class_combo.toolTip()
+        panel.class_combo.setCurrentText("hcc")  # an edit that still gets through: told, and shown as stored
+        panel.class_combo.activated.emit(panel.class_combo.currentIndex())
+        assert win.messages[-1].startswith("Edit not saved: ") and "read-only" in win.messages[-1]
+        assert panel.class_combo.currentText() == "cyst" == other.get_lesion(lesion.id).lesion_class
+        panel._delete_clicked()
+        win.delete_selected()
+        assert win.messages[-1].startswith("Could not delete the lesion: ") and "read-only" in win.messages[-1]
+        assert not other.get_lesion(lesion.id).deleted and panel.table.rowCount() == 1
+        win.measure_action.setChecked(True)  # as review's Edit does from code: still no drawing
+        pane = win.grid.panes[0]
+        drag(qtbot, pane.view.viewport(), QtCore.QPoint(200, 200), QtCore.QPoint(260, 230))
+        assert len(other.list_lesions()) == 1 and pane.tool is None
+        win.close()

@@ -20,6 +20,7 @@ from liverview.detection.liver_mask_cache import CachingLiverSegmenter, LiverMas
 from liverview.detection.proposals import ProposalSet
 from liverview.plugin_registry import Contribution, ContributionNotFoundError, PluginError, discover_plugins
 from liverview.review.proposal_import import ProposalGridError, ProposalImport, records_from_set
+from liverview.ui.annotation_session import read_only_reason
 from liverview.ui.job_bar import JobBar
 from liverview.ui.window_services import StudyHost
 from liverview.ui.workers import Job, JobRunner
@@ -112,6 +113,9 @@ class DetectionController:
         if self.host.session is None:
             self.host.show_error("Cannot store detections", "the study's project is not open; "
                                  "detections could not be saved")
+            return None
+        if self.host.session.project.read_only:  # refuse before the run, not when storing its results
+            self.host.show_error("Cannot store detections", read_only_reason(self.host.session.project))
             return None
         if self.job is not None and not self.job.done:
             return self.job

@@ -36,6 +36,7 @@ class LesionListPanel(QtWidgets.QWidget):
         self.on_class_chosen: Callable[[int, str], None] = lambda lesion_id, cls: None
         self.on_delete: Callable[[int], None] = lambda lesion_id: None
         self._updating = False
+        self._editable = True
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.class_combo.activated.connect(self._class_chosen)
         self.delete_button.clicked.connect(self._delete_clicked)
@@ -67,6 +68,14 @@ class LesionListPanel(QtWidgets.QWidget):
         finally:
             self._updating = False
 
+    def set_editable(self, editable: bool, why: str = "") -> None:
+        """A read-only project: the list still shows and selects lesions, but Class and Delete are disabled
+        (``why`` in their tooltips), so nothing looks changed that the project did not save."""
+        self._editable = editable
+        self.class_combo.setToolTip("Class of the selected lesion" if editable else why)
+        self.delete_button.setToolTip("" if editable else why)
+        self._show_class_of(self.selected())
+
     def select_id(self, lesion_id: int | None) -> None:
         was = self._updating
         self._updating = True
@@ -94,8 +103,8 @@ class LesionListPanel(QtWidgets.QWidget):
     def _show_class_of(self, lesion: LesionRecord | None) -> None:
         """The selected lesion's class; with none selected the class box is empty and, like Delete, disabled
         (it showed "cyst", the first class, as if a new mark would get it: new marks are "unknown")."""
-        self.class_combo.setEnabled(lesion is not None)
-        self.delete_button.setEnabled(lesion is not None)
+        self.class_combo.setEnabled(lesion is not None and self._editable)
+        self.delete_button.setEnabled(lesion is not None and self._editable)
         if lesion is None:
             self.class_combo.setCurrentIndex(-1)
         else:
