@@ -5,14 +5,18 @@ Detector plugins receive these through the DetectorTrainer protocol (liverview.p
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
+
+from liverview.core.axis_order import AxisOrder, in_patient_order
 from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.detection.hard_negatives import HARD_NEGATIVES_FILE
 from liverview.detection.proposals import Proposal3D, read_proposals
+from liverview.detection.stored_grid import proposal_in_patient_order
 
 
 @dataclass(frozen=True)
@@ -76,3 +80,49 @@ def load_cases_from_folder(folder: str | Path) -> list[TrainingCase]:
                                   reference=PhaseKind(meta.get("reference_phase", "non-contrast")),
                                   lesion_labels=labels, name=s.name, ignore_mask=ignore))
     return cases
+
+
+def _lesion_in_patient_order(lesion: TrainingLesion, order: AxisOrder, stored_shape: tuple[int, int, int],
+                             has_labels: bool, case: str) -> TrainingLesion:
+    x0, y0, z0, x1, y1, z1 = lesion.box_ijk
+    edges = order.inverse.edges_to_stored(np.array([[z0, y0, x0], [z1 + 1.0, y1 + 1.0, x1 + 1.0]]),
+                                          tuple(stored_shape[a] for a in order.perm))
+    lo, hi = np.rint(edges.min(axis=0)).astype(int), np.rint(edges.max(axis=0)).astype(int) - 1
+    if order.keeps_slices:
+        key = stored_shape[0] - 1 - lesion.key_slice if order.flip[0] else lesion.key_slice
+    elif has_labels:  # the key slice only matters without a label map
+        key = int((lo[0] + hi[0]) // 2)
+    else:
+        raise ValueError(f"{case}: its scan is stored with slices along another axis than the patient's "
+                         "head-feet axis, and its lesions are known on one key slice only: store it axially, or "
+                         "give a lesion label map")
+    return replace(lesion, box_ijk=(int(lo[2]), int(lo[1]), int(lo[0]), int(hi[2]), int(hi[1]), int(hi[0])),
+                   key_slice=int(key))
+
+
+def case_in_patient_order(case: TrainingCase, phases: Mapping[PhaseKind, Volume], labels: Volume | None,
+                          ignore: Volume | None) -> tuple[TrainingCase, dict[PhaseKind, Volume], Volume | None,
+                                                          Volume | None]:
+    """A training study whose reference phase is stored in another axis order (LiTS: rows and slices flipped)
+    re-laid in patient axis order, as detection reads scans: the phases on its grid, the label map and ignore
+    mask with it, the lesion boxes, key slices and hard negatives moved to match (phases on other grids are
+    sampled by world position and stay). Returns the case and the volumes as given when it is stored so."""
+    stored = phases[case.reference]
+    relaid_reference, order = in_patient_order(stored)
+    if order.is_identity:
+        return case, dict(phases), labels, ignore
+    shape = stored.array.shape
+    relaid = {kind: in_patient_order(v)[0] if v.same_grid(stored) else v for kind, v in phases.items()}
+
+    def on_grid(v: Volume | None, what: str) -> Volume | None:
+        if v is None:
+            return None
+        if v.array.shape != shape:
+            raise ValueError(f"{case.name}: the {what}'s grid {v.array.shape} is not the reference's {shape}")
+        return relaid_reference.with_array(np.ascontiguousarray(order.forward(v.array)))
+
+    patient_shape = relaid_reference.array.shape
+    lesions = [_lesion_in_patient_order(les, order, shape, labels is not None, case.name) for les in case.lesions]
+    hard = [proposal_in_patient_order(p, order, patient_shape) for p in case.hard_negatives]
+    return (replace(case, lesions=lesions, hard_negatives=hard), relaid, on_grid(labels, "label map"),
+            on_grid(ignore, "ignore mask"))

@@ -11,10 +11,11 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
+from liverview.core.axis_order import AxisOrder
 from liverview.detection.training_data import study_folders
 from liverview.io.volumes import read_volume
 
-from .working_grid import AxisOrder, label_to_working, neighbour_stack, to_working
+from .working_grid import label_to_working, neighbour_stack, to_working
 
 
 @dataclass

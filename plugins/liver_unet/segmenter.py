@@ -10,13 +10,14 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from liverview.core.axis_order import AxisOrder
 from liverview.core.study import PhaseKind, phase_to_read
 from liverview.core.volume import Volume
 from liverview.plugin_api.errors import Cancelled, ModelInputError, WeightsMissingError
 
 from .network import LiverUNet
 from .training import LiverUNetConfig, pick_device
-from .working_grid import AxisOrder, input_grid_mask, neighbour_stack, to_working
+from .working_grid import input_grid_mask, neighbour_stack, to_working
 
 MIN_VOLUME_ML = 100.0  # smaller: the study does not show the liver (or the model failed): say so
 MIN_SLICE_AREA_CM2 = 70.0  # the same check on a stack of a few slices (a key slice)

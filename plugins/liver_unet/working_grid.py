@@ -4,48 +4,12 @@ posterior, columns from the patient's right to left, as the training studies lie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 HU_WINDOW = (-200.0, 300.0)
 CHUNK_SLICES = 32  # slices resampled at once (bounds the full-resolution float copies)
-
-
-@dataclass(frozen=True)
-class AxisOrder:
-    """How a volume's array [k, j, i] becomes the patient-ordered array [z, y, x] (LPS: x to the patient's
-    left, y posterior, z superior): ``perm`` of the array axes, then flips of the result's axes."""
-
-    perm: tuple[int, int, int]
-    flip: tuple[bool, bool, bool]
-
-    @classmethod
-    def of(cls, direction: np.ndarray) -> "AxisOrder":
-        """Each array axis goes to the patient axis it is closest to; a direction so oblique that two array axes
-        are closest to the same patient axis keeps the stored order."""
-        d = np.asarray(direction, float)
-        world_of = {2 - a: int(np.argmax(np.abs(d[:, a]))) for a in range(3)}  # array axis -> world axis (x=0)
-        if sorted(world_of.values()) != [0, 1, 2]:
-            return cls((0, 1, 2), (False, False, False))
-        array_of_world = {w: a for a, w in world_of.items()}
-        perm = tuple(array_of_world[w] for w in (2, 1, 0))  # output axes z, y, x
-        flip = tuple(bool(d[w, 2 - array_of_world[w]] < 0) for w in (2, 1, 0))
-        return cls(perm, flip)  # type: ignore[arg-type]
-
-    def forward(self, array: np.ndarray) -> np.ndarray:
-        out = np.transpose(array, self.perm)
-        return out[tuple(slice(None, None, -1) if f else slice(None) for f in self.flip)]
-
-    def backward(self, array: np.ndarray) -> np.ndarray:
-        out = array[tuple(slice(None, None, -1) if f else slice(None) for f in self.flip)]
-        return np.transpose(out, np.argsort(self.perm))
-
-    def spacing_zyx(self, spacing_xyz: tuple[float, float, float]) -> tuple[float, float, float]:
-        per_array_axis = (spacing_xyz[2], spacing_xyz[1], spacing_xyz[0])  # k, j, i
-        return tuple(per_array_axis[a] for a in self.perm)  # type: ignore[return-value]
 
 
 def working_shape(shape_zyx: tuple[int, ...], spacing_zyx: tuple[float, float, float], pixel_mm: float

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from liverview.core.volume import Volume
-from liverview.detection.training_data import TrainingCase, TrainingLesion, load_cases_from_folder
+from liverview.detection.training_data import (TrainingCase, TrainingLesion, case_in_patient_order,
+                                               load_cases_from_folder)
 from liverview.io.volumes import read_volume
 
 from .config import DetectorConfig
@@ -61,11 +62,14 @@ def _boxes_from_labels(labels: np.ndarray, lesion: TrainingLesion, grid: Working
 
 def prepare_case(case: TrainingCase, config: DetectorConfig) -> PreparedCase:
     volumes = {k: _as_volume(v) for k, v in case.phases.items()}
+    label_volume = None if case.lesion_labels is None else _as_volume(case.lesion_labels)
+    ignore_volume = None if case.ignore_mask is None else _as_volume(case.ignore_mask)
+    if case.reference in volumes:  # trained in patient axis order, as detect reads scans
+        case, volumes, label_volume, ignore_volume = case_in_patient_order(case, volumes, label_volume,
+                                                                           ignore_volume)
     image, present, grid = prepare_phases(volumes, case.reference, config)
     nz = grid.shape[0]
-    labels = None
-    if case.lesion_labels is not None:
-        labels = _as_volume(case.lesion_labels).array
+    labels = None if label_volume is None else label_volume.array
     boxes: dict[int, list[SliceBox]] = {}
     covered = np.zeros(nz, bool)  # working slices inside some lesion's z-range
     complete = np.ones(nz, bool)
@@ -97,8 +101,8 @@ def prepare_case(case: TrainingCase, config: DetectorConfig) -> PreparedCase:
         for kw in range(kw0, kw1 + 1):
             hard.setdefault(kw, []).append(SliceBox(*grid.box_to_work(hn.box), -1))
     ignore = None
-    if case.ignore_mask is not None:
-        mask = _as_volume(case.ignore_mask).array
+    if ignore_volume is not None:
+        mask = ignore_volume.array
         if mask.shape != grid.ref_shape:
             raise ValueError(f"{case.name}: the ignore mask's grid {mask.shape} is not the reference's {grid.ref_shape}")
         ignore = resample_onto_grid((mask > 0).astype(np.float32), grid) > 0.01  # any overlap counts

@@ -25,12 +25,14 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
+from liverview.core.axis_order import in_patient_order
 from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.detection.box_refinement import refine_proposal
 from liverview.detection.proposals import Detection2D, Proposal3D, ProposalSet
 from liverview.detection.stacking import (SCORE_THRESHOLD, SLICE_BOX_WINDOW_MM, cap_depth, detected_extent,
                                          merge_fragments, stack_detections, trim_poles, widen_slice_boxes)
+from liverview.detection.stored_grid import proposal_on_stored_grid
 from liverview.ml.device import resolve_device
 from liverview.plugin_api.errors import Cancelled, ModelError, WeightsMissingError
 from .config import DetectorConfig
@@ -100,6 +102,26 @@ class Detector:
     def detect(self, volumes: Mapping[PhaseKind, Volume], reference: PhaseKind,
                progress: Callable[[float], None] | None = None,
                cancelled: Callable[[], bool] | None = None) -> ProposalSet:
+        """Proposals on the grid the reference phase is stored on. The network reads the scan in patient axis
+        order, as every training study lies: a scan stored otherwise (LiTS: rows and slices flipped) is re-laid
+        first (the same voxels; phases on its grid with it, the others are sampled by world position) and the
+        proposals are put back on the stored grid."""
+        if reference not in volumes:
+            prepare_phases(volumes, reference, self.config)  # says which phases the study has
+        stored = volumes[reference]
+        relaid_reference, order = in_patient_order(stored)
+        if order.is_identity:
+            proposals = self._detect(volumes, reference, progress, cancelled)
+        else:
+            relaid = {kind: in_patient_order(v)[0] if v.same_grid(stored) else v for kind, v in volumes.items()}
+            proposals = [proposal_on_stored_grid(p, order, stored.array.shape)
+                         for p in self._detect(relaid, reference, progress, cancelled)]
+        return ProposalSet.for_volume(proposals, stored, model=self.name, reference_phase=reference.value)
+
+    def _detect(self, volumes: Mapping[PhaseKind, Volume], reference: PhaseKind,
+                progress: Callable[[float], None] | None,
+                cancelled: Callable[[], bool] | None) -> list[Proposal3D]:
+        """Proposals on the reference phase's grid as given."""
         def check() -> None:
             if cancelled is not None and cancelled():
                 raise DetectionCancelled("detection cancelled")
@@ -142,8 +164,7 @@ class Detector:
             proposals.append(proposal)
         if progress:
             progress(1.0)
-        return ProposalSet.for_volume(proposals, volumes[reference], model=self.name,
-                                      reference_phase=reference.value)
+        return proposals
 
     @staticmethod
     def _ref_box(grid, work_box) -> tuple[float, float, float, float] | None:

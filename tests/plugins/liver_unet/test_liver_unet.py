@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from liverview.core.axis_order import AxisOrder
 from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.metrics.segmentation import dice_coefficient
@@ -16,7 +17,7 @@ from liverview.plugin_registry import discover_plugins
 from liverview.synth.ct_phantom import generate_ct_study
 from liverview_plugins.liver_unet.data import CropSampler, LiverCase, _label_in_phase
 from liverview_plugins.liver_unet.training import LiverUNetConfig, train_liver_unet
-from liverview_plugins.liver_unet.working_grid import AxisOrder, input_grid_mask, to_working
+from liverview_plugins.liver_unet.working_grid import input_grid_mask, to_working
 
 PV = PhaseKind.PORTAL_VENOUS
 

@@ -10,6 +10,7 @@ from liverview.cli import main as cli_main
 from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.detection.proposals import read_proposals
+from liverview.io.volumes import read_volume
 from liverview_plugins.mscn_detector.dataset import prepare_case
 from liverview_plugins.mscn_detector.evaluation import phantom_phases
 from liverview_plugins.mscn_detector.inference import DetectionCancelled, load_detector
@@ -210,3 +211,41 @@ def test_the_detector_name_carries_its_weights_digest(tmp_path, default_weights)
     assert load_detector(tmp_path / "other.pt", "cpu").name != det.name
     shutil.copy(default_weights, tmp_path / "copy.pt")
     assert load_detector(tmp_path / "copy.pt", "cpu").name == det.name
+
+
+def _stored_like_lits(v: Volume) -> Volume:
+    """The same voxels at the same world positions, stored with rows and slices reversed (as LiTS volumes are)."""
+    k, j, _ = v.array.shape
+    first = v.index_to_world((0.0, j - 1.0, k - 1.0))
+    direction = v.direction @ np.diag([1.0, -1.0, -1.0])
+    return Volume(np.ascontiguousarray(v.array[::-1, ::-1]), v.spacing, tuple(first), direction, v.name)
+
+
+def test_a_scan_stored_flipped_gets_the_proposals_of_the_same_scan_stored_upright(default_weights):
+    volumes, ref = phantom_inputs(9101, 5)
+    det = load_detector(None, "cpu")
+    upright = det.detect(volumes, ref)
+    flipped = det.detect({kind: _stored_like_lits(v) for kind, v in volumes.items()}, ref)
+    assert flipped.shape == upright.shape and len(flipped.proposals) == len(upright.proposals) > 0
+    nz, ny, _ = upright.shape
+    for a, b in zip(upright.proposals, flipped.proposals):  # the network read the same upright slices
+        assert b.score == pytest.approx(a.score, abs=1e-5) and b.lesion_class == a.lesion_class
+        assert b.z_range == (nz - 1 - a.z_range[1], nz - 1 - a.z_range[0]) and b.key_slice == nz - 1 - a.key_slice
+        assert b.box == pytest.approx((a.box[0], ny - a.box[3], a.box[2], ny - a.box[1]))
+
+
+def test_a_flipped_training_study_trains_on_the_same_upright_slices(tiny_phantom_dir, tiny_config):
+    import dataclasses
+
+    [case] = load_cases_from_folder(tiny_phantom_dir)
+    upright = prepare_case(case, tiny_config)
+    volumes = {kind: _stored_like_lits(read_volume(path)) for kind, path in case.phases.items()}
+    nz, ny, _ = next(iter(volumes.values())).array.shape
+    lesions = [dataclasses.replace(les, box_ijk=(x0, ny - 1 - y1, nz - 1 - z1, x1, ny - 1 - y0, nz - 1 - z0),
+                                   key_slice=nz - 1 - les.key_slice)
+               for les in case.lesions for x0, y0, z0, x1, y1, z1 in [les.box_ijk]]
+    labels = _stored_like_lits(read_volume(case.lesion_labels)) if case.lesion_labels is not None else None
+    flipped = prepare_case(dataclasses.replace(case, phases=volumes, lesions=lesions, lesion_labels=labels),
+                           tiny_config)
+    assert np.array_equal(flipped.image, upright.image)
+    assert flipped.boxes == upright.boxes and np.array_equal(flipped.target_slices, upright.target_slices)
