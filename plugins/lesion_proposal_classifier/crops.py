@@ -13,6 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import ndimage
 
+from liverview.core.axis_order import in_patient_order
 from liverview.core.study import PhaseKind
 from liverview.core.volume import Volume
 from liverview.detection.proposals import Proposal3D
@@ -32,7 +33,10 @@ def view_planes(proposal: Proposal3D, reference: Volume, config: LpcConfig) -> n
     half = max(extent / 2 + config.pad_px * min(sx, sy), config.min_half_mm)
     n = config.crop_px
     u = ((np.arange(n) + 0.5) / n * 2 - 1) * half  # pixel centres across the field of view
-    ax_i, ax_j, ax_k = (reference.direction[:, c] for c in range(3))
+    # The patient's axes as the scan lies closest to them (liverview.core.axis_order), not as it is stored: a
+    # scan stored with rows or slices reversed (LiTS) or sideways must give the same upright crops as training's.
+    patient_axes = in_patient_order(reference)[0].direction
+    ax_i, ax_j, ax_k = (patient_axes[:, c] for c in range(3))
     planes = []
     for rows_axis, cols_axis in ((ax_j, ax_i), (ax_k, ax_i), (ax_k, ax_j)):  # axial, coronal, sagittal
         # rows run along +j (axial) or -k (coronal/sagittal: head at the top)

@@ -49,6 +49,23 @@ def test_a_phase_on_another_grid_is_read_at_the_same_world_point():
     assert np.allclose(crops[0, :, 0], crops[0, :, 1], atol=1e-5)
 
 
+def test_a_scan_stored_flipped_gives_the_crops_of_the_same_scan_stored_upright():
+    rng = np.random.default_rng(3)
+    arr = rng.normal(50, 20, (20, 64, 64)).astype(np.float32)
+    arr[8:13, 16:25, 26:35] = 200.0
+    arr[10, 16:20, 26:30] = 400.0  # an asymmetric detail: a flipped crop would differ
+    upright = Volume(arr, (0.8, 0.9, 2.5), (5.0, -3.0, 10.0))
+    k, j, _ = arr.shape
+    flipped = Volume(np.ascontiguousarray(arr[::-1, ::-1]), upright.spacing,
+                     tuple(upright.index_to_world((0.0, j - 1.0, k - 1.0))), np.diag([1.0, -1.0, -1.0]))
+    cfg = LpcConfig(phases=("non-contrast", "arterial"), crop_px=32, pad_px=4)
+    p = Proposal3D((26, 16, 35, 25), (8, 12), 0.9, 10)
+    p_flipped = Proposal3D((26, j - 25, 35, j - 16), (k - 1 - 12, k - 1 - 8), 0.9, k - 1 - 10)
+    a = multiview_crops({NC: upright}, NC, [p], cfg)
+    b = multiview_crops({NC: flipped}, NC, [p_flipped], cfg)
+    assert np.allclose(a, b, atol=1e-4)
+
+
 def easy_crops(n, rng, cfg):
     """Lesion = a bright disc in every view; not a lesion = noise only."""
     s = cfg.crop_px
