@@ -10,12 +10,14 @@ import numpy as np
 import SimpleITK as sitk
 
 from liverview.cli import CliError
+from liverview.core.volume import Volume
+from liverview.io.errors import LoadError
+from liverview.io.study_loader import load_study
 from liverview.registration.phase_registration import (
     MODES,
     PhaseRegistration,
     RegistrationError,
     register_phase,
-    volume_from_sitk,
     volume_to_sitk,
 )
 
@@ -25,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "register-phases", help="register a moving phase to a fixed (reference) phase and resample it",
         description="Register MOVING to FIXED (Mattes mutual information; rigid, then optionally affine or "
                     "B-spline) and write MOVING resampled onto FIXED's grid.")
-    parser.add_argument("fixed", type=Path, metavar="FIXED", help="reference phase (NIfTI, NRRD, MHA, ...)")
+    parser.add_argument("fixed", type=Path, metavar="FIXED",
+                        help="reference phase (NIfTI, NRRD, MHA, ... or a DICOM folder holding one series)")
     parser.add_argument("moving", type=Path, metavar="MOVING", help="phase to align to FIXED")
     parser.add_argument("--out", type=Path, required=True, metavar="OUT",
                         help="where to write MOVING resampled onto FIXED's grid (e.g. out.nii.gz)")
@@ -35,13 +38,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _read(path: Path, role: str) -> sitk.Image:
-    if not path.is_file():
+def _read(path: Path, role: str) -> Volume:
+    """The one image in ``path`` (volume file or DICOM folder / file), read by the checked study loader, so a
+    damaged file is refused rather than registered with blank slices or a lost position."""
+    if not path.exists():
         raise CliError(f"{role} image '{path}' does not exist")
     try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        raise CliError(f"cannot read {role} image '{path}': {str(exc).strip().splitlines()[-1]}") from exc
+        loaded = load_study([path])
+    except LoadError as exc:
+        raise CliError(f"cannot use {role} image: {exc}") from exc  # the cause keeps exit 3 for damage
+    phases = loaded.study.phases
+    if len(phases) != 1:
+        names = ", ".join(f"'{p.description}'" for p in phases)
+        raise CliError(f"{role} image '{path}' holds {len(phases)} image series ({names}); "
+                       "give the folder or file of one series")
+    for line in loaded.problems:
+        print(f"warning: {role} image: {line}", file=sys.stderr)
+    return phases[0].volume
 
 
 def _describe(result: PhaseRegistration) -> list[str]:
@@ -63,8 +76,8 @@ def _describe(result: PhaseRegistration) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    fixed = volume_from_sitk(_read(args.fixed, "fixed"), args.fixed.name)
-    moving = volume_from_sitk(_read(args.moving, "moving"), args.moving.name)
+    fixed = _read(args.fixed, "fixed")
+    moving = _read(args.moving, "moving")
     try:
         result = register_phase(fixed, moving, mode=args.mode)
     except RegistrationError as exc:

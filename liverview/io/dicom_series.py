@@ -364,11 +364,20 @@ def _pixel_spacing(item: Dataset | None, ds: Dataset, warnings: list[str]) -> tu
     return 1.0, 1.0
 
 
-def _rescale(item: Dataset | None, ds: Dataset) -> tuple[float, float]:
+def _rescale_value(source: Dataset, keyword: str, default: float, warnings: list[str]) -> float | None:
+    """One rescale tag as a number; absent or empty means ``default`` (said in a warning), None when unreadable."""
+    if _text(source, keyword) == "":
+        warnings.append(f"{keyword} is {'empty' if keyword in source else 'missing'}: {default:g} assumed; "
+                        "if the CT numbers (HU) look wrong, the file's rescale tags are damaged")
+        return default
+    return _float(source.get(keyword))
+
+
+def _rescale(item: Dataset | None, ds: Dataset, warnings: list[str]) -> tuple[float, float]:
     for source in (item, ds):
         if source is not None and ("RescaleSlope" in source or "RescaleIntercept" in source):
-            slope = _float(source.get("RescaleSlope", 1.0))
-            intercept = _float(source.get("RescaleIntercept", 0.0))
+            slope = _rescale_value(source, "RescaleSlope", 1.0, warnings)
+            intercept = _rescale_value(source, "RescaleIntercept", 0.0, warnings)
             if slope is None or not _SLOPE_RANGE[0] <= abs(slope) <= _SLOPE_RANGE[1]:
                 raise _Skip(f"RescaleSlope {_text(source, 'RescaleSlope')!r} is outside the plausible "
                             f"{_SLOPE_RANGE[0]:g}..{_SLOPE_RANGE[1]:g}: the tag is damaged")
@@ -443,7 +452,7 @@ def _frame_slices(ds: Dataset, header: _Header, warnings: list[str], budget: _Bu
         row, col = _orientation(ds.ImageOrientationPatient)
         position = _vector(ds.ImagePositionPatient, 3, "ImagePositionPatient")
         spacing = _pixel_spacing(None, ds, warnings)
-        slope, intercept = _rescale(None, ds)
+        slope, intercept = _rescale(None, ds, warnings)
         pixels = _native_pixels(ds, rows, cols)
         if pixels is None:
             pixels = _decoded_pixels(ds, 1, warnings)[0]
@@ -475,7 +484,7 @@ def _frame_slices(ds: Dataset, header: _Header, warnings: list[str], budget: _Bu
         else:
             raise _Skip(f"multi-frame image without ImagePositionPatient (frame {f + 1})")
         spacing = _pixel_spacing(measures, ds, warnings if f == 0 else [])
-        slope, intercept = _rescale(transform, ds)
+        slope, intercept = _rescale(transform, ds, warnings if f == 0 else [])
         slices.append(_Slice(header, position, row, col, spacing, pixels_all[f], slope, intercept, f, True, fmt))
     return slices
 
@@ -568,6 +577,39 @@ def _group(slices: list[_Slice]) -> list[list[_Slice]]:
     return [g for groups in by_uid.values() for g in groups]
 
 
+def _position_ids(proj: np.ndarray) -> np.ndarray:
+    """One id per distinct position along the normal (projections within _DUPLICATE_TOL_MM share it)."""
+    order = np.argsort(proj, kind="stable")
+    ids = np.empty(len(proj), dtype=int)
+    ids[order] = np.cumsum(np.r_[0, np.diff(proj[order]) >= _DUPLICATE_TOL_MM])
+    return ids
+
+
+def _is_repeat(ids: list[int], others: set[int], union: int) -> bool:
+    """A part of a series is a repeated acquisition (its own volume) when it is a volume (two or more slices,
+    each at its own position) spanning most of the series' positions, most of them also taken by the other
+    parts. Two runs that share a boundary slice, or one stray file with another AcquisitionNumber, are not."""
+    own = set(ids)
+    return len(ids) >= 2 and len(own) == len(ids) and 2 * len(own) > union and 2 * len(own & others) > len(own)
+
+
+def _repeat_parts(group: list[_Slice], ids: np.ndarray) -> tuple[list[list[_Slice]], list[_Slice]]:
+    """The group split by acquisition (AcquisitionNumber / temporal position) into true repeats, and the
+    slices of the parts that are not repeats; nothing (two empty lists) when fewer than two parts are repeats."""
+    by_temporal: dict[str, list[int]] = {}
+    for n, s in enumerate(group):
+        by_temporal.setdefault(s.temporal, []).append(n)
+    union = len(set(ids.tolist()))
+    positions = {key: [int(ids[n]) for n in idx] for key, idx in by_temporal.items()}
+    repeats, rest = [], []
+    for key, idx in by_temporal.items():
+        others = {i for k, v in positions.items() if k != key for i in v}
+        (repeats if _is_repeat(positions[key], others, union) else rest).append(idx)
+    if len(repeats) < 2:
+        return [], []
+    return [[group[n] for n in idx] for idx in repeats], [group[n] for idx in rest for n in idx]
+
+
 def _split_repeats(group: list[_Slice], warnings: list[str]) -> list[list[_Slice]]:
     """Separate repeated acquisitions at the same positions; drop true duplicates with a warning."""
     normal = group[0].normal
@@ -575,21 +617,16 @@ def _split_repeats(group: list[_Slice], warnings: list[str]) -> list[list[_Slice
     order = np.argsort(proj, kind="stable")
     if len(group) < 2 or np.min(np.diff(proj[order])) >= _DUPLICATE_TOL_MM:
         return [group]
-    by_temporal: dict[str, list[_Slice]] = {}
-    for s in group:
-        by_temporal.setdefault(s.temporal, []).append(s)
-    if len(by_temporal) > 1:
-        parts = list(by_temporal.values())
-        clean = all(
-            len(p) < 2 or np.min(np.diff(np.sort([s.position @ normal for s in p]))) >= _DUPLICATE_TOL_MM
-            for p in parts
+    parts, rest = _repeat_parts(group, _position_ids(proj))
+    if parts:
+        warnings.append(
+            f"{len(parts)} acquisitions at the same positions (AcquisitionNumber / temporal position) "
+            "were loaded as separate volumes"
         )
-        if clean:
-            warnings.append(
-                f"{len(parts)} acquisitions at the same positions (AcquisitionNumber / temporal position) "
-                "were loaded as separate volumes"
-            )
-            return parts
+        if rest:
+            warnings.append(f"{len(rest)} slice(s) of other acquisitions were left out, too few to form a volume: "
+                            + ", ".join(s.name for s in rest[:5]) + (" ..." if len(rest) > 5 else ""))
+        return parts
     kept: list[_Slice] = []
     last: float | None = None
     for idx in sorted(range(len(group)), key=lambda n: (proj[n], group[n].header.instance_number)):

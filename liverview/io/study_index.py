@@ -232,8 +232,8 @@ def group_by_patient(series: Iterable[IndexedSeries]) -> list[PatientGroup]:
 
 def open_paths_for_ct(chosen: Sequence[IndexedSeries], known: Iterable[IndexedSeries]) -> list[str]:
     """What to hand the study loader for CT entries: volume files as they are; DICOM series by their folder,
-    or by their common folder when nothing else the index knows lies under it (the loader reads a folder
-    recursively, so a folder shared with another study would bring that study's series too)."""
+    or by their common folder, when nothing else the index knows lies under it; else by their own files (the
+    loader reads a folder recursively, so a folder shared with other series would bring them along too)."""
     volumes = [str(f) for s in chosen if s.source_kind == "volume" for f in s.files]
     dicom = [s for s in chosen if s.source_kind == "dicom" and s.modality == "CT"]
     if not dicom:
@@ -248,7 +248,9 @@ def open_paths_for_ct(chosen: Sequence[IndexedSeries], known: Iterable[IndexedSe
     common = Path(os.path.commonpath([str(s.location) for s in dicom]))
     if holds_only_wanted(common):
         return volumes + [str(common)]
-    return volumes + sorted({str(s.location) for s in dicom})
+    folders = sorted({str(s.location) for s in dicom if holds_only_wanted(s.location)})
+    files = [str(f) for s in dicom if str(s.location) not in folders for f in s.files]
+    return volumes + folders + files
 
 
 def is_ultrasound_file(path: str | os.PathLike[str]) -> bool:

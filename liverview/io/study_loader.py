@@ -113,11 +113,13 @@ def _from_volume_file(path: Path, problems: list[str], monitor: LoadMonitor = QU
 
 def _from_dicom(paths: list[Path], source: Path, problems: list[str], notes: list[str],
                 skipped: list[tuple[Path, str]], monitor: LoadMonitor = QUIET) -> list[_Input]:
+    """The series in ``paths`` (exactly these files), or in the folder ``source`` when no file is given."""
+    whole_folder = not paths
     try:
-        report = (load_dicom_folder(source, monitor) if source.is_dir()
+        report = (load_dicom_folder(source, monitor) if whole_folder
                   else load_dicom_files(paths, source=str(source), monitor=monitor))
     except NoImageSeriesError as exc:
-        hint = f"; volume files ({', '.join(VOLUME_SUFFIXES)}) are read too" if source.is_dir() else ""
+        hint = f"; volume files ({', '.join(VOLUME_SUFFIXES)}) are read too" if whole_folder else ""
         raise NoImageSeriesError(f"{exc}{hint}") from exc
     skipped.extend(report.skipped)
     series = [s for s in report.series if not s.is_localizer]
@@ -129,7 +131,7 @@ def _from_dicom(paths: list[Path], source: Path, problems: list[str], notes: lis
     inputs = []
     for s in series:
         # A folder holding one series may be named after its phase ("arterial/").
-        folder_name = source.name if source.is_dir() and len(series) == 1 else ""
+        folder_name = source.name if whole_folder and len(series) == 1 else ""
         evidence = PhaseEvidence(
             description=s.description, protocol_name=s.protocol_name, file_name=folder_name,
             contrast_agent=s.contrast_agent, contrast_start_time_s=s.contrast_start_time_s,
@@ -168,9 +170,34 @@ def _provisional_phase(item: _Input) -> Phase:
                  description=s.label if s else volume_stem(item.source))
 
 
+def _is_loose_file(path: Path) -> bool:
+    """A file given by itself that is not a volume file: a DICOM file (or something to skip with a reason)."""
+    return not path.is_dir() and not is_volume_file(path)
+
+
+def _grouped_inputs(paths: Sequence[str | Path]) -> list[list[Path]]:
+    """The inputs in order, one per group, except that consecutive loose (DICOM) files form one group: the
+    files of a series are read together into one volume, not one volume per file."""
+    groups: list[list[Path]] = []
+    for raw in paths:
+        path = Path(raw)
+        if groups and _is_loose_file(path) and _is_loose_file(groups[-1][-1]):
+            groups[-1].append(path)
+        else:
+            groups.append([path])
+    return groups
+
+
+def _files_source(files: list[Path]) -> Path:
+    """Where a group of DICOM files came from: the file itself, or the deepest folder holding them all."""
+    if len(files) == 1:
+        return files[0]
+    return Path(os.path.commonpath([str(f.parent) for f in files]))
+
+
 def _read_inputs(paths: Sequence[str | Path], problems: list[str], notes: list[str],
                  skipped: list[tuple[Path, str]], monitor: LoadMonitor) -> list[_Input]:
-    """Every input's volumes, in the order given; progress is shared equally among the paths (and among the
+    """Every input's volumes, in the order given; progress is shared equally among the inputs (and among the
     volume files of a folder), and the first volume read is handed to ``monitor.phase_read`` at once."""
     inputs: list[_Input] = []
 
@@ -179,9 +206,10 @@ def _read_inputs(paths: Sequence[str | Path], problems: list[str], notes: list[s
             monitor.phase_read(_provisional_phase(items[0]))
         inputs.extend(items)
 
-    for n, raw in enumerate(paths):
-        path = Path(raw)
-        part = monitor.part(n / len(paths), (n + 1) / len(paths))
+    groups = _grouped_inputs(paths)
+    for n, group in enumerate(groups):
+        path = group[0]
+        part = monitor.part(n / len(groups), (n + 1) / len(groups))
         if path.is_dir():
             files = _volume_files_in(path, notes, problems)
             for m, f in enumerate(files):
@@ -191,7 +219,7 @@ def _read_inputs(paths: Sequence[str | Path], problems: list[str], notes: list[s
         elif is_volume_file(path):
             add([_from_volume_file(path, problems, part)])
         else:
-            add(_from_dicom([path], path, problems, notes, skipped, part))
+            add(_from_dicom(group, _files_source(group), problems, notes, skipped, part))
         part.progress(1.0)
     return inputs
 
@@ -200,7 +228,8 @@ def load_study(paths: Sequence[str | Path], monitor: LoadMonitor = QUIET) -> Loa
     """Load DICOM folders / files and NIfTI / NRRD / MetaImage files (or folders of them) as one Study.
 
     A folder holding volume files at its top level is read as one volume per phase (label-map-named
-    files left out); any other folder is scanned recursively for DICOM. Raises LoadError (a subclass)
+    files left out); any other folder is scanned recursively for DICOM; DICOM files given one after another
+    are read together (exactly those files: one series of a shared folder). Raises LoadError (a subclass)
     when an input is missing or nothing loadable is found. ``monitor`` hears the progress, may cancel
     (LoadCancelled) and gets the first phase as soon as it is read, before its kind is known.
     """

@@ -52,41 +52,61 @@ def volume_stem(path: str | Path) -> str:
     return name[: -len(suffix)] if suffix else Path(name).stem
 
 
+def _narrow_integers(array: np.ndarray, problems: list[str], name: str) -> np.ndarray:
+    """uint16 -> int16 when it fits (else int32), wider integers -> int32 when they fit (else float64)."""
+    lo, hi = (int(array.min()), int(array.max())) if array.size else (0, 0)
+    if array.dtype == np.uint16 and hi <= np.iinfo(np.int16).max:
+        return array.astype(np.int16)
+    if np.iinfo(np.int32).min <= lo and hi <= np.iinfo(np.int32).max:
+        return array.astype(np.int32)
+    problems.append(f"{name}: integer values beyond 32 bits were converted to float64")
+    return array.astype(np.float64)
+
+
+def _replace_non_finite(array: np.ndarray, problems: list[str], name: str) -> np.ndarray:
+    """NaN / inf voxels set to the smallest finite value and reported (in the file's own float type, so that
+    only what the file holds is called non-finite)."""
+    finite = np.isfinite(array)
+    if finite.all():
+        return array
+    bad = int(array.size - np.count_nonzero(finite))
+    if bad == array.size:
+        raise LoadError(f"{name}: every voxel is NaN or infinite; the file holds no usable image")
+    fill = array[finite].min()
+    problems.append(f"{name}: {bad} non-finite voxel(s) (NaN/inf) were replaced by the minimum value {float(fill):g}")
+    return np.where(finite, array, fill)
+
+
+def _to_float32(array: np.ndarray, name: str) -> np.ndarray:
+    """A finite float array as float32; refused when its values do not fit (they would become infinite)."""
+    limit = float(np.finfo(np.float32).max)
+    peak = float(np.max(np.abs(array))) if array.size else 0.0
+    if peak > limit:
+        raise UnsupportedFormatError(
+            f"{name}: holds values up to {peak:.3g}, beyond what can be shown (about {limit:.3g}); they are "
+            "not CT or ultrasound intensities: the file is damaged, or is not an image")
+    return array.astype(np.float32)
+
+
 def _sane_array(array: np.ndarray, problems: list[str], name: str) -> np.ndarray:
     """Convert unusual dtypes to ones the viewer handles; replace non-finite voxels.
 
     Keeps uint8/int8/int16/int32/float32. uint16 becomes int16 when it fits (else int32), wider
-    integers int32 when they fit (else float64), other floats float32, bool uint8. Non-finite voxels
-    are set to the smallest finite value and reported, so that windowing and statistics stay usable.
+    integers int32 when they fit (else float64), other floats float32 (refused when beyond its range),
+    bool uint8. Non-finite voxels are set to the smallest finite value and reported, so that windowing and
+    statistics stay usable; they are looked for before any cast, so a cast never invents them.
     """
     dtype = array.dtype
     if dtype.kind == "c":
         raise UnsupportedFormatError(f"{name}: complex-valued images are not supported")
     if dtype == np.bool_:
-        array = array.astype(np.uint8)
-    elif dtype.kind in "ui" and dtype not in _KEPT_DTYPES:
-        lo, hi = (int(array.min()), int(array.max())) if array.size else (0, 0)
-        if dtype == np.uint16 and hi <= np.iinfo(np.int16).max:
-            array = array.astype(np.int16)
-        elif np.iinfo(np.int32).min <= lo and hi <= np.iinfo(np.int32).max:
-            array = array.astype(np.int32)
-        else:
-            array = array.astype(np.float64)
-            problems.append(f"{name}: integer values beyond 32 bits were converted to float64")
-    elif dtype.kind == "f" and dtype != np.float32:
-        array = array.astype(np.float32)
-    if array.dtype.kind == "f":
-        finite = np.isfinite(array)
-        if not finite.all():
-            bad = int(array.size - np.count_nonzero(finite))
-            if bad == array.size:
-                raise LoadError(f"{name}: every voxel is NaN or infinite; the file holds no usable image")
-            fill = float(array[finite].min())
-            array = np.where(finite, array, np.asarray(fill, dtype=array.dtype))
-            problems.append(
-                f"{name}: {bad} non-finite voxel(s) (NaN/inf) were replaced by the minimum value {fill:g}"
-            )
-    return array
+        return array.astype(np.uint8)
+    if dtype.kind in "ui" and dtype not in _KEPT_DTYPES:
+        return _narrow_integers(array, problems, name)
+    if dtype.kind != "f":
+        return array
+    array = _replace_non_finite(array, problems, name)
+    return array if array.dtype == np.float32 else _to_float32(array, name)
 
 
 def volume_from_sitk(

@@ -156,6 +156,29 @@ def test_rescale_slope_intercept_applied(tmp_path):
     np.testing.assert_allclose(vol2.array[1], raw * 1.5 - 10.25)
 
 
+def test_empty_rescale_slope_means_one_with_a_warning(tmp_path):
+    uid = generate_uid()
+    raw = np.arange(4 * 5, dtype=np.uint16).reshape(4, 5) * 100
+    for k in range(3):
+        path = write_slice(tmp_path / f"{k}.dcm", uid, raw, (0, 0, 2.0 * k), (1, 0, 0), (0, 1, 0), intercept=-1024)
+        ds = pydicom.dcmread(path)
+        ds.RescaleSlope = ""
+        ds.save_as(path)
+    series = load_dicom_folder(tmp_path).series[0]
+    assert series.volume.array.shape[0] == 3
+    np.testing.assert_array_equal(series.volume.array[1], raw.astype(int) - 1024)
+    assert any("RescaleSlope is empty: 1 assumed" in w for w in series.warnings)
+
+
+def test_implausible_rescale_slope_is_still_refused(tmp_path):
+    uid = generate_uid()
+    for k in range(3):
+        write_slice(tmp_path / f"{k}.dcm", uid, np.zeros((4, 5), np.int16), (0, 0, 2.0 * k), (1, 0, 0), (0, 1, 0),
+                    slope=1e30)
+    with pytest.raises(NoImageSeriesError, match="RescaleSlope"):
+        load_dicom_folder(tmp_path)
+
+
 def test_implicit_vr_and_12_bit_signed_values(tmp_path):
     uid = generate_uid()
     values = np.array([[-2000, -1], [0, 2047]], dtype=np.int16)
@@ -338,6 +361,45 @@ def test_repeated_acquisitions_become_separate_volumes(tmp_path):
     report = load_dicom_folder(tmp_path)
     assert len(report.series) == 2
     assert sorted(int(s.volume.array[0, 0, 0]) for s in report.series) == [1, 2]
+
+
+def write_run(folder: Path, uid: str, zs, acq: int, value: int = 0) -> None:
+    """Slices at heights ``zs`` (2 mm apart) with one AcquisitionNumber."""
+    for z in zs:
+        write_slice(folder / f"{acq}_{z}.dcm", uid, np.full((3, 3), value + z, np.int16), (0, 0, 2.0 * z),
+                    (1, 0, 0), (0, 1, 0), instance=100 * acq + z, AcquisitionNumber=acq)
+
+
+def test_two_runs_sharing_a_boundary_slice_stay_one_volume(tmp_path):
+    uid = generate_uid()
+    write_run(tmp_path, uid, range(0, 11), acq=1)
+    write_run(tmp_path, uid, range(10, 20), acq=2)
+    report = load_dicom_folder(tmp_path)
+    assert len(report.series) == 1
+    series = report.series[0]
+    assert series.volume.array.shape[0] == 20
+    assert list(series.volume.array[:, 0, 0]) == list(range(20))
+    assert any("duplicate" in w for w in series.warnings)
+
+
+def test_one_duplicate_file_of_another_acquisition_is_not_a_phase(tmp_path):
+    uid = generate_uid()
+    write_run(tmp_path, uid, range(20), acq=1)
+    write_run(tmp_path, uid, [7], acq=3)
+    report = load_dicom_folder(tmp_path)
+    assert [s.volume.array.shape[0] for s in report.series] == [20]
+    assert any("duplicate" in w for w in report.series[0].warnings)
+
+
+def test_a_stray_file_beside_repeated_acquisitions_is_left_out_with_a_warning(tmp_path):
+    uid = generate_uid()
+    write_run(tmp_path, uid, range(6), acq=1, value=100)
+    write_run(tmp_path, uid, range(6), acq=2, value=200)
+    write_run(tmp_path, uid, [3], acq=3, value=300)
+    report = load_dicom_folder(tmp_path)
+    assert sorted(int(s.volume.array[0, 0, 0]) for s in report.series) == [100, 200]
+    assert all(s.volume.array.shape[0] == 6 for s in report.series)
+    assert any("left out" in w and "3_3.dcm" in w for w in report.series[0].warnings)
 
 
 def test_empty_folder_and_no_images_raise_load_error(tmp_path):

@@ -109,11 +109,24 @@ def test_a_study_opens_by_its_folder_unless_another_indexed_series_lies_under_it
     write_series(archive / "ct" / "other", _tiny_volume(), generate_uid(), "Delayed", patient_id="P2")
     series = index_paths([archive]).series
     ct = [s for s in series if s.modality == "CT" and s.patient_id == "P1"]
-    # their own folder is all the loader can take (it reads folders recursively; the loader then says that
-    # the series come from two studies)
-    assert open_paths_for_ct(ct, series) == [str(archive / "ct")]
+    # the loader reads folders recursively: their own files, so that the other study does not come along
+    assert sorted(open_paths_for_ct(ct, series)) == sorted(str(f) for s in ct for f in s.files)
     other = [s for s in series if s.patient_id == "P2"]
     assert open_paths_for_ct(other, series) == [str(archive / "ct" / "other")]
+
+
+def test_one_series_of_a_folder_shared_with_another_patient_opens_alone(tmp_path):
+    from liverview.io.study_loader import load_study
+
+    write_series(tmp_path / "mixed", _tiny_volume(), generate_uid(), "Portal venous", patient_id="HCC")
+    write_series(tmp_path / "mixed", _tiny_volume(), generate_uid(), "Arterial", patient_id="OTHER")
+    series = index_paths([tmp_path / "mixed"]).series
+    chosen = [s for s in series if s.patient_id == "HCC"]
+    paths = open_paths_for_ct(chosen, series)
+    assert sorted(paths) == sorted(str(f) for f in chosen[0].files)
+    loaded = load_study(paths)
+    assert [p.series_uid for p in loaded.study.phases] == [chosen[0].series_uid]
+    assert loaded.study.patient_id == "HCC" and not loaded.mixed
 
 
 def test_a_missing_path_is_refused_and_cancel_stops_the_walk(tmp_path, archive):

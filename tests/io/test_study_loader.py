@@ -120,6 +120,16 @@ def test_dicom_folder_named_after_its_phase(tmp_path):
     assert [p.kind for p in loaded.study.phases] == [PhaseKind.ARTERIAL, PhaseKind.DELAYED]
 
 
+def test_the_files_of_one_series_load_as_one_phase_without_the_rest_of_their_folder(tmp_path):
+    """The study browser opens one series of a shared folder by its files: exactly those, as one volume."""
+    write_dicom_series(tmp_path, "PV", "100000", 1, n=4, patient="ALICE")
+    write_dicom_series(tmp_path, "ART", "090000", 2, n=3, patient="BOB")
+    alice = sorted(f for f in tmp_path.glob("*.dcm") if load_study([f]).study.patient_id == "ALICE")
+    loaded = load_study(alice)
+    assert len(loaded.study.phases) == 1 and loaded.study.patient_id == "ALICE"
+    assert loaded.study.phases[0].volume.array.shape[0] == 4 and not loaded.mixed
+
+
 def test_different_patients_are_reported(tmp_path):
     write_dicom_series(tmp_path / "a", "PV", "100000", 1, patient="ALICE")
     write_dicom_series(tmp_path / "b", "ART", "090000", 1, patient="BOB")

@@ -124,6 +124,28 @@ def test_dtype_conversions(tmp_path):
     assert read_volume(tmp_path / "labels.nii.gz").array.dtype == np.uint8
 
 
+@pytest.mark.parametrize("name", ["huge.nrrd", "huge.nii"])
+def test_float64_values_beyond_float32_are_refused_not_turned_into_nan(tmp_path, name):
+    """Finite values over float32's range would become inf on the cast and then be reported as NaN/inf."""
+    array = np.linspace(0, 1e40, 4 * 5 * 6).reshape(4, 5, 6)
+    array[0, 0, 0] = np.nan
+    write_volume(Volume(array), tmp_path / name, compress=False)
+    with pytest.raises(UnsupportedFormatError, match=r"values up to 1e\+40") as caught:
+        read_volume(tmp_path / name)
+    assert "non-finite" not in str(caught.value) and name in str(caught.value)
+
+
+def test_float64_nan_count_is_the_files_own(tmp_path):
+    array = np.linspace(-1000, 3e38, 4 * 5 * 6).reshape(4, 5, 6)
+    array[1, 2, 3] = np.nan
+    write_volume(Volume(array), tmp_path / "f64.nrrd")
+    problems: list[str] = []
+    back = read_volume(tmp_path / "f64.nrrd", problems)
+    assert back.array.dtype == np.float32 and np.isfinite(back.array).all()
+    assert any("1 non-finite" in p for p in problems) and not any("overflow" in p for p in problems)
+    assert back.array[1, 2, 3] == -1000
+
+
 def test_two_d_image_becomes_one_slice(tmp_path):
     image = sitk.GetImageFromArray(np.arange(12, dtype=np.int16).reshape(3, 4))
     image.SetSpacing((0.5, 0.25))

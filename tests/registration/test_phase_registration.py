@@ -303,6 +303,51 @@ def test_cli_register_phases_writes_the_aligned_phase(fixed, moving, tmp_path, c
     assert code == 2 and "does not exist" in capsys.readouterr().err
 
 
+@pytest.fixture
+def cli_main(monkeypatch):
+    from liverview import cli
+
+    present = [m for m in cli.COMMAND_MODULES if importlib.util.find_spec(f"liverview.commands.{m}")]
+    monkeypatch.setattr(cli, "COMMAND_MODULES", present)
+    return cli.main
+
+
+@pytest.mark.parametrize("damage", ["truncated_nifti", "truncated_nifti_gz", "bad_magic_nifti"])
+def test_cli_register_phases_refuses_a_damaged_nifti(damage, tmp_path, capsys, cli_main):
+    """ITK alone reads these zero-filled or as Analyze (position lost); the checked reader refuses them."""
+    from tests import malformed_corpus as corpus
+
+    good = corpus.write_good_nifti(tmp_path / "fixed.nii")
+    bad = getattr(corpus, damage)(tmp_path / ("moving.nii.gz" if damage.endswith("_gz") else "moving.nii"))
+    out = tmp_path / "out.nii.gz"
+    code = cli_main(["register-phases", str(good), str(bad), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "moving image" in err and str(bad) in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_cli_register_phases_reads_dicom_folders(tmp_path, capsys, cli_main):
+    from tests.malformed_corpus import write_ct_series
+
+    write_ct_series(tmp_path / "fixed", n=12, rows=48, cols=48)
+    write_ct_series(tmp_path / "moving", n=12, rows=48, cols=48)
+    out = tmp_path / "out.nii.gz"
+    code = cli_main(["register-phases", str(tmp_path / "fixed"), str(tmp_path / "moving"), "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert sitk.ReadImage(str(out)).GetSize() == (48, 48, 12)
+
+
+def test_cli_register_phases_refuses_an_input_of_several_series(fixed, tmp_path, capsys, cli_main):
+    both = tmp_path / "both"
+    both.mkdir()
+    for name in ("a.nii.gz", "b.nii.gz"):
+        sitk.WriteImage(volume_to_sitk(fixed), str(both / name))
+    code = cli_main(["register-phases", str(both), str(both / "a.nii.gz"), "--out", str(tmp_path / "o.nii.gz")])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds 2 image series" in err
+
+
 def test_real_ct_recovers_a_known_shift(shared_data: Path):
     path = shared_data / "ircadb-liver17" / "ct.nii.gz"
     if not path.is_file():
