@@ -12,7 +12,10 @@ Layout (checked against the published files in ``shared/data/deeplesion-dlinfo``
   (the 6-digit rounding), and two boxes reach past column 511;
 - ``Lesion_diameters_Pixel_``: lengths of the two axes in pixels (every published image has square
   pixels; here the length in (x, y) pixel coordinates);
-- ``Key_slice_index`` and ``Slice_range`` number slices from 1 (the smallest published value is 1);
+- ``Key_slice_index`` and ``Slice_range`` number slices from 1 (the smallest published value is 1), from the
+  head towards the feet: DeepLesion's own NIfTI conversion puts later slices lower (z falling), and its
+  normalised z grows with the slice number in 5770 of 5782 same-series pairs. A volume stored feet first (k
+  rising towards the head, as DICOM series sorted by position usually are) is numbered from its last slice;
 - ``DICOM_windows``: the display window as low, high HU (e.g. -175, 275), not level, width;
 - ``Image_size``: two numbers, taken as (width, height) like the x, y order of the other cells
   (every published image is square, so the order is not confirmed by data);
@@ -333,7 +336,7 @@ def write_deeplesion_csv(rows: Sequence[DeepLesionRow], path: str | Path, signif
 class DeepLesionScan:
     """What a row says about the scan rather than the lesion.
 
-    ``first_slice_number`` is the DeepLesion slice number of the volume's slice k = 0 (1 for a whole
+    ``first_slice_number`` is the DeepLesion slice number of the volume's head-most slice (1 for a whole
     series; ``Slice_range[0]`` for a sub-volume). ``slice_range`` defaults to the whole volume.
     """
 
@@ -346,6 +349,25 @@ class DeepLesionScan:
     patient_gender: str = ""
     patient_age: float | None = None
     train_val_test: int = 1
+
+
+def _numbered_from_last_slice(volume: Volume) -> bool:
+    """True when the volume's slices run from the feet towards the head (k's z component positive, LPS and RAS
+    alike), so DeepLesion's head-first numbering starts at its last slice."""
+    return float(volume.direction[2, 2]) > 0
+
+
+def deeplesion_slice_number(k: int, volume: Volume, first_slice_number: int = 1) -> int:
+    """DeepLesion's number of the volume's slice ``k``: ``first_slice_number`` for its head-most slice."""
+    n_slices = volume.size_ijk[2]
+    return first_slice_number + (n_slices - 1 - k if _numbered_from_last_slice(volume) else k)
+
+
+def deeplesion_slice_k(number: int, volume: Volume, first_slice_number: int = 1) -> int:
+    """The volume's slice k of DeepLesion slice ``number`` (inverse of deeplesion_slice_number; may fall
+    outside the volume)."""
+    offset = number - first_slice_number
+    return volume.size_ijk[2] - 1 - offset if _numbered_from_last_slice(volume) else offset
 
 
 def _pixel_points(measurement: RecistMeasurement, volume: Volume) -> tuple[np.ndarray, int]:
@@ -385,7 +407,7 @@ def recist_to_deeplesion_row(
             f"coarse_lesion_type must be one of {sorted(COARSE_LESION_TYPES)}, got {coarse_lesion_type}"
         )
     xy, k = _pixel_points(measurement, volume)
-    key = scan.first_slice_number + k
+    key = deeplesion_slice_number(k, volume, scan.first_slice_number)
     nk = volume.size_ijk[2]
     slice_range = scan.slice_range or (scan.first_slice_number, scan.first_slice_number + nk - 1)
     return DeepLesionRow(
@@ -454,7 +476,7 @@ def recist_pixel_problems(coords: np.ndarray, width: np.ndarray | int, height: n
 def deeplesion_row_to_recist(
     row: DeepLesionRow, volume: Volume, first_slice_number: int = 1, lesion_id: str = ""
 ) -> RecistMeasurement:
-    """The row's axes in LPS mm on ``volume`` (whose slice k = 0 is DeepLesion slice ``first_slice_number``).
+    """The row's axes in LPS mm on ``volume`` (whose head-most slice is DeepLesion slice ``first_slice_number``).
 
     Refuses a volume whose image size or in-plane spacing (1 %) differs from the row's, and a mark that is no
     measurement on the image (recist_pixel_problems: outside it, short axis longer, axes not perpendicular).
@@ -470,7 +492,7 @@ def deeplesion_row_to_recist(
             f"{row.file_name}: pixel spacing {row.spacing_mm[:2]} mm does not match volume "
             f"'{volume.name}' {volume.spacing[:2]} mm"
         )
-    k = row.key_slice_index - first_slice_number
+    k = deeplesion_slice_k(row.key_slice_index, volume, first_slice_number)
     if not 0 <= k < volume.size_ijk[2]:
         raise DeepLesionGeometryError(
             f"{row.file_name}: key slice {row.key_slice_index} is outside volume '{volume.name}' "

@@ -16,6 +16,8 @@ from liverview.io.export.deeplesion_csv import (
     DeepLesionGeometryError,
     DeepLesionScan,
     deeplesion_row_to_recist,
+    deeplesion_slice_k,
+    deeplesion_slice_number,
     read_deeplesion_csv,
     recist_to_deeplesion_row,
     write_deeplesion_csv,
@@ -159,7 +161,8 @@ def test_anisotropic_measurement_becomes_pixel_corners_and_a_padded_box(tmp_path
     assert {tuple(p) for p in xy[:2]} in ({(4.5, 9.5), (14.5, 13.5)}, {(4.5, 13.5), (14.5, 9.5)})
     assert row.bounding_box == (-0.5, 4.5, 19.5, 18.5)
     assert row.lesion_diameters_px[0] == pytest.approx(np.hypot(10, 4))
-    assert (row.file_name, row.key_slice_index, row.slice_range) == ("000042_01_02_003.png", 3, (1, 6))
+    # slices 0..5 run feet to head (identity direction): DeepLesion numbers head first, so k = 2 is slice 4 of 6
+    assert (row.file_name, row.key_slice_index, row.slice_range) == ("000042_01_02_004.png", 4, (1, 6))
     assert (row.image_size, row.normalized_location) == ((40, 30), None)
     out = tmp_path / "ours.csv"
     write_deeplesion_csv([row], out)
@@ -200,3 +203,19 @@ def test_rows_without_eight_coordinates_are_not_written(tmp_path):
     with pytest.raises(DeepLesionCsvError, match="needs 8"):
         write_deeplesion_csv([replace(row, measurement_coordinates=row.measurement_coordinates[:6])], out)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("k_towards, expected", [("head", [6, 5, 4, 3, 2, 1]), ("feet", [1, 2, 3, 4, 5, 6])])
+def test_slices_are_numbered_from_the_head_as_deeplesion_numbers_them(k_towards, expected):
+    direction = np.eye(3) if k_towards == "head" else np.diag([1.0, 1.0, -1.0])
+    volume = Volume(np.zeros((6, 30, 40)), spacing=(0.7, 0.7, 5.0), direction=direction)
+    numbers = [deeplesion_slice_number(k, volume) for k in range(6)]
+    assert numbers == expected  # 1 is always the head-most slice
+    assert [deeplesion_slice_k(n, volume) for n in numbers] == list(range(6))
+    assert deeplesion_slice_number(0, volume, first_slice_number=31) == expected[0] + 30  # a sub-volume
+    mask = np.zeros((30, 40), bool)
+    mask[10:14, 5:15] = True
+    m = recist_from_mask(mask, volume, key_slice=1)
+    row = recist_to_deeplesion_row(m, volume, DeepLesionScan(7, 1, 1))
+    assert row.key_slice_index == expected[1]
+    assert deeplesion_row_to_recist(row, volume).key_slice == 1  # and back
