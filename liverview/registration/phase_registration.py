@@ -394,8 +394,15 @@ def _flatten(transform: sitk.Transform) -> sitk.Transform:
 
 
 # --- public API ----------------------------------------------------------------------------
+MIN_SLICES_3D = 4  # ITK's smoothing at the coarse levels needs 4 voxels along every axis
+
+
 def _check_volume(volume: Volume, role: str) -> None:
     array = volume.array
+    if 1 < array.shape[0] < MIN_SLICES_3D:
+        raise InvalidVolumeError(
+            f"{role} volume '{volume.name}' has only {array.shape[0]} slices: too thin a slab to register in 3D "
+            f"(at least {MIN_SLICES_3D} slices, or a single image, are needed)")
     if np.issubdtype(array.dtype, np.complexfloating) or array.dtype == object:
         raise InvalidVolumeError(f"{role} volume '{volume.name}' has {array.dtype} voxels; registration needs real numbers")
     if np.issubdtype(array.dtype, np.floating):

@@ -260,6 +260,15 @@ def test_nan_voxels_are_refused_with_a_clear_message(fixed, moving):
         register_phase(holes, moving)
 
 
+@pytest.mark.parametrize("n_slices", [2, 3])
+def test_a_slab_of_two_or_three_slices_is_refused_in_plain_words(fixed, moving, n_slices):
+    slab = Volume(fixed.array[20:20 + n_slices].copy(), fixed.spacing, fixed.index_to_world((0, 0, 20)), name="slab")
+    with pytest.raises(InvalidVolumeError, match=f"'slab' has only {n_slices} slices: too thin"):
+        register_phase(slab, moving)
+    with pytest.raises(InvalidVolumeError, match="too thin"):
+        register_phase(fixed, slab)
+
+
 def test_unknown_mode_is_refused(fixed, moving):
     with pytest.raises(ValueError, match="rigid, affine, bspline"):
         register_phase(fixed, moving, "elastic")  # type: ignore[arg-type]
