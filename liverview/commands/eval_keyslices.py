@@ -75,12 +75,18 @@ def run(args: argparse.Namespace) -> int:
     detector = create(resolve("detector", args.model), args.device, args.weights)
     liver = None if args.no_liver_filter else create(resolve("liver-segmenter", args.liver_segmenter), "cpu")
     preds, gts = {}, {}
+    for row in images:  # DeepLesion often boxes several lesions on one key slice: one image, several lesions
+        marks = gts.setdefault(row.name, [])
+        marks.append(GroundTruthLesion(row.name, 0, row.box, None, None, str(len(marks) + 1)))
+    first_rows: dict[str, object] = {}
+    for row in images:
+        first_rows.setdefault(row.name, row)
+    images = list(first_rows.values())  # each image detected on once, in the manifest's order
     found = dropped = unmasked = refused = 0
     start = time.perf_counter()
     with ProgressLine("eval-keyslices", quiet=args.quiet) as progress:
         for n, image in enumerate(images, start=1):
             volumes = {PhaseKind.PORTAL_VENOUS: image.volume}
-            gts[image.name] = [GroundTruthLesion(image.name, 0, image.box, None, None, "1")]
             preds[image.name] = []
             progress.steps(n - 1, len(images), f"{n}/{len(images)} images")
             try:
@@ -104,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from_dl_info = sum(i.spacing_from == "DL_info" for i in images)
     where = f"; {from_dl_info} with the spacing DL_info records" if args.dl_info else \
         ("; --dl-info CSV can supply recorded ones" if unknown else "")
-    print(f"{len(images)} key slices ({unknown} without a recorded pixel spacing, read as 0.8 mm{where}), "
+    print(f"{len(images)} key slices with {sum(map(len, gts.values()))} lesions ({unknown} without a recorded pixel spacing, read as 0.8 mm{where}), "
           f"{sum(map(len, preds.values()))} detections by {detector.name} in {seconds:.1f} s; FP counted per image; "
           f"predicted boxes grown by {args.pad_pred:g} px per side")
     if refused:
@@ -121,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.plot}")
     if args.json is not None:
         doc = {"manifest": str(args.manifest), "model": detector.name, "weights": str(args.weights or ""),
-               "images": len(images), "images_without_spacing": unknown,
+               "images": len(images), "lesions": sum(map(len, gts.values())), "images_without_spacing": unknown,
                "images_spacing_from_dl_info": from_dl_info, "dl_info": [str(p) for p in args.dl_info],
                "seconds": seconds, "pad_pred_px": args.pad_pred,
                "fp_unit": "per image", "images_refused_by_detector": refused,

@@ -111,6 +111,23 @@ def test_eval_keyslices_counts_hits_and_false_positives_per_image(tmp_path, blob
     assert "FP counted per image" in capsys.readouterr().out
 
 
+def test_two_lesions_boxed_on_one_key_slice_are_both_scored(tmp_path, blob_detector, capsys):
+    two = _image_with_block(5, 5)
+    two[40:52, 40:52] = 300.0  # a second lesion on the same slice, with its own manifest row
+    rows = [("a", two, (5, 5, 17, 17), "0.7, 0.7, 5"), ("a", two, (40, 40, 52, 52), "0.7, 0.7, 5"),
+            ("b", _image_with_block(20, 20), (50, 2, 60, 12), "0.7, 0.7, 5")]
+    out = tmp_path / "r.json"
+    assert main(["eval-keyslices", str(_manifest(tmp_path, rows)), "--model", blob_detector, "--pad-pred", "0",
+                 "--json", str(out), "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["images"] == 2 and doc["lesions"] == 3  # the image is detected on once
+    for protocol in ("deeplesion", "strict"):
+        res = doc["results"][protocol]
+        assert res["volumes"] == 2 and res["lesions"] == 3 and res["proposals"] == 3
+        assert res["froc"]["8"] == pytest.approx(2 / 3)  # both lesions of image a found, b's missed
+    assert "2 key slices with 3 lesions" in capsys.readouterr().out
+
+
 def test_an_image_the_detector_refuses_counts_as_one_without_detections(tmp_path, capsys):
     # the classical baseline needs a liver mask; 64 x 64 px at 0.7 mm shows none, so it refuses both images
     rows = [("a", _image_with_block(5, 5), (5, 5, 17, 17), "0.7, 0.7, 5"),
