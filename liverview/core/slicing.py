@@ -116,6 +116,18 @@ class SliceGeometry:
         p = np.asarray(xyz, float)
         return float(p @ self.u), float(p @ self.v)
 
+    def index_sign_along_n(self) -> int:
+        """+1 when the slice index grows along the viewing normal ``n`` (a volume stored in patient axis order),
+        -1 when it falls (e.g. a series stored head-first): keys and wheel step in patient directions with it."""
+        step = self.index_to_world[:3, self.slice_axis]
+        return 1 if float(step @ self.n) >= 0 else -1
+
+    def end_slice(self, toward_n: bool) -> int:
+        """Index of the cut at the end of the volume furthest along ``+n`` (toward_n) or ``-n``: the patient-
+        order last or first slice, whatever order the slices are stored in."""
+        last = self.slice_count - 1
+        return last if toward_n == (self.index_sign_along_n() > 0) else 0
+
     def slice_spacing_mm(self) -> float:
         """Distance between neighbouring cuts along the viewing normal."""
         step = np.zeros(3)

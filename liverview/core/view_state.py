@@ -135,6 +135,25 @@ class ViewState:
         _, _, n = display_frame(self.panes[source].orientation)
         self.set_focus(source, self.panes[source].focus + mm * n, origin)
 
+    def centre_on(self, point: np.ndarray, origin: str = "programmatic") -> None:
+        """Bring every pane to ``point``, links or not: its slice and crosshair there, and the point in the
+        middle of its view, so a zoomed-in pane cannot miss it (going to a lesion, a proposal)."""
+        point = np.asarray(point, float).reshape(3)
+        if not np.all(np.isfinite(point)):
+            return
+        moved, panned = set(), set()
+        for pid, view in self.panes.items():
+            u, v, _ = display_frame(view.orientation)
+            center_uv = (float(point @ u), float(point @ v))  # as SliceGeometry.scene_of_world
+            if not np.allclose(point, view.focus, atol=1e-9):
+                view.focus = point.copy()
+                moved.add(pid)
+            if view.center_uv != center_uv:
+                view.center_uv = center_uv
+                panned.add(pid)
+        self._emit(moved, {"focus"}, origin, None)
+        self._emit(panned, {"pan"}, origin, None)
+
     # --- zoom / pan ------------------------------------------------------------------------
     def set_zoom(self, source: str, zoom: float, origin: str = "interactive") -> None:
         zoom = float(np.clip(zoom, MIN_ZOOM, MAX_ZOOM))

@@ -60,8 +60,8 @@ class AnnotationSession:
     def _row_selected(self, lesion: LesionRecord | None) -> None:
         self.tool.select(None if lesion is None else lesion.id)
         point = None if lesion is None else lesion_focus_point(lesion)
-        if point is not None and self.grid.panes:
-            self.state.set_focus(self.grid.panes[0].pane_id, point)
+        if point is not None:
+            self.state.centre_on(point)  # its slice alone could leave it off a zoomed-in view
 
     def _choose_class(self, lesion_id: int, lesion_class: str) -> None:
         self._edit_from_panel(lambda: self.project.update_lesion(lesion_id, lesion_class=lesion_class))

@@ -138,3 +138,21 @@ def test_a_volume_opens_at_its_centre_or_on_the_acquired_slice_nearest_to_it():
     assert np.allclose(whole.opening_world(), whole.center_world())  # between slices 3 and 4, as before
     gap = Volume(np.zeros((9, 4, 6)), (1.0, 1.0, 2.0), (10.0, 20.0, 30.0), missing_slices=(3, 4, 5))
     assert np.allclose(gap.opening_world(), (12.5, 21.5, 30.0 + 2 * 2.0))  # slice 2: the lower of 2 and 6
+
+
+@pytest.mark.parametrize(
+    ("direction", "signs"),
+    [
+        (np.eye(3), (1, 1, 1)),
+        (np.diag([1.0, -1.0, -1.0]), (-1, -1, 1)),  # LiTS: rows and slices stored head-first
+        (np.array([[0, 1.0, 0], [1.0, 0, 0], [0, 0, -1.0]]), (-1, 1, 1)),  # rows and columns swapped
+    ],
+)
+def test_patient_order_ends_and_step_sign_do_not_depend_on_storage(direction, signs):
+    vol = numbered_volume(direction)
+    for orientation, sign in zip((Orientation.AXIAL, Orientation.CORONAL, Orientation.SAGITTAL), signs):
+        geom = slice_geometry(vol, orientation)
+        assert geom.index_sign_along_n() == sign, orientation
+        first, last = geom.end_slice(toward_n=False), geom.end_slice(toward_n=True)
+        along_n = [float(geom.world(geom.pixel_to_index(0.0, 0.0, s)) @ geom.n) for s in (first, last)]
+        assert along_n[0] < along_n[1] and {first, last} == {0, geom.slice_count - 1}, orientation

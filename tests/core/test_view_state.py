@@ -77,3 +77,22 @@ def test_window_width_never_collapses():
     state, _ = make_state()
     state.set_window("p0", 0, -50)
     assert state.panes["p0"].window_width >= 1.0
+
+
+def test_centre_on_brings_every_pane_there_links_or_not_each_in_its_own_frame():
+    state, events = make_state((Orientation.AXIAL, Orientation.CORONAL, Orientation.SAGITTAL))
+    state.links.slice = state.links.crosshair = state.links.pan = False
+    state.set_center("p0", (80.0, 80.0))  # zoomed in elsewhere
+    events.clear()
+    point = np.array([-60.0, 12.0, -30.0])
+    state.centre_on(point)
+    for view in state.panes.values():
+        assert np.allclose(view.focus, point)
+    assert state.panes["p0"].center_uv == (-60.0, 12.0)  # axial: (x, y)
+    assert state.panes["p1"].center_uv == (-60.0, 30.0)  # coronal: (x, -z)
+    assert state.panes["p2"].center_uv == (12.0, 30.0)  # sagittal: (y, -z)
+    assert [set(e.fields) for e in events] == [{"focus"}, {"pan"}]
+    events.clear()
+    state.centre_on(point)  # already there: nothing to tell
+    state.centre_on(np.array([np.nan, 0.0, 0.0]))
+    assert events == []

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtWidgets
 
+from liverview.core.slicing import Orientation
 from liverview.store.project import Project
 from liverview.store.records import RecistRecord
 from liverview.store.study_link import ensure_study
@@ -133,6 +134,27 @@ def test_lesion_list_row_brings_every_pane_to_the_lesion_and_sets_class(window, 
     assert window.session.project.list_lesions(window.session.study_id) == []
     window.undo()
     assert len(window.session.project.list_lesions(window.session.study_id)) == 1
+
+
+def test_lesion_list_row_centres_a_zoomed_in_view_on_the_lesion(window, qtbot):
+    pane = window.grid.panes[0]
+    drag(qtbot, pane.view.viewport(), QtCore.QPoint(200, 200), QtCore.QPoint(260, 230))
+    (lesion,) = window.session.project.list_lesions(window.session.study_id)
+    middle = np.mean(np.asarray(lesion.recist.long_axis), axis=0)
+    window.lesion_panel.table.clearSelection()
+    window.state.set_zoom(pane.pane_id, pane.pane_view.zoom * 4)  # the reader zooms in far from the lesion
+    u, v = pane.geometry.scene_of_world(middle)
+    window.state.set_center(pane.pane_id, (u + 150.0, v + 100.0))
+    window.grid.panes[1].set_orientation(Orientation.CORONAL)  # and looks at it from the front in another pane
+    QtWidgets.QApplication.processEvents()
+    window.lesion_panel.table.selectRow(0)
+    QtWidgets.QApplication.processEvents()
+    for p in window.grid.panes:
+        assert np.allclose(p.pane_view.focus, middle)
+        assert np.allclose(p.pane_view.center_uv, p.geometry.scene_of_world(middle)), p.title
+        (x0, x1), (y0, y1) = p.viewbox.viewRange()
+        u, v = p.geometry.scene_of_world(middle)
+        assert x0 < u < x1 and y0 < v < y1, p.title  # on screen
 
 
 def test_without_measure_mode_left_drag_is_window_level(window, qtbot):

@@ -6,7 +6,9 @@ while redrawing, so linked panes cannot echo.
 Mouse: wheel = slice, Ctrl+wheel = zoom about the point under the mouse, left click = move crosshair,
 left drag = window/level,
 middle drag or Shift+left drag = pan, right drag = zoom. Keys: Up/Down (or Left/Right) = one
-slice, PgUp/PgDn = five slices, Home/End = first/last slice, R = reset view.
+slice, PgUp/PgDn = five slices, Home/End = first/last slice, R = reset view. Wheel-forward and the "on" keys
+move toward the head (axial), the back (coronal), the patient's left (sagittal) in every pane, however its
+series stores its slices; the label keeps the stored slice number.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from liverview.core.slicing import Orientation, SliceGeometry, extract_slice, mi
 from liverview.core.view_state import ViewChange, ViewState
 from liverview.core.volume import Volume
 from liverview.ui.panes.edge_letters import EdgeLetterLabels
+from liverview.ui.panes.wheel_steps import WheelSteps, notches
 from liverview.ui.panes.windowing import GreyMapper, hatch
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
@@ -45,8 +48,8 @@ PANE_KEYS: tuple[PaneKey, ...] = (
     PaneKey((_Key.Key_Down, _Key.Key_Left), "previous slice", lambda p: p.step_slices(-1)),
     PaneKey((_Key.Key_PageUp,), "five slices on", lambda p: p.step_slices(5)),
     PaneKey((_Key.Key_PageDown,), "five slices back", lambda p: p.step_slices(-5)),
-    PaneKey((_Key.Key_Home,), "first slice", lambda p: p.go_to_slice(0)),
-    PaneKey((_Key.Key_End,), "last slice", lambda p: p.go_to_slice(p.geometry.slice_count - 1)),
+    PaneKey((_Key.Key_Home,), "first slice", lambda p: p.go_to_end(last=False)),
+    PaneKey((_Key.Key_End,), "last slice", lambda p: p.go_to_end(last=True)),
     PaneKey((_Key.Key_R,), "reset the view (zoom and pan to fit)", lambda p: p.reset_view()),
 )
 _PANE_KEY_OF = {int(key.value): binding for binding in PANE_KEYS for key in binding.keys}
@@ -127,6 +130,7 @@ class SlicePane(QtWidgets.QFrame):
         self.overlays: list[Callable[["SlicePane"], None]] = []  # redrawn when the slice changes
         self._normal: tuple[SliceGeometry, np.ndarray] | None = None  # plane_normal() of a geometry
         self.hover_uv: tuple[float, float] | None = None  # scene point under the mouse, while it is here
+        self._wheel = WheelSteps()  # angleDelta not yet worth a whole slice (high-resolution wheels, touchpads)
 
         self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
         self.view = _PaneGraphicsView(self)
@@ -360,7 +364,21 @@ class SlicePane(QtWidgets.QFrame):
 
     # --- user actions -> ViewState ------------------------------------------------------------
     def step_slices(self, count: int) -> None:
-        """Move the focus by whole slices of this volume, along this pane's viewing normal."""
+        """Move the focus by whole slices of this volume, ``count`` > 0 along this pane's viewing normal (toward
+        the head, the back, the patient's left), whatever order the volume stores its slices in: linked panes
+        of phases stored differently then move the same way for the same key."""
+        self._move_index(count * self._geom.index_sign_along_n())
+
+    def go_to_slice(self, index: int) -> None:
+        """Show the stored slice ``index``."""
+        self._move_index(index - int(np.rint(self._geom.slice_of_world(self.pane_view.focus))))
+
+    def go_to_end(self, last: bool) -> None:
+        """First (last) slice in patient order: the end of the volume furthest against (along) the normal."""
+        self.go_to_slice(self._geom.end_slice(toward_n=last))
+
+    def _move_index(self, count: int) -> None:
+        """Move the focus by ``count`` stored slice indices (clipped to the volume), along the normal."""
         g = self._geom
         m_inv = np.linalg.inv(g.index_to_world)
         rate = float((m_inv[:3, :3] @ g.n)[g.slice_axis])  # slice index change per mm along n
@@ -370,27 +388,28 @@ class SlicePane(QtWidgets.QFrame):
             return
         self.state.set_focus(self.pane_id, self.pane_view.focus + (target - current) / rate * g.n)
 
-    def go_to_slice(self, index: int) -> None:
-        self.step_slices(index - int(np.rint(self._geom.slice_of_world(self.pane_view.focus))))
-
     def reset_view(self) -> None:
         center = self.volume.center_world()
         self.state.set_zoom(self.pane_id, self.fit_zoom())
         self.state.set_center(self.pane_id, self._geom.scene_of_world(center))
 
     def handle_wheel(self, delta: int, modifiers, at: QtCore.QPointF | None = None) -> None:
-        """Wheel: step slices; with Ctrl, zoom keeping the scene point ``at`` (under the mouse) in place."""
-        steps = int(np.sign(delta)) if abs(delta) < 120 else int(delta / 120)
+        """Wheel: a slice per notch (120 of angleDelta, summed over the small events of high-resolution wheels
+        and touchpads); with Ctrl, zoom x1.15 per notch, smoothly by fractions of one, keeping the scene point
+        ``at`` (under the mouse) in place."""
         if modifiers & QtCore.Qt.KeyboardModifier.ControlModifier:
+            self._wheel.reset()
             old = self.pane_view.zoom
-            self.state.set_zoom(self.pane_id, old * (1.15**steps))
+            self.state.set_zoom(self.pane_id, old * (1.15 ** notches(delta)))
             new = self.pane_view.zoom
             if at is not None and new != old:
                 cu, cv = self.pane_view.center_uv
                 k = old / new
                 self.state.set_center(self.pane_id, (at.x() + (cu - at.x()) * k, at.y() + (cv - at.y()) * k))
         else:
-            self.step_slices(steps)
+            steps = self._wheel.add(delta)
+            if steps:
+                self.step_slices(steps)
 
     def handle_click(self, scene_pos: QtCore.QPointF) -> None:
         self.activated(self.pane_id)

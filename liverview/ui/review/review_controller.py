@@ -334,12 +334,9 @@ class ReviewController:
             return
         point = proposal_centre(p, ref)
         state = self.host.state
-        for pane in self.host.grid.panes:
-            state.set_focus(pane.pane_id, point, origin="programmatic")
+        state.centre_on(point)
         if self.panel.zoom_box.isChecked() and self.host.grid.panes:
             state.set_zoom(self.host.grid.panes[0].pane_id, self.box_zoom(p), origin="programmatic")
-        for pane in self.host.grid.panes:
-            state.set_center(pane.pane_id, pane.geometry.scene_of_world(point), origin="programmatic")
 
     def box_zoom(self, p: ProposalRecord, fraction: float = 1 / 3) -> float:
         """Pixels per mm at which the box's largest side spans ``fraction`` of the smallest pane, while the
