@@ -39,6 +39,9 @@ ProgressFn = Callable[[float], None]
 CancelFn = Callable[[], bool]
 
 
+IDENTITY_USED = "identity transform used"  # ends every warning of a phase left unaligned
+
+
 class RegistrationError(RuntimeError):
     """Registration could not run or did not produce a usable transform."""
 
@@ -91,6 +94,11 @@ class PhaseRegistration:
     from_cache: bool = False
     is_reference: bool = False
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def identity_fallback(self) -> bool:
+        """Registration could not run and left the phase unaligned (told by a warning, also when cached)."""
+        return any(IDENTITY_USED in text for text in self.warnings)
 
     def to_moving(self, xyz: np.ndarray | tuple[float, float, float]) -> np.ndarray:
         """Map reference-phase points (one, or an (N, 3) array, LPS mm) into this phase's space."""
@@ -478,13 +486,13 @@ def _optimise_single_slice(fixed: Volume, moving: Volume, mode: str, settings: R
     if not (fixed.is_2d and moving.is_2d):
         warnings.append(f"'{moving.name or 'moving'}' has {moving.array.shape[0]} slice(s) and reference "
                         f"'{fixed.name or 'fixed'}' {fixed.array.shape[0]}: slice-to-volume registration is "
-                        "not supported; identity transform used")
+                        f"not supported; {IDENTITY_USED}")
         return identity, {"rigid": tuple(identity.GetParameters())}, math.nan
     basis, origin = _plane_frame(fixed)
     moving2 = _slice_in_frame(moving, basis, origin)
     if moving2 is None:
         warnings.append(f"single slices '{moving.name or 'moving'}' and '{fixed.name or 'fixed'}' lie in "
-                        "planes that are not parallel; identity transform used")
+                        f"planes that are not parallel; {IDENTITY_USED}")
         return identity, {"rigid": tuple(identity.GetParameters())}, math.nan
     if mode != "rigid":
         warnings.append(f"single-slice images are registered rigidly only; mode '{mode}' not applied")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -36,6 +36,9 @@ from liverview.ui.window_settings import WindowSettings
 from liverview.ui.workers import Job, JobRunner
 from liverview.ui.worklist.worklist_controller import WorklistController
 
+if TYPE_CHECKING:  # SimpleITK loads when a registration starts, not with the window
+    from liverview.registration.phase_registration import PhaseRegistration
+
 # (study, problems) or (study, problems, notes): problems are worth a look, notes are quiet "skipped" lines.
 StudyLoader = Callable[[list[str]], tuple]
 
@@ -47,6 +50,17 @@ def failure_text(exc: BaseException) -> str:
                 "such inputs are refused before loading")
     text = str(exc).strip()
     return text if text else f"{type(exc).__name__} (no details were given)"
+
+
+def registration_summary(others: int, unaligned: list[str]) -> str:
+    """One status line on a finished registration; never says all phases were aligned when some were not."""
+    if not unaligned:
+        return "Phases registered to the reference phase"
+    names = ", ".join(unaligned)
+    if len(unaligned) == others:
+        return f"No phase could be aligned to the reference phase; left as read (identity): {names}"
+    return (f"{others - len(unaligned)} of {others} phase(s) registered to the reference phase; "
+            f"not aligned (identity): {names}")
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -338,7 +352,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def set_study(self, study: Study, study_id: int | None = None, key: str | None = None) -> None:
         if self.registration_job is not None:
-            self.registration_job.cancel()
+            self.registration_job.cancel()  # its late signals are ignored: they name the old study
+            self.registration_job = None
         self._close_session()
         self.study = study
         self.grid.show_study(study)
@@ -620,11 +635,14 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- registration in the background ---------------------------------------------------------
     def start_registration(self, mode: str) -> Job | None:
+        """Register the open study's phases in the background; the job already doing so, if any."""
         study = self.study
         if study is None or len(study.phases) < 2:
+            self.notify("Nothing to register: " + ("no study is open" if study is None else
+                                                   "the study has a single phase"))
             return None
         if self.registration_job is not None and not self.registration_job.done:
-            return self.registration_job
+            return self.registration_job  # set_study drops another study's job, so this one is for this study
         from liverview.registration.phase_registration import register_study
 
         cache = self.cache_dir
@@ -639,24 +657,35 @@ class MainWindow(QtWidgets.QMainWindow):
         self.registration_job = job
         self.job_bar.track(job)
         job.succeeded.connect(lambda results, s=study: self._registration_done(s, results))
-        job.failed.connect(lambda msg: self._registration_ended("Registration failed", msg))
-        job.cancelled.connect(lambda: self._registration_ended("Registration cancelled", ""))
+        job.failed.connect(lambda msg, s=study: self._registration_ended(s, "Registration failed", msg))
+        job.cancelled.connect(lambda s=study: self._registration_ended(s, "Registration cancelled", ""))
         return job
 
-    def _registration_done(self, study: Study, results) -> None:
+    def _registration_done(self, study: Study, results: list[PhaseRegistration]) -> None:
         if study is not self.study:
             return  # the user opened another study meanwhile
+        unaligned, warnings = [], []
         for result in results:
             index = result.phase_index
             if index == study.reference_index:
                 continue
-            pane = self.grid.panes[index]
-            pane.set_volume(result.resampled, status_text="registered")
-        self.notify("Phases registered to the reference phase")
+            label = f"pane {index + 1} ({study.phases[index].label})"
+            warnings += [f"{label}: {text}" for text in result.warnings]
+            if result.identity_fallback:
+                # Keep the phase as read: an identity "registered" copy would pass for aligned (same grid).
+                self.grid.panes[index].set_status_text("not aligned (identity)")
+                unaligned.append(label)
+            else:
+                self.grid.panes[index].set_volume(result.resampled, status_text="registered")
+        if warnings:
+            self.inform("Registration warnings", warnings, level="warning")
+        self.notify(registration_summary(len(study.phases) - 1, unaligned))
 
-    def _registration_ended(self, title: str, message: str) -> None:
+    def _registration_ended(self, study: Study, title: str, message: str) -> None:
+        if study is not self.study:
+            return  # a job of a study no longer shown: the open study's panes are not its to mark
         for n, pane in enumerate(self.grid.panes):
-            if self.study is not None and n != self.study.reference_index:
+            if n != study.reference_index:
                 pane.set_status_text("not registered")
         if message:
             self.show_error(title, message)

@@ -101,6 +101,8 @@ class PaneGrid(QtWidgets.QWidget):
                 item.widget().deleteLater()
         self.panes.clear()
         self.headers.clear()
+        # The hovered point belongs to the panes just removed: new panes must not read out HU/mm there.
+        self.state.set_cursor(None, None)
 
     def show_study(self, study: Study) -> None:
         self.clear()

@@ -84,3 +84,53 @@ def test_missing_slices_are_a_gap_in_3d_not_filled_tissue(max_voxels):
     assert gaps  # the grid keeps at least one of them
     for kk in range(1, k):
         assert np.all(values[kk] == (-1000 if kk in gaps else 200))
+
+
+FEET_FIRST = np.diag([1.0, -1.0, -1.0])  # how LiTS stores its slices: rows run anterior, slices run down
+
+
+def ball_and_slab(direction: np.ndarray) -> Volume:
+    """A dense ball at LPS (30, 0, 85) mm (patient's left, towards the head) and a dense slab at the feet
+    (z < 15 mm), in the same physical place whatever order the voxels are stored in."""
+    shape, spacing = (40, 50, 50), (3.0, 3.0, 3.0)
+    corner = np.array([-73.5, -73.5, 0.0]) if np.allclose(direction, np.eye(3)) else np.array([-73.5, 73.5, 117.0])
+    vol = Volume(np.zeros(shape, np.int16), spacing, tuple(corner), direction)
+    k, j, i = np.indices(shape)
+    xyz = vol.index_to_world(np.stack([i, j, k], -1).reshape(-1, 3)).reshape(*shape, 3)
+    arr = np.full(shape, -1000, np.int16)
+    arr[((xyz - (30.0, 0.0, 85.0)) ** 2).sum(-1) < 15**2] = 700
+    arr[((xyz[..., 0] / 60) ** 2 + (xyz[..., 1] / 50) ** 2 < 1) & (xyz[..., 2] < 15)] = 700
+    vol.array = arr
+    return vol
+
+
+def centroid(mask: np.ndarray) -> np.ndarray:
+    assert mask.sum() > 3, "nothing of it is visible"
+    return np.argwhere(mask).mean(axis=0)
+
+
+@pytest.mark.parametrize("direction", [np.eye(3), FEET_FIRST], ids=["head-first", "feet-first"])
+def test_any_storage_order_is_drawn_head_up_with_the_marker_on_the_anatomy(view, direction):
+    v, state = view
+    state.set_focus("a", np.array([30.0, -22.0, 85.0]))  # just in front of the ball, towards the camera
+    v.set_volume(ball_and_slab(direction))
+    px = v.render_to_array().astype(int)
+    yellow = (px[..., 0] > 150) & (px[..., 1] > 120) & (px[..., 2] < 80)
+    bright = ((px - BACKGROUND).sum(axis=2) > 150) & ~yellow
+    rows = np.nonzero(bright.any(axis=1))[0]
+    height, width = px.shape[:2]
+    feet = rows[rows > height / 2]
+    assert feet.size, "the slab at the feet is not in the lower half"
+    ball = bright[: height // 2]
+    assert ball.sum() > 20, "the ball near the head is not in the upper half"
+    assert centroid(ball)[1] > width / 2  # the patient's left is on the screen's right
+    assert np.linalg.norm(centroid(yellow) - centroid(ball)) < 12  # the marker sits on the ball
+
+
+def test_both_storage_orders_render_the_same_picture(view):
+    v, _ = view
+    v.set_volume(ball_and_slab(np.eye(3)))
+    head_first = v.render_to_array().astype(int)
+    v.set_volume(ball_and_slab(FEET_FIRST))
+    feet_first = v.render_to_array().astype(int)
+    assert np.abs(head_first - feet_first).mean() < 2

@@ -13,6 +13,7 @@ from PySide6 import QtWidgets
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.util import numpy_support
 from vtkmodules.vtkCommonCore import vtkPoints
+from vtkmodules.vtkCommonMath import vtkMatrix4x4
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPiecewiseFunction, vtkPolyData
 from vtkmodules.vtkFiltersSources import vtkSphereSource
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
@@ -61,7 +62,11 @@ def lines_polydata(segments: list[tuple[np.ndarray, np.ndarray, tuple[int, int, 
 
 
 def volume_to_vtk_image(volume: Volume, max_voxels: int = MAX_VOXELS_3D) -> vtkImageData:
-    """A vtkImageData in LPS mm (origin, spacing and direction kept), downsampled if large."""
+    """The voxels as a vtkImageData in the volume's own frame (origin 0, identity direction; spacing kept,
+    scaled when downsampled): place it in LPS mm with ``index_frame_matrix``.
+
+    vtkFixedPointVolumeRayCastMapper ignores an image's direction matrix, so a scan stored e.g. feet
+    first (direction diag(1, -1, -1), LiTS) would be drawn upside down and away from the marker."""
     arr = volume.array
     step = 1
     while arr[::step, ::step, ::step].size > max_voxels:
@@ -74,11 +79,19 @@ def volume_to_vtk_image(volume: Volume, max_voxels: int = MAX_VOXELS_3D) -> vtkI
     k, j, i = arr.shape
     image.SetDimensions(i, j, k)
     image.SetSpacing(*(s * step for s in volume.spacing))
-    image.SetOrigin(*volume.origin)
-    image.SetDirectionMatrix(*volume.direction.flatten())
     scalars = numpy_support.numpy_to_vtk(arr.ravel(), deep=True)
     image.GetPointData().SetScalars(scalars)
     return image
+
+
+def index_frame_matrix(volume: Volume) -> vtkMatrix4x4:
+    """Takes the volume's own frame (index times spacing) to LPS mm: direction, then origin."""
+    m = np.eye(4)
+    m[:3, :3] = volume.direction
+    m[:3, 3] = volume.origin
+    matrix = vtkMatrix4x4()
+    matrix.DeepCopy(m.ravel())
+    return matrix
 
 
 class VolumeView(QtWidgets.QWidget):
@@ -106,6 +119,7 @@ class VolumeView(QtWidgets.QWidget):
         # The default style ignored synthetic drags in tests; trackball is what users expect anyway.
         self.interactor.SetInteractorStyle(vtkInteractorStyleTrackballCamera())
         self._image: vtkImageData | None = None  # VTK objects kept referenced (inline temporaries crash)
+        self._placement: vtkMatrix4x4 | None = None  # the image's frame -> LPS mm, on the volume actor
         self._mapper = vtkFixedPointVolumeRayCastMapper()
         self._volume_actor = vtkVolume()
         self._sphere = vtkSphereSource()
@@ -137,6 +151,8 @@ class VolumeView(QtWidgets.QWidget):
     def set_volume(self, volume: Volume) -> None:
         self._image = volume_to_vtk_image(volume)
         self._mapper.SetInputData(self._image)
+        self._placement = index_frame_matrix(volume)
+        self._volume_actor.SetUserMatrix(self._placement)
         prop = vtkVolumeProperty()
         colors = vtkColorTransferFunction()
         for hu, rgb in [(-1000, (0, 0, 0)), (-100, (0.6, 0.4, 0.3)), (40, (0.95, 0.55, 0.45)),
@@ -186,7 +202,7 @@ class VolumeView(QtWidgets.QWidget):
     def reset_camera(self) -> None:
         """Look at the patient from the front (anterior is -y in LPS), head up."""
         camera = self.renderer.GetActiveCamera()
-        x0, x1, y0, y1, z0, z1 = self._image.GetBounds()
+        x0, x1, y0, y1, z0, z1 = self._volume_actor.GetBounds()  # in LPS mm: the user matrix applied
         center = ((x0 + x1) / 2, (y0 + y1) / 2, (z0 + z1) / 2)
         camera.SetFocalPoint(*center)
         camera.SetPosition(center[0], center[1] - 3 * max(x1 - x0, z1 - z0, 1.0), center[2])
