@@ -60,6 +60,10 @@ def test_kill_and_reopen_resumes_at_the_eleventh(qtbot, tmp_path):
     window.resize(1400, 900)
     window.show()
     qtbot.waitExposed(window)
+    # The review keys are window shortcuts: they reach the active window, which need not be this one while an
+    # earlier test's window or message box is still being torn down.
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is window, timeout=2000)
     window.set_study(review_study())
     QtWidgets.QApplication.processEvents()
     review = window.review
