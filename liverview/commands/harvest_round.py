@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from liverview.cli import CliError
+from liverview.commands.arg_types import non_negative_int
 from liverview.commands.export_annotations import add_take_over_flag
 from liverview.commands.model_choice import add_model_option, create, create_trainer, resolve
 from liverview.commands.ray_options import add_ray_options
@@ -39,11 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--detector", type=Path, default=None,
                         help="detector weights to fine-tune with the harvest (needs --finetune-steps > 0)")
     add_model_option(parser, "detector", flag="--detector-model")
-    parser.add_argument("--finetune-steps", type=int, default=0, help="detector fine-tuning steps (default 0: none)")
+    parser.add_argument("--finetune-steps", type=non_negative_int, default=0, help="detector fine-tuning steps (default 0: none)")
     parser.add_argument("--min-precision", type=float, default=0.95,
                         help="lowest precision the threshold on s must keep (default 0.95)")
     parser.add_argument("--hard-min-score", type=float, default=0.5, help="hard negatives need s_g >= this")
-    parser.add_argument("--hard-per-volume", type=int, default=5, help="hard negatives kept per study (default 5)")
+    parser.add_argument("--hard-per-volume", type=non_negative_int, default=5,
+                        help="hard negatives kept per study (default 5)")
     parser.add_argument("--lpc-folds", type=int, default=2,
                         help="when training the classifier here: split the fully annotated studies into this many "
                              "folds so each is scored by a classifier that did not train on it (the threshold is "
@@ -190,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--min-precision must be in (0, 1], got {args.min_precision}")
     if args.round_number < 1:
         raise CliError(f"--round must be >= 1, got {args.round_number}")
+    if args.lpc_folds < 1:
+        raise CliError(f"--lpc-folds must be >= 1, got {args.lpc_folds}")
     if args.finetune_steps > 0 and args.detector is None:
         raise CliError("--finetune-steps needs --detector WEIGHTS (the detector to fine-tune)")
     options = lpc_options(args)

@@ -88,6 +88,17 @@ def test_harvest_round_errors_are_clear(project, tmp_path, capsys):
                  "--finetune-steps", "5"]) == 2
     assert "--detector" in capsys.readouterr().err
     assert main(["train-lpc", "--project", str(tmp_path / "none.lvproj"), "--out", str(tmp_path)]) == 2
+    # refused before anything is trained or written (a negative count failed only after the classifier trained)
+    for option, value in (("--hard-per-volume", "-1"), ("--finetune-steps", "-3"), ("--lpc-folds", "0")):
+        out = tmp_path / f"round{option}"
+        args = ["harvest-round", "--project", str(path), "--fully-annotated", "A", "--out", str(out), option, value]
+        if option == "--lpc-folds":
+            assert main(args) == 2
+        else:  # argparse's usage error
+            with pytest.raises(SystemExit) as stop:
+                main(args)
+            assert stop.value.code == 2
+        assert option in capsys.readouterr().err and not out.exists()
 
 
 def test_train_lpc_and_harvest_round_show_progress_only_when_drawn(project, tmp_path, capsys, monkeypatch):
