@@ -52,10 +52,11 @@ def write_back_harvest(project: Project, data: ProjectHarvest, harvested: Mappin
             cls = sp.proposal.lesion_class if sp.proposal.lesion_class in LESION_CLASSES else "unknown"
             box = proposal_record(sp.proposal, study.reference_volume, data.model).box
             note = harvest_note(round_number, sp)
-            lesion = project.add_lesion(data.study_ids[volume], cls, notes=note, box=box, status="draft")
             proposal_id = record.id if record is not None else None
-            if proposal_id is not None:
-                project.decide(proposal_id, "accepted", reviewer=REVIEWER, model=classifier, note=note,
-                               lesion_id=lesion.id)
+            if proposal_id is not None:  # the lesion and the decision that links it: both or neither
+                lesion, _ = project.accept_as_lesion(proposal_id, REVIEWER, cls, notes=note, box=box,
+                                                     status="draft", model=classifier, note=note)
+            else:
+                lesion = project.add_lesion(data.study_ids[volume], cls, notes=note, box=box, status="draft")
             written.append(WrittenLesion(volume, lesion.id, proposal_id))
     return written

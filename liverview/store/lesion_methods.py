@@ -12,7 +12,7 @@ import numpy as np
 
 from liverview.core.study import PhaseKind
 from liverview.core.volume import GeometryError, Volume
-from liverview.store.edit_log import write_audit
+from liverview.store.edit_log import Edit, Row, write_audit
 from liverview.store.entity_methods import EntityMethods
 from liverview.store.project_errors import UnknownEntityError
 from liverview.store.records import (
@@ -120,22 +120,32 @@ class LesionMethods(EntityMethods):
     def add_lesion(self, study_id: int, lesion_class: str, notes: str = "", recist: RecistRecord | None = None,
                    box: BoxRecord | None = None, status: str = "draft") -> LesionRecord:
         """A new lesion of ``study_id`` created by this project's user, with optional RECIST mark and box."""
-        values = {"study_id": study_id, "lesion_class": check_lesion_class(lesion_class),
-                  "status": check_lesion_status(status), "notes": str(notes), "created_by": self._user}
+        values = self._new_lesion_values(study_id, lesion_class, notes, recist, box, status)
+        with self._edit("add_lesion", "lesion") as edit:
+            lesion_id = self._insert_lesion(edit, values, recist, box)
+            edit.entity_id = lesion_id
+        return self.get_lesion(lesion_id)
+
+    def _new_lesion_values(self, study_id: int, lesion_class: str, notes: str, recist: RecistRecord | None,
+                           box: BoxRecord | None, status: str) -> Row:
+        """The checked lesions row of a new lesion (before any write)."""
         if recist is not None and not isinstance(recist, RecistRecord):
             raise InvalidRecordError(f"recist must be a RecistRecord, got {type(recist).__name__}")
         if box is not None and not isinstance(box, BoxRecord):
             raise InvalidRecordError(f"box must be a BoxRecord, got {type(box).__name__}")
-        with self._edit("add_lesion", "lesion") as edit:
-            self._require("studies", study_id, "study")
-            now = utc_timestamp()
-            lesion_id = edit.insert("lesions", {**values, "created_at": now, "updated_at": now})
-            edit.entity_id = lesion_id
-            if recist is not None:
-                edit.insert("recist_marks", recist_values(lesion_id, recist))
-            if box is not None:
-                edit.insert("boxes", {**box_values(box), "lesion_id": lesion_id})
-        return self.get_lesion(lesion_id)
+        return {"study_id": study_id, "lesion_class": check_lesion_class(lesion_class),
+                "status": check_lesion_status(status), "notes": str(notes), "created_by": self._user}
+
+    def _insert_lesion(self, edit: Edit, values: Row, recist: RecistRecord | None, box: BoxRecord | None) -> int:
+        """Write a new lesion (row, RECIST mark, box) inside ``edit``; returns its id."""
+        self._require("studies", values["study_id"], "study")
+        now = utc_timestamp()
+        lesion_id = edit.insert("lesions", {**values, "created_at": now, "updated_at": now})
+        if recist is not None:
+            edit.insert("recist_marks", recist_values(lesion_id, recist))
+        if box is not None:
+            edit.insert("boxes", {**box_values(box), "lesion_id": lesion_id})
+        return lesion_id
 
     def import_lesions(self, study_id: int, batch: RecistBatch, source: str, lesion_class: str = "unknown",
                        progress: Callable[[int, int], None] | None = None) -> list[int]:

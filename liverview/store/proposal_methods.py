@@ -144,20 +144,44 @@ class ProposalMethods(EntityMethods):
         if lesion_id is not None and decision == "rejected":
             raise InvalidRecordError("a rejected proposal cannot be linked to a lesion")
         with self._edit("decide", "proposal", proposal_id) as edit:
-            proposal = self._require("proposals", proposal_id, "proposal")
-            if lesion_id is not None:
-                lesion = self._live_lesion(lesion_id)
-                if lesion["study_id"] != proposal["study_id"]:
-                    raise InvalidRecordError(f"lesion {lesion_id} belongs to another study than proposal "
-                                             f"{proposal_id}")
-            decision_id = edit.insert("review_decisions", {
-                "proposal_id": proposal_id, "decision": decision, "reviewer": str(reviewer),
-                "decided_at": utc_timestamp(), "model": proposal["source_model"] if model is None else str(model),
-                "note": str(note)})
-            update: Row = {"status": decision}
-            if lesion_id is not None:
-                update["lesion_id"] = lesion_id
-            edit.update("proposals", proposal_id, update)
+            decision_id = self._insert_decision(edit, proposal_id, decision, reviewer, model, note, lesion_id)
+        return self._decision(decision_id)
+
+    def accept_as_lesion(self, proposal_id: int, reviewer: str, lesion_class: str, notes: str = "",
+                         box: BoxRecord | None = None, status: str = "draft", model: str | None = None,
+                         note: str = "") -> tuple[Any, DecisionRecord]:
+        """A new lesion of the proposal's study and the 'accepted' decision linking the proposal to it, in one
+        transaction and one undo step: a crash or a kill leaves both or neither (two edits left a lesion
+        without its decision when stopped between them). Returns (lesion, decision)."""
+        if not reviewer or not str(reviewer).strip():
+            raise InvalidRecordError("a review decision needs the reviewer's name")
+        proposal = self._require("proposals", proposal_id, "proposal")
+        values = self._new_lesion_values(proposal["study_id"], lesion_class, notes, None, box, status)
+        with self._edit("accept_as_lesion", "proposal", proposal_id) as edit:
+            lesion_id = self._insert_lesion(edit, values, None, box)
+            decision_id = self._insert_decision(edit, proposal_id, "accepted", reviewer, model, note, lesion_id)
+        return self.get_lesion(lesion_id), self._decision(decision_id)
+
+    def _insert_decision(self, edit: Edit, proposal_id: int, decision: str, reviewer: str, model: str | None,
+                         note: str, lesion_id: int | None) -> int:
+        """Write a decision and the proposal's new status (and lesion link) inside ``edit``; returns its id."""
+        proposal = self._require("proposals", proposal_id, "proposal")
+        if lesion_id is not None:
+            lesion = self._live_lesion(lesion_id)
+            if lesion["study_id"] != proposal["study_id"]:
+                raise InvalidRecordError(f"lesion {lesion_id} belongs to another study than proposal "
+                                         f"{proposal_id}")
+        decision_id = edit.insert("review_decisions", {
+            "proposal_id": proposal_id, "decision": decision, "reviewer": str(reviewer),
+            "decided_at": utc_timestamp(), "model": proposal["source_model"] if model is None else str(model),
+            "note": str(note)})
+        update: Row = {"status": decision}
+        if lesion_id is not None:
+            update["lesion_id"] = lesion_id
+        edit.update("proposals", proposal_id, update)
+        return decision_id
+
+    def _decision(self, decision_id: int) -> DecisionRecord:
         return decision_from_row(self._conn.execute("SELECT * FROM review_decisions WHERE id = ?",
                                                     (decision_id,)).fetchone())
 

@@ -95,8 +95,8 @@ def test_write_back_stores_draft_lesions_linked_to_their_proposals(project):
             (decision,) = proj.decisions(w.proposal_id)
             assert decision.reviewer == REVIEWER and decision.model == "lpc-test"
             assert decision.note.startswith("harvested in round 3")
-        actions = [e.action for e in proj.audit_log(limit=4)]
-        assert actions == ["decide", "add_lesion", "decide", "add_lesion"]  # one transaction per write
+        actions = [e.action for e in proj.audit_log(limit=2)]
+        assert actions == ["accept_as_lesion", "accept_as_lesion"]  # lesion and decision: one transaction each
     with Project.open(project, "tester") as proj:  # a second write-back of the same harvest adds nothing
         data = load_project_harvest(proj, ["A"])
         assert write_back_harvest(proj, data, picked, 4, "lpc-test") == []
@@ -139,3 +139,31 @@ def test_harvest_round_writes_back_only_with_the_flag(project, tmp_path, capsys)
             assert lesion.notes.startswith("harvested in round 2, s=") and lesion.status == "draft"
             assert proj.get_proposal(h["proposal_id"]).status == "accepted"
     assert "written back to the project" in (out / "report.md").read_text()
+
+
+def test_a_lesion_and_the_decision_that_links_it_are_stored_together_or_not_at_all(tmp_path):
+    from liverview.store.records import BoxRecord, InvalidRecordError, ProposalRecord
+
+    with Project.create(tmp_path / "p.lvproj", "tester") as proj:
+        sid = proj.add_study("1.2.3", "pv")
+        box = BoxRecord("3d", (0.0, 0.0, 0.0), (10.0, 12.0, 6.0), (3, 4, 5), (17, 21, 8))
+        (p,) = proj.add_proposals(sid, [ProposalRecord(box, 0.9, "det", "hcc", key_slice=6)])
+        pid = p.id
+        with pytest.raises(InvalidRecordError):
+            proj.accept_as_lesion(pid, " ", "hcc")
+        with pytest.raises(InvalidRecordError):
+            proj.accept_as_lesion(pid, "harvest", "not-a-class")
+
+        def stopped(*args, **kwargs):  # as a kill would, after the lesion's row is written
+            raise KeyboardInterrupt
+
+        real = proj._insert_decision
+        proj._insert_decision = stopped
+        with pytest.raises(KeyboardInterrupt):
+            proj.accept_as_lesion(pid, "harvest", "hcc")
+        proj._insert_decision = real
+        assert proj.list_lesions(sid) == [] and proj.decisions(pid) == []  # no lesion without its decision
+        lesion, decision = proj.accept_as_lesion(pid, "harvest", "hcc", notes="n", model="lpc")
+        assert proj.get_proposal(pid).lesion_id == lesion.id and decision.decision == "accepted"
+        assert proj.undo() is not None  # one undo step takes back both
+        assert proj.list_lesions(sid) == [] and proj.decisions(pid) == [] and proj.get_proposal(pid).status == "pending"
