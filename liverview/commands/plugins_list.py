@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from liverview.commands.model_choice import plugin_folders
 from liverview.plugin_api.kinds import kind_spec
 from liverview.plugin_registry import CONTRIBUTION_KINDS, DEFAULT_PLUGIN_DIR, PluginCatalog, discover_plugins
 
@@ -50,7 +51,10 @@ def format_catalog(catalog: PluginCatalog, kind: str | None = None) -> list[str]
 
 
 def run(args: argparse.Namespace) -> int:
-    catalog = discover_plugins([DEFAULT_PLUGIN_DIR, *args.plugin_dir], include_entry_points=not args.no_entry_points)
+    # The same folder order as the commands that load models (model_choice.plugin_folders: extra folders first),
+    # so the listing names the contribution they would run when two offer one name.
+    folders = plugin_folders(args.plugin_dir) or [DEFAULT_PLUGIN_DIR]
+    catalog = discover_plugins(folders, include_entry_points=not args.no_entry_points)
     for line in format_catalog(catalog, args.kind):
         print(line)
     return 1 if args.check and catalog.problems else 0

@@ -146,6 +146,9 @@ def _load_dicom(path: Path) -> UsImage:
     spp = int(getattr(ds, "SamplesPerPixel", 1))  # pydicom 3 already returns YBR colour as RGB
     frames = _to_grey_frames(pixels, spp, int(getattr(ds, "NumberOfFrames", 1) or 1))
     bits = int(getattr(ds, "BitsStored", 8) or 8)
+    if spp == 1 and str(getattr(ds, "PhotometricInterpretation", "")).strip() == "MONOCHROME1":
+        # MONOCHROME1 stores white as the lowest value: shown as stored, every echo would be dark
+        frames = float((1 << bits) - 1) - frames
     if bits > 8:  # keep the 0..255 contract for 16-bit exports
         lo, hi = float(frames.min()), float(frames.max())
         frames = (frames - lo) * (255.0 / (hi - lo)) if hi > lo else frames * 0.0

@@ -87,3 +87,16 @@ def test_every_bundled_model_contribution_has_a_model_card_and_its_weights_or_no
                 assert c.weights is None, c.name
                 continue
             assert c.weights is not None and c.weights.is_file(), c.name
+
+
+def test_the_plugin_listing_names_the_contribution_the_commands_would_run(tmp_path, capsys):
+    from liverview.cli import main
+    from liverview.commands.model_choice import resolve
+
+    write(tmp_path, manifest("mine", contribution(name="mscn_detector", title="my override")))
+    chosen = resolve("detector", "mscn_detector", plugin_dirs=[tmp_path])
+    assert main(["plugins", "--plugin-dir", str(tmp_path), "--kind", "detector", "--no-entry-points"]) == 0
+    out = capsys.readouterr().out
+    ignored = [line for line in out.splitlines() if "already offers" in line]
+    assert chosen.plugin == "mine"
+    assert ignored and all("'mine'" not in line.split("ignored")[0] for line in ignored), out

@@ -12,7 +12,7 @@ from liverview.us.image import UsImageError, UsImageTooLargeError, load_us_image
 
 
 def _write_us_dicom(path, pixels: np.ndarray, rgb: bool = False, region_cm: tuple[float, float] | None = None,
-                    units: int = 3):
+                    units: int = 3, photometric: str = "MONOCHROME2"):
     """pixels: [H,W], [F,H,W], [H,W,3] or [F,H,W,3] uint8."""
     multi = pixels.ndim == (4 if rgb else 3)
     meta = FileMetaDataset()
@@ -26,7 +26,7 @@ def _write_us_dicom(path, pixels: np.ndarray, rgb: bool = False, region_cm: tupl
     ds.Modality = "US"
     ds.Rows, ds.Columns = pixels.shape[-3:-1] if rgb else pixels.shape[-2:]
     ds.SamplesPerPixel = 3 if rgb else 1
-    ds.PhotometricInterpretation = "RGB" if rgb else "MONOCHROME2"
+    ds.PhotometricInterpretation = "RGB" if rgb else photometric
     if rgb:
         ds.PlanarConfiguration = 0
     ds.BitsAllocated = ds.BitsStored = 8
@@ -66,6 +66,12 @@ def test_dicom_without_region_tags_or_non_cm_units_measures_in_pixels(tmp_path):
     assert load_us_image(_write_us_dicom(tmp_path / "a.dcm", _ramp())).pixel_spacing_mm is None
     no_cm = load_us_image(_write_us_dicom(tmp_path / "b.dcm", _ramp(), region_cm=(0.02, 0.02), units=4))
     assert no_cm.pixel_spacing_mm is None and no_cm.units == "px"
+
+
+def test_monochrome1_is_shown_with_white_as_white(tmp_path):
+    px = _ramp()
+    stored_inverted = load_us_image(_write_us_dicom(tmp_path / "m1.dcm", 255 - px, photometric="MONOCHROME1"))
+    np.testing.assert_array_equal(stored_inverted.frames[0], px)  # the same picture as MONOCHROME2 of px
 
 
 def test_multi_frame_cine_keeps_every_frame(tmp_path):

@@ -197,8 +197,10 @@ def _write_nifti(project, lesions, image, out, skipped) -> int:
 
 
 def png_sidecar_path(path: str | Path) -> Path:
-    """``x.png`` -> ``x.labels.json`` (not ``x.json``: the ultrasound JSON export's name for the same image)."""
-    return Path(path).with_suffix(".labels.json")
+    """``x.png`` -> ``x.png.labels.json``: not ``x.json`` (the ultrasound JSON export's name for the same image)
+    nor ``x.labels.json`` (the NIfTI label map's sidecar of the same lesions)."""
+    path = Path(path)
+    return path.with_name(path.name + ".labels.json")
 
 
 def _write_png(project, lesions, image, out, skipped) -> int:

@@ -146,3 +146,8 @@ def test_the_export_us_command_end_to_end(tmp_path, capsys):
     assert "unknown ultrasound export format 'tiff'" in capsys.readouterr().err
     with Project.open(proj, "x", read_only=True) as project:
         assert find_us_study(project, phantom.path) is not None
+
+
+def test_the_three_exports_of_one_name_write_three_different_files(tmp_path):
+    names = {tmp_path / "x.json", sidecar_path(tmp_path / "x.nii.gz"), png_sidecar_path(tmp_path / "x.png")}
+    assert len(names) == 3  # the JSON export, the label map's sidecar and the label PNG's sidecar never overwrite
