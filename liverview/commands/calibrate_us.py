@@ -47,9 +47,19 @@ def run(args: argparse.Namespace) -> int:
     ckpt["meta"] = meta
     out = args.out or args.weights
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    torch.save(ckpt, tmp)
-    tmp.replace(out)  # never a half-written weights file in place of the old one
+    _save_whole(torch, ckpt, out)
     print(choice.message)
     print(f"wrote {out}")
     return 0
+
+
+def _save_whole(torch, ckpt: dict, out: Path) -> None:
+    """Write ``ckpt`` to ``out`` through a .part file: never a half-written weights file in place of the old
+    one, and no .part left behind when writing fails (a full disk, a read-only folder)."""
+    tmp = out.with_name(out.name + ".part")
+    try:
+        torch.save(ckpt, tmp)
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CliError(f"cannot write {out} ({exc})") from None

@@ -68,9 +68,12 @@ def run(args: argparse.Namespace) -> int:
     except (UsDatasetError, ModelError) as exc:
         raise CliError(str(exc)) from exc
     fit = box_fit_record(segmenter, apply_box_fit(segmenter, args))
-    with ProgressLine("eval-us", quiet=args.quiet) as progress:
-        report, results = evaluate_lesions(segmenter, lesions, args.mode, grabcut=args.grabcut, noc=args.noc,
-                                           progress=progress, reader=reader)
+    try:
+        with ProgressLine("eval-us", quiet=args.quiet) as progress:
+            report, results = evaluate_lesions(segmenter, lesions, args.mode, grabcut=args.grabcut, noc=args.noc,
+                                               progress=progress, reader=reader)
+    except ModelError as exc:  # a plugin's unusable prediction (liverview.us.checked_prediction): names the plugin
+        raise CliError(str(exc)) from exc
     print(f"eval-us {args.mode} on {report.n} lesions of {args.data} (split {args.split}), model {segmenter.name} "
           f"({segmenter.label_mode})")
     if args.mode == "two-click":

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
+    from liverview.us.checked_prediction import checked_predict
     from liverview.us.clicks import BOX_CLICK_COUNT, Click, box_to_clicks
     from liverview.us.image import UsImageError, load_us_image
     from liverview.us.local_correction import correct_shown_mask
@@ -79,12 +80,12 @@ def run(args: argparse.Namespace) -> int:
         if len(clicks) > first:
             # as in the workspace: the box (or the first click) first, then the other clicks nudge its mask's
             # contour (as clicks made one after another before its answer came back: liverview.us.local_correction)
-            shown = np.asarray(segmenter.predict(frame, clicks[:first]).mask, bool)
-            pred = segmenter.predict(frame, clicks, prior=shown)
+            shown = np.asarray(checked_predict(segmenter, frame, clicks[:first]).mask, bool)
+            pred = checked_predict(segmenter, frame, clicks, prior=shown)
             mask = correct_shown_mask(pred.mask, shown, clicks, bool(getattr(segmenter, "box_fit", False)),
                                      corrections=len(clicks) - first)
         else:
-            pred = segmenter.predict(frame, clicks)
+            pred = checked_predict(segmenter, frame, clicks)
     except ModelError as exc:
         raise CliError(str(exc)) from exc
     mask = np.asarray(pred.mask if mask is None else mask, bool)
@@ -110,5 +111,5 @@ def run(args: argparse.Namespace) -> int:
     card_notes = contribution.validated_figures().get("notes", {}) if args.weights is None else {}
     if isinstance(card_notes, dict) and card_notes:  # the model card's word on its class scores, as the app shows
         result["class_notes"] = {k: str(v) for k, v in card_notes.items()}
-    print(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1, allow_nan=False))  # strict JSON: predictions are checked finite
     return 0

@@ -19,6 +19,7 @@ from liverview.metrics.calibration import expected_calibration_error
 from liverview.metrics.refinement import RefinementTrace, refine, refine_from_box
 from liverview.metrics.segmentation import jaccard_index
 from liverview.plugin_api.protocols import ClickSegmenter
+from liverview.us.checked_prediction import checked_predict
 from liverview.us.click_simulation import DEFAULT_READER, ReaderBox, centre_click, eval_box, margin_corrected_box
 from liverview.us.clicks import box_to_clicks, ellipse_in_box, filled_box
 from liverview.us.lesion_dataset import LoadedLesion
@@ -123,7 +124,7 @@ def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mod
         img = lz.image.astype(np.float32)
         box = eval_box(lz.mask, lesion_seed(lz.record.key), reader)
         clicks = box_to_clicks(*box) if mode == "two-click" else [centre_click(lz.mask)]
-        pred = segmenter.predict(img, clicks)
+        pred = checked_predict(segmenter, img, clicks)
         r = LesionResult(lz.record.key, lz.record.label, jaccard_index(pred.mask, lz.mask),
                          [pred.class_probs[c] for c in CLASS_NAMES], pred.malignant_prob, pred.time_ms)
         measured = getattr(pred, "feature_mask", pred.mask)  # a plugin's prediction may predate the field
@@ -141,7 +142,7 @@ def evaluate_lesions(segmenter: ClickSegmenter, lesions: list[LoadedLesion], mod
             box_edges = bool(getattr(segmenter, "box_fit", False))
 
             def predict(clicks, prev, im=img):  # as the workspace answers a click (liverview.us.local_correction)
-                mask = segmenter.predict(im, list(clicks), prior=prev).mask
+                mask = checked_predict(segmenter, im, list(clicks), prior=prev).mask
                 return correct_shown_mask(mask, prev, clicks, box_edges=box_edges)
             trace = refine(predict, lz.mask)
             r.noc85, r.noc90, r.refinement_ious = trace.noc(0.85), trace.noc(0.90), trace.ious

@@ -41,6 +41,7 @@ from liverview.ui.ultrasound.class_bars import ClassProbabilityBars
 from liverview.ui.ultrasound.class_choice import ClassChoice
 from liverview.ui.ultrasound.latest_worker import LatestOnlyWorker
 from liverview.ui.ultrasound.us_canvas import MaskOverlay, UsCanvas, mask_overlay
+from liverview.us.checked_prediction import checked_predict
 from liverview.us.clicks import BOX_CLICK_COUNT, Click, box_of_clicks
 from liverview.us.local_correction import correct_shown_mask
 from liverview.us.image import UsImage, UsImageError, load_us_image
@@ -446,12 +447,12 @@ class UsWorkspace(QtWidgets.QMainWindow):
                 self._segmenter = segmenter
         if isinstance(work, np.ndarray):
             h, w = work.shape
-            segmenter.predict(work, [Click(w / 2, h / 2, True)])
+            checked_predict(segmenter, work, [Click(w / 2, h / 2, True)])
             return None
         if hasattr(segmenter, "box_fit"):  # one worker thread: no other prediction runs meanwhile
             segmenter.box_fit = work.box_fit
         request = work.request
-        prediction = segmenter.predict(work.frame, list(request.clicks), prior=request.prior)
+        prediction = checked_predict(segmenter, work.frame, list(request.clicks), prior=request.prior)
         mask = np.asarray(prediction.mask, bool)
         corrected = None
         if request.corrections:  # a correction nudges the contour shown through the click (local_correction)

@@ -478,3 +478,24 @@ def test_calibrate_us_stores_the_chosen_score_and_leaves_the_network_alone(tiny_
     assert main(["calibrate-us", str(weights), "--calibration", str(tmp_path / "missing.json")]) == 2
     assert main(["calibrate-us", str(report), "--calibration", str(report), "--out", str(tmp_path / "x.pt")]) == 2
     assert "not a readable torch checkpoint" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize("pooled, problem", [
+    ({"malignancy_model_all_folds": {"bogus": 1}}, "lacks 'features'"),
+    ({"malignancy_model_all_folds": {**SIZE_MODEL, "features": ["no_such_feature"]}}, "unknown features"),
+    ({"malignancy_model_all_folds": {**SIZE_MODEL, "coef": [1.0, 2.0]}}, "as long as each other"),
+    ({"platt_all_folds": {"slope": 1.0}}, 'finite numbers "a" and "b"'),
+    ({"platt_all_folds": {"a": "1", "b": 0.0}}, 'finite numbers "a" and "b"'),
+])
+def test_calibrate_us_refuses_a_score_inference_could_not_read_and_leaves_the_weights_alone(
+        tiny_set, tmp_path, capsys, pooled, problem):
+    weights = tmp_path / "us_clickseg.pt"
+    weights.write_bytes((tiny_set / "run" / "us_clickseg.pt").read_bytes())
+    before = weights.read_bytes()
+    report = _report(tmp_path, "bad", **pooled)
+    assert main(["calibrate-us", str(weights), "--calibration", str(report)]) == 2  # default: over WEIGHTS
+    assert main(["calibrate-us", str(weights), "--calibration", str(report), "--out", str(tmp_path / "x.pt")]) == 2
+    err = capsys.readouterr().err
+    assert problem in err and "Traceback" not in err
+    assert weights.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["bad.json",
+                                                                                          "us_clickseg.pt"]
