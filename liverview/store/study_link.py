@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 
+from liverview.cache_root import default_cache_root
 from liverview.core.study import Study
 from liverview.io.study_identity import file_signature, study_identity_key
 from liverview.store.project import Project
@@ -48,7 +48,7 @@ def legacy_study_key(study: Study) -> str | None:
 
 
 def _cache_root(cache_root: Path | None) -> Path:
-    return cache_root or Path(os.environ.get("LIVERVIEW_CACHE", Path.home() / ".cache" / "liverview"))
+    return cache_root or default_cache_root()
 
 
 def _content_key_kept(files: list[Path], cache_root: Path | None) -> str:

@@ -7,12 +7,12 @@ killed run never leaves a half study behind where the next run would take it for
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
+from liverview.cache_root import default_cache_root
 from liverview.synth.ct_phantom import (
     LESION_TABLE_FILE, LIVER_MASK_FILE, PHANTOM_VERSION, PHASE_FILES, STUDY_FILE, generate_ct_study,
     write_phantom_study,
@@ -21,14 +21,7 @@ from liverview.synth.ct_phantom import (
 DEMO_SEED = 7
 DEMO_LESIONS = 6
 DEMO_DIR_NAME = f"demo-v{PHANTOM_VERSION}"
-CACHE_ENV = "LIVERVIEW_CACHE"
 _STALE_TEMP_S = 3600.0  # a temporary folder this old belongs to a run that died
-
-
-def default_cache_root() -> Path:
-    """$LIVERVIEW_CACHE when set, else ~/.cache/liverview."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "liverview"
 
 
 def is_complete_study(folder: Path) -> bool:

@@ -41,6 +41,19 @@ def load_for_window(paths: list[str], monitor=None):
     return loaded.study, list(loaded.problems), list(loaded.notes)
 
 
+def _ultrasound_image_named(paths: list[str]) -> str | None:
+    """The image when the command line names one ultrasound image and nothing else (as a drop would open it in
+    the ultrasound tab), else None."""
+    from liverview.io.study_index import is_ultrasound_file
+
+    if len(paths) != 1:
+        return None
+    try:
+        return paths[0] if is_ultrasound_file(paths[0]) else None
+    except OSError:
+        return None  # said by the CT open that follows
+
+
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
@@ -53,13 +66,20 @@ def run(argv: list[str] | None = None) -> int:
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("LiverView")
-    ultrasound = args.us is not None or args.us_demo
+    us_image = args.us or _ultrasound_image_named(args.paths)  # an ultrasound image opens where it is read
+    ultrasound = us_image is not None or args.us_demo
     paths = [] if ultrasound else list(args.paths)
     if args.demo and not ultrasound:
+        from liverview.cache_root import default_cache_root
         from liverview.synth.demo import demo_study_dir
 
         print("Preparing the demo study (generated once, then cached)...", file=sys.stderr)
-        paths.append(str(demo_study_dir()))
+        try:
+            paths.append(str(demo_study_dir()))
+        except OSError as exc:
+            print(f"main.py: error: cannot prepare the demo study under {default_cache_root()}: {exc}; set "
+                  "LIVERVIEW_CACHE to a folder you can write", file=sys.stderr)
+            return 2
     from liverview.ui.window_settings import user_settings
 
     window = MainWindow(study_loader=load_for_window,
@@ -74,7 +94,7 @@ def run(argv: list[str] | None = None) -> int:
     if ultrasound:
         from liverview.ui.ultrasound.launch import run_ultrasound
 
-        return run_ultrasound(app, window, image=args.us or None, demo=args.us_demo or not args.us,
+        return run_ultrasound(app, window, image=us_image or None, demo=args.us_demo or not us_image,
                               screenshot=args.screenshot, wait_s=args.wait)
     opened = True
     if args.project and not window.worklist.open_project(Path(args.project)):

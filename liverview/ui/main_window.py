@@ -104,7 +104,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.grid.on_phase_kind_changed = self._phase_kind_changed
         self.grid.on_phase_confirmed = self._phase_confirmed
         self.placeholder = QtWidgets.QLabel(
-            "Open a DICOM folder or volume files (File > Open), or start with --demo."
+            "Open a DICOM folder or volume files (File > Open DICOM folder... / Open volume files...), drop them on "
+            "the window, or start with --demo."
         )
         self.placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.stack = QtWidgets.QStackedWidget()

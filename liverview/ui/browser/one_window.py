@@ -8,12 +8,12 @@ The window is received, never imported: it provides what ``BrowserHost`` lists."
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from liverview.cache_root import default_cache_root
 from liverview.core.indexed_series import IndexedSeries
 from liverview.io.study_index import IndexListing, index_paths, is_ultrasound_file, open_paths_for_ct
 from liverview.store.project import Project
@@ -48,8 +48,7 @@ class BrowserHost(Protocol):
 
 
 def library_path() -> Path:
-    root = Path(os.environ.get("LIVERVIEW_CACHE", Path.home() / ".cache" / "liverview"))
-    return root / "library.lvproj"
+    return default_cache_root() / "library.lvproj"
 
 
 class OneWindow(QtCore.QObject):

@@ -41,6 +41,7 @@ class LesionListPanel(QtWidgets.QWidget):
         self.class_combo.activated.connect(self._class_chosen)
         self.delete_button.clicked.connect(self._delete_clicked)
         self._show_class_of(None)
+        self.table.resizeColumnsToContents()  # the headers readable before any lesion fills the columns
 
     def show_lesions(self, lesions: list[LesionRecord], selected_id: int | None) -> None:
         self._updating = True
