@@ -172,15 +172,19 @@ def _classify(path: Path, listing: IndexListing, headers: list[_Header], folder_
 
 def index_paths(paths: Iterable[str | os.PathLike[str]], cancelled: Callable[[], bool] = lambda: False,
                 ) -> IndexListing:
-    """Index folders (searched recursively, hidden ones left out) and single files; raises StudyIndexError for a
-    path that does not exist. ``cancelled`` is asked between folders (a background job's cancel)."""
+    """Index folders (searched recursively, hidden ones left out) and single files. A path that does not exist is
+    listed as skipped and the others are indexed; StudyIndexError only when none of the paths exists (nothing to
+    index). ``cancelled`` is asked between folders (a background job's cancel)."""
     listing = IndexListing()
     headers: list[_Header] = []
-    for raw in paths:
-        path = Path(raw)
+    given = [Path(raw) for raw in paths]
+    missing = [p for p in given if not p.exists()]
+    if given and len(missing) == len(given):
+        raise StudyIndexError("; ".join(f"{p}: no such file or folder" for p in missing))
+    for path in given:
         if not path.exists():
-            raise StudyIndexError(f"{path}: no such file or folder")
-        if path.is_dir():
+            listing.skipped.append((path, "no such file or folder"))
+        elif path.is_dir():
             _walk(path, listing, headers, cancelled)
         else:
             _classify(path, listing, headers, [path], path.parent)
@@ -211,22 +215,29 @@ class PatientGroup:
 
 
 def group_by_patient(series: Iterable[IndexedSeries]) -> list[PatientGroup]:
-    """Entries as patient > study > series, patients and studies in a stable order."""
-    patients: dict[str, dict[str, list[IndexedSeries]]] = defaultdict(lambda: defaultdict(list))
+    """Entries as patient > study > series, patients and studies in a stable order.
+
+    Entries with a patient ID are grouped by it (named by the first name given for it). Entries without one have
+    nothing that ties them together but their own header's name, so they are grouped by that name: a nameless
+    file (a PNG, a NIfTI) never shows under the name of some DICOM file that merely lacked a patient ID too."""
+    patients: dict[tuple[str, str], dict[str, list[IndexedSeries]]] = defaultdict(lambda: defaultdict(list))
+    series = list(series)  # read twice: names first, then groups
     names: dict[str, str] = {}
     for s in series:
-        pid = s.patient_id or NO_PATIENT
-        patients[pid][s.study_uid].append(s)
-        names.setdefault(pid, s.patient_name)
+        if s.patient_id and s.patient_name:
+            names.setdefault(s.patient_id, s.patient_name)
+    for s in series:
+        key = (s.patient_id, names.get(s.patient_id, "")) if s.patient_id else (NO_PATIENT, s.patient_name)
+        patients[key][s.study_uid].append(s)
     out = []
-    for pid in sorted(patients):
+    for pid, name in sorted(patients):
         studies = []
-        for uid, items in sorted(patients[pid].items(), key=lambda kv: (kv[1][0].study_date, kv[0])):
+        for uid, items in sorted(patients[(pid, name)].items(), key=lambda kv: (kv[1][0].study_date, kv[0])):
             items.sort(key=lambda s: (s.series_number if s.series_number is not None else 10**9, s.label))
             first = items[0]
             studies.append(StudyGroup(uid, first.study_description or first.location.name, first.study_date,
                                       tuple(items)))
-        out.append(PatientGroup(pid, names[pid], tuple(studies)))
+        out.append(PatientGroup(pid, name, tuple(studies)))
     return out
 
 

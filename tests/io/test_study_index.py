@@ -135,6 +135,63 @@ def test_a_missing_path_is_refused_and_cancel_stops_the_walk(tmp_path, archive):
     assert index_paths([archive], cancelled=lambda: True).series == []
 
 
+def test_a_missing_path_among_others_is_listed_as_skipped_and_the_rest_is_indexed(tmp_path, archive):
+    """A drop or folder list with one path gone (moved, unmounted) still indexes the others."""
+    gone, also_gone = tmp_path / "gone", tmp_path / "also_gone.dcm"
+    listing = index_paths([gone, archive, also_gone])
+    assert sorted(s.series_description for s in listing.series if s.modality == "CT") == [
+        "Arterial phase", "Portal venous 70s"]
+    assert len(listing.series) == len(index_paths([archive]).series)
+    reasons = dict(listing.skipped)
+    assert reasons[gone] == "no such file or folder" and reasons[also_gone] == "no such file or folder"
+    with pytest.raises(StudyIndexError, match="gone.*also_gone"):  # nothing at all to index: one message for all
+        index_paths([gone, also_gone])
+
+
+def test_files_without_a_patient_id_never_carry_another_files_patient_name(tmp_path):
+    """A DICOM series without PatientID but with a PatientName must not lend that name to PNGs and volume files
+    (which have no patient at all): they are shown as "(no patient ID)" without a name, apart from it."""
+    import cv2
+    import SimpleITK as sitk
+
+    from liverview.io.volumes import volume_to_sitk
+
+    files = write_series(tmp_path / "dicom", _tiny_volume(), generate_uid(), "Portal venous", patient_id="")
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.PatientName = "liver_17^patient"
+        ds.save_as(f)
+    (tmp_path / "png").mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / "png" / name), np.full((40, 50), 90, np.uint8))
+    (tmp_path / "vol").mkdir()
+    sitk.WriteImage(volume_to_sitk(_tiny_volume()), str(tmp_path / "vol" / "ct.nii.gz"))
+    # the order seen does not matter: the named DICOM first or last
+    for paths in ([tmp_path / "dicom", tmp_path / "png", tmp_path / "vol"],
+                  [tmp_path / "png", tmp_path / "vol", tmp_path / "dicom"]):
+        series = index_paths(paths).series
+        for order in (series, series[::-1]):
+            groups = group_by_patient(order)
+            assert all(g.patient_id == NO_PATIENT for g in groups)
+            by_name = {g.patient_name: sorted(s.files[0].name for st in g.studies for s in st.series)
+                       for g in groups}
+            assert by_name == {"liver_17 patient": [sorted(f.name for f in files)[0]],
+                               "": ["a.png", "b.png", "ct.nii.gz"]}
+            assert [g.patient_name for g in groups] == ["", "liver_17 patient"]  # a stable order
+
+
+def test_a_patient_id_is_named_by_the_first_name_given_for_it(tmp_path):
+    from liverview.core.indexed_series import IndexedSeries
+
+    def entry(key, pid, name):
+        return IndexedSeries(key=key, modality="CT", source_kind="dicom", files=(tmp_path / key,), patient_id=pid,
+                             patient_name=name, study_uid=f"study-{key}")
+
+    (group,) = group_by_patient(e for e in [entry("a", "P1", ""), entry("b", "P1", "Doe John"),
+                                             entry("c", "P1", "")])  # any iterable, a generator too
+    assert group.patient_id == "P1" and group.patient_name == "Doe John" and len(group.studies) == 3
+
+
 def test_ultrasound_files_are_told_from_ct_files_and_folders_by_their_header(archive):
     assert index_paths([archive / "us" / "liver_us.dcm"]).series[0].modality == "US"
     from liverview.io.study_index import is_ultrasound_file

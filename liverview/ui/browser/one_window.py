@@ -195,7 +195,7 @@ class OneWindow(QtCore.QObject):
         modalities = sorted({s.modality for s in listing.series})
         self.host.notify(f"Indexed {len(listing.series)} series or image(s) ({', '.join(modalities) or 'none'})")
         if listing.skipped:
-            self.host.inform(f"Indexing left out {len(listing.skipped)} file(s)",
+            self.host.inform(f"Indexing left out {len(listing.skipped)} item(s)",
                              [f"{p}: {reason}" for p, reason in listing.skipped])
 
     # --- opening ----------------------------------------------------------------------------------
