@@ -104,9 +104,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.grid.on_phase_kind_changed = self._phase_kind_changed
         self.grid.on_phase_confirmed = self._phase_confirmed
         self.placeholder = QtWidgets.QLabel(
-            "Open a DICOM folder or volume files (File > Open DICOM folder... / Open volume files...), drop them on "
-            "the window, or start with --demo."
+            "Open a DICOM folder or volume files (File menu), drop them here, or start with --demo."
         )
+        self.placeholder.setWordWrap(True)  # a long line would set the window's minimum width
         self.placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.stack = QtWidgets.QStackedWidget()
         self.stack.addWidget(self.placeholder)

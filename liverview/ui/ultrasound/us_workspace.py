@@ -168,7 +168,9 @@ class UsWorkspace(QtWidgets.QMainWindow):
         row.addWidget(self.frame_slider, 1)
         row.addWidget(self.frame_label)
         self.frame_row = frame_row
-        self.placeholder = QtWidgets.QLabel("Open an ultrasound image (DICOM US, PNG, JPEG, BMP): File > Open ultrasound image..., or drop it here.")
+        self.placeholder = QtWidgets.QLabel(
+            "Open an ultrasound image (DICOM US, PNG, JPEG, BMP) from the File menu, or drop it here.")
+        self.placeholder.setWordWrap(True)  # a long line would set the window's minimum width
         self.placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         centre = QtWidgets.QWidget()
         column = QtWidgets.QVBoxLayout(centre)
