@@ -167,3 +167,11 @@ def test_a_negative_count_or_distance_is_a_usage_error_before_anything_runs(tmp_
         cli.main(["detect", str(tmp_path), "--out", str(tmp_path / "p.json"), option, value])
     assert stop.value.code == EXIT_USAGE
     assert option in capsys.readouterr().err and not (tmp_path / "p.json").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_eval_us_refuses_a_limit_of_no_lesions(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as stop:  # it quietly evaluated one lesion
+        cli.main(["eval-us", "--data", str(tmp_path), "--limit", value])
+    assert stop.value.code == EXIT_USAGE
+    assert "--limit" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from liverview.cli import CliError
+from liverview.commands.arg_types import positive_int
 from liverview.commands.model_choice import add_model_option, create, resolve
 from liverview.commands.reader_box import (add_reader_box_options, apply_box_fit, box_fit_record, box_fit_words,
                                           reader_box)
@@ -40,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--reliability", type=Path, default=None, metavar="PNG",
                         help="draw the reliability diagram of p(malignant) here")
     add_reader_box_options(parser)
-    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N lesions")
+    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                        help="evaluate only the first N lesions")
     parser.add_argument("--json", type=Path, default=None, help="write the report and per-lesion results here")
     add_quiet_option(parser)
     parser.set_defaults(func=run)
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         records = load_records(args.data, args.split)
         if args.limit is not None:
-            records = records[: max(args.limit, 1)]
+            records = records[: args.limit]
         lesions = load_lesions(records)
         segmenter = create(resolve("click-segmenter", args.model, "US"), args.device, args.weights)
     except (UsDatasetError, ModelError) as exc:
