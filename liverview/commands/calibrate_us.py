@@ -9,6 +9,7 @@ from pathlib import Path
 
 from liverview.cli import CliError
 from liverview.commands.us_calibration import read_calibration
+from liverview.io.replace_on_success import replaced_on_success
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,12 +55,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _save_whole(torch, ckpt: dict, out: Path) -> None:
-    """Write ``ckpt`` to ``out`` through a .part file: never a half-written weights file in place of the old
-    one, and no .part left behind when writing fails (a full disk, a read-only folder)."""
-    tmp = out.with_name(out.name + ".part")
+    """Never a half-written weights file in place of the old one, nor a partial file left when writing fails."""
     try:
-        torch.save(ckpt, tmp)
-        tmp.replace(out)
+        with replaced_on_success(out) as (partial,):
+            torch.save(ckpt, partial)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CliError(f"cannot write {out} ({exc})") from None

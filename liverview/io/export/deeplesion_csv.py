@@ -363,9 +363,10 @@ def deeplesion_slice_number(k: int, volume: Volume, first_slice_number: int = 1)
     return first_slice_number + (n_slices - 1 - k if _numbered_from_last_slice(volume) else k)
 
 
-def deeplesion_slice_k(number: int, volume: Volume, first_slice_number: int = 1) -> int:
+def deeplesion_slice_k(number: int | np.ndarray, volume: Volume,
+                       first_slice_number: int | np.ndarray = 1) -> int | np.ndarray:
     """The volume's slice k of DeepLesion slice ``number`` (inverse of deeplesion_slice_number; may fall
-    outside the volume)."""
+    outside the volume); numbers and first slice numbers may be integer arrays."""
     offset = number - first_slice_number
     return volume.size_ijk[2] - 1 - offset if _numbered_from_last_slice(volume) else offset
 

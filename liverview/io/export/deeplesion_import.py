@@ -234,8 +234,7 @@ def _fit(table: DeepLesionTable, rows: np.ndarray, phase: Phase, problems: dict[
     spacing_ok = np.isclose(table.spacing[rows, :2], np.asarray(volume.spacing[:2]), rtol=0.01, atol=0).all(axis=1)
     lo, hi = table.slice_range[rows, 0], table.slice_range[rows, 1]
     first = np.where(hi - lo + 1 == n_slices, lo, 1)
-    k = np.array([deeplesion_slice_k(int(n), volume, int(f)) for n, f in zip(table.key_slice[rows], first)],
-                 dtype=np.int64)
+    k = deeplesion_slice_k(table.key_slice[rows], volume, first)  # whole arrays: tables reach 100k rows
     k_ok = (k >= 0) & (k < n_slices)
     geometry = recist_pixel_problems(table.coords[rows], width, height, volume.spacing[:2])
     keep = np.zeros(len(rows), dtype=bool)
